@@ -1,0 +1,26 @@
+// The `histguard` command-line tool's commands. Each Add*Command registers a CLI11 subcommand
+// whose callback runs the command and stores its exit code in `exit_code`.
+//
+// Exit codes: 0 success; 1 some input failed (malformed file, rejected histogram); 2 usage;
+// 3 the daemon could not be reached or refused the call.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "client/formats.h"
+#include "histguard/v1/histguard.pb.h"
+
+namespace histguard::cli {
+
+void AddSendCommand(CLI::App& app, const std::string& address, int& exit_code);
+void AddSimulateCommand(CLI::App& app, const std::string& address, int& exit_code);
+void AddHealthCommand(CLI::App& app, const std::string& address, int& exit_code);
+
+// Shared helpers.
+v1::Histogram ToProto(const client::HistogramFile& f);
+std::string QualityName(v1::Quality q);  // "GOOD", "BAD", ...
+std::string FormatVerdict(const v1::Verdict& v);  // one line
+bool StderrIsTerminal();
+
+}  // namespace histguard::cli

@@ -1,0 +1,125 @@
+#include <chrono>
+#include <iostream>
+#include <map>
+
+#include "client/client.h"
+#include "client/commands.h"
+
+namespace histguard::cli {
+namespace {
+
+struct SendOptions {
+  std::vector<std::string> files;
+  std::string monitor;
+  uint64_t run = 0;
+  uint64_t lumisection = 0;
+  bool run_set = false, lumisection_set = false;
+  size_t batch = 100;
+  bool quiet = false;
+};
+
+int RunSend(const std::string& address, const SendOptions& o) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const bool tty = StderrIsTerminal();
+  size_t failed_files = 0, sent = 0;
+  std::map<std::string, size_t> by_quality;
+  std::vector<v1::Histogram> batch;
+  std::vector<std::string> batch_files;
+  Client client(address);
+
+  auto progress = [&](bool final) {
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    const double rate = secs > 0 ? sent / secs : 0;
+    if (tty && !final) {
+      std::cerr << "\rsent " << sent << "/" << o.files.size() << " (" << static_cast<long>(rate)
+                << "/s)" << std::flush;
+    }
+  };
+  auto flush = [&]() -> bool {
+    if (batch.empty()) return true;
+    std::vector<v1::Verdict> verdicts;
+    const grpc::Status s = client.Submit(batch, &verdicts);
+    if (!s.ok()) {
+      if (tty) std::cerr << "\n";
+      std::cerr << "histguard send: the daemon at " << address << " refused or failed the call: "
+                << s.error_message() << " (code " << s.error_code() << ")\n";
+      return false;
+    }
+    for (size_t i = 0; i < verdicts.size(); ++i) {
+      ++by_quality[QualityName(verdicts[i].quality())];
+      if (!o.quiet) {
+        if (tty) std::cerr << "\r\033[K";
+        std::cout << batch_files[i] << ": " << FormatVerdict(verdicts[i]) << "\n";
+      }
+    }
+    sent += verdicts.size();
+    batch.clear();
+    batch_files.clear();
+    progress(false);
+    return true;
+  };
+
+  std::map<std::string, uint64_t> next_ls;  // per monitor, for files that give none
+  for (const auto& path : o.files) {
+    auto parsed = client::ReadHistogramFile(path);
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+      if (tty) std::cerr << "\r\033[K";
+      std::cerr << "histguard send: " << *err << "\n";
+      ++failed_files;
+      continue;
+    }
+    auto& f = std::get<client::HistogramFile>(parsed);
+    if (!o.monitor.empty()) f.monitor = o.monitor;
+    if (f.monitor.empty()) f.monitor = f.object_name;
+    if (f.monitor.empty()) {
+      std::cerr << "histguard send: " << path << ": the file names no monitor: give --monitor\n";
+      ++failed_files;
+      continue;
+    }
+    if (o.run_set || !f.has_run) f.run = o.run;
+    if (o.lumisection_set || !f.has_lumisection) {
+      auto [it, inserted] = next_ls.try_emplace(f.monitor, o.lumisection);
+      f.lumisection = it->second++;
+    }
+    batch.push_back(ToProto(f));
+    batch_files.push_back(path);
+    if (batch.size() >= o.batch && !flush()) return 3;
+  }
+  if (!flush()) return 3;
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (tty) std::cerr << "\r\033[K";
+  std::cerr << "sent " << sent << " of " << o.files.size() << " files in " << secs << " s";
+  if (secs > 0) std::cerr << " (" << static_cast<long>(sent / secs) << "/s)";
+  std::cerr << ":";
+  for (const auto& [q, n] : by_quality) std::cerr << " " << n << " " << q;
+  if (failed_files) std::cerr << "; " << failed_files << " files failed";
+  std::cerr << "\n";
+  return (failed_files > 0 || by_quality.count("REJECTED")) ? 1 : 0;
+}
+
+}  // namespace
+
+void AddSendCommand(CLI::App& app, const std::string& address, int& exit_code) {
+  auto o = std::make_shared<SendOptions>();
+  auto* cmd = app.add_subcommand(
+      "send",
+      "Send histogram files and print each verdict. Files are ROOT TH1*/TH2* objects as written "
+      "by TBufferJSON::ToJSON or JSROOT, or plain JSON {monitor, run, lumisection, shape, "
+      "contents}. A malformed file is reported by name and skipped; the others are still sent; "
+      "the exit code is 1 if any file failed or was rejected.");
+  cmd->add_option("files", o->files, "histogram files")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-m,--monitor", o->monitor,
+                  "monitor name for every file (default: the file's, or the ROOT object's name)");
+  cmd->add_option("--run", o->run, "run number for files that give none")
+      ->each([o](const std::string&) { o->run_set = true; });
+  cmd->add_option("--lumisection", o->lumisection,
+                  "first lumisection for files that give none (counts up per monitor)")
+      ->each([o](const std::string&) { o->lumisection_set = true; });
+  cmd->add_option("--batch", o->batch, "histograms per Submit call")->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  cmd->add_flag("-q,--quiet", o->quiet, "print only the summary");
+  cmd->callback([&address, &exit_code, o] { exit_code = RunSend(address, *o); });
+}
+
+}  // namespace histguard::cli

@@ -1,0 +1,109 @@
+#include "models/model.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace histguard::models {
+namespace {
+
+// y = W x + b with W row-major out x in. Several accumulators let the compiler vectorise the dot.
+void Affine(const DenseLayer& l, const float* x, float* y) {
+  const uint32_t in = l.in;
+  for (uint32_t o = 0; o < l.out; ++o) {
+    const float* w = l.weight.data() + static_cast<size_t>(o) * in;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    uint32_t i = 0;
+    for (; i + 8 <= in; i += 8)
+      for (int j = 0; j < 8; ++j) acc[j] += w[i + j] * x[i + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < in; ++i) s += w[i] * x[i];
+    y[o] = s + l.bias[o];
+  }
+}
+
+void Tanh(float* v, size_t n) {
+  for (size_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
+}
+
+}  // namespace
+
+void HellingerInput(std::span<const double> counts, std::span<const float> input_mean,
+                    std::span<float> out) {
+  const double total = Sum(counts);
+  const double scale = total > 0 ? static_cast<double>(counts.size()) / total : 0.0;
+  for (size_t i = 0; i < counts.size(); ++i)
+    out[i] = static_cast<float>(std::sqrt(std::max(counts[i], 0.0) * scale)) - input_mean[i];
+}
+
+void Expect(const Model& m, std::span<const double> counts, Scratch& s) {
+  const uint32_t n = m.bins();
+  const uint32_t hidden = m.enc1.out;
+  const uint32_t k = m.enc2.out;
+  s.x.resize(n);
+  s.h.resize(hidden);
+  s.z.resize(k);
+  s.g.resize(m.dec1.out);
+  s.logits.resize(n);
+  s.expected.resize(n);
+  HellingerInput(counts, m.input_mean, s.x);
+  Affine(m.enc1, s.x.data(), s.h.data());
+  Tanh(s.h.data(), hidden);
+  Affine(m.enc2, s.h.data(), s.z.data());
+  Affine(m.dec1, s.z.data(), s.g.data());
+  Tanh(s.g.data(), m.dec1.out);
+  Affine(m.dec2, s.g.data(), s.logits.data());
+  const float mx = *std::max_element(s.logits.begin(), s.logits.end());
+  double norm = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const double e = std::exp(static_cast<double>(s.logits[i] - mx));
+    s.expected[i] = e;
+    norm += e;
+  }
+  const double total = Sum(counts);
+  for (uint32_t i = 0; i < n; ++i) s.expected[i] *= total / norm;
+}
+
+RawStats ComputeRawStats(const Model& m, std::span<const double> counts, const Scratch& s) {
+  RawStats r{};
+  double dev = 0, max_term = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    const double t = DevianceTerm(counts[i], s.expected[i]);
+    dev += t;
+    max_term = std::max(max_term, t);
+  }
+  r.deviance = counts.empty() ? 0 : dev / static_cast<double>(counts.size());
+  r.localised = 0.5 * max_term;
+  const size_t k = m.latent_mean.size();
+  double d2 = 0;
+  if (k > 0 && m.latent_inv_cov.size() == k * k) {
+    for (size_t a = 0; a < k; ++a) {
+      const double da = s.z[a] - m.latent_mean[a];
+      double row = 0;
+      for (size_t b = 0; b < k; ++b) row += m.latent_inv_cov[a * k + b] * (s.z[b] - m.latent_mean[b]);
+      d2 += da * row;
+    }
+  }
+  r.latent = 0.5 * std::max(d2, 0.0);
+  return r;
+}
+
+double CombinePValues(double p_recon, double p_localised, double p_latent) {
+  return std::min(1.0, 3.0 * std::min({p_recon, p_localised, p_latent}));
+}
+
+Score ScoreHistogram(const Model& m, std::span<const double> counts, Scratch& s, size_t top_k) {
+  Expect(m, counts, s);
+  const RawStats raw = ComputeRawStats(m, counts, s);
+  Score out;
+  out.deviance = raw.deviance;
+  out.max_residual = std::sqrt(2 * raw.localised);
+  out.latent_distance = 2 * raw.latent;
+  out.p_recon = m.recon.PValue(raw.deviance);
+  out.p_localised = m.localised.PValue(raw.localised);
+  out.p_latent = m.latent.PValue(raw.latent);
+  out.p_value = CombinePValues(out.p_recon, out.p_localised, out.p_latent);
+  out.top_bins = TopPulls(counts, s.expected, top_k);
+  return out;
+}
+
+}  // namespace histguard::models

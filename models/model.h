@@ -1,0 +1,88 @@
+// A trained model of one monitor's normal histograms, and how a histogram is scored against it.
+//
+// The network is a small dense autoencoder over the histogram's shape in a variance-stabilised
+// (Hellinger) frame:
+//   x_i   = sqrt(n c_i / N) - input_mean_i          (every bin's noise of one size)
+//   h     = tanh(W1 x + b1);  z = W2 h + b2          (z: the narrow bottleneck, `latent` wide)
+//   g     = tanh(W3 z + b3);  q = softmax(W4 g + b4) (expected shape: positive, sums to 1)
+//   mu_i  = N q_i                                    (expected counts)
+// Three statistics are calibrated on held-out normal histograms and combined (Bonferroni):
+//   reconstruction: Poisson deviance per bin of c against mu;
+//   localisation:   half the largest squared deviance residual (a defect in one or few bins);
+//   latent:         half the Mahalanobis distance squared of z from the training codes (catches
+//                   anomalies *simpler* than normal, which an autoencoder reconstructs well).
+//
+// A Model is built by the trainer and never changes afterwards: share it as
+// std::shared_ptr<const Model> between any number of scoring threads. Evaluation here is plain
+// C++ (no LibTorch): the weights are those of the trained LibTorch module, and a test checks the
+// two forward passes agree.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "models/calibration.h"
+#include "models/stats.h"
+
+namespace histguard::models {
+
+struct DenseLayer {
+  uint32_t in = 0, out = 0;
+  std::vector<float> weight;  // out x in, row-major (LibTorch's Linear layout)
+  std::vector<float> bias;    // out
+};
+
+struct Model {
+  uint64_t version = 0;
+  std::vector<uint32_t> shape;    // binning it was trained on
+  std::vector<float> input_mean;  // n
+  DenseLayer enc1, enc2, dec1, dec2;
+  std::vector<double> latent_mean;     // k
+  std::vector<double> latent_inv_cov;  // k x k
+  Calibration recon, localised, latent;
+
+  uint32_t bins() const { return enc1.in; }
+  uint32_t latent_dim() const { return enc2.out; }
+};
+
+// Working memory for scoring: one per scoring thread, reused across histograms.
+struct Scratch {
+  std::vector<float> x, h, z, g, logits;
+  std::vector<double> expected;
+};
+
+struct Score {
+  double deviance = 0;         // reconstruction score: Poisson deviance per bin
+  double max_residual = 0;     // largest |deviance residual|
+  double latent_distance = 0;  // Mahalanobis distance squared of the code
+  double p_recon = 1, p_localised = 1, p_latent = 1;
+  double p_value = 1;          // combined
+  std::vector<BinPull> top_bins;
+};
+
+// Forward pass: fills scratch.expected with the expected counts (N q_i) and scratch.z with the
+// code. `counts` must have model.bins() entries and a positive total.
+void Expect(const Model& model, std::span<const double> counts, Scratch& scratch);
+
+// Scores `counts` (size model.bins(), total > 0). `top_k` bins by |residual| in top_bins.
+Score ScoreHistogram(const Model& model, std::span<const double> counts, Scratch& scratch,
+                     size_t top_k = 5);
+
+// The three raw statistics for an expectation already in scratch (used by calibration).
+struct RawStats {
+  double deviance, localised, latent;
+};
+RawStats ComputeRawStats(const Model& model, std::span<const double> counts,
+                         const Scratch& scratch);
+
+// Combination rule: min of the three p-values with a Bonferroni factor of 3, capped at 1.
+double CombinePValues(double p_recon, double p_localised, double p_latent);
+
+// Model input for `counts` (Hellinger frame, centred by input_mean); `out` has counts.size().
+void HellingerInput(std::span<const double> counts, std::span<const float> input_mean,
+                    std::span<float> out);
+
+}  // namespace histguard::models

@@ -1,0 +1,320 @@
+// The only translation unit of histguard that includes LibTorch.
+#include "models/trainer.h"
+
+#include <dlfcn.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+namespace histguard::models {
+namespace {
+
+struct AutoencoderImpl : torch::nn::Module {
+  AutoencoderImpl(int64_t n, int64_t hidden, int64_t latent)
+      : enc1(register_module("enc1", torch::nn::Linear(n, hidden))),
+        enc2(register_module("enc2", torch::nn::Linear(hidden, latent))),
+        dec1(register_module("dec1", torch::nn::Linear(latent, hidden))),
+        dec2(register_module("dec2", torch::nn::Linear(hidden, n))) {}
+
+  // Returns {logits, code}.
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x) {
+    auto z = enc2(torch::tanh(enc1(x)));
+    auto logits = dec2(torch::tanh(dec1(z)));
+    return {logits, z};
+  }
+
+  torch::nn::Linear enc1, enc2, dec1, dec2;
+};
+TORCH_MODULE(Autoencoder);
+
+torch::Tensor ToTensor(const std::vector<float>& v, int64_t rows, int64_t cols) {
+  return torch::from_blob(const_cast<float*>(v.data()), {rows, cols}, torch::kFloat32).clone();
+}
+
+DenseLayer Export(const torch::nn::Linear& l) {
+  DenseLayer d;
+  auto w = l->weight.detach().contiguous();
+  auto b = l->bias.detach().contiguous();
+  d.out = static_cast<uint32_t>(w.size(0));
+  d.in = static_cast<uint32_t>(w.size(1));
+  d.weight.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+  d.bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+  return d;
+}
+
+void Import(const DenseLayer& d, torch::nn::Linear& l) {
+  torch::NoGradGuard no_grad;
+  l->weight.copy_(ToTensor(d.weight, d.out, d.in));
+  l->bias.copy_(torch::from_blob(const_cast<float*>(d.bias.data()), {d.out}, torch::kFloat32));
+}
+
+// Inverse of a small symmetric positive-definite matrix by Cholesky, with a ridge so a
+// degenerate code distribution still inverts.
+std::vector<double> InverseSpd(std::vector<double> a, size_t k) {
+  double trace = 0;
+  for (size_t i = 0; i < k; ++i) trace += a[i * k + i];
+  const double ridge = 1e-3 * std::max(trace / std::max<size_t>(k, 1), 1e-12);
+  for (size_t i = 0; i < k; ++i) a[i * k + i] += ridge;
+  std::vector<double> l(k * k, 0.0);
+  for (size_t i = 0; i < k; ++i) {
+    for (size_t j = 0; j <= i; ++j) {
+      double s = a[i * k + j];
+      for (size_t p = 0; p < j; ++p) s -= l[i * k + p] * l[j * k + p];
+      if (i == j) {
+        l[i * k + i] = std::sqrt(std::max(s, 1e-300));
+      } else {
+        l[i * k + j] = s / l[j * k + j];
+      }
+    }
+  }
+  // inv = L^-T L^-1, column by column.
+  std::vector<double> inv(k * k, 0.0);
+  std::vector<double> y(k), x(k);
+  for (size_t c = 0; c < k; ++c) {
+    for (size_t i = 0; i < k; ++i) {
+      double s = (i == c) ? 1.0 : 0.0;
+      for (size_t p = 0; p < i; ++p) s -= l[i * k + p] * y[p];
+      y[i] = s / l[i * k + i];
+    }
+    for (size_t ii = k; ii-- > 0;) {
+      double s = y[ii];
+      for (size_t p = ii + 1; p < k; ++p) s -= l[p * k + ii] * x[p];
+      x[ii] = s / l[ii * k + ii];
+    }
+    for (size_t i = 0; i < k; ++i) inv[i * k + c] = x[i];
+  }
+  return inv;
+}
+
+void SetLearningRate(torch::optim::Adam& opt, double lr) {
+  for (auto& group : opt.param_groups())
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+}
+
+}  // namespace
+
+void SetComputeThreads(int threads) {
+  threads = std::max(threads, 1);
+  torch::set_num_threads(threads);
+  torch::set_num_interop_threads(1);
+  // OpenBLAS reads its environment before main(); its own setter is the only way afterwards.
+  using SetFn = void (*)(int);
+  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
+}
+
+TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vector<uint32_t>& shape,
+                   const TrainOptions& opt) {
+  TrainOutcome out;
+  const auto start = std::chrono::steady_clock::now();
+  const size_t total = samples.size();
+  if (total < 10) {
+    out.error = "need at least 10 samples to train, have " + std::to_string(total);
+    return out;
+  }
+  const size_t n = samples.front().size();
+  if (n == 0) {
+    out.error = "empty histograms";
+    return out;
+  }
+  for (const auto& s : samples) {
+    if (s.size() != n) {
+      out.error = "samples of different sizes in the training window";
+      return out;
+    }
+  }
+  try {
+    torch::NoGradGuard outer_guard_off_for_setup;  // re-enabled for the optimisation below
+    torch::manual_seed(opt.seed);
+    std::vector<size_t> order(total);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(opt.seed);
+    std::shuffle(order.begin(), order.end(), rng);
+    size_t n_hold = static_cast<size_t>(std::round(opt.holdout_fraction * total));
+    n_hold = std::clamp<size_t>(n_hold, 5, total - 5);
+    const size_t n_train = total - n_hold;
+
+    // Hellinger inputs (uncentred) and shapes, row-major.
+    auto fill = [&](size_t from, size_t count, std::vector<float>& x, std::vector<float>& f) {
+      x.resize(count * n);
+      f.resize(count * n);
+      for (size_t r = 0; r < count; ++r) {
+        const auto& c = samples[order[from + r]];
+        double sum = 0;
+        for (float v : c) sum += std::max(v, 0.0f);
+        const double inv = sum > 0 ? 1.0 / sum : 0.0;
+        for (size_t i = 0; i < n; ++i) {
+          const double fi = std::max<double>(c[i], 0.0) * inv;
+          f[r * n + i] = static_cast<float>(fi);
+          x[r * n + i] = static_cast<float>(std::sqrt(fi * n));
+        }
+      }
+    };
+    std::vector<float> xs, fs;
+    fill(0, n_train, xs, fs);
+    auto x_train = ToTensor(xs, n_train, n);
+    auto f_train = ToTensor(fs, n_train, n);
+    auto input_mean = x_train.mean(0);
+    x_train = x_train - input_mean;
+    auto f_mean = f_train.mean(0);
+
+    const uint32_t hidden = opt.hidden ? opt.hidden : (n > 4096 ? 32 : 64);
+    const uint32_t latent = std::min<uint32_t>(opt.latent, static_cast<uint32_t>(n));
+    Autoencoder net(static_cast<int64_t>(n), hidden, latent);
+    {
+      // Start from the mean shape: the network then learns the deviations around it.
+      net->dec2->weight.mul_(0.1);
+      net->dec2->bias.copy_(torch::log(f_mean + 1e-6));
+    }
+
+    torch::optim::Adam adam(net->parameters(),
+                            torch::optim::AdamOptions(opt.learning_rate).weight_decay(1e-5));
+    const int64_t batch = std::min<int64_t>(opt.batch_size, static_cast<int64_t>(n_train));
+    const uint32_t per_epoch = static_cast<uint32_t>((n_train + batch - 1) / batch);
+    const uint32_t steps = std::clamp(opt.epochs * per_epoch, opt.min_steps, opt.max_steps);
+    const uint32_t warmup = steps * 3 / 10;
+    const int64_t keep = std::max<int64_t>(
+        1, batch - static_cast<int64_t>(std::floor(opt.trim_fraction * batch)));
+    // Raw counts for the binomial split (rounded: weighted histograms are treated as counts).
+    std::vector<float> cs(n_train * n);
+    for (size_t r = 0; r < n_train; ++r)
+      for (size_t i = 0; i < n; ++i) cs[r * n + i] = std::round(std::max(samples[order[r]][i], 0.0f));
+    auto c_train = ToTensor(cs, n_train, n);
+
+    torch::Tensor perm;
+    uint32_t step = 0;
+    {
+      torch::AutoGradMode enable(true);
+      net->train();
+      for (; step < steps; ++step) {
+        const int64_t pos = (step % per_epoch) * batch;
+        if (pos == 0) perm = torch::randperm(static_cast<int64_t>(n_train), torch::kLong);
+        const int64_t len = std::min<int64_t>(batch, static_cast<int64_t>(n_train) - pos);
+        auto idx = perm.narrow(0, pos, len);
+        // Noise-to-noise: split each histogram's counts binomially into two independent Poisson
+        // halves; the network sees one half and is scored on the other, so it can only learn the
+        // shape, never a histogram's own fluctuations (nor a defect confined to its bins).
+        auto cb = c_train.index_select(0, idx);
+        auto half = torch::binomial(cb, torch::full_like(cb, 0.5));
+        auto other = cb - half;
+        auto half_tot = half.sum(1, true).clamp_min(1.0);
+        auto other_tot = other.sum(1, true).clamp_min(1.0);
+        auto xb = torch::sqrt(half / half_tot * static_cast<double>(n)) - input_mean;
+        auto fb = other / other_tot;
+        auto [logits, z] = net->forward(xb);
+        auto ce = -(fb * torch::log_softmax(logits, 1)).sum(1);
+        torch::Tensor loss;
+        if (step >= warmup && opt.trim_fraction > 0 && len > 4) {
+          // Rank by the deviance the sample would get (total x KL), keep the best-fitting.
+          auto ent = -(fb * torch::log(fb + 1e-12)).sum(1);
+          auto dev = ((ce - ent) * other_tot.squeeze(1)).detach();
+          const int64_t k_keep = std::min<int64_t>(len, std::max<int64_t>(1, keep * len / batch));
+          auto kept = std::get<1>(dev.topk(k_keep, 0, /*largest=*/false));
+          loss = ce.index_select(0, kept).mean();
+        } else {
+          loss = ce.mean();
+        }
+        adam.zero_grad();
+        loss.backward();
+        adam.step();
+        if (step == steps * 7 / 10) SetLearningRate(adam, opt.learning_rate * 0.2);
+        if ((step & 31) == 31) {
+          const double elapsed =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
+          if (elapsed > opt.time_budget_seconds) {
+            out.report.budget_exhausted = true;
+            ++step;
+            break;
+          }
+        }
+      }
+    }
+    net->eval();
+
+    auto model = std::make_unique<Model>();
+    model->shape = shape;
+    auto mean_c = input_mean.contiguous();
+    model->input_mean.assign(mean_c.data_ptr<float>(), mean_c.data_ptr<float>() + n);
+    model->enc1 = Export(net->enc1);
+    model->enc2 = Export(net->enc2);
+    model->dec1 = Export(net->dec1);
+    model->dec2 = Export(net->dec2);
+
+    // Latent statistics from the training codes.
+    {
+      auto z = net->forward(x_train).second.to(torch::kFloat64);
+      auto mu = z.mean(0);
+      auto zc = z - mu;
+      auto cov = zc.t().mm(zc) / std::max<int64_t>(1, z.size(0) - 1);
+      cov = cov.contiguous();
+      mu = mu.contiguous();
+      model->latent_mean.assign(mu.data_ptr<double>(), mu.data_ptr<double>() + latent);
+      std::vector<double> c(cov.data_ptr<double>(), cov.data_ptr<double>() + latent * latent);
+      model->latent_inv_cov = InverseSpd(std::move(c), latent);
+    }
+
+    // Deviance on both parts and calibration on the holdout, through the same scoring code.
+    Scratch scratch;
+    std::vector<double> counts(n);
+    auto raw_of = [&](size_t idx) {
+      const auto& c = samples[order[idx]];
+      std::copy(c.begin(), c.end(), counts.begin());
+      Expect(*model, counts, scratch);
+      return ComputeRawStats(*model, counts, scratch);
+    };
+    double train_dev = 0;
+    for (size_t r = 0; r < n_train; ++r) train_dev += raw_of(r).deviance;
+    std::vector<double> rec, loc, lat;
+    for (size_t r = n_train; r < total; ++r) {
+      const RawStats s = raw_of(r);
+      rec.push_back(s.deviance);
+      loc.push_back(s.localised);
+      lat.push_back(s.latent);
+    }
+    double hold_dev = 0;
+    for (double d : rec) hold_dev += d;
+    model->recon = Calibration::Fit(rec, 1.0 / static_cast<double>(n));
+    model->localised = Calibration::Fit(loc, 0.25);
+    model->latent = Calibration::Fit(lat, 0.25);
+
+    out.report.train_samples = n_train;
+    out.report.holdout_samples = n_hold;
+    out.report.steps = step;
+    out.report.train_deviance = train_dev / static_cast<double>(n_train);
+    out.report.holdout_deviance = hold_dev / static_cast<double>(n_hold);
+    out.report.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out.model = std::move(model);
+  } catch (const c10::Error& e) {
+    out.model.reset();
+    out.error = std::string("LibTorch error during training: ") + e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    out.model.reset();
+    out.error = std::string("training failed: ") + e.what();
+  }
+  return out;
+}
+
+std::vector<double> ReferenceExpected(const Model& m, std::span<const double> counts) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = m.bins();
+  Autoencoder net(n, m.enc1.out, m.enc2.out);
+  Import(m.enc1, net->enc1);
+  Import(m.enc2, net->enc2);
+  Import(m.dec1, net->dec1);
+  Import(m.dec2, net->dec2);
+  std::vector<float> x(n);
+  HellingerInput(counts, m.input_mean, x);
+  auto logits = net->forward(ToTensor(x, 1, n)).first;
+  auto q = torch::softmax(logits.to(torch::kFloat64), 1).contiguous();
+  const double total = Sum(counts);
+  std::vector<double> out(q.data_ptr<double>(), q.data_ptr<double>() + n);
+  for (double& v : out) v *= total;
+  return out;
+}
+
+}  // namespace histguard::models

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything histguard needs to build, test and run, from Debian 12's apt only.
+# Idempotent: packages already present are left alone. Run as root (or with sudo available).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git
+  # RPC and serialisation
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  # ML core; OpenBLAS replaces the reference BLAS libtorch links by default (10-30x faster)
+  libtorch-dev libopenblas0-pthread libopenblas-dev
+  # metrics, networking, config, storage
+  prometheus-cpp-dev libboost-dev libboost-program-options-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
+  librocksdb-dev libabsl-dev
+  # tests: GoogleTest, promtool / prometheus server, curl for scrapes
+  libgtest-dev libgmock-dev prometheus curl python3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

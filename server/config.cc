@@ -1,0 +1,194 @@
+#include "server/config.h"
+
+#include <fnmatch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace histguard::server {
+namespace {
+
+// One table of every scalar setting: the flag/YAML key, its help, and how to read it into Config.
+struct Setting {
+  const char* key;  // YAML key; the flag is --key with '_' as '-'
+  const char* help;
+  std::function<void(CLI::App&, const std::string&, Config&)> add_flag;
+  std::function<void(const YAML::Node&, Config&)> from_yaml;
+};
+
+template <typename T>
+Setting Make(const char* key, const char* help, T Config::*field) {
+  return Setting{
+      key, help,
+      [field, help](CLI::App& app, const std::string& flag, Config& c) {
+        app.add_option(flag, c.*field, help)->capture_default_str();
+      },
+      [field](const YAML::Node& n, Config& c) { c.*field = n.as<T>(); }};
+}
+
+const std::vector<Setting>& Settings() {
+  static const std::vector<Setting> s = {
+      Make("listen", "gRPC listen address host:port (port 0 picks a free one)", &Config::listen),
+      Make("metrics_listen", "HTTP address for /metrics and /healthz (port 0 picks one)",
+           &Config::metrics_listen),
+      Make("data_dir", "directory for models and state", &Config::data_dir),
+      Make("scoring_threads", "threads scoring histograms", &Config::scoring_threads),
+      Make("train_threads", "background training jobs at once", &Config::train_threads),
+      Make("compute_threads", "LibTorch/OpenBLAS threads per training job", &Config::compute_threads),
+      Make("warning_p", "p-value below which a histogram is WARNING", &Config::warning_p),
+      Make("bad_p", "p-value below which a histogram is BAD", &Config::bad_p),
+      Make("min_entries", "histograms with fewer entries are LOW_STATISTICS", &Config::min_entries),
+      Make("min_train_samples", "histograms collected before a monitor's first training",
+           &Config::min_train_samples),
+      Make("max_monitors", "distinct monitors accepted; new ones beyond are rejected",
+           &Config::max_monitors),
+      Make("max_bins", "largest histogram accepted, in bins", &Config::max_bins),
+      Make("max_histograms_per_request", "largest Submit batch accepted",
+           &Config::max_histograms_per_request),
+      Make("max_message_bytes", "largest gRPC message accepted", &Config::max_message_bytes),
+      Make("max_batch", "histograms scored together in one batch", &Config::max_batch),
+      Make("batch_wait_us", "how long a small batch waits for more histograms (microseconds)",
+           &Config::batch_wait_us),
+      Make("max_queue", "histograms waiting to be scored before unary calls are refused",
+           &Config::max_queue),
+      Make("stream_in_flight", "unanswered histograms per stream before its reads pause",
+           &Config::stream_in_flight),
+      Make("drain_timeout_seconds", "on SIGTERM, how long in-flight calls may take to finish",
+           &Config::drain_timeout_seconds),
+      Make("train_budget_seconds", "longest a single training job may run",
+           &Config::train_budget_seconds),
+  };
+  return s;
+}
+
+std::string FlagName(const char* key) {
+  std::string f = std::string("--") + key;
+  for (char& ch : f)
+    if (ch == '_') ch = '-';
+  return f;
+}
+
+}  // namespace
+
+std::optional<std::string> LoadYaml(const std::string& path, Config& config) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return "cannot read configuration file " + path;
+  } catch (const YAML::Exception& e) {
+    return "configuration file " + path + ": " + e.what();
+  }
+  if (root.IsNull()) return std::nullopt;
+  if (!root.IsMap()) return "configuration file " + path + ": expected a mapping of settings";
+  std::map<std::string, const Setting*> by_key;
+  for (const auto& s : Settings()) by_key[s.key] = &s;
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    try {
+      if (key == "thresholds") {
+        if (!kv.second.IsSequence()) return path + ": 'thresholds' must be a list";
+        for (const auto& r : kv.second) {
+          ThresholdRule rule{"", config.warning_p, config.bad_p, config.min_entries};
+          if (!r["match"]) return path + ": every 'thresholds' entry needs a 'match' pattern";
+          rule.match = r["match"].as<std::string>();
+          if (r["warning_p"]) rule.warning_p = r["warning_p"].as<double>();
+          if (r["bad_p"]) rule.bad_p = r["bad_p"].as<double>();
+          if (r["min_entries"]) rule.min_entries = r["min_entries"].as<double>();
+          config.thresholds.push_back(rule);
+        }
+        continue;
+      }
+      auto it = by_key.find(key);
+      if (it == by_key.end()) return path + ": unknown setting '" + key + "'";
+      it->second->from_yaml(kv.second, config);
+    } catch (const YAML::Exception& e) {
+      return path + ": bad value for '" + key + "': " + e.what();
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Validate(const Config& c) {
+  if (c.scoring_threads < 1) return "scoring_threads must be at least 1";
+  if (c.train_threads < 1) return "train_threads must be at least 1";
+  if (c.compute_threads < 1) return "compute_threads must be at least 1";
+  auto check_p = [](double w, double b, const std::string& where) -> std::optional<std::string> {
+    if (!(b > 0 && b <= w && w < 1))
+      return where + ": need 0 < bad_p <= warning_p < 1";
+    return std::nullopt;
+  };
+  if (auto e = check_p(c.warning_p, c.bad_p, "thresholds")) return e;
+  for (const auto& r : c.thresholds)
+    if (auto e = check_p(r.warning_p, r.bad_p, "thresholds for '" + r.match + "'")) return e;
+  if (c.min_train_samples < 20) return "min_train_samples must be at least 20";
+  if (c.max_monitors < 1) return "max_monitors must be at least 1";
+  if (c.max_bins < 2) return "max_bins must be at least 2";
+  if (c.max_batch < 1) return "max_batch must be at least 1";
+  if (c.stream_in_flight < 1) return "stream_in_flight must be at least 1";
+  if (c.listen.empty()) return "listen address is empty";
+  return std::nullopt;
+}
+
+ThresholdRule ThresholdsFor(const Config& config, const std::string& monitor) {
+  for (const auto& r : config.thresholds)
+    if (fnmatch(r.match.c_str(), monitor.c_str(), 0) == 0) return r;
+  return ThresholdRule{"", config.warning_p, config.bad_p, config.min_entries};
+}
+
+ParseOutcome ParseConfig(int argc, char** argv) {
+  ParseOutcome out;
+  Config config;
+  // The YAML file is read first, so that flags given on the command line override it.
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) config_path = argv[i + 1];
+    if (std::strncmp(argv[i], "--config=", 9) == 0) config_path = argv[i] + 9;
+  }
+  if (!config_path.empty()) {
+    if (auto err = LoadYaml(config_path, config)) {
+      out.exit_message = "histguardd: " + *err;
+      out.exit_code = 2;
+      return out;
+    }
+  }
+  CLI::App app{
+      "histguardd: data-quality-monitoring daemon. Receives detector-monitoring histograms over "
+      "gRPC (histguard.v1.Ingest), scores each with a per-monitor autoencoder that learns what "
+      "normal looks like, answers GOOD / WARNING / BAD with a calibrated p-value and the bins "
+      "that deviate, and exports the figures to Prometheus on /metrics.\n\n"
+      "Every setting can also be given in a YAML file (--config) under the flag's name with '_' "
+      "for '-'; per-monitor thresholds go in the file as a list:\n"
+      "  thresholds:\n    - {match: \"pixel/*\", warning_p: 1e-3, bad_p: 1e-6, min_entries: 500}\n",
+      "histguardd"};
+  app.get_formatter()->column_width(44);
+  app.add_option("--config", config_path, "YAML configuration file (flags override it)");
+  for (const auto& s : Settings()) s.add_flag(app, FlagName(s.key), config);
+  app.set_version_flag("--version", "histguardd 0.1.0");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    out.exit_message = app.help();
+    return out;
+  } catch (const CLI::CallForVersion& e) {
+    out.exit_message = e.what();
+    return out;
+  } catch (const CLI::ParseError& e) {
+    out.exit_message = std::string("histguardd: ") + e.what() + "\nRun with --help for usage.";
+    out.exit_code = 2;
+    return out;
+  }
+  if (auto err = Validate(config)) {
+    out.exit_message = "histguardd: invalid configuration: " + *err;
+    out.exit_code = 2;
+    return out;
+  }
+  out.config = std::move(config);
+  return out;
+}
+
+}  // namespace histguard::server

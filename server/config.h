@@ -1,0 +1,63 @@
+// Daemon configuration: embedded defaults, overridden by an optional YAML file (--config), in turn
+// overridden by command-line flags. Immutable once the daemon starts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace histguard::server {
+
+// Thresholds for monitors whose name matches `match` (shell glob, e.g. "pixel/*"); the first
+// matching rule wins, else the global ones apply.
+struct ThresholdRule {
+  std::string match;
+  double warning_p = 1e-3;
+  double bad_p = 1e-5;
+  double min_entries = 100;
+};
+
+struct Config {
+  std::string listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9650";
+  std::string data_dir = "./var/histguard";
+  int scoring_threads = 1;
+  int train_threads = 1;
+  int compute_threads = 1;  // LibTorch intra-op and OpenBLAS threads, per training job
+  double warning_p = 1e-3;
+  double bad_p = 1e-5;
+  double min_entries = 100;
+  std::vector<ThresholdRule> thresholds;
+  uint32_t min_train_samples = 100;
+  uint32_t max_monitors = 10000;
+  uint32_t max_bins = 65536;
+  uint32_t max_histograms_per_request = 10000;
+  uint32_t max_message_bytes = 64 << 20;
+  uint32_t max_batch = 512;        // histograms scored per batch
+  uint32_t batch_wait_us = 500;    // how long a small batch waits for more
+  uint32_t max_queue = 100000;     // histograms waiting for scoring before unary calls are refused
+  uint32_t stream_in_flight = 256; // unanswered histograms per stream before reads pause
+  double drain_timeout_seconds = 10;
+  double train_budget_seconds = 60;
+};
+
+// Parses argv (flags and --config FILE). On --help, fills `exit_message` with the help text and
+// returns nullopt with `exit_code` 0; on an error, the message and exit code 2.
+struct ParseOutcome {
+  std::optional<Config> config;
+  std::string exit_message;
+  int exit_code = 0;
+};
+ParseOutcome ParseConfig(int argc, char** argv);
+
+// Loads a YAML file onto `config`. Unknown keys and ill-typed values are errors naming the key.
+std::optional<std::string> LoadYaml(const std::string& path, Config& config);
+
+// Checks ranges (threads >= 1, 0 < bad_p <= warning_p < 1, ...). Returns the first problem.
+std::optional<std::string> Validate(const Config& config);
+
+// The thresholds that apply to `monitor`.
+ThresholdRule ThresholdsFor(const Config& config, const std::string& monitor);
+
+}  // namespace histguard::server

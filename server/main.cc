@@ -1,0 +1,109 @@
+// histguardd: the data-quality-monitoring daemon. Wires configuration, the Ingest service, the
+// scorer, the training pool and the metrics endpoint together, and drains cleanly on SIGTERM.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "models/trainer.h"
+#include "server/config.h"
+#include "server/http_server.h"
+#include "server/ingest_service.h"
+#include "server/metrics.h"
+#include "server/monitors.h"
+#include "server/scorer.h"
+#include "server/training.h"
+
+namespace hs = histguard::server;
+
+namespace {
+
+std::string WithPort(const std::string& address, int port) {
+  std::string host, p;
+  if (!hs::SplitHostPort(address, host, p)) return address;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = hs::ParseConfig(argc, argv);
+  if (!parsed.config) {
+    (parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.exit_message << "\n";
+    return parsed.exit_code;
+  }
+  const hs::Config& config = *parsed.config;
+
+  std::error_code fs_error;
+  std::filesystem::create_directories(config.data_dir, fs_error);
+  if (fs_error) {
+    std::cerr << "histguardd: cannot create data directory " << config.data_dir << ": "
+              << fs_error.message() << "\n";
+    return 1;
+  }
+  histguard::models::SetComputeThreads(config.compute_threads);
+
+  hs::Metrics metrics;
+  hs::MonitorRegistry registry(config, metrics);
+  hs::TrainingScheduler training(config, metrics);
+  hs::Scorer scorer(config, metrics, registry, training);
+  hs::IngestService ingest(config, metrics, scorer);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
+  builder.RegisterService(&ingest);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || grpc_port == 0) {
+    std::cerr << "histguardd: cannot listen for gRPC on " << config.listen << "\n";
+    return 1;
+  }
+
+  boost::asio::io_context io;
+  std::atomic<bool> serving{true};
+  std::unique_ptr<hs::HttpServer> http;
+  try {
+    http = std::make_unique<hs::HttpServer>(io, config.metrics_listen,
+                                            [&metrics] { return metrics.Render(); }, serving);
+  } catch (const std::exception& e) {
+    std::cerr << "histguardd: " << e.what() << "\n";
+    server->Shutdown();
+    return 1;
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+
+  // One machine-readable line with the bound ports (port 0 in the flags picks free ones).
+  std::cout << R"({"event":"listening","grpc":")" << WithPort(config.listen, grpc_port)
+            << R"(","metrics":")" << WithPort(config.metrics_listen, http->port())
+            << R"(","data_dir":")" << config.data_dir << "\"}" << std::endl;
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    std::clog << "histguardd: signal " << signo << ", draining (up to "
+              << config.drain_timeout_seconds << " s)\n";
+    io.stop();
+  });
+  io.run();
+
+  // Drain: refuse new work, let in-flight calls finish (the scorer still runs), then stop.
+  serving = false;
+  server->GetHealthCheckService()->Shutdown();
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(config.drain_timeout_seconds * 1000));
+  server->Shutdown(deadline);
+  scorer.Stop();
+  training.Stop();
+  http->Stop();
+  std::clog << "histguardd: stopped\n";
+  return 0;
+}

@@ -1,0 +1,66 @@
+// The daemon's Prometheus metrics. Owns the prometheus-cpp Registry; every member is a reference
+// into it, valid for the Metrics object's lifetime. prometheus-cpp metrics are thread-safe, so
+// any thread may update them. Per-monitor series are created by MonitorSeries(), bounded by
+// max_monitors.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace histguard::server {
+
+enum class QualityLabel { kGood, kWarning, kBad, kLearning, kLowStatistics, kRejected };
+
+class Metrics {
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;  // first: every member below lives in it
+
+ public:
+  Metrics();
+
+  // Prometheus text exposition of everything in the registry.
+  std::string Render() const;
+
+  struct MonitorSeries {
+    prometheus::Gauge* score;
+    prometheus::Gauge* significance;
+    prometheus::Gauge* model_version;
+    prometheus::Gauge* last_verdict_time;
+    prometheus::Gauge* window_size;
+    prometheus::Gauge* last_trained_time;
+  };
+  MonitorSeries AddMonitor(const std::string& monitor);
+
+  prometheus::Counter& received;
+  prometheus::Counter& Rejected(const std::string& reason);
+  prometheus::Counter& Verdicts(QualityLabel q) { return *verdicts_[static_cast<int>(q)]; }
+  prometheus::Histogram& latency;
+  prometheus::Histogram& batch_size;
+  prometheus::Gauge& queue_depth;
+  prometheus::Gauge& monitors;
+  prometheus::Counter& TrainingRuns(const std::string& result);  // accepted, rejected, failed
+  prometheus::Histogram& training_duration;
+  prometheus::Counter& Labels(const std::string& label);
+
+ private:
+  prometheus::Family<prometheus::Counter>& rejected_family_;
+  prometheus::Family<prometheus::Counter>& verdicts_family_;
+  prometheus::Family<prometheus::Gauge>& score_family_;
+  prometheus::Family<prometheus::Gauge>& significance_family_;
+  prometheus::Family<prometheus::Gauge>& version_family_;
+  prometheus::Family<prometheus::Gauge>& last_verdict_family_;
+  prometheus::Family<prometheus::Gauge>& window_family_;
+  prometheus::Family<prometheus::Gauge>& trained_family_;
+  prometheus::Family<prometheus::Counter>& training_runs_family_;
+  prometheus::Family<prometheus::Counter>& labels_family_;
+  prometheus::Counter* verdicts_[6];
+};
+
+}  // namespace histguard::server

@@ -1,0 +1,230 @@
+#include "server/scorer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "models/stats.h"
+
+namespace histguard::server {
+namespace {
+
+constexpr size_t kLearningChi2From = 10;  // samples needed before the chi2 fallback is scored
+constexpr size_t kWindowCapacity = 2000;
+
+double Significance(double p) { return std::min(300.0, -std::log10(std::max(p, 1e-300))); }
+
+std::string ShapeText(const std::vector<uint32_t>& s) {
+  std::string t = "[";
+  for (size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
+  return t + "]";
+}
+
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Scorer::Scorer(const Config& config, Metrics& metrics, MonitorRegistry& registry,
+               TrainingScheduler& training)
+    : config_(config), metrics_(metrics), registry_(registry), training_(training) {
+  for (int i = 0; i < config.scoring_threads; ++i) threads_.emplace_back([this] { Run(); });
+}
+
+Scorer::~Scorer() { Stop(); }
+
+bool Scorer::Enqueue(ScoreJob&& job, bool force) {
+  const size_t n = job.items.size();
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return false;
+    if (!force && queued_items_ + n > config_.max_queue) return false;
+    queued_items_ += n;
+    queue_.push_back(std::move(job));
+    metrics_.queue_depth.Set(static_cast<double>(queued_items_));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void Scorer::Stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+void Scorer::Run() {
+  models::Scratch scratch;
+  std::vector<ScoreJob> batch;
+  for (;;) {
+    batch.clear();
+    size_t count = 0;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued has been scored
+      auto take = [&] {
+        while (!queue_.empty() && count < config_.max_batch) {
+          count += queue_.front().items.size();
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      };
+      take();
+      if (count < config_.max_batch && config_.batch_wait_us > 0 && !stopping_) {
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::microseconds(config_.batch_wait_us);
+        while (count < config_.max_batch &&
+               cv_.wait_until(lk, deadline, [&] { return stopping_ || !queue_.empty(); })) {
+          take();
+          if (stopping_) break;
+        }
+      }
+      queued_items_ -= count;
+      metrics_.queue_depth.Set(static_cast<double>(queued_items_));
+    }
+    for (auto& job : batch)
+      for (auto& item : job.items) ScoreOne(*item.histogram, *item.verdict, scratch);
+    const auto now = std::chrono::steady_clock::now();
+    metrics_.batch_size.Observe(static_cast<double>(count));
+    for (auto& job : batch) {
+      for (auto& item : job.items)
+        metrics_.latency.Observe(std::chrono::duration<double>(now - item.received).count());
+      job.done();
+    }
+  }
+}
+
+void Scorer::Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v) {
+  v.set_monitor(h.monitor().size() <= 256 ? h.monitor() : h.monitor().substr(0, 256));
+  v.set_run(h.run());
+  v.set_lumisection(h.lumisection());
+  v.set_quality(v1::QUALITY_REJECTED);
+  v.set_p_value(1);
+  v.set_detail(why.detail);
+  metrics_.Rejected(why.reason).Increment();
+  metrics_.Verdicts(QualityLabel::kRejected).Increment();
+}
+
+void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch) {
+  v.set_monitor(h.monitor());
+  v.set_run(h.run());
+  v.set_lumisection(h.lumisection());
+  Rejection why;
+  Monitor* m = registry_.FindOrCreate(h.monitor(), &why);
+  if (!m) return Reject(h, why, v);
+
+  const std::span<const double> counts(h.contents().data(), h.contents_size());
+  const double total = models::Sum(counts);
+  const std::vector<uint32_t> shape(h.shape().begin(), h.shape().end());
+  const ThresholdRule& th = m->thresholds;
+  QualityLabel label;
+
+  std::unique_lock lk(m->mu);
+  if (m->shape.empty()) m->shape = shape;
+  if (shape != m->shape) {
+    lk.unlock();
+    return Reject(h, {"binning_changed", "binning " + ShapeText(shape) + " differs from " +
+                                             ShapeText(m->shape) + ", which monitor '" +
+                                             m->name + "' has been learning"},
+                  v);
+  }
+  const uint64_t version = m->model ? m->model->version : 0;
+  v.set_model_version(version);
+  if (total < th.min_entries) {
+    v.set_quality(v1::QUALITY_LOW_STATISTICS);
+    v.set_p_value(1);
+    v.set_detail(std::to_string(static_cast<long long>(total)) +
+                 " entries in range, below min_entries " +
+                 std::to_string(static_cast<long long>(th.min_entries)));
+    label = QualityLabel::kLowStatistics;
+    m->series.significance->Set(0);
+  } else if (m->model) {
+    std::shared_ptr<const models::Model> model = m->model;
+    lk.unlock();  // the snapshot is immutable: score without holding the monitor
+    const models::Score s = models::ScoreHistogram(*model, counts, scratch);
+    v.set_score(s.deviance);
+    v.set_p_value(s.p_value);
+    for (const auto& b : s.top_bins) {
+      auto* tb = v.add_top_bins();
+      tb->set_bin(b.bin);
+      tb->set_pull(b.pull);
+    }
+    if (s.p_value < th.bad_p) {
+      v.set_quality(v1::QUALITY_BAD);
+      label = QualityLabel::kBad;
+    } else if (s.p_value < th.warning_p) {
+      v.set_quality(v1::QUALITY_WARNING);
+      label = QualityLabel::kWarning;
+    } else {
+      v.set_quality(v1::QUALITY_GOOD);
+      label = QualityLabel::kGood;
+    }
+    m->series.score->Set(s.deviance);
+    m->series.significance->Set(Significance(s.p_value));
+    lk.lock();
+    if (label != QualityLabel::kBad) {
+      m->window.emplace_back(counts.begin(), counts.end());
+      if (m->window.size() > kWindowCapacity) m->window.pop_front();
+    }
+  } else {
+    // Learning: the classical test against the mean shape of what was collected so far.
+    const size_t have = m->window.size();
+    if (have >= kLearningChi2From) {
+      const auto chi2 = models::Chi2AgainstShape(counts, m->shape_sum);
+      v.set_score(chi2.chi2_per_ndf);
+      v.set_p_value(chi2.p_value);
+      auto top = models::TopPulls(counts, [&] {
+        std::vector<double> mu(m->shape_sum);
+        for (double& x : mu) x *= total / static_cast<double>(have);
+        return mu;
+      }(), 5);
+      for (const auto& b : top) {
+        auto* tb = v.add_top_bins();
+        tb->set_bin(b.bin);
+        tb->set_pull(b.pull);
+      }
+      m->series.score->Set(chi2.chi2_per_ndf);
+    } else {
+      v.set_p_value(1);
+    }
+    v.set_quality(v1::QUALITY_LEARNING);
+    label = QualityLabel::kLearning;
+    m->window.emplace_back(counts.begin(), counts.end());
+    if (m->shape_sum.size() != counts.size()) m->shape_sum.assign(counts.size(), 0.0);
+    for (size_t i = 0; i < counts.size(); ++i) m->shape_sum[i] += counts[i] / total;
+    const size_t need = config_.min_train_samples;
+    std::string detail = "learning: " + std::to_string(m->window.size()) + " of " +
+                         std::to_string(need) + " histograms collected before the first training";
+    if (m->window.size() >= need) {
+      if (!m->training) {
+        m->training = true;
+        training_.Schedule(m, {m->window.begin(), m->window.end()}, "first training");
+      }
+      detail = "learning: first training in progress on " + std::to_string(m->window.size()) +
+               " histograms";
+      if (!m->last_training_error.empty())
+        detail += " (last attempt failed: " + m->last_training_error + ")";
+    } else if (have < kLearningChi2From) {
+      detail += "; classical chi2 against the mean shape from " +
+                std::to_string(kLearningChi2From) + " on";
+    } else {
+      detail += "; score is chi2/ndf against their mean shape";
+    }
+    v.set_detail(detail);
+    m->series.significance->Set(0);
+  }
+  m->series.window_size->Set(static_cast<double>(m->window.size()));
+  m->series.last_verdict_time->Set(UnixNow());
+  m->last_verdict = v;
+  lk.unlock();
+  metrics_.Verdicts(label).Increment();
+}
+
+}  // namespace histguard::server

@@ -1,0 +1,76 @@
+// Scorer: turns validated histograms into verdicts.
+//
+// Histograms from every connection are queued as Jobs; `scoring_threads` threads take them in
+// batches (up to max_batch, waiting at most batch_wait_us for a small batch to fill), score each
+// against its monitor, then run each Job's `done` callback on the scoring thread. The queue is
+// bounded for callers that can be refused (unary calls); streams bound themselves by pausing
+// their reads, so they enqueue with `force`.
+//
+// Items point into memory the caller owns; it must stay valid until `done` runs. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "histguard/v1/histguard.pb.h"
+#include "models/model.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "server/monitors.h"
+#include "server/training.h"
+
+namespace histguard::server {
+
+struct ScoreItem {
+  const v1::Histogram* histogram;
+  v1::Verdict* verdict;
+  std::chrono::steady_clock::time_point received;
+};
+
+struct ScoreJob {
+  std::vector<ScoreItem> items;
+  std::function<void()> done;
+};
+
+class Scorer {
+ public:
+  Scorer(const Config& config, Metrics& metrics, MonitorRegistry& registry,
+         TrainingScheduler& training);
+  ~Scorer();
+
+  // Queues `job`. Returns false (and leaves the job untouched) when the queue is full and
+  // `force` is false, or when the scorer has stopped.
+  [[nodiscard]] bool Enqueue(ScoreJob&& job, bool force = false);
+
+  // Scores what is queued, then stops the threads. Idempotent.
+  void Stop();
+
+  // Scores one validated histogram on the calling thread (used by the threads, tests and
+  // in-process benchmarks).
+  void ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch);
+
+  // Fills a REJECTED verdict and counts it.
+  void Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v);
+
+ private:
+  void Run();
+
+  const Config& config_;
+  Metrics& metrics_;
+  MonitorRegistry& registry_;
+  TrainingScheduler& training_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ScoreJob> queue_;  // guarded by mu_
+  size_t queued_items_ = 0;     // guarded by mu_
+  bool stopping_ = false;       // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace histguard::server

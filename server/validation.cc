@@ -1,0 +1,83 @@
+#include "server/validation.h"
+
+#include <cmath>
+#include <vector>
+
+namespace histguard::server {
+namespace {
+constexpr size_t kMaxName = 256;
+
+bool NameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == ':' || c == '/' || c == '-';
+}
+
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (s.size() > 64) out += "...";
+  return out;
+}
+}  // namespace
+
+const std::vector<std::string>& RejectionReasons() {
+  static const std::vector<std::string> r = {
+      "bad_monitor_name", "empty_contents",   "bad_shape",       "shape_mismatch",
+      "bad_value",        "too_many_bins",    "binning_changed", "too_many_monitors",
+      "queue_full"};
+  return r;
+}
+
+std::optional<Rejection> CheckMonitorName(std::string_view name) {
+  if (name.empty()) return Rejection{"bad_monitor_name", "monitor name is empty"};
+  if (name.size() > kMaxName)
+    return Rejection{"bad_monitor_name", "monitor name is " + std::to_string(name.size()) +
+                                             " characters long, at most 256 allowed"};
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (!NameChar(name[i]))
+      return Rejection{"bad_monitor_name",
+                       "monitor name '" + Printable(name) + "' has a character not in "
+                       "[A-Za-z0-9_.:/-] at position " + std::to_string(i)};
+  }
+  return std::nullopt;
+}
+
+std::optional<Rejection> Validate(const v1::Histogram& h, uint32_t max_bins) {
+  if (auto r = CheckMonitorName(h.monitor())) return r;
+  const int dims = h.shape_size();
+  if (h.contents_size() == 0) return Rejection{"empty_contents", "contents are empty"};
+  if (dims != 1 && dims != 2)
+    return Rejection{"bad_shape", "shape has " + std::to_string(dims) +
+                                      " dimensions; expected [nx] or [nx, ny]"};
+  uint64_t product = 1;
+  for (int d = 0; d < dims; ++d) {
+    if (h.shape(d) == 0) return Rejection{"bad_shape", "shape has a zero dimension"};
+    product *= h.shape(d);
+  }
+  if (product > max_bins || static_cast<uint64_t>(h.contents_size()) > max_bins)
+    return Rejection{"too_many_bins", std::to_string(std::max<uint64_t>(product, h.contents_size())) +
+                                          " bins, more than max_bins " + std::to_string(max_bins)};
+  if (product != static_cast<uint64_t>(h.contents_size()))
+    return Rejection{"shape_mismatch", "shape product is " + std::to_string(product) +
+                                           " but contents have " +
+                                           std::to_string(h.contents_size()) + " values"};
+  double total = 0;
+  for (int i = 0; i < h.contents_size(); ++i) {
+    const double v = h.contents(i);
+    if (std::isnan(v)) return Rejection{"bad_value", "bin " + std::to_string(i) + " is NaN"};
+    if (std::isinf(v)) return Rejection{"bad_value", "bin " + std::to_string(i) + " is infinite"};
+    if (v < 0)
+      return Rejection{"bad_value",
+                       "bin " + std::to_string(i) + " is negative (" + std::to_string(v) + ")"};
+    total += v;
+  }
+  if (!std::isfinite(total))
+    return Rejection{"bad_value", "sum of contents overflows"};
+  for (double v : {h.underflow(), h.overflow(), h.entries()}) {
+    if (!std::isfinite(v) || v < 0)
+      return Rejection{"bad_value", "underflow, overflow and entries must be finite and >= 0"};
+  }
+  return std::nullopt;
+}
+
+}  // namespace histguard::server
