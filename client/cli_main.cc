@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
       "streams simulated ones, and checks the daemon's health.",
       "histguard"};
   app.require_subcommand(1);
+  app.fallthrough();  // --address may follow the command name
   std::string address = "localhost:50051";
   if (const char* env = std::getenv("HISTGUARD_ADDRESS")) address = env;
   app.add_option("-a,--address", address, "daemon gRPC address host:port (env HISTGUARD_ADDRESS)")

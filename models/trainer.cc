@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <mutex>
 #include <random>
 
 namespace histguard::models {
@@ -98,12 +99,20 @@ void SetLearningRate(torch::optim::Adam& opt, double lr) {
 }  // namespace
 
 void SetComputeThreads(int threads) {
-  threads = std::max(threads, 1);
-  torch::set_num_threads(threads);
-  torch::set_num_interop_threads(1);
-  // OpenBLAS reads its environment before main(); its own setter is the only way afterwards.
-  using SetFn = void (*)(int);
-  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
+  // Once per process: LibTorch refuses to change inter-op threads after its first parallel work.
+  static std::once_flag once;
+  std::call_once(once, [threads] {
+    const int n = std::max(threads, 1);
+    torch::set_num_threads(n);
+    try {
+      torch::set_num_interop_threads(1);
+    } catch (const c10::Error&) {
+      // Already fixed by earlier LibTorch work; the intra-op setting above still applies.
+    }
+    // OpenBLAS reads its environment before main(); its own setter is the only way afterwards.
+    using SetFn = void (*)(int);
+    if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+  });
 }
 
 TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vector<uint32_t>& shape,

@@ -58,7 +58,7 @@ struct TrainOutcome {
 TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vector<uint32_t>& shape,
                    const TrainOptions& options);
 
-// Sets LibTorch intra-op threads and OpenBLAS threads, once at start-up.
+// Sets LibTorch intra-op threads and OpenBLAS threads. Only the first call takes effect.
 void SetComputeThreads(int threads);
 
 // LibTorch's own forward pass over `model`'s weights: expected counts for `counts`. For tests

@@ -49,6 +49,10 @@ int main(int argc, char** argv) {
   }
   histguard::models::SetComputeThreads(config.compute_threads);
 
+  // Signals are caught from here on; one arriving during start-up is handled once io runs.
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+
   hs::Metrics metrics;
   hs::MonitorRegistry registry(config, metrics);
   hs::TrainingScheduler training(config, metrics);
@@ -68,7 +72,6 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  boost::asio::io_context io;
   std::atomic<bool> serving{true};
   std::unique_ptr<hs::HttpServer> http;
   try {
@@ -86,7 +89,6 @@ int main(int argc, char** argv) {
             << R"(","metrics":")" << WithPort(config.metrics_listen, http->port())
             << R"(","data_dir":")" << config.data_dir << "\"}" << std::endl;
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     std::clog << "histguardd: signal " << signo << ", draining (up to "

@@ -1,0 +1,291 @@
+// End to end: the real histguardd on port 0 with a temporary data dir, driven by the real
+// client library and CLI over loopback.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "client/client.h"
+#include "client/simulator.h"
+#include "tests/e2e/daemon_process.h"
+
+namespace histguard::testing {
+namespace {
+
+using sim::Anomaly;
+
+v1::Histogram ToHistogram(const sim::MonitorSpec& spec, const sim::Sample& s, uint64_t ls) {
+  v1::Histogram h;
+  h.set_monitor(spec.name);
+  h.set_run(1);
+  h.set_lumisection(ls);
+  for (auto d : s.shape) h.add_shape(d);
+  h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
+  return h;
+}
+
+// Streams `hs` over one bidi stream and returns the verdicts in the order received.
+std::vector<v1::Verdict> StreamAll(Client& client, const std::vector<v1::Histogram>& hs) {
+  auto stream = client.OpenStream();
+  std::thread writer([&] {
+    for (const auto& h : hs)
+      if (!stream->Write(h)) break;
+    stream->WritesDone();
+  });
+  std::vector<v1::Verdict> out;
+  v1::Verdict v;
+  while (stream->Read(&v)) out.push_back(v);
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  return out;
+}
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    daemon_ = new DaemonProcess({"--max-histograms-per-request", "500", "--max-message-bytes",
+                                 "200000"});
+    ASSERT_TRUE(daemon_->started()) << daemon_->error();
+    client_ = new Client(daemon_->grpc_address());
+    ASSERT_TRUE(client_->WaitForConnected(std::chrono::seconds(30)));
+    specs_ = sim::DefaultMonitors(5);
+    TrainAll();
+  }
+  static void TearDownTestSuite() {
+    delete client_;
+    delete daemon_;
+  }
+
+  // Streams normal histograms until every monitor has a model, checking order on the way.
+  static void TrainAll() {
+    std::vector<v1::Histogram> hs;
+    for (uint64_t ls = 0; ls < 100; ++ls)
+      for (const auto& spec : specs_) hs.push_back(ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_));
+    const auto verdicts = StreamAll(*client_, hs);
+    ASSERT_EQ(verdicts.size(), hs.size());
+    for (size_t i = 0; i < hs.size(); ++i) {
+      ASSERT_EQ(verdicts[i].monitor(), hs[i].monitor()) << i;
+      ASSERT_EQ(verdicts[i].lumisection(), hs[i].lumisection()) << i;
+      ASSERT_EQ(verdicts[i].quality(), v1::QUALITY_LEARNING) << i;
+    }
+    // Training runs in the background: keep sending normal data until all report a model.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    std::set<std::string> trained;
+    while (trained.size() < specs_.size() && std::chrono::steady_clock::now() < deadline) {
+      std::vector<v1::Histogram> batch;
+      for (const auto& spec : specs_) batch.push_back(ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_));
+      std::vector<v1::Verdict> vs;
+      ASSERT_TRUE(client_->Submit(batch, &vs).ok());
+      for (const auto& v : vs)
+        if (v.model_version() > 0) trained.insert(v.monitor());
+      if (trained.size() < specs_.size()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(trained.size(), specs_.size()) << "models did not train in time";
+  }
+
+  static sim::Sample Draw(const sim::MonitorSpec& spec, Anomaly a, double severity = 2.0) {
+    return sim::Draw(spec, 1e4, a, severity, rng_);
+  }
+
+  static DaemonProcess* daemon_;
+  static Client* client_;
+  static std::vector<sim::MonitorSpec> specs_;
+  static std::mt19937_64 rng_;
+  static uint64_t ls_;
+};
+
+DaemonProcess* DaemonTest::daemon_ = nullptr;
+Client* DaemonTest::client_ = nullptr;
+std::vector<sim::MonitorSpec> DaemonTest::specs_;
+std::mt19937_64 DaemonTest::rng_(2024);
+uint64_t DaemonTest::ls_ = 0;
+
+TEST_F(DaemonTest, NormalHistogramsComeBackGood) {
+  std::vector<v1::Histogram> hs;
+  for (int rep = 0; rep < 40; ++rep)
+    for (const auto& spec : specs_) hs.push_back(ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_));
+  const auto verdicts = StreamAll(*client_, hs);
+  ASSERT_EQ(verdicts.size(), hs.size());
+  std::map<v1::Quality, int> count;
+  for (const auto& v : verdicts) {
+    ++count[v.quality()];
+    EXPECT_GT(v.model_version(), 0u);
+    EXPECT_GT(v.p_value(), 0.0);
+    EXPECT_LE(v.p_value(), 1.0);
+  }
+  EXPECT_EQ(count[v1::QUALITY_BAD], 0);
+  EXPECT_GE(count[v1::QUALITY_GOOD], static_cast<int>(hs.size() * 95 / 100));
+}
+
+TEST_F(DaemonTest, EachInjectedAnomalyKindComesBackBadAtTheDefect) {
+  // Every monitor family, each anomaly kind the simulator injects by default, clearly visible.
+  for (auto kind : {Anomaly::kDeadRegion, Anomaly::kHotBin, Anomaly::kShiftedPeak,
+                    Anomaly::kExtraNoise}) {
+    std::vector<v1::Histogram> hs;
+    std::vector<sim::Sample> samples;
+    for (int rep = 0; rep < 4; ++rep)
+      for (const auto& spec : specs_) {
+        // Flat noise on a nearly flat channel occupancy raises its rate, not its shape, and the
+        // model scores shapes: that pair is not a shape anomaly.
+        if (kind == Anomaly::kExtraNoise && spec.family == sim::Family::kChannelOccupancy) continue;
+        samples.push_back(Draw(spec, kind, 2.0));
+        hs.push_back(ToHistogram(spec, samples.back(), ++ls_));
+      }
+    const auto verdicts = StreamAll(*client_, hs);
+    ASSERT_EQ(verdicts.size(), hs.size());
+    int bad = 0, at_defect = 0;
+    for (size_t i = 0; i < verdicts.size(); ++i) {
+      if (verdicts[i].quality() == v1::QUALITY_BAD) ++bad;
+      const auto& defect = samples[i].defect_bins;
+      for (const auto& b : verdicts[i].top_bins())
+        if (std::find(defect.begin(), defect.end(), b.bin()) != defect.end()) {
+          ++at_defect;
+          break;
+        }
+      EXPECT_LE(verdicts[i].top_bins_size(), 5);
+    }
+    EXPECT_GE(bad, static_cast<int>(hs.size() * 9 / 10)) << sim::Name(kind);
+    for (size_t i = 0; i < verdicts.size(); ++i)
+      if (verdicts[i].quality() != v1::QUALITY_BAD)
+        std::cerr << sim::Name(kind) << " not BAD: " << verdicts[i].monitor() << " p "
+                  << verdicts[i].p_value() << "\n";
+    if (kind == Anomaly::kHotBin || kind == Anomaly::kDeadRegion)
+      EXPECT_GE(at_defect, static_cast<int>(hs.size() * 9 / 10)) << sim::Name(kind);
+  }
+}
+
+TEST_F(DaemonTest, InvalidHistogramsAreRejectedInPlaceAndTheRestGoesOn) {
+  const auto& spec = specs_[0];
+  std::vector<v1::Histogram> hs;
+  auto good = [&] { return ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_); };
+  hs.push_back(good());
+  auto h = good();
+  h.set_monitor("bad name!");
+  hs.push_back(h);
+  h = good();
+  h.clear_contents();
+  hs.push_back(h);
+  h = good();
+  h.add_contents(1);
+  hs.push_back(h);
+  h = good();
+  h.set_contents(3, std::nan(""));
+  hs.push_back(h);
+  h = good();
+  h.set_contents(3, -5);
+  hs.push_back(h);
+  h = good();
+  h.clear_shape();
+  h.add_shape(h.contents_size() / 2);
+  h.add_shape(2);
+  hs.push_back(h);  // binning differs from what the monitor trained on
+  hs.push_back(good());
+  const std::vector<std::string> expect_detail = {
+      "", "monitor name", "contents are empty", "shape product", "NaN", "negative", "differs from", ""};
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<v1::Verdict> verdicts;
+    if (pass == 0) {
+      verdicts = StreamAll(*client_, hs);
+    } else {
+      ASSERT_TRUE(client_->Submit(hs, &verdicts).ok());
+    }
+    ASSERT_EQ(verdicts.size(), hs.size());
+    for (size_t i = 0; i < hs.size(); ++i) {
+      EXPECT_EQ(verdicts[i].lumisection(), hs[i].lumisection()) << "order, pass " << pass;
+      if (expect_detail[i].empty()) {
+        EXPECT_NE(verdicts[i].quality(), v1::QUALITY_REJECTED) << i << " " << verdicts[i].detail();
+      } else {
+        EXPECT_EQ(verdicts[i].quality(), v1::QUALITY_REJECTED) << i;
+        EXPECT_NE(verdicts[i].detail().find(expect_detail[i]), std::string::npos)
+            << i << ": " << verdicts[i].detail();
+      }
+    }
+  }
+}
+
+TEST_F(DaemonTest, RequestLevelLimitsAreRpcErrors) {
+  v1::Histogram small;
+  small.set_monitor("small/one");
+  small.add_shape(2);
+  small.add_contents(500);
+  small.add_contents(500);
+  std::vector<v1::Histogram> many(501, small);
+  std::vector<v1::Verdict> vs;
+  auto s = client_->Submit(many, &vs);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("at most 500"), std::string::npos) << s.error_message();
+
+  v1::Histogram huge;
+  huge.set_monitor("big/one");
+  huge.add_shape(30000);
+  for (int i = 0; i < 30000; ++i) huge.add_contents(1);
+  s = client_->Submit({huge}, &vs);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  // The daemon is still there.
+  EXPECT_EQ(client_->CheckHealth(std::chrono::seconds(5)), Client::Health::kServing);
+}
+
+TEST_F(DaemonTest, MetricsAreServedAndCleanUnderPromtool) {
+  int status = 0;
+  const std::string body = HttpGet(daemon_->metrics_address(), "/metrics", &status);
+  ASSERT_EQ(status, 200);
+  for (const char* name :
+       {"histguard_histograms_received_total", "histguard_histograms_rejected_total{reason=",
+        "histguard_verdicts_total{quality=\"bad\"}", "histguard_anomaly_score{monitor=",
+        "histguard_anomaly_significance{monitor=", "histguard_model_version{monitor=",
+        "histguard_scoring_latency_seconds_bucket", "histguard_batch_size_bucket",
+        "histguard_queue_depth", "histguard_monitors "})
+    EXPECT_NE(body.find(name), std::string::npos) << name;
+  const std::string path = daemon_->data_dir() + "/scrape.txt";
+  std::ofstream(path) << body;
+  std::string out;
+  EXPECT_EQ(RunCommand("promtool check metrics < " + path, &out), 0) << out;
+  EXPECT_EQ(HttpGet(daemon_->metrics_address(), "/healthz", &status), "ok\n");
+  EXPECT_EQ(status, 200);
+}
+
+TEST_F(DaemonTest, CliHealthAndSendOfRootFiles) {
+  std::string out;
+  EXPECT_EQ(RunCommand(std::string(HISTGUARD_CLI_PATH) + " health -a " + daemon_->grpc_address(), &out), 0)
+      << out;
+  EXPECT_NE(out.find("SERVING"), std::string::npos);
+
+  const std::string bad = daemon_->data_dir() + "/broken.json";
+  std::ofstream(bad) << "{\"_typename\":\"TH1F\",\"fNcells\":";
+  const std::string data = HISTGUARD_TEST_DATA_DIR "/root-json/";
+  out.clear();
+  const int rc = RunCommand(std::string(HISTGUARD_CLI_PATH) + " send -a " + daemon_->grpc_address() +
+                                " " + data + "th1f_timing_pretty.json " + bad + " " + data +
+                                "th2f_occupancy_compact.json",
+                            &out);
+  EXPECT_EQ(rc, 1) << "a malformed file makes the exit code say so\n" << out;
+  EXPECT_NE(out.find("broken.json"), std::string::npos) << out;
+  EXPECT_NE(out.find("th1f_timing_pretty.json: hit_time_f run 0 ls 0: LEARNING"), std::string::npos) << out;
+  EXPECT_NE(out.find("th2f_occupancy_compact.json: pixel_occupancy"), std::string::npos) << out;
+  EXPECT_NE(out.find("sent 2 of 3 files"), std::string::npos) << out;
+}
+
+TEST(DaemonLifecycle, SigtermDrainsAndExitsZero) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.started()) << d.error();
+  Client client(d.grpc_address());
+  ASSERT_EQ(client.CheckHealth(std::chrono::seconds(10)), Client::Health::kServing);
+  EXPECT_EQ(d.Stop(SIGTERM), 0);
+}
+
+TEST(DaemonLifecycle, BadFlagsAreAClearErrorNotACrash) {
+  std::string out;
+  EXPECT_EQ(RunCommand(std::string(HISTGUARDD_PATH) + " --max-bins lots", &out), 2);
+  EXPECT_NE(out.find("--max-bins"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunCommand(std::string(HISTGUARDD_PATH) + " --help", &out), 0);
+  EXPECT_NE(out.find("--min-train-samples"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace histguard::testing

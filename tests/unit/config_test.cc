@@ -1,0 +1,85 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace histguard::server {
+namespace {
+
+struct Args {
+  std::vector<std::string> words;
+  std::vector<char*> argv;
+  explicit Args(std::vector<std::string> w) : words(std::move(w)) {
+    for (auto& s : words) argv.push_back(s.data());
+  }
+  ParseOutcome Parse() { return ParseConfig(static_cast<int>(argv.size()), argv.data()); }
+};
+
+std::string WriteTemp(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("histguard_cfg_" + std::to_string(::getpid()) + "_" +
+               std::to_string(std::hash<std::string>{}(text)) + ".yaml");
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Config, DefaultsAreTheDocumentedOnes) {
+  auto out = Args({"histguardd"}).Parse();
+  ASSERT_TRUE(out.config) << out.exit_message;
+  EXPECT_EQ(out.config->max_monitors, 10000u);
+  EXPECT_EQ(out.config->max_bins, 65536u);
+  EXPECT_EQ(out.config->min_train_samples, 100u);
+  EXPECT_DOUBLE_EQ(out.config->bad_p, 1e-5);
+  EXPECT_DOUBLE_EQ(out.config->warning_p, 1e-3);
+  EXPECT_EQ(out.config->data_dir, "./var/histguard");
+}
+
+TEST(Config, YamlThenFlagsOverride) {
+  const auto path = WriteTemp(
+      "listen: 127.0.0.1:7000\nmax_bins: 1000\nbad_p: 1.0e-6\n"
+      "thresholds:\n  - {match: \"pixel/*\", bad_p: 1.0e-7, warning_p: 1.0e-4}\n");
+  auto out = Args({"histguardd", "--config", path, "--max-bins", "2000"}).Parse();
+  ASSERT_TRUE(out.config) << out.exit_message;
+  EXPECT_EQ(out.config->listen, "127.0.0.1:7000");
+  EXPECT_EQ(out.config->max_bins, 2000u);
+  EXPECT_DOUBLE_EQ(out.config->bad_p, 1e-6);
+  EXPECT_DOUBLE_EQ(ThresholdsFor(*out.config, "pixel/barrel/occ").bad_p, 1e-7);
+  EXPECT_DOUBLE_EQ(ThresholdsFor(*out.config, "ecal/timing").bad_p, 1e-6);
+  std::filesystem::remove(path);
+}
+
+TEST(Config, UnknownYamlKeyIsNamed) {
+  const auto path = WriteTemp("max_binz: 10\n");
+  auto out = Args({"histguardd", "--config", path}).Parse();
+  EXPECT_FALSE(out.config);
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_NE(out.exit_message.find("unknown setting 'max_binz'"), std::string::npos);
+  std::filesystem::remove(path);
+}
+
+TEST(Config, BadValuesAndMissingFileAreClearErrors) {
+  auto out = Args({"histguardd", "--bad-p", "0.1", "--warning-p", "0.01"}).Parse();
+  EXPECT_FALSE(out.config);
+  EXPECT_NE(out.exit_message.find("bad_p <= warning_p"), std::string::npos) << out.exit_message;
+  out = Args({"histguardd", "--config", "/nonexistent/histguard.yaml"}).Parse();
+  EXPECT_FALSE(out.config);
+  EXPECT_NE(out.exit_message.find("cannot read"), std::string::npos);
+  out = Args({"histguardd", "--scoring-threads", "many"}).Parse();
+  EXPECT_FALSE(out.config);
+  EXPECT_EQ(out.exit_code, 2);
+}
+
+TEST(Config, HelpListsEverySetting) {
+  auto out = Args({"histguardd", "--help"}).Parse();
+  EXPECT_FALSE(out.config);
+  EXPECT_EQ(out.exit_code, 0);
+  for (const char* flag : {"--listen", "--metrics-listen", "--data-dir", "--max-monitors",
+                           "--max-bins", "--scoring-threads", "--bad-p", "--config"})
+    EXPECT_NE(out.exit_message.find(flag), std::string::npos) << flag;
+}
+
+}  // namespace
+}  // namespace histguard::server

@@ -1,0 +1,114 @@
+// The autoencoder through the trainer the daemon uses, on simulated detector histograms.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "client/simulator.h"
+#include "models/trainer.h"
+
+namespace histguard::models {
+namespace {
+
+struct Trained {
+  sim::MonitorSpec spec;
+  std::unique_ptr<Model> model;
+  TrainReport report;
+};
+
+Trained TrainOn(sim::Family family, double entries, size_t n, uint64_t seed) {
+  SetComputeThreads(1);
+  Trained t;
+  for (const auto& s : sim::DefaultMonitors(10))
+    if (s.family == family) t.spec = s;
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<float>> samples;
+  for (size_t i = 0; i < n; ++i) {
+    const auto s = sim::Draw(t.spec, entries, sim::Anomaly::kNone, 0, rng);
+    samples.emplace_back(s.contents.begin(), s.contents.end());
+  }
+  auto out = Train(samples, t.spec.shape, TrainOptions{});
+  EXPECT_TRUE(out.model) << out.error;
+  t.model = std::move(out.model);
+  t.report = out.report;
+  return t;
+}
+
+TEST(Model, PlainForwardAgreesWithLibTorch) {
+  auto t = TrainOn(sim::Family::kPeakOnBackground, 1e4, 100, 1);
+  ASSERT_TRUE(t.model);
+  std::mt19937_64 rng(99);
+  Scratch scratch;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto s = sim::Draw(t.spec, 1e4, sim::Anomaly::kNone, 0, rng);
+    const auto ref = ReferenceExpected(*t.model, s.contents);
+    Expect(*t.model, s.contents, scratch);
+    ASSERT_EQ(ref.size(), scratch.expected.size());
+    for (size_t i = 0; i < ref.size(); ++i)
+      EXPECT_NEAR(scratch.expected[i], ref[i], 1e-4 * ref[i] + 1e-9) << "bin " << i;
+  }
+}
+
+TEST(Model, TrainingFailsCleanlyOnTooFewSamples) {
+  std::vector<std::vector<float>> few(5, std::vector<float>(10, 1.0f));
+  const auto out = Train(few, {10}, TrainOptions{});
+  EXPECT_FALSE(out.model);
+  EXPECT_NE(out.error.find("at least 10"), std::string::npos) << out.error;
+}
+
+TEST(Model, NormalHistogramsScoreNearOneAndAreNotFlagged) {
+  auto t = TrainOn(sim::Family::kPeakOnBackground, 1e4, 200, 2);
+  ASSERT_TRUE(t.model);
+  std::mt19937_64 rng(1234);
+  Scratch scratch;
+  int bad = 0, warning = 0;
+  double mean_dev = 0;
+  const int n = 500;
+  for (int i = 0; i < n; ++i) {
+    const auto s = sim::Draw(t.spec, 1e4, sim::Anomaly::kNone, 0, rng);
+    const auto score = ScoreHistogram(*t.model, s.contents, scratch);
+    bad += score.p_value < 1e-5;
+    warning += score.p_value < 1e-3;
+    mean_dev += score.deviance / n;
+  }
+  EXPECT_EQ(bad, 0);
+  EXPECT_LE(warning, 5) << "nominal 1e-3 of 500";
+  EXPECT_LT(mean_dev, 2.0);
+  EXPECT_GT(mean_dev, 0.5);
+}
+
+TEST(Model, ClearAnomaliesGetTinyPValuesAndPointAtTheDefect) {
+  auto t = TrainOn(sim::Family::kPeakOnBackground, 1e4, 200, 3);
+  ASSERT_TRUE(t.model);
+  std::mt19937_64 rng(77);
+  Scratch scratch;
+  for (auto kind : {sim::Anomaly::kHotBin, sim::Anomaly::kDeadRegion, sim::Anomaly::kShiftedPeak,
+                    sim::Anomaly::kMissingFeature}) {
+    int flagged = 0, localised = 0;
+    const int n = 20;
+    for (int i = 0; i < n; ++i) {
+      const auto s = sim::Draw(t.spec, 1e4, kind, 2.0, rng);
+      const auto score = ScoreHistogram(*t.model, s.contents, scratch);
+      flagged += score.p_value < 1e-5;
+      for (const auto& b : score.top_bins)
+        if (std::find(s.defect_bins.begin(), s.defect_bins.end(), b.bin) != s.defect_bins.end()) {
+          ++localised;
+          break;
+        }
+    }
+    EXPECT_GE(flagged, n * 9 / 10) << sim::Name(kind);
+    if (kind != sim::Anomaly::kMissingFeature) EXPECT_GE(localised, n * 8 / 10) << sim::Name(kind);
+  }
+}
+
+TEST(Model, ScoreMeansTheSameAtLowAndHighStatistics) {
+  // The frame's promise: normal deviance stays O(1) from 1e3 to 1e6 entries.
+  for (double entries : {1e3, 1e6}) {
+    auto t = TrainOn(sim::Family::kTiming, entries, 150, 4);
+    ASSERT_TRUE(t.model);
+    EXPECT_GT(t.report.holdout_deviance, 0.3) << entries;
+    EXPECT_LT(t.report.holdout_deviance, 4.0) << entries;
+  }
+}
+
+}  // namespace
+}  // namespace histguard::models

@@ -1,0 +1,113 @@
+// The scorer's decisions for one monitor, in-process: learning with the chi2 fallback, the first
+// training, low statistics, changed binning and the monitor limit.
+#include "server/scorer.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "client/simulator.h"
+
+namespace histguard::server {
+namespace {
+
+class ScorerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.min_train_samples = 40;
+    config_.max_monitors = 3;
+    config_.min_entries = 100;
+    metrics_ = std::make_unique<Metrics>();
+    registry_ = std::make_unique<MonitorRegistry>(config_, *metrics_);
+    training_ = std::make_unique<TrainingScheduler>(config_, *metrics_);
+    scorer_ = std::make_unique<Scorer>(config_, *metrics_, *registry_, *training_);
+    spec_ = sim::DefaultMonitors(2)[1];
+  }
+
+  v1::Histogram Make(sim::Anomaly a = sim::Anomaly::kNone, double entries = 1e4,
+                     const std::string& name = "") {
+    const auto s = sim::Draw(spec_, entries, a, 2.0, rng_);
+    v1::Histogram h;
+    h.set_monitor(name.empty() ? spec_.name : name);
+    h.set_lumisection(++ls_);
+    for (auto d : s.shape) h.add_shape(d);
+    h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
+    return h;
+  }
+
+  v1::Verdict Score(const v1::Histogram& h) {
+    v1::Verdict v;
+    scorer_->ScoreOne(h, v, scratch_);
+    return v;
+  }
+
+  Config config_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<MonitorRegistry> registry_;
+  std::unique_ptr<TrainingScheduler> training_;
+  std::unique_ptr<Scorer> scorer_;
+  sim::MonitorSpec spec_;
+  std::mt19937_64 rng_{5};
+  uint64_t ls_ = 0;
+  models::Scratch scratch_;
+};
+
+TEST_F(ScorerTest, LearnsThenScoresWithAModel) {
+  for (int i = 0; i < 10; ++i) {
+    const auto v = Score(Make());
+    EXPECT_EQ(v.quality(), v1::QUALITY_LEARNING);
+    EXPECT_DOUBLE_EQ(v.p_value(), 1.0) << "no chi2 until 10 samples are collected";
+    EXPECT_NE(v.detail().find("learning"), std::string::npos);
+  }
+  // From 10 samples on, the classical chi2 against the mean shape scores the learning phase.
+  const auto normal = Score(Make());
+  EXPECT_EQ(normal.quality(), v1::QUALITY_LEARNING);
+  EXPECT_GT(normal.score(), 0.2);
+  EXPECT_LT(normal.score(), 20);
+  const auto hot = Score(Make(sim::Anomaly::kHotBin));
+  EXPECT_GT(hot.score(), normal.score());
+  EXPECT_LT(hot.p_value(), normal.p_value());
+  EXPECT_EQ(hot.model_version(), 0u);
+
+  while (ls_ < 45) Score(Make());
+  training_->WaitIdle();
+  const auto v = Score(Make());
+  EXPECT_EQ(v.model_version(), 1u);
+  EXPECT_NE(v.quality(), v1::QUALITY_LEARNING);
+  const auto bad = Score(Make(sim::Anomaly::kHotBin));
+  EXPECT_EQ(bad.quality(), v1::QUALITY_BAD) << bad.p_value();
+  EXPECT_EQ(bad.top_bins_size(), 5);
+  EXPECT_EQ(bad.model_version(), 1u);
+}
+
+TEST_F(ScorerTest, LowStatisticsIsNotScored) {
+  const auto v = Score(Make(sim::Anomaly::kNone, 30));
+  EXPECT_EQ(v.quality(), v1::QUALITY_LOW_STATISTICS);
+  EXPECT_NE(v.detail().find("below min_entries 100"), std::string::npos) << v.detail();
+}
+
+TEST_F(ScorerTest, ChangedBinningIsRejectedAndCounted) {
+  Score(Make());
+  auto h = Make();
+  h.set_shape(0, h.shape(0) + 1);
+  h.add_contents(1);
+  const auto v = Score(h);
+  EXPECT_EQ(v.quality(), v1::QUALITY_REJECTED);
+  EXPECT_NE(v.detail().find("differs from"), std::string::npos) << v.detail();
+  EXPECT_NE(metrics_->Render().find("histguard_histograms_rejected_total{reason=\"binning_changed\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(ScorerTest, MonitorsBeyondTheLimitAreRejected) {
+  for (int i = 0; i < 3; ++i) EXPECT_NE(Score(Make(sim::Anomaly::kNone, 1e4, "m" + std::to_string(i))).quality(),
+                                        v1::QUALITY_REJECTED);
+  const auto v = Score(Make(sim::Anomaly::kNone, 1e4, "one/too/many"));
+  EXPECT_EQ(v.quality(), v1::QUALITY_REJECTED);
+  EXPECT_NE(v.detail().find("max_monitors"), std::string::npos);
+  // Known monitors still work.
+  EXPECT_NE(Score(Make(sim::Anomaly::kNone, 1e4, "m1")).quality(), v1::QUALITY_REJECTED);
+  EXPECT_EQ(registry_->size(), 3u);
+}
+
+}  // namespace
+}  // namespace histguard::server
