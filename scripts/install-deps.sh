@@ -17,6 +17,11 @@ PACKAGES=(
   libgtest-dev libgmock-dev prometheus curl python3
 )
 
+# The deployment checks (Kubernetes schemas, Dockerfile lint, dashboards) run on Node.js; a
+# machine that already has node and npm (from any source) keeps them.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

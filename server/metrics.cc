@@ -94,6 +94,7 @@ Metrics::Metrics()
   for (int i = 0; i < 6; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
   for (const auto& r : RejectionReasons()) rejected_family_.Add({{"reason", r}});
   for (const char* r : {"accepted", "rejected", "failed"}) training_runs_family_.Add({{"result", r}});
+  for (const char* l : {"good", "bad"}) labels_family_.Add({{"label", l}});
   BuildGauge()
       .Name("histguard_build_info")
       .Help("Build information; the value is always 1")
