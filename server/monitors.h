@@ -42,6 +42,7 @@ struct Monitor {
   bool training = false;                        // a training job is queued or running
   uint64_t trained_versions = 0;                // last version number handed out
   std::string last_training_error;
+  size_t failed_at_window = 0;                  // window size when training last failed
   v1::Verdict last_verdict;
 };
 

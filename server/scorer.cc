@@ -203,7 +203,10 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
     std::string detail = "learning: " + std::to_string(m->window.size()) + " of " +
                          std::to_string(need) + " histograms collected before the first training";
     if (m->window.size() >= need) {
-      if (!m->training) {
+      // After a failed attempt, retry only once the window has grown (not on every histogram).
+      const bool retry_due = m->last_training_error.empty() ||
+                             m->window.size() >= m->failed_at_window + need / 4;
+      if (!m->training && retry_due) {
         m->training = true;
         training_.Schedule(m, {m->window.begin(), m->window.end()}, "first training");
       }

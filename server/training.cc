@@ -3,7 +3,6 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <iostream>
-#include <thread>
 
 #include "models/trainer.h"
 
@@ -16,7 +15,10 @@ TrainingScheduler::~TrainingScheduler() { Stop(); }
 
 void TrainingScheduler::Schedule(Monitor* monitor, std::vector<std::vector<float>> samples,
                                  std::string reason) {
-  ++pending_;
+  {
+    std::lock_guard lk(idle_mu_);
+    ++pending_;
+  }
   boost::asio::post(pool_, [this, monitor, samples = std::move(samples),
                             reason = std::move(reason)]() mutable {
     models::TrainOptions opt;
@@ -45,6 +47,7 @@ void TrainingScheduler::Schedule(Monitor* monitor, std::vector<std::vector<float
         monitor->series.last_trained_time->Set(now);
       } else {
         monitor->last_training_error = outcome.error;
+        monitor->failed_at_window = monitor->window.size();
       }
     }
     if (outcome.error.empty()) {
@@ -56,12 +59,17 @@ void TrainingScheduler::Schedule(Monitor* monitor, std::vector<std::vector<float
       metrics_.TrainingRuns("failed").Increment();
       std::clog << "histguardd: training " << monitor->name << " failed: " << outcome.error << "\n";
     }
-    --pending_;
+    {
+      std::lock_guard lk(idle_mu_);
+      --pending_;
+    }
+    idle_cv_.notify_all();
   });
 }
 
 void TrainingScheduler::WaitIdle() {
-  while (pending_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::unique_lock lk(idle_mu_);
+  idle_cv_.wait(lk, [this] { return pending_ == 0; });
 }
 
 void TrainingScheduler::Stop() {

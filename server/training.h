@@ -6,6 +6,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <string>
@@ -36,7 +38,9 @@ class TrainingScheduler {
   Metrics& metrics_;
   boost::asio::thread_pool pool_;
   std::atomic<bool> cancel_{false};
-  std::atomic<int> pending_{0};
+  std::mutex idle_mu_;
+  std::condition_variable idle_cv_;
+  int pending_ = 0;  // guarded by idle_mu_
 };
 
 }  // namespace histguard::server

@@ -3,7 +3,7 @@
 // Checks the Grafana dashboards (deploy/grafana/dashboards/*.json): valid JSON, unique panel
 // ids and dashboard uids, the monitor drill-down's `monitor` variable; and that every histguard
 // metric the dashboards, the alert rules and the metrics reference
-// (deploy/README-deploy-section.md) name is one the daemon exports.
+// (the README's Deploy section) name is one the daemon exports.
 //
 // Usage:
 //   node tests/deploy/check_dashboards.js SCRAPE_FILE     a live /metrics scrape of histguardd
@@ -183,7 +183,7 @@ test('every histguard metric the alert rules use exists', () => {
 });
 
 test('the metrics reference names only exported metrics and, from the list, all of them', () => {
-  const readme = fs.readFileSync(paths.fromRoot('deploy', 'README-deploy-section.md'), 'utf8');
+  const readme = fs.readFileSync(paths.fromRoot('README.md'), 'utf8');
   const used = names(readme);
   assert.deepEqual(used.filter((n) => !exists(metrics, n)), [], `not in ${source}`);
   if (!fromLive) {
