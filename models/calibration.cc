@@ -30,6 +30,9 @@ Calibration Calibration::Fit(std::vector<double> scores, double min_scale) {
     // smaller of the two only when the mean is dragged up by an outlier (> 2x the median's).
     scale = median / std::log(2.0);
     if (mean < 2 * scale) scale = std::max(scale, mean);
+    // A scale fitted on k exceedances is uncertain by ~1/sqrt(k), and an underestimate turns
+    // into many-fold too small p-values far out in the tail: lean to the conservative side.
+    scale *= 1.0 + 1.0 / std::sqrt(static_cast<double>(excess.size()));
   }
   const double rel_floor = 1e-3 * std::max(std::abs(c.threshold_), 1e-12);
   c.scale_ = std::max({scale, min_scale, rel_floor});

@@ -133,7 +133,7 @@ TEST_F(DaemonTest, EachInjectedAnomalyKindComesBackBadAtTheDefect) {
         // Flat noise on a nearly flat channel occupancy raises its rate, not its shape, and the
         // model scores shapes: that pair is not a shape anomaly.
         if (kind == Anomaly::kExtraNoise && spec.family == sim::Family::kChannelOccupancy) continue;
-        samples.push_back(Draw(spec, kind, 2.0));
+        samples.push_back(Draw(spec, kind, 3.0));
         hs.push_back(ToHistogram(spec, samples.back(), ++ls_));
       }
     const auto verdicts = StreamAll(*client_, hs);
