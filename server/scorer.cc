@@ -19,6 +19,33 @@ std::string ShapeText(const std::vector<uint32_t>& s) {
   return t + "]";
 }
 
+void SetTopBins(const std::vector<models::BinPull>& top, v1::Verdict& v) {
+  for (const auto& b : top) {
+    auto* tb = v.add_top_bins();
+    tb->set_bin(b.bin);
+    tb->set_pull(b.pull);
+  }
+}
+
+QualityLabel Judge(double p, const ThresholdRule& th, v1::Verdict& v) {
+  if (p < th.bad_p) {
+    v.set_quality(v1::QUALITY_BAD);
+    return QualityLabel::kBad;
+  }
+  if (p < th.warning_p) {
+    v.set_quality(v1::QUALITY_WARNING);
+    return QualityLabel::kWarning;
+  }
+  v.set_quality(v1::QUALITY_GOOD);
+  return QualityLabel::kGood;
+}
+
+// Appends to the monitor's window, dropping the oldest beyond capacity. Caller holds m.mu.
+void AppendToWindow(Monitor& m, std::span<const double> counts) {
+  m.window.emplace_back(counts.begin(), counts.end());
+  if (m.window.size() > kWindowCapacity) m.window.pop_front();
+}
+
 double UnixNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -151,28 +178,12 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
     const models::Score s = models::ScoreHistogram(*model, counts, scratch);
     v.set_score(s.deviance);
     v.set_p_value(s.p_value);
-    for (const auto& b : s.top_bins) {
-      auto* tb = v.add_top_bins();
-      tb->set_bin(b.bin);
-      tb->set_pull(b.pull);
-    }
-    if (s.p_value < th.bad_p) {
-      v.set_quality(v1::QUALITY_BAD);
-      label = QualityLabel::kBad;
-    } else if (s.p_value < th.warning_p) {
-      v.set_quality(v1::QUALITY_WARNING);
-      label = QualityLabel::kWarning;
-    } else {
-      v.set_quality(v1::QUALITY_GOOD);
-      label = QualityLabel::kGood;
-    }
+    SetTopBins(s.top_bins, v);
+    label = Judge(s.p_value, th, v);
     m->series.score->Set(s.deviance);
     m->series.significance->Set(Significance(s.p_value));
     lk.lock();
-    if (label != QualityLabel::kBad) {
-      m->window.emplace_back(counts.begin(), counts.end());
-      if (m->window.size() > kWindowCapacity) m->window.pop_front();
-    }
+    if (label != QualityLabel::kBad) AppendToWindow(*m, counts);
   } else {
     // Learning: the classical test against the mean shape of what was collected so far.
     const size_t have = m->window.size();
@@ -180,23 +191,19 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
       const auto chi2 = models::Chi2AgainstShape(counts, m->shape_sum);
       v.set_score(chi2.chi2_per_ndf);
       v.set_p_value(chi2.p_value);
-      auto top = models::TopPulls(counts, [&] {
-        std::vector<double> mu(m->shape_sum);
-        for (double& x : mu) x *= total / static_cast<double>(have);
-        return mu;
-      }(), 5);
-      for (const auto& b : top) {
-        auto* tb = v.add_top_bins();
-        tb->set_bin(b.bin);
-        tb->set_pull(b.pull);
-      }
+      // Expected counts: the mean shape (shape_sum holds one unit per collected histogram).
+      double collected = 0;
+      for (double x : m->shape_sum) collected += x;
+      std::vector<double> mu(m->shape_sum);
+      for (double& x : mu) x *= total / collected;
+      SetTopBins(models::TopPulls(counts, mu, 5), v);
       m->series.score->Set(chi2.chi2_per_ndf);
     } else {
       v.set_p_value(1);
     }
     v.set_quality(v1::QUALITY_LEARNING);
     label = QualityLabel::kLearning;
-    m->window.emplace_back(counts.begin(), counts.end());
+    AppendToWindow(*m, counts);
     if (m->shape_sum.size() != counts.size()) m->shape_sum.assign(counts.size(), 0.0);
     for (size_t i = 0; i < counts.size(); ++i) m->shape_sum[i] += counts[i] / total;
     const size_t need = config_.min_train_samples;
