@@ -290,6 +290,7 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     model->localised = Calibration::Fit(loc, 0.25);
     model->latent = Calibration::Fit(lat, 0.25);
 
+    out.report.holdout.assign(order.begin() + static_cast<std::ptrdiff_t>(n_train), order.end());
     out.report.train_samples = n_train;
     out.report.holdout_samples = n_hold;
     out.report.steps = step;

@@ -45,6 +45,7 @@ struct TrainReport {
   double holdout_deviance = 0;  // mean deviance per bin on the holdout
   double seconds = 0;
   bool budget_exhausted = false;
+  std::vector<size_t> holdout;  // indices into the samples that were held out (never trained on)
 };
 
 struct TrainOutcome {

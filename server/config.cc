@@ -61,6 +61,26 @@ const std::vector<Setting>& Settings() {
            &Config::drain_timeout_seconds),
       Make("train_budget_seconds", "longest a single training job may run",
            &Config::train_budget_seconds),
+      Make("window_size", "recent accepted histograms each monitor trains on", &Config::window_size),
+      Make("retraining", "retrain as new normal data arrive (false: keep the first model)",
+           &Config::retraining),
+      Make("retrain_every", "new window histograms that trigger a retraining",
+           &Config::retrain_every),
+      Make("retrain_interval_seconds",
+           "also retrain after this long if at least retrain_min_new histograms are new",
+           &Config::retrain_interval_seconds),
+      Make("retrain_min_new", "new histograms needed by the interval and drift triggers",
+           &Config::retrain_min_new),
+      Make("drift_recent", "drift trigger: how many recent verdicts are watched",
+           &Config::drift_recent),
+      Make("drift_warnings", "drift trigger: WARNING-or-worse verdicts among them that retrain early",
+           &Config::drift_warnings),
+      Make("candidate_tolerance",
+           "a retrained model worse than the current one by more than this fraction is rejected",
+           &Config::candidate_tolerance),
+      Make("keep_versions", "model versions kept per monitor for rollback", &Config::keep_versions),
+      Make("history", "histograms stored per monitor for inspection and labelling",
+           &Config::history),
   };
   return s;
 }
@@ -131,6 +151,11 @@ std::optional<std::string> Validate(const Config& c) {
   if (c.max_batch < 1) return "max_batch must be at least 1";
   if (c.stream_in_flight < 1) return "stream_in_flight must be at least 1";
   if (c.listen.empty()) return "listen address is empty";
+  if (c.window_size < c.min_train_samples) return "window_size must be at least min_train_samples";
+  if (c.keep_versions < 1) return "keep_versions must be at least 1";
+  if (c.retrain_every < 1) return "retrain_every must be at least 1";
+  if (c.history < c.window_size) return "history must be at least window_size";
+  if (c.candidate_tolerance < 0) return "candidate_tolerance must be >= 0";
   return std::nullopt;
 }
 

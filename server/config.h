@@ -40,6 +40,18 @@ struct Config {
   uint32_t stream_in_flight = 256; // unanswered histograms per stream before reads pause
   double drain_timeout_seconds = 10;
   double train_budget_seconds = 60;
+
+  // Continual learning.
+  uint32_t window_size = 2000;          // recent accepted histograms a monitor trains on
+  bool retraining = true;               // retrain as new normal data arrive (false: first model only)
+  uint32_t retrain_every = 500;         // new window samples that trigger a retraining
+  double retrain_interval_seconds = 600;  // ... or this much time with at least retrain_min_new
+  uint32_t retrain_min_new = 50;
+  uint32_t drift_recent = 100;          // drift trigger: of the latest verdicts this many ...
+  uint32_t drift_warnings = 5;          // ... WARNING or worse retrain early
+  double candidate_tolerance = 0.1;     // reject a candidate worse than the current model by this
+  uint32_t keep_versions = 5;           // model versions kept for rollback
+  uint32_t history = 2500;              // stored histograms per monitor (for Inspect and labels)
 };
 
 // Parses argv (flags and --config FILE). On --help, fills `exit_message` with the help text and

@@ -12,11 +12,15 @@
 
 #include "models/trainer.h"
 #include "server/config.h"
+#include "server/control_service.h"
 #include "server/http_server.h"
 #include "server/ingest_service.h"
 #include "server/metrics.h"
+#include "server/model_files.h"
 #include "server/monitors.h"
+#include "server/restore.h"
 #include "server/scorer.h"
+#include "server/store.h"
 #include "server/training.h"
 
 namespace hs = histguard::server;
@@ -53,11 +57,24 @@ int main(int argc, char** argv) {
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
 
+  std::string error;
+  std::unique_ptr<hs::Store> store = hs::Store::Open(config.data_dir + "/state", &error);
+  if (!store) {
+    std::cerr << "histguardd: " << error << "\n";
+    return 1;
+  }
+  const hs::ModelFiles files(config.data_dir);
   hs::Metrics metrics;
   hs::MonitorRegistry registry(config, metrics);
-  hs::TrainingScheduler training(config, metrics);
-  hs::Scorer scorer(config, metrics, registry, training);
+  const auto restored = hs::RestoreMonitors(config, *store, files, registry);
+  std::clog << "histguardd: restored " << restored.monitors << " monitors, " << restored.models
+            << " models, " << restored.histograms << " stored histograms from " << config.data_dir
+            << "\n";
+  for (const auto& p : restored.problems) std::clog << "histguardd: restore: " << p << "\n";
+  hs::TrainingScheduler training(config, metrics, *store, files);
+  hs::Scorer scorer(config, metrics, registry, training, *store);
   hs::IngestService ingest(config, metrics, scorer);
+  hs::ControlService control(config, metrics, registry, *store, files, training);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -66,6 +83,7 @@ int main(int argc, char** argv) {
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.RegisterService(&ingest);
+  builder.RegisterService(&control);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0) {
     std::cerr << "histguardd: cannot listen for gRPC on " << config.listen << "\n";

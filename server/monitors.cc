@@ -4,6 +4,30 @@
 
 namespace histguard::server {
 
+void Monitor::AddToWindow(const HistogramKey& k, std::vector<float> counts, size_t capacity) {
+  if (!window_keys.insert(k).second) return;  // a repeat is stored once
+  window.push_back({k, std::move(counts)});
+  while (window.size() > capacity) {
+    window_keys.erase(window.front().key);
+    window.pop_front();
+  }
+}
+
+void Monitor::RemoveFromWindow(const HistogramKey& k) {
+  if (!window_keys.erase(k)) return;
+  for (auto it = window.begin(); it != window.end(); ++it)
+    if (it->key == k) {
+      window.erase(it);
+      return;
+    }
+}
+
+bool Monitor::Admits(const HistogramKey& k, bool flagged_bad) const {
+  const auto it = labels.find(k);
+  if (it != labels.end()) return it->second;
+  return !flagged_bad;
+}
+
 Monitor* MonitorRegistry::FindOrCreate(const std::string& name, Rejection* why) {
   {
     std::shared_lock lk(mu_);

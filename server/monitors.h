@@ -1,20 +1,24 @@
 // Monitors: the daemon's state for each monitored histogram name, and the registry that holds
 // them.
 //
-// A Monitor is created on the first valid histogram of its name and lives until the daemon stops
-// (the registry never removes one, so a Monitor* stays valid). Its mutable state is guarded by
-// its own mutex; scoring threads and the training scheduler take it briefly. The model is an
-// immutable snapshot (shared_ptr<const Model>) replaced whole when a training job finishes.
+// A Monitor is created on the first valid histogram of its name (or restored from the store at
+// start-up) and lives until the daemon stops: the registry never removes one, so a Monitor*
+// stays valid. Its mutable state is guarded by its own mutex; scoring threads, the training
+// scheduler and the Control service take it briefly. The model is an immutable snapshot
+// (shared_ptr<const Model>) replaced whole by a training job, a rollback or a restore.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "histguard/v1/histguard.pb.h"
@@ -24,6 +28,24 @@
 #include "server/validation.h"
 
 namespace histguard::server {
+
+using HistogramKey = std::pair<uint64_t, uint64_t>;  // (run, lumisection)
+
+struct WindowEntry {
+  HistogramKey key;
+  std::vector<float> counts;
+};
+
+// One kept model version, as its manifest describes it.
+struct VersionInfo {
+  uint64_t version = 0;
+  int64_t created_unix_ms = 0;
+  uint64_t sample_count = 0;
+  double train_loss = 0, holdout_loss = 0;
+  std::string reason;
+  HistogramKey first{}, last{};  // training window range
+  std::string manifest;          // the JSON as stored
+};
 
 struct Monitor {
   Monitor(std::string n, ThresholdRule t, Metrics::MonitorSeries s)
@@ -35,15 +57,36 @@ struct Monitor {
 
   std::mutex mu;
   // Everything below is guarded by mu.
-  std::vector<uint32_t> shape;                  // binning of the first valid histogram
-  std::shared_ptr<const models::Model> model;   // null while learning
-  std::deque<std::vector<float>> window;        // recent accepted histograms (counts)
-  std::vector<double> shape_sum;                // sum of the window's normalised shapes
-  bool training = false;                        // a training job is queued or running
-  uint64_t trained_versions = 0;                // last version number handed out
+  std::vector<uint32_t> shape;                 // binning of the first valid histogram
+  std::shared_ptr<const models::Model> model;  // null while learning
+  std::vector<VersionInfo> versions;           // kept versions, ascending
+  uint64_t trained_versions = 0;               // last version number handed out
+
+  std::deque<WindowEntry> window;  // recent accepted histograms, oldest first
+  std::set<HistogramKey> window_keys;
+  std::map<HistogramKey, bool> labels;  // a person's verdict: true = GOOD
+  std::vector<double> shape_sum;        // sum of normalised shapes seen while learning
+
+  std::deque<HistogramKey> records;  // stored histograms, oldest first (for retention)
+  std::set<HistogramKey> record_keys;
+
+  bool training = false;  // a training job is queued or running
   std::string last_training_error;
-  size_t failed_at_window = 0;                  // window size when training last failed
+  size_t failed_at_window = 0;  // window size when training last failed
+  uint64_t new_since_train = 0;
+  std::chrono::steady_clock::time_point last_trained = std::chrono::steady_clock::now();
+  std::deque<bool> recent_warnings;  // WARNING-or-worse flags of the latest model verdicts
+  size_t recent_warning_count = 0;
+  bool meta_saved = false;  // the store knows this monitor
   v1::Verdict last_verdict;
+
+  // Window operations; the caller holds mu.
+  bool InWindow(const HistogramKey& k) const { return window_keys.count(k) > 0; }
+  void AddToWindow(const HistogramKey& k, std::vector<float> counts, size_t capacity);
+  void RemoveFromWindow(const HistogramKey& k);
+  // Whether a histogram with this key and verdict belongs in the training window: a person's
+  // label decides; otherwise everything the model did not flag BAD.
+  bool Admits(const HistogramKey& k, bool flagged_bad) const;
 };
 
 class MonitorRegistry {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 
 #include "models/stats.h"
 
@@ -9,7 +10,6 @@ namespace histguard::server {
 namespace {
 
 constexpr size_t kLearningChi2From = 10;  // samples needed before the chi2 fallback is scored
-constexpr size_t kWindowCapacity = 2000;
 
 double Significance(double p) { return std::min(300.0, -std::log10(std::max(p, 1e-300))); }
 
@@ -40,12 +40,6 @@ QualityLabel Judge(double p, const ThresholdRule& th, v1::Verdict& v) {
   return QualityLabel::kGood;
 }
 
-// Appends to the monitor's window, dropping the oldest beyond capacity. Caller holds m.mu.
-void AppendToWindow(Monitor& m, std::span<const double> counts) {
-  m.window.emplace_back(counts.begin(), counts.end());
-  if (m.window.size() > kWindowCapacity) m.window.pop_front();
-}
-
 double UnixNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -53,8 +47,8 @@ double UnixNow() {
 }  // namespace
 
 Scorer::Scorer(const Config& config, Metrics& metrics, MonitorRegistry& registry,
-               TrainingScheduler& training)
-    : config_(config), metrics_(metrics), registry_(registry), training_(training) {
+               TrainingScheduler& training, Store& store)
+    : config_(config), metrics_(metrics), registry_(registry), training_(training), store_(store) {
   for (int i = 0; i < config.scoring_threads; ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -116,8 +110,17 @@ void Scorer::Run() {
       queued_items_ -= count;
       metrics_.queue_depth.Set(static_cast<double>(queued_items_));
     }
+    Store::Batch writes;
     for (auto& job : batch)
-      for (auto& item : job.items) ScoreOne(*item.histogram, *item.verdict, scratch);
+      for (auto& item : job.items) ScoreOne(*item.histogram, *item.verdict, scratch, writes);
+    std::string error;
+    if (!store_.Commit(writes, &error)) {
+      // Scored but not durable: say so in every verdict of the batch rather than pretend.
+      std::clog << "histguardd: " << error << "\n";
+      for (auto& job : batch)
+        for (auto& item : job.items)
+          item.verdict->set_detail(item.verdict->detail() + " [not stored: " + error + "]");
+    }
     const auto now = std::chrono::steady_clock::now();
     metrics_.batch_size.Observe(static_cast<double>(count));
     for (auto& job : batch) {
@@ -139,7 +142,48 @@ void Scorer::Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v
   metrics_.Verdicts(QualityLabel::kRejected).Increment();
 }
 
-void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch) {
+void Scorer::ScoreAndCommit(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch) {
+  Store::Batch batch;
+  ScoreOne(h, v, scratch, batch);
+  std::string error;
+  if (!store_.Commit(batch, &error)) v.set_detail(v.detail() + " [not stored: " + error + "]");
+}
+
+void Scorer::RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch) {
+  if (!m.record_keys.insert(key).second) return;  // a repeat overwrites its one record
+  m.records.push_back(key);
+  while (m.records.size() > config_.history) {
+    const HistogramKey old = m.records.front();
+    m.records.pop_front();
+    m.record_keys.erase(old);
+    store_.DeleteRecord(batch, m.name, old.first, old.second);
+  }
+}
+
+void Scorer::MaybeRetrainLocked(Monitor& m, bool warned) {
+  m.recent_warnings.push_back(warned);
+  m.recent_warning_count += warned;
+  if (m.recent_warnings.size() > config_.drift_recent) {
+    m.recent_warning_count -= m.recent_warnings.front();
+    m.recent_warnings.pop_front();
+  }
+  if (!config_.retraining || m.training) return;
+  const char* reason = nullptr;
+  if (m.new_since_train >= config_.retrain_every) {
+    reason = "scheduled";
+  } else if (m.new_since_train >= config_.retrain_min_new) {
+    if (m.recent_warning_count >= config_.drift_warnings) {
+      reason = "drift";
+    } else if (std::chrono::steady_clock::now() - m.last_trained >=
+               std::chrono::duration<double>(config_.retrain_interval_seconds)) {
+      reason = "interval";
+    }
+  }
+  if (reason) training_.ScheduleLocked(&m, reason);
+}
+
+void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
+                      Store::Batch& batch) {
   v.set_monitor(h.monitor());
   v.set_run(h.run());
   v.set_lumisection(h.lumisection());
@@ -153,8 +197,13 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
   const ThresholdRule& th = m->thresholds;
   QualityLabel label;
 
+  const HistogramKey key{h.run(), h.lumisection()};
   std::unique_lock lk(m->mu);
   if (m->shape.empty()) m->shape = shape;
+  if (!m->meta_saved) {
+    store_.PutMeta(batch, m->name, TrainingScheduler::MetaJson(*m));
+    m->meta_saved = true;
+  }
   if (shape != m->shape) {
     lk.unlock();
     return Reject(h, {"binning_changed", "binning " + ShapeText(shape) + " differs from " +
@@ -183,7 +232,12 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
     m->series.score->Set(s.deviance);
     m->series.significance->Set(Significance(s.p_value));
     lk.lock();
-    if (label != QualityLabel::kBad) AppendToWindow(*m, counts);
+    if (m->Admits(key, label == QualityLabel::kBad) && !m->InWindow(key)) {
+      m->AddToWindow(key, {counts.begin(), counts.end()}, config_.window_size);
+      ++m->new_since_train;
+    }
+    if (m->model && m->model->version == model->version)
+      MaybeRetrainLocked(*m, label != QualityLabel::kGood);
   } else {
     // Learning: the classical test against the mean shape of what was collected so far.
     const size_t have = m->window.size();
@@ -203,9 +257,11 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
     }
     v.set_quality(v1::QUALITY_LEARNING);
     label = QualityLabel::kLearning;
-    AppendToWindow(*m, counts);
-    if (m->shape_sum.size() != counts.size()) m->shape_sum.assign(counts.size(), 0.0);
-    for (size_t i = 0; i < counts.size(); ++i) m->shape_sum[i] += counts[i] / total;
+    if (m->Admits(key, false) && !m->InWindow(key)) {
+      m->AddToWindow(key, {counts.begin(), counts.end()}, config_.window_size);
+      if (m->shape_sum.size() != counts.size()) m->shape_sum.assign(counts.size(), 0.0);
+      for (size_t i = 0; i < counts.size(); ++i) m->shape_sum[i] += counts[i] / total;
+    }
     const size_t need = config_.min_train_samples;
     std::string detail = "learning: " + std::to_string(m->window.size()) + " of " +
                          std::to_string(need) + " histograms collected before the first training";
@@ -214,8 +270,7 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
       const bool retry_due = m->last_training_error.empty() ||
                              m->window.size() >= m->failed_at_window + need / 4;
       if (!m->training && retry_due) {
-        m->training = true;
-        training_.Schedule(m, {m->window.begin(), m->window.end()}, "first training");
+        training_.ScheduleLocked(m, "first training");
       }
       detail = "learning: first training in progress on " + std::to_string(m->window.size()) +
                " histograms";
@@ -233,7 +288,9 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
   m->series.window_size->Set(static_cast<double>(m->window.size()));
   m->series.last_verdict_time->Set(UnixNow());
   m->last_verdict = v;
+  RecordLocked(*m, key, batch);
   lk.unlock();
+  store_.PutRecord(batch, h, v);
   metrics_.Verdicts(label).Increment();
 }
 

@@ -6,6 +6,9 @@
 // bounded for callers that can be refused (unary calls); streams bound themselves by pausing
 // their reads, so they enqueue with `force`.
 //
+// Every scored histogram is written to the store with its verdict, one synced write per batch,
+// before any `done` of that batch runs: an acknowledged verdict is durable.
+//
 // Items point into memory the caller owns; it must stay valid until `done` runs. Thread-safe.
 #pragma once
 
@@ -22,6 +25,7 @@
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/monitors.h"
+#include "server/store.h"
 #include "server/training.h"
 
 namespace histguard::server {
@@ -40,7 +44,7 @@ struct ScoreJob {
 class Scorer {
  public:
   Scorer(const Config& config, Metrics& metrics, MonitorRegistry& registry,
-         TrainingScheduler& training);
+         TrainingScheduler& training, Store& store);
   ~Scorer();
 
   // Queues `job`. Returns false (and leaves the job untouched) when the queue is full and
@@ -51,19 +55,28 @@ class Scorer {
   void Stop();
 
   // Scores one validated histogram on the calling thread (used by the threads, tests and
-  // in-process benchmarks).
-  void ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch);
+  // in-process benchmarks); its store writes go into `batch`, which the caller commits.
+  void ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
+                Store::Batch& batch);
+
+  // Scores and commits one histogram (tests).
+  void ScoreAndCommit(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch);
 
   // Fills a REJECTED verdict and counts it.
   void Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v);
 
  private:
   void Run();
+  // The retraining triggers, after a model verdict. Caller holds m.mu.
+  void MaybeRetrainLocked(Monitor& m, bool warned);
+  // Keeps the stored history of `m` bounded. Caller holds m.mu.
+  void RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch);
 
   const Config& config_;
   Metrics& metrics_;
   MonitorRegistry& registry_;
   TrainingScheduler& training_;
+  Store& store_;
 
   std::mutex mu_;
   std::condition_variable cv_;

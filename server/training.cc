@@ -3,68 +3,207 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "models/trainer.h"
 
 namespace histguard::server {
+namespace {
 
-TrainingScheduler::TrainingScheduler(const Config& config, Metrics& metrics)
-    : config_(config), metrics_(metrics), pool_(static_cast<size_t>(config.train_threads)) {}
+int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+nlohmann::json ManifestJson(const std::string& monitor, const VersionInfo& v,
+                            const std::vector<uint32_t>& shape, double seconds) {
+  return {{"monitor", monitor},
+          {"version", v.version},
+          {"created_unix_ms", v.created_unix_ms},
+          {"reason", v.reason},
+          {"shape", shape},
+          {"sample_count", v.sample_count},
+          {"window",
+           {{"first_run", v.first.first},
+            {"first_lumisection", v.first.second},
+            {"last_run", v.last.first},
+            {"last_lumisection", v.last.second}}},
+          {"training_loss", v.train_loss},
+          {"holdout_loss", v.holdout_loss},
+          {"loss", "mean Poisson deviance per bin"},
+          {"training_seconds", seconds}};
+}
+
+}  // namespace
+
+TrainingScheduler::TrainingScheduler(const Config& config, Metrics& metrics, Store& store,
+                                     const ModelFiles& files)
+    : config_(config),
+      metrics_(metrics),
+      store_(store),
+      files_(files),
+      pool_(static_cast<size_t>(config.train_threads)) {}
 
 TrainingScheduler::~TrainingScheduler() { Stop(); }
 
-void TrainingScheduler::Schedule(Monitor* monitor, std::vector<std::vector<float>> samples,
-                                 std::string reason) {
+std::string TrainingScheduler::MetaJson(const Monitor& m) {
+  nlohmann::json versions = nlohmann::json::array();
+  for (const auto& v : m.versions) versions.push_back(nlohmann::json::parse(v.manifest));
+  return nlohmann::json{{"shape", m.shape},
+                        {"active_version", m.model ? m.model->version : 0},
+                        {"trained_versions", m.trained_versions},
+                        {"versions", versions}}
+      .dump();
+}
+
+void TrainingScheduler::ScheduleLocked(Monitor* m, std::string reason, Done done) {
+  m->training = true;
+  std::vector<WindowEntry> samples(m->window.begin(), m->window.end());
   {
     std::lock_guard lk(idle_mu_);
     ++pending_;
   }
-  boost::asio::post(pool_, [this, monitor, samples = std::move(samples),
-                            reason = std::move(reason)]() mutable {
-    models::TrainOptions opt;
-    opt.time_budget_seconds = config_.train_budget_seconds;
-    opt.cancel = &cancel_;
-    opt.seed = std::hash<std::string>{}(monitor->name);
-    std::vector<uint32_t> shape;
-    {
-      std::lock_guard lk(monitor->mu);
-      shape = monitor->shape;
-    }
-    models::TrainOutcome outcome;
-    if (!cancel_.load()) outcome = models::Train(samples, shape, opt);
-    metrics_.training_duration.Observe(outcome.report.seconds);
-    {
-      std::lock_guard lk(monitor->mu);
-      monitor->training = false;
-      if (outcome.model) {
-        outcome.model->version = ++monitor->trained_versions;
-        monitor->model = std::shared_ptr<const models::Model>(std::move(outcome.model));
-        monitor->last_training_error.clear();
-        const double now = std::chrono::duration<double>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-        monitor->series.model_version->Set(static_cast<double>(monitor->model->version));
-        monitor->series.last_trained_time->Set(now);
-      } else {
-        monitor->last_training_error = outcome.error;
-        monitor->failed_at_window = monitor->window.size();
-      }
-    }
-    if (outcome.error.empty()) {
-      metrics_.TrainingRuns("accepted").Increment();
-      std::clog << "histguardd: trained " << monitor->name << " (" << reason << ") on "
-                << samples.size() << " histograms in " << outcome.report.seconds
-                << " s, holdout deviance " << outcome.report.holdout_deviance << "\n";
-    } else if (!cancel_.load()) {
-      metrics_.TrainingRuns("failed").Increment();
-      std::clog << "histguardd: training " << monitor->name << " failed: " << outcome.error << "\n";
-    }
+  boost::asio::post(pool_, [this, m, samples = std::move(samples), current = m->model,
+                            new_at = m->new_since_train, reason = std::move(reason),
+                            done = std::move(done)]() mutable {
+    Run(m, std::move(samples), std::move(current), new_at, std::move(reason), done);
     {
       std::lock_guard lk(idle_mu_);
       --pending_;
     }
     idle_cv_.notify_all();
   });
+}
+
+void TrainingScheduler::KeepCurrentLocked(Monitor* m, uint64_t new_at_snapshot) {
+  m->training = false;
+  // Count anew from here, so the same trigger does not fire again at once.
+  m->new_since_train -= std::min(m->new_since_train, new_at_snapshot);
+  m->last_trained = std::chrono::steady_clock::now();
+  m->recent_warnings.clear();
+  m->recent_warning_count = 0;
+}
+
+void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
+                            std::shared_ptr<const models::Model> current, uint64_t new_at_snapshot,
+                            std::string reason, const Done& done) {
+  auto finish = [&](const TrainResult& r) {
+    if (done) done(r);
+  };
+  if (cancel_.load()) {
+    std::lock_guard lk(m->mu);
+    m->training = false;
+    return finish({false, 0, "the daemon is shutting down"});
+  }
+  std::vector<std::vector<float>> counts;
+  counts.reserve(samples.size());
+  for (const auto& e : samples) counts.push_back(e.counts);
+  std::vector<uint32_t> shape;
+  {
+    std::lock_guard lk(m->mu);
+    shape = m->shape;
+  }
+  models::TrainOptions opt;
+  opt.time_budget_seconds = config_.train_budget_seconds;
+  opt.cancel = &cancel_;
+  opt.seed = std::hash<std::string>{}(m->name) ^ samples.size();
+  models::TrainOutcome outcome = models::Train(counts, shape, opt);
+  metrics_.training_duration.Observe(outcome.report.seconds);
+
+  if (!outcome.model) {
+    if (!cancel_.load()) {
+      metrics_.TrainingRuns("failed").Increment();
+      std::clog << "histguardd: training " << m->name << " (" << reason
+                << ") failed: " << outcome.error << "\n";
+    }
+    std::lock_guard lk(m->mu);
+    m->training = false;
+    m->last_training_error = outcome.error;
+    m->failed_at_window = m->window.size();
+    return finish({false, 0, "training failed: " + outcome.error});
+  }
+
+  if (current) {
+    // Both models on the candidate's holdout, through the same scoring code.
+    models::Scratch scratch;
+    std::vector<double> c;
+    double current_dev = 0;
+    for (size_t i : outcome.report.holdout) {
+      c.assign(counts[i].begin(), counts[i].end());
+      models::Expect(*current, c, scratch);
+      current_dev += models::DeviancePerBin(c, scratch.expected);
+    }
+    current_dev /= static_cast<double>(std::max<size_t>(outcome.report.holdout.size(), 1));
+    const double candidate_dev = outcome.report.holdout_deviance;
+    if (candidate_dev > current_dev * (1 + config_.candidate_tolerance)) {
+      metrics_.TrainingRuns("rejected").Increment();
+      char why[256];
+      std::snprintf(why, sizeof why,
+                    "candidate's holdout deviance %.4g is worse than the current model's %.4g "
+                    "(v%llu) by more than %.0f%%",
+                    candidate_dev, current_dev, static_cast<unsigned long long>(current->version),
+                    config_.candidate_tolerance * 100);
+      std::clog << "histguardd: " << m->name << " (" << reason << "): " << why << "\n";
+      std::lock_guard lk(m->mu);
+      KeepCurrentLocked(m, new_at_snapshot);
+      return finish({false, 0, why});
+    }
+  }
+
+  VersionInfo info;
+  {
+    std::lock_guard lk(m->mu);
+    info.version = ++m->trained_versions;
+  }
+  info.created_unix_ms = UnixMillis();
+  info.sample_count = samples.size();
+  info.train_loss = outcome.report.train_deviance;
+  info.holdout_loss = outcome.report.holdout_deviance;
+  info.reason = reason;
+  info.first = samples.front().key;
+  info.last = samples.back().key;
+  info.manifest = ManifestJson(m->name, info, shape, outcome.report.seconds).dump(2);
+  outcome.model->version = info.version;
+  std::string error;
+  if (!files_.Save(m->name, *outcome.model, info.manifest, &error)) {
+    metrics_.TrainingRuns("failed").Increment();
+    std::clog << "histguardd: cannot save model of " << m->name << ": " << error << "\n";
+    std::lock_guard lk(m->mu);
+    m->training = false;
+    m->last_training_error = error;
+    m->failed_at_window = m->window.size();
+    return finish({false, 0, error});
+  }
+
+  std::vector<uint64_t> drop;
+  std::string meta;
+  {
+    std::lock_guard lk(m->mu);
+    m->model = std::shared_ptr<const models::Model>(std::move(outcome.model));
+    m->versions.push_back(info);
+    while (m->versions.size() > config_.keep_versions) {
+      // The oldest kept version that is not active goes.
+      auto it = m->versions.begin();
+      if (it->version == m->model->version) ++it;
+      drop.push_back(it->version);
+      m->versions.erase(it);
+    }
+    KeepCurrentLocked(m, new_at_snapshot);
+    m->last_training_error.clear();
+    m->series.model_version->Set(static_cast<double>(info.version));
+    m->series.last_trained_time->Set(static_cast<double>(info.created_unix_ms) / 1000.0);
+    meta = MetaJson(*m);
+  }
+  Store::Batch batch;
+  store_.PutMeta(batch, m->name, meta);
+  if (!store_.Commit(batch, &error)) std::clog << "histguardd: " << error << "\n";
+  for (uint64_t v : drop) files_.Remove(m->name, v);
+  metrics_.TrainingRuns("accepted").Increment();
+  std::clog << "histguardd: trained " << m->name << " v" << info.version << " (" << reason
+            << ") on " << samples.size() << " histograms in " << outcome.report.seconds
+            << " s, holdout deviance " << outcome.report.holdout_deviance << "\n";
+  finish({true, info.version, ""});
 }
 
 void TrainingScheduler::WaitIdle() {

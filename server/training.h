@@ -1,41 +1,67 @@
 // TrainingScheduler: runs monitors' training jobs on a bounded background pool, so ingestion and
-// scoring never wait for training. A finished job swaps the new model into its monitor under the
-// monitor's lock.
+// scoring never wait for training.
+//
+// A job trains a candidate on a snapshot of the monitor's window. When the monitor already has a
+// model, the candidate must not be worse than it, by more than candidate_tolerance, on the
+// candidate's holdout (histograms neither was trained on); a worse one is rejected and the
+// current model stays. An accepted candidate gets the next version number, is written to disk
+// with its manifest, swapped in under the monitor's lock and recorded in the store; versions
+// beyond keep_versions are deleted (never the active one).
 //
 // Thread-safe. Stop() cancels running jobs and joins the pool.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <boost/asio/thread_pool.hpp>
-#include <memory>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <string>
-#include <vector>
 
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/model_files.h"
 #include "server/monitors.h"
+#include "server/store.h"
 
 namespace histguard::server {
 
+struct TrainResult {
+  bool accepted = false;
+  uint64_t version = 0;
+  std::string reason;  // why not, when not accepted
+};
+
 class TrainingScheduler {
  public:
-  TrainingScheduler(const Config& config, Metrics& metrics);
+  using Done = std::function<void(const TrainResult&)>;
+
+  TrainingScheduler(const Config& config, Metrics& metrics, Store& store, const ModelFiles& files);
   ~TrainingScheduler();
 
-  // Queues a first training of `monitor` on `samples` (a copy of its window). The caller has set
-  // monitor->training under the monitor's lock.
-  void Schedule(Monitor* monitor, std::vector<std::vector<float>> samples, std::string reason);
+  // Queues a training of `monitor` on a snapshot of its window. The caller holds monitor->mu and
+  // has checked that no training is running; `reason` goes into the manifest ("first training",
+  // "scheduled", "interval", "drift", "manual"). `done` runs on the training thread.
+  void ScheduleLocked(Monitor* monitor, std::string reason, Done done = {});
+
+  // The monitor's state as stored (shape, versions, active version). Caller holds monitor->mu.
+  static std::string MetaJson(const Monitor& monitor);
 
   // Waits until every queued job has finished (for tests and orderly shutdown).
   void WaitIdle();
-
   void Stop();
 
  private:
+  void Run(Monitor* monitor, std::vector<WindowEntry> samples,
+           std::shared_ptr<const models::Model> current, uint64_t new_at_snapshot,
+           std::string reason, const Done& done);
+  // Records an outcome that leaves the current model in place. Caller holds monitor->mu.
+  void KeepCurrentLocked(Monitor* monitor, uint64_t new_at_snapshot);
+
   const Config& config_;
   Metrics& metrics_;
+  Store& store_;
+  const ModelFiles& files_;
   boost::asio::thread_pool pool_;
   std::atomic<bool> cancel_{false};
   std::mutex idle_mu_;

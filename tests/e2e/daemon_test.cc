@@ -89,7 +89,7 @@ class DaemonTest : public ::testing::Test {
   }
 
   static sim::Sample Draw(const sim::MonitorSpec& spec, Anomaly a, double severity = 2.0) {
-    return sim::Draw(spec, 1e4, a, severity, rng_);
+    return sim::Draw(spec, 1e5, a, severity, rng_);
   }
 
   static DaemonProcess* daemon_;

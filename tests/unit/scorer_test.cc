@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <random>
 
 #include "client/simulator.h"
@@ -17,11 +18,25 @@ class ScorerTest : public ::testing::Test {
     config_.min_train_samples = 40;
     config_.max_monitors = 3;
     config_.min_entries = 100;
+    spec_ = sim::DefaultMonitors(2)[1];
+    config_.window_size = 100;
+    config_.history = 200;
+    char tmpl[] = "/tmp/histguard-scorer-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::string error;
+    store_ = Store::Open(dir_ + "/state", &error);
+    ASSERT_TRUE(store_) << error;
+    files_ = std::make_unique<ModelFiles>(dir_);
     metrics_ = std::make_unique<Metrics>();
     registry_ = std::make_unique<MonitorRegistry>(config_, *metrics_);
-    training_ = std::make_unique<TrainingScheduler>(config_, *metrics_);
-    scorer_ = std::make_unique<Scorer>(config_, *metrics_, *registry_, *training_);
-    spec_ = sim::DefaultMonitors(2)[1];
+    training_ = std::make_unique<TrainingScheduler>(config_, *metrics_, *store_, *files_);
+    scorer_ = std::make_unique<Scorer>(config_, *metrics_, *registry_, *training_, *store_);
+  }
+  void TearDown() override {
+    scorer_.reset();
+    training_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
   }
 
   v1::Histogram Make(sim::Anomaly a = sim::Anomaly::kNone, double entries = 1e4,
@@ -37,11 +52,14 @@ class ScorerTest : public ::testing::Test {
 
   v1::Verdict Score(const v1::Histogram& h) {
     v1::Verdict v;
-    scorer_->ScoreOne(h, v, scratch_);
+    scorer_->ScoreAndCommit(h, v, scratch_);
     return v;
   }
 
   Config config_;
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<ModelFiles> files_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<MonitorRegistry> registry_;
   std::unique_ptr<TrainingScheduler> training_;

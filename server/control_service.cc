@@ -1,0 +1,234 @@
+#include "server/control_service.h"
+
+#include <iostream>
+
+#include "models/stats.h"
+
+namespace histguard::server {
+namespace {
+
+using grpc::Status;
+using grpc::StatusCode;
+
+std::string KeyText(uint64_t run, uint64_t ls) {
+  return "run " + std::to_string(run) + " lumisection " + std::to_string(ls);
+}
+
+}  // namespace
+
+Monitor* ControlService::FindOrFinish(const std::string& name, grpc::ServerUnaryReactor* reactor) {
+  Monitor* m = registry_.Find(name);
+  if (!m) reactor->Finish(Status(StatusCode::NOT_FOUND, "no monitor named '" + name + "'"));
+  return m;
+}
+
+grpc::ServerUnaryReactor* ControlService::ListMonitors(grpc::CallbackServerContext* context,
+                                                       const v1::ListMonitorsRequest* request,
+                                                       v1::ListMonitorsResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  for (Monitor* m : registry_.All()) {
+    if (!m->name.starts_with(request->prefix())) continue;
+    std::lock_guard lk(m->mu);
+    auto* s = response->add_monitors();
+    s->set_monitor(m->name);
+    s->set_model_version(m->model ? m->model->version : 0);
+    s->set_window_size(m->window.size());
+    *s->mutable_last_verdict() = m->last_verdict;
+  }
+  reactor->Finish(Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::GetMonitor(grpc::CallbackServerContext* context,
+                                                     const v1::GetMonitorRequest* request,
+                                                     v1::MonitorInfo* response) {
+  auto* reactor = context->DefaultReactor();
+  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  if (!m) return reactor;
+  {
+    std::lock_guard lk(m->mu);
+    response->set_monitor(m->name);
+    for (uint32_t d : m->shape) response->add_shape(d);
+    const uint64_t active = m->model ? m->model->version : 0;
+    response->set_active_version(active);
+    for (const auto& v : m->versions) {
+      auto* mv = response->add_versions();
+      mv->set_version(v.version);
+      mv->set_created_unix_ms(v.created_unix_ms);
+      mv->set_sample_count(v.sample_count);
+      mv->set_training_loss(v.train_loss);
+      mv->set_holdout_loss(v.holdout_loss);
+      mv->set_reason(v.reason);
+      mv->set_manifest_json(v.manifest);
+      mv->set_active(v.version == active);
+    }
+    response->set_window_size(m->window.size());
+    auto* th = response->mutable_thresholds();
+    th->set_warning_p(m->thresholds.warning_p);
+    th->set_bad_p(m->thresholds.bad_p);
+    th->set_min_entries(m->thresholds.min_entries);
+    *response->mutable_last_verdict() = m->last_verdict;
+  }
+  reactor->Finish(Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::Inspect(grpc::CallbackServerContext* context,
+                                                  const v1::InspectRequest* request,
+                                                  v1::Inspection* response) {
+  auto* reactor = context->DefaultReactor();
+  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  if (!m) return reactor;
+  auto rec = store_.GetRecord(m->name, request->run(), request->lumisection());
+  if (!rec) {
+    reactor->Finish(Status(StatusCode::NOT_FOUND,
+                           "monitor '" + m->name + "' has no stored histogram for " +
+                               KeyText(request->run(), request->lumisection())));
+    return reactor;
+  }
+  *response = std::move(*rec);
+  // The expectation of the model that judged it, when that version is still at hand.
+  std::shared_ptr<const models::Model> model;
+  {
+    std::lock_guard lk(m->mu);
+    model = m->model;
+  }
+  const uint64_t judged_by = response->verdict().model_version();
+  if (judged_by > 0 && (!model || model->version != judged_by)) {
+    std::string error;
+    if (auto old = files_.Load(m->name, judged_by, &error))
+      model = std::make_shared<const models::Model>(std::move(*old));
+  }
+  const auto& h = response->histogram();
+  const std::span<const double> counts(h.contents().data(), h.contents_size());
+  if (model && model->bins() == counts.size() && models::Sum(counts) > 0) {
+    models::Scratch scratch;
+    models::Expect(*model, counts, scratch);
+    response->mutable_expected()->Assign(scratch.expected.begin(), scratch.expected.end());
+    const auto pulls = models::Residuals(counts, scratch.expected);
+    response->mutable_pulls()->Assign(pulls.begin(), pulls.end());
+  }
+  reactor->Finish(Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* context,
+                                                const v1::LabelRequest* request,
+                                                v1::LabelResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  const bool good = request->label() == v1::QUALITY_GOOD;
+  if (!good && request->label() != v1::QUALITY_BAD) {
+    reactor->Finish(Status(StatusCode::INVALID_ARGUMENT, "a label is QUALITY_GOOD or QUALITY_BAD"));
+    return reactor;
+  }
+  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  if (!m) return reactor;
+  const auto rec = store_.GetRecord(m->name, request->run(), request->lumisection());
+  if (!rec) {
+    reactor->Finish(Status(StatusCode::NOT_FOUND,
+                           "monitor '" + m->name + "' has no stored histogram for " +
+                               KeyText(request->run(), request->lumisection())));
+    return reactor;
+  }
+  Store::Batch batch;
+  store_.PutLabel(batch, *request);
+  std::string error;
+  if (!store_.Commit(batch, &error)) {
+    reactor->Finish(Status(StatusCode::UNAVAILABLE, error));
+    return reactor;
+  }
+  {
+    std::lock_guard lk(m->mu);
+    const HistogramKey key{request->run(), request->lumisection()};
+    m->labels[key] = good;
+    const auto& h = rec->histogram();
+    if (!good) {
+      m->RemoveFromWindow(key);
+    } else if (!m->InWindow(key) && h.contents_size() == static_cast<int>(m->window.empty()
+                                                                                ? h.contents_size()
+                                                                                : m->window.front().counts.size())) {
+      m->AddToWindow(key, {h.contents().begin(), h.contents().end()}, config_.window_size);
+      ++m->new_since_train;
+    }
+    m->series.window_size->Set(static_cast<double>(m->window.size()));
+  }
+  metrics_.Labels(good ? "good" : "bad").Increment();
+  std::clog << "histguardd: " << m->name << " " << KeyText(request->run(), request->lumisection())
+            << " labelled " << (good ? "GOOD" : "BAD")
+            << (request->author().empty() ? "" : " by " + request->author()) << "\n";
+  reactor->Finish(Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::Retrain(grpc::CallbackServerContext* context,
+                                                  const v1::RetrainRequest* request,
+                                                  v1::RetrainResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  if (!m) return reactor;
+  std::lock_guard lk(m->mu);
+  if (m->training) {
+    reactor->Finish(Status(StatusCode::FAILED_PRECONDITION,
+                           "a training of '" + m->name + "' is already running; try again when "
+                           "it has finished"));
+    return reactor;
+  }
+  if (m->window.size() < 20) {
+    reactor->Finish(Status(StatusCode::FAILED_PRECONDITION,
+                           "monitor '" + m->name + "' has only " + std::to_string(m->window.size()) +
+                               " histograms in its window; at least 20 are needed"));
+    return reactor;
+  }
+  training_.ScheduleLocked(m, "manual", [reactor, response](const TrainResult& r) {
+    response->set_accepted(r.accepted);
+    response->set_version(r.version);
+    response->set_reason(r.reason);
+    reactor->Finish(Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* context,
+                                                   const v1::RollbackRequest* request,
+                                                   v1::RollbackResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  if (!m) return reactor;
+  bool kept = false;
+  {
+    std::lock_guard lk(m->mu);
+    for (const auto& v : m->versions) kept |= v.version == request->version();
+  }
+  if (!kept) {
+    reactor->Finish(Status(StatusCode::NOT_FOUND, "monitor '" + m->name + "' keeps no version " +
+                                                      std::to_string(request->version())));
+    return reactor;
+  }
+  std::string error;
+  auto model = files_.Load(m->name, request->version(), &error);
+  if (!model) {
+    reactor->Finish(Status(StatusCode::DATA_LOSS, error));
+    return reactor;
+  }
+  std::string meta;
+  {
+    std::lock_guard lk(m->mu);
+    m->model = std::make_shared<const models::Model>(std::move(*model));
+    m->recent_warnings.clear();
+    m->recent_warning_count = 0;
+    m->series.model_version->Set(static_cast<double>(m->model->version));
+    meta = TrainingScheduler::MetaJson(*m);
+  }
+  Store::Batch batch;
+  store_.PutMeta(batch, m->name, meta);
+  if (!store_.Commit(batch, &error)) {
+    reactor->Finish(Status(StatusCode::UNAVAILABLE, error));
+    return reactor;
+  }
+  std::clog << "histguardd: " << m->name << " rolled back to v" << request->version() << "\n";
+  response->set_active_version(request->version());
+  reactor->Finish(Status::OK);
+  return reactor;
+}
+
+}  // namespace histguard::server

@@ -1,0 +1,64 @@
+// The histguard.v1.Control gRPC service: what operators use to look at and steer the monitors.
+//
+//   ListMonitors, GetMonitor  read the monitors' state (versions with manifests, window, thresholds)
+//   Inspect                   a stored histogram with the expectation, pulls and verdict
+//   Label                     a person's GOOD/BAD: BAD leaves the training window, GOOD enters it
+//   Retrain                   trains now; answers with the new version or why it was rejected
+//   Rollback                  makes a kept older version active again
+// Unknown monitors, histograms or versions are NOT_FOUND with a message naming them. Reactors
+// never wait for training: Retrain answers from the training thread when the job ends.
+#pragma once
+
+#include "histguard/v1/histguard.grpc.pb.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "server/model_files.h"
+#include "server/monitors.h"
+#include "server/store.h"
+#include "server/training.h"
+
+namespace histguard::server {
+
+class ControlService final : public v1::Control::CallbackService {
+ public:
+  ControlService(const Config& config, Metrics& metrics, MonitorRegistry& registry, Store& store,
+                 const ModelFiles& files, TrainingScheduler& training)
+      : config_(config),
+        metrics_(metrics),
+        registry_(registry),
+        store_(store),
+        files_(files),
+        training_(training) {}
+
+  grpc::ServerUnaryReactor* ListMonitors(grpc::CallbackServerContext* context,
+                                         const v1::ListMonitorsRequest* request,
+                                         v1::ListMonitorsResponse* response) override;
+  grpc::ServerUnaryReactor* GetMonitor(grpc::CallbackServerContext* context,
+                                       const v1::GetMonitorRequest* request,
+                                       v1::MonitorInfo* response) override;
+  grpc::ServerUnaryReactor* Inspect(grpc::CallbackServerContext* context,
+                                    const v1::InspectRequest* request,
+                                    v1::Inspection* response) override;
+  grpc::ServerUnaryReactor* Label(grpc::CallbackServerContext* context,
+                                  const v1::LabelRequest* request,
+                                  v1::LabelResponse* response) override;
+  grpc::ServerUnaryReactor* Retrain(grpc::CallbackServerContext* context,
+                                    const v1::RetrainRequest* request,
+                                    v1::RetrainResponse* response) override;
+  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
+                                     const v1::RollbackRequest* request,
+                                     v1::RollbackResponse* response) override;
+
+ private:
+  // The monitor, or null after finishing `reactor` with NOT_FOUND.
+  Monitor* FindOrFinish(const std::string& name, grpc::ServerUnaryReactor* reactor);
+
+  const Config& config_;
+  Metrics& metrics_;
+  MonitorRegistry& registry_;
+  Store& store_;
+  const ModelFiles& files_;
+  TrainingScheduler& training_;
+};
+
+}  // namespace histguard::server

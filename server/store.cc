@@ -1,0 +1,148 @@
+#include "server/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+namespace histguard::server {
+namespace {
+
+void AppendBe64(std::string& s, uint64_t v) {
+  for (int i = 7; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::string Prefix(char kind, const std::string& monitor) {
+  std::string k(1, kind);
+  k += '|';
+  k += monitor;
+  k += '|';
+  return k;
+}
+
+std::string Key(char kind, const std::string& monitor, uint64_t run, uint64_t ls) {
+  std::string k = Prefix(kind, monitor);
+  AppendBe64(k, run);
+  AppendBe64(k, ls);
+  return k;
+}
+
+}  // namespace
+
+struct Store::Batch::Impl {
+  rocksdb::WriteBatch batch;
+};
+
+Store::Batch::Batch() : impl_(std::make_unique<Impl>()) {}
+Store::Batch::~Batch() = default;
+Store::Batch::Batch(Batch&&) noexcept = default;
+bool Store::Batch::empty() const { return impl_->batch.Count() == 0; }
+
+struct Store::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.IncreaseParallelism(1);
+  options.max_background_jobs = 1;
+  options.OptimizeLevelStyleCompaction(32 << 20);
+  rocksdb::DB* db = nullptr;
+  const rocksdb::Status s = rocksdb::DB::Open(options, dir, &db);
+  if (!s.ok()) {
+    *error = "cannot open the state store in " + dir + ": " + s.ToString();
+    return nullptr;
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->db.reset(db);
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+void Store::PutRecord(Batch& b, const v1::Histogram& h, const v1::Verdict& v) {
+  v1::Inspection rec;
+  *rec.mutable_histogram() = h;
+  *rec.mutable_verdict() = v;
+  b.impl_->batch.Put(Key('h', h.monitor(), h.run(), h.lumisection()), rec.SerializeAsString());
+}
+
+void Store::PutLabel(Batch& b, const v1::LabelRequest& label) {
+  b.impl_->batch.Put(Key('l', label.monitor(), label.run(), label.lumisection()),
+                     label.SerializeAsString());
+}
+
+void Store::PutMeta(Batch& b, const std::string& monitor, const std::string& json) {
+  b.impl_->batch.Put("m|" + monitor, json);
+}
+
+void Store::DeleteRecord(Batch& b, const std::string& monitor, uint64_t run, uint64_t ls) {
+  b.impl_->batch.Delete(Key('h', monitor, run, ls));
+}
+
+bool Store::Commit(Batch& b, std::string* error) {
+  if (b.empty()) return true;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  const rocksdb::Status s = impl_->db->Write(wo, &b.impl_->batch);
+  b.impl_->batch.Clear();
+  if (!s.ok()) {
+    *error = "state store write failed: " + s.ToString();
+    return false;
+  }
+  return true;
+}
+
+std::optional<v1::Inspection> Store::GetRecord(const std::string& monitor, uint64_t run,
+                                               uint64_t ls) const {
+  std::string value;
+  if (!impl_->db->Get(rocksdb::ReadOptions(), Key('h', monitor, run, ls), &value).ok())
+    return std::nullopt;
+  v1::Inspection rec;
+  if (!rec.ParseFromString(value)) return std::nullopt;
+  return rec;
+}
+
+std::optional<v1::LabelRequest> Store::GetLabel(const std::string& monitor, uint64_t run,
+                                                uint64_t ls) const {
+  std::string value;
+  if (!impl_->db->Get(rocksdb::ReadOptions(), Key('l', monitor, run, ls), &value).ok())
+    return std::nullopt;
+  v1::LabelRequest label;
+  if (!label.ParseFromString(value)) return std::nullopt;
+  return label;
+}
+
+void Store::ForEachRecord(const std::string& monitor,
+                          const std::function<bool(const v1::Inspection&)>& fn) const {
+  const std::string prefix = Prefix('h', monitor);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  v1::Inspection rec;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+    if (!fn(rec)) break;
+  }
+}
+
+std::vector<v1::LabelRequest> Store::Labels(const std::string& monitor) const {
+  std::vector<v1::LabelRequest> out;
+  const std::string prefix = Prefix('l', monitor);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    v1::LabelRequest label;
+    if (label.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+      out.push_back(std::move(label));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> Store::AllMeta() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("m|"); it->Valid() && it->key().starts_with("m|"); it->Next())
+    out.emplace_back(it->key().ToString().substr(2), it->value().ToString());
+  return out;
+}
+
+}  // namespace histguard::server
