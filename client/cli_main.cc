@@ -8,7 +8,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "histguard: client of the histguard data-quality-monitoring daemon.\n"
       "Sends detector-monitoring histograms (ROOT TBufferJSON/JSROOT files or plain JSON), "
-      "streams simulated ones, and checks the daemon's health.",
+      "streams simulated ones, and checks the daemon's health. Operator commands list the "
+      "monitors and their models, show why a lumisection got its verdict bin by bin, label "
+      "lumisections GOOD or BAD, and retrain or roll back a monitor's model.",
       "histguard"};
   app.require_subcommand(1);
   app.fallthrough();  // --address may follow the command name
@@ -20,6 +22,7 @@ int main(int argc, char** argv) {
   histguard::cli::AddSendCommand(app, address, exit_code);
   histguard::cli::AddSimulateCommand(app, address, exit_code);
   histguard::cli::AddHealthCommand(app, address, exit_code);
+  histguard::cli::AddControlCommands(app, address, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

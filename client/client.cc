@@ -10,6 +10,7 @@ Client::Client(const std::string& address) {
   args.SetMaxSendMessageSize(64 << 20);
   channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   ingest_ = v1::Ingest::NewStub(channel_);
+  control_ = v1::Control::NewStub(channel_);
 }
 
 grpc::Status Client::Submit(const std::vector<v1::Histogram>& histograms,

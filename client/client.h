@@ -5,6 +5,7 @@
 //   grpc::Status s = client.Submit(histograms, &verdicts);        // unary batch
 //   auto stream = client.OpenStream();                            // bidirectional stream
 //   stream->Write(h); stream->Read(&verdict); ... stream->WritesDone(); stream->Finish();
+//   client.control().ListMonitors(&context, request, &response);  // operators' Control service
 //
 // A Client holds one channel and may be used from several threads at once. A Stream may be
 // written from one thread while another reads it (one writer, one reader).
@@ -52,9 +53,13 @@ class Client {
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
+  // The operators' Control service, on the same channel. The caller sets each call's deadline.
+  v1::Control::Stub& control() { return *control_; }
+
  private:
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ingest::Stub> ingest_;
+  std::unique_ptr<v1::Control::Stub> control_;
 };
 
 }  // namespace histguard

@@ -1,7 +1,8 @@
 // The `histguard` command-line tool's commands. Each Add*Command registers a CLI11 subcommand
 // whose callback runs the command and stores its exit code in `exit_code`.
 //
-// Exit codes: 0 success; 1 some input failed (malformed file, rejected histogram); 2 usage;
+// Exit codes: 0 success; 1 some input failed (malformed file, rejected histogram) or the daemon
+// said no (unknown monitor, no such model version, retrain candidate rejected); 2 usage;
 // 3 the daemon could not be reached or refused the call.
 #pragma once
 
@@ -16,6 +17,8 @@ namespace histguard::cli {
 void AddSendCommand(CLI::App& app, const std::string& address, int& exit_code);
 void AddSimulateCommand(CLI::App& app, const std::string& address, int& exit_code);
 void AddHealthCommand(CLI::App& app, const std::string& address, int& exit_code);
+// Operator commands on the Control service: monitors, monitor, inspect, label, retrain, rollback.
+void AddControlCommands(CLI::App& app, const std::string& address, int& exit_code);
 
 // Shared helpers.
 v1::Histogram ToProto(const client::HistogramFile& f);

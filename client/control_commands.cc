@@ -1,0 +1,547 @@
+// Operator commands on the daemon's Control service: what the shift crew and detector experts
+// use to see the monitors, understand a verdict, label lumisections and manage models.
+//
+//   histguard monitors [--prefix P] [--json]
+//   histguard monitor NAME [--json]
+//   histguard inspect NAME --run R --lumisection L [--top N | --all-bins] [--json]
+//   histguard label NAME --run R --lumisection L (--good | --bad) [--comment TEXT] [--author A]
+//   histguard retrain NAME
+//   histguard rollback NAME --version V
+//
+// Output is plain aligned text for a terminal; --json prints the daemon's answer as proto3 JSON
+// (enum names, proto field names, defaults included; 64-bit integers are strings in proto3 JSON).
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/client.h"
+#include "client/commands.h"
+
+namespace histguard::cli {
+namespace {
+
+constexpr std::chrono::seconds kDeadline{10};
+constexpr std::chrono::minutes kRetrainDeadline{10};
+
+// ---- Formatting ----
+
+std::string Printf(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+std::string PValue(double p) { return Printf("%.3g", p); }
+
+// "2024-05-01T12:00:00Z"; "-" for 0 (unknown).
+std::string UtcTime(int64_t unix_ms) {
+  if (unix_ms == 0) return "-";
+  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  if (gmtime_r(&secs, &tm) == nullptr) return "-";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// "100 bins" (1D) or "100 x 80 bins" (2D).
+std::string ShapeText(const google::protobuf::RepeatedField<uint32_t>& shape) {
+  if (shape.empty()) return "-";
+  std::string s;
+  for (int i = 0; i < shape.size(); ++i) s += (i ? " x " : "") + std::to_string(shape[i]);
+  return s + " bins";
+}
+
+// Whether the verdict carries a meaningful score and p-value.
+bool IsScored(const v1::Verdict& v) {
+  return v.quality() == v1::QUALITY_GOOD || v.quality() == v1::QUALITY_WARNING ||
+         v.quality() == v1::QUALITY_BAD;
+}
+
+// Plain text columns: widths from the widest cell, two spaces between columns, no trailing blanks.
+class Table {
+ public:
+  enum class Align { kLeft, kRight };
+  struct Column {
+    std::string header;
+    Align align = Align::kLeft;
+  };
+
+  explicit Table(std::vector<Column> columns) : columns_(std::move(columns)) {}
+
+  void AddRow(std::vector<std::string> cells) {
+    cells.resize(columns_.size());
+    rows_.push_back(std::move(cells));
+  }
+
+  void Print(std::ostream& out) const {
+    std::vector<size_t> width(columns_.size());
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      width[c] = columns_[c].header.size();
+      for (const auto& row : rows_) width[c] = std::max(width[c], row[c].size());
+    }
+    auto print_row = [&](const std::vector<std::string>& cells) {
+      std::string line;
+      for (size_t c = 0; c < columns_.size(); ++c) {
+        if (c > 0) line += "  ";
+        const std::string pad(width[c] - cells[c].size(), ' ');
+        line += columns_[c].align == Align::kRight ? pad + cells[c] : cells[c] + pad;
+      }
+      line.erase(line.find_last_not_of(' ') + 1);
+      out << line << "\n";
+    };
+    std::vector<std::string> headers;
+    for (const auto& c : columns_) headers.push_back(c.header);
+    print_row(headers);
+    for (const auto& row : rows_) print_row(row);
+  }
+
+ private:
+  std::vector<Column> columns_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// ---- Calls ----
+
+// Says why a Control call failed, on stderr, and returns the exit code: 3 when the daemon could
+// not be reached or did not answer in time, 1 when it answered no.
+int ReportFailure(std::string_view command, const std::string& address, const grpc::Status& s,
+                  std::string_view deadline_text) {
+  const std::string message = s.error_message().empty()
+                                  ? "gRPC status code " + std::to_string(s.error_code())
+                                  : s.error_message();
+  std::cerr << "histguard " << command << ": ";
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      std::cerr << "cannot reach the daemon at " << address << ": " << message << "\n";
+      return 3;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      std::cerr << "no answer from the daemon at " << address << " within " << deadline_text << ": "
+                << message << "\n";
+      return 3;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      std::cerr << "the daemon at " << address
+                << " does not offer this call (is it an older version?): " << message << "\n";
+      return 1;
+    default:
+      std::cerr << message << "\n";
+      return 1;
+  }
+}
+
+// Runs one Control call with a deadline. Returns 0 on success, else the exit code after saying why.
+template <typename Call>
+int CallControl(std::string_view command, const std::string& address, std::chrono::seconds deadline,
+                Call call) {
+  Client client(address);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + deadline);
+  const grpc::Status s = call(client.control(), &context);
+  if (s.ok()) return 0;
+  const std::string deadline_text = deadline.count() % 60 == 0
+                                        ? std::to_string(deadline.count() / 60) + " min"
+                                        : std::to_string(deadline.count()) + " s";
+  return ReportFailure(command, address, s, deadline_text);
+}
+
+int PrintJson(std::string_view command, const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.always_print_enums_as_ints = false;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  const auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) {
+    std::cerr << "histguard " << command
+              << ": cannot print the answer as JSON: " << status.ToString() << "\n";
+    return 1;
+  }
+  if (json.empty() || json.back() != '\n') json += '\n';
+  std::cout << json;
+  return 0;
+}
+
+// ---- monitors ----
+
+struct MonitorsOptions {
+  std::string prefix;
+  bool json = false;
+};
+
+int RunMonitors(const std::string& address, const MonitorsOptions& o) {
+  v1::ListMonitorsRequest request;
+  request.set_prefix(o.prefix);
+  v1::ListMonitorsResponse response;
+  if (int rc = CallControl("monitors", address, kDeadline,
+                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                             return stub.ListMonitors(context, request, &response);
+                           })) {
+    return rc;
+  }
+  if (o.json) return PrintJson("monitors", response);
+  if (response.monitors().empty()) {
+    std::cout << (o.prefix.empty() ? std::string("no monitors yet\n")
+                                   : "no monitors under prefix '" + o.prefix + "'\n");
+    return 0;
+  }
+  std::vector<const v1::MonitorSummary*> monitors;
+  for (const auto& m : response.monitors()) monitors.push_back(&m);
+  std::sort(monitors.begin(), monitors.end(),
+            [](const auto* a, const auto* b) { return a->monitor() < b->monitor(); });
+  using Align = Table::Align;
+  Table table({{"MONITOR"},
+               {"MODEL", Align::kRight},
+               {"WINDOW", Align::kRight},
+               {"LAST"},
+               {"P", Align::kRight}});
+  for (const auto* m : monitors) {
+    std::string last = "-", p = "-";
+    if (m->has_last_verdict() && m->last_verdict().quality() != v1::QUALITY_UNSPECIFIED) {
+      const auto& v = m->last_verdict();
+      last = QualityName(v.quality()) + " run " + std::to_string(v.run()) + " ls " +
+             std::to_string(v.lumisection());
+      if (IsScored(v)) p = PValue(v.p_value());
+    }
+    table.AddRow({m->monitor(), m->model_version() ? "v" + std::to_string(m->model_version()) : "-",
+                  std::to_string(m->window_size()), last, p});
+  }
+  table.Print(std::cout);
+  return 0;
+}
+
+// ---- monitor ----
+
+struct MonitorOptions {
+  std::string monitor;
+  bool json = false;
+};
+
+int RunMonitor(const std::string& address, const MonitorOptions& o) {
+  v1::GetMonitorRequest request;
+  request.set_monitor(o.monitor);
+  v1::MonitorInfo info;
+  if (int rc = CallControl("monitor", address, kDeadline,
+                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                             return stub.GetMonitor(context, request, &info);
+                           })) {
+    return rc;
+  }
+  if (o.json) return PrintJson("monitor", info);
+
+  std::string thresholds = "-";
+  if (info.has_thresholds()) {
+    const auto& t = info.thresholds();
+    thresholds = "WARNING if p < " + PValue(t.warning_p()) + ", BAD if p < " + PValue(t.bad_p()) +
+                 ", LOW_STATISTICS below " + Printf("%.6g", t.min_entries()) + " entries";
+  }
+  const std::vector<std::pair<std::string, std::string>> header = {
+      {"monitor", info.monitor()},
+      {"shape", ShapeText(info.shape())},
+      {"active model",
+       info.active_version() ? "v" + std::to_string(info.active_version()) : "none yet (learning)"},
+      {"window", std::to_string(info.window_size()) + " histograms"},
+      {"thresholds", thresholds},
+      {"last verdict",
+       info.has_last_verdict() && info.last_verdict().quality() != v1::QUALITY_UNSPECIFIED
+           ? FormatVerdict(info.last_verdict())
+           : "-"},
+  };
+  size_t key_width = 0;
+  for (const auto& [key, value] : header) key_width = std::max(key_width, key.size());
+  for (const auto& [key, value] : header) {
+    std::cout << key << std::string(key_width - key.size() + 2, ' ') << value << "\n";
+  }
+  std::cout << "\n";
+
+  if (info.versions().empty()) {
+    std::cout << "no model versions yet\n";
+    return 0;
+  }
+  std::vector<const v1::ModelVersion*> versions;
+  for (const auto& v : info.versions()) versions.push_back(&v);
+  std::sort(versions.begin(), versions.end(),
+            [](const auto* a, const auto* b) { return a->version() > b->version(); });
+  using Align = Table::Align;
+  Table table({{"VERSION"},
+               {"CREATED"},
+               {"SAMPLES", Align::kRight},
+               {"TRAIN LOSS", Align::kRight},
+               {"HOLDOUT LOSS", Align::kRight},
+               {"REASON"}});
+  for (const auto* v : versions) {
+    const bool active =
+        v->active() || (info.active_version() != 0 && v->version() == info.active_version());
+    table.AddRow({(active ? "* v" : "  v") + std::to_string(v->version()),
+                  UtcTime(v->created_unix_ms()), std::to_string(v->sample_count()),
+                  Printf("%.4g", v->training_loss()), Printf("%.4g", v->holdout_loss()),
+                  v->reason().empty() ? "-" : v->reason()});
+  }
+  table.Print(std::cout);
+  std::cout << "(* = active)\n";
+  return 0;
+}
+
+// ---- inspect ----
+
+struct InspectOptions {
+  std::string monitor;
+  uint64_t run = 0;
+  uint64_t lumisection = 0;
+  size_t top = 10;
+  bool all_bins = false;
+  bool json = false;
+};
+
+// "17" for 1D; "ix,iy" for 2D (bin = ix * ny + iy).
+std::string BinLabel(uint32_t bin, const google::protobuf::RepeatedField<uint32_t>& shape) {
+  if (shape.size() == 2 && shape[1] > 0) {
+    return std::to_string(bin / shape[1]) + "," + std::to_string(bin % shape[1]);
+  }
+  return std::to_string(bin);
+}
+
+int RunInspect(const std::string& address, const InspectOptions& o) {
+  v1::InspectRequest request;
+  request.set_monitor(o.monitor);
+  request.set_run(o.run);
+  request.set_lumisection(o.lumisection);
+  v1::Inspection inspection;
+  if (int rc = CallControl("inspect", address, kDeadline,
+                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                             return stub.Inspect(context, request, &inspection);
+                           })) {
+    return rc;
+  }
+  if (o.json) return PrintJson("inspect", inspection);
+
+  const auto& h = inspection.histogram();
+  std::cout << FormatVerdict(inspection.verdict()) << "\n";
+  std::cout << "histogram: " << ShapeText(h.shape()) << ", entries " << Printf("%.10g", h.entries())
+            << ", underflow " << Printf("%.10g", h.underflow()) << ", overflow "
+            << Printf("%.10g", h.overflow()) << "\n";
+
+  // A histogram that no model scored (learning, rejected) has no expectation to compare with.
+  const int n = std::min({h.contents_size(), inspection.expected_size(), inspection.pulls_size()});
+  if (n == 0) {
+    std::cout << "no expectation to compare with: no model scored this histogram";
+    if (!inspection.verdict().detail().empty())
+      std::cout << " (" << inspection.verdict().detail() << ")";
+    std::cout << "\n";
+    return 0;
+  }
+  std::vector<uint32_t> bins(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) bins[static_cast<size_t>(i)] = static_cast<uint32_t>(i);
+  // NaN pulls sort last, so the comparison stays a strict weak order.
+  auto magnitude = [&](uint32_t bin) {
+    const double pull = inspection.pulls(static_cast<int>(bin));
+    return std::isnan(pull) ? -1.0 : std::fabs(pull);
+  };
+  std::stable_sort(bins.begin(), bins.end(),
+                   [&](uint32_t a, uint32_t b) { return magnitude(a) > magnitude(b); });
+  const size_t shown = o.all_bins ? bins.size() : std::min(o.top, bins.size());
+
+  using Align = Table::Align;
+  Table table(
+      {{"BIN"}, {"OBSERVED", Align::kRight}, {"EXPECTED", Align::kRight}, {"PULL", Align::kRight}});
+  for (size_t i = 0; i < shown; ++i) {
+    const int b = static_cast<int>(bins[i]);
+    table.AddRow({BinLabel(bins[i], h.shape()), Printf("%.6g", h.contents(b)),
+                  Printf("%.6g", inspection.expected(b)), Printf("%+.2f", inspection.pulls(b))});
+  }
+  std::cout << "\n";
+  table.Print(std::cout);
+  if (shown < bins.size()) {
+    std::cout << "(" << shown << " of " << bins.size()
+              << " bins, largest |pull| first; --all-bins shows all)\n";
+  }
+  return 0;
+}
+
+// ---- label ----
+
+struct LabelOptions {
+  std::string monitor;
+  uint64_t run = 0;
+  uint64_t lumisection = 0;
+  bool good = false;
+  bool bad = false;
+  std::string comment;
+  std::string author;
+};
+
+int RunLabel(const std::string& address, const LabelOptions& o) {
+  v1::LabelRequest request;
+  request.set_monitor(o.monitor);
+  request.set_run(o.run);
+  request.set_lumisection(o.lumisection);
+  request.set_label(o.good ? v1::QUALITY_GOOD : v1::QUALITY_BAD);
+  request.set_comment(o.comment);
+  std::string author = o.author;
+  if (author.empty()) {
+    if (const char* user = std::getenv("USER")) author = user;
+  }
+  request.set_author(author);
+  v1::LabelResponse response;
+  if (int rc = CallControl("label", address, kDeadline,
+                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                             return stub.Label(context, request, &response);
+                           })) {
+    return rc;
+  }
+  std::cout << "labelled " << o.monitor << " run " << o.run << " ls " << o.lumisection << " as "
+            << QualityName(request.label()) << "\n";
+  return 0;
+}
+
+// ---- retrain ----
+
+int RunRetrain(const std::string& address, const std::string& monitor) {
+  v1::RetrainRequest request;
+  request.set_monitor(monitor);
+  v1::RetrainResponse response;
+  if (StderrIsTerminal()) {
+    std::cerr << "training a candidate model for " << monitor << "; this can take minutes...\n";
+  }
+  const int rc = CallControl("retrain", address, kRetrainDeadline,
+                             [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                               return stub.Retrain(context, request, &response);
+                             });
+  if (rc != 0) return rc;
+  if (response.accepted()) {
+    std::cout << monitor << ": new model v" << response.version() << "\n";
+    return 0;
+  }
+  std::cout << monitor << ": candidate rejected: "
+            << (response.reason().empty() ? "no reason given" : response.reason()) << "\n";
+  return 1;
+}
+
+// ---- rollback ----
+
+int RunRollback(const std::string& address, const std::string& monitor, uint64_t version) {
+  v1::RollbackRequest request;
+  request.set_monitor(monitor);
+  request.set_version(version);
+  v1::RollbackResponse response;
+  if (int rc = CallControl("rollback", address, kDeadline,
+                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                             return stub.Rollback(context, request, &response);
+                           })) {
+    return rc;
+  }
+  std::cout << monitor << ": active model is now v" << response.active_version() << "\n";
+  return 0;
+}
+
+void AddRunLumisection(CLI::App* cmd, uint64_t& run, uint64_t& lumisection) {
+  cmd->add_option("--run", run, "run number")->required();
+  cmd->add_option("--lumisection,--ls", lumisection, "lumisection number")->required();
+}
+
+constexpr const char* kMonitorHelp = "monitor name, e.g. pixel/barrel/l1/occupancy";
+
+}  // namespace
+
+void AddControlCommands(CLI::App& app, const std::string& address, int& exit_code) {
+  {
+    auto o = std::make_shared<MonitorsOptions>();
+    auto* cmd = app.add_subcommand(
+        "monitors",
+        "List the monitors the daemon knows, sorted by name, with each one's active model "
+        "version (MODEL, '-' while still learning), training-window size in histograms (WINDOW), "
+        "its last verdict (LAST: quality, run and lumisection) and that verdict's p-value (P). "
+        "Start here during a shift to spot BAD or WARNING monitors.");
+    cmd->add_option("-p,--prefix", o->prefix,
+                    "only monitors whose name starts with this, e.g. pixel/");
+    cmd->add_flag("--json", o->json, "print the daemon's answer as JSON");
+    cmd->callback([&address, &exit_code, o] { exit_code = RunMonitors(address, *o); });
+  }
+  {
+    auto o = std::make_shared<MonitorOptions>();
+    auto* cmd = app.add_subcommand(
+        "monitor",
+        "Show one monitor in detail: histogram shape, active model, training window, the "
+        "thresholds that turn a p-value into WARNING or BAD (and the entries below which a "
+        "histogram is LOW_STATISTICS), the last verdict, and every stored model version, newest "
+        "first, with its training and holdout loss and why it was trained. Use it before "
+        "deciding to retrain or roll back.");
+    cmd->add_option("monitor", o->monitor, kMonitorHelp)->required();
+    cmd->add_flag("--json", o->json, "print the daemon's answer as JSON");
+    cmd->callback([&address, &exit_code, o] { exit_code = RunMonitor(address, *o); });
+  }
+  {
+    auto o = std::make_shared<InspectOptions>();
+    auto* cmd = app.add_subcommand(
+        "inspect",
+        "Explain one lumisection's verdict bin by bin: the observed content of each bin against "
+        "the expectation of the model that scored it, and the bin's pull (signed Poisson "
+        "deviance residual, roughly (observed - expected) / sigma), largest |pull| first. Bins "
+        "of 2D histograms print as ix,iy. Use it to see where in the detector a BAD or WARNING "
+        "histogram deviates.");
+    cmd->add_option("monitor", o->monitor, kMonitorHelp)->required();
+    AddRunLumisection(cmd, o->run, o->lumisection);
+    auto* top = cmd->add_option("--top", o->top, "how many bins to list")
+                    ->capture_default_str()
+                    ->check(CLI::PositiveNumber);
+    cmd->add_flag("--all-bins", o->all_bins, "list every bin, largest |pull| first")->excludes(top);
+    cmd->add_flag("--json", o->json,
+                  "print the daemon's answer as JSON (histogram, expected, pulls, verdict)");
+    cmd->callback([&address, &exit_code, o] { exit_code = RunInspect(address, *o); });
+  }
+  {
+    auto o = std::make_shared<LabelOptions>();
+    auto* cmd = app.add_subcommand(
+        "label",
+        "Record a detector expert's judgement that one lumisection of a monitor is GOOD or BAD, "
+        "e.g. after checking it against the run logbook, whatever verdict the model gave. Give "
+        "exactly one of --good or --bad.");
+    cmd->add_option("monitor", o->monitor, kMonitorHelp)->required();
+    AddRunLumisection(cmd, o->run, o->lumisection);
+    auto* quality = cmd->add_option_group("quality", "the label (exactly one)");
+    quality->add_flag("--good", o->good, "the lumisection is good");
+    quality->add_flag("--bad", o->bad, "the lumisection is bad");
+    quality->require_option(1);
+    cmd->add_option("--comment", o->comment, "why, in words (e.g. an elog reference)");
+    cmd->add_option("--author", o->author, "who labels (default: $USER)");
+    cmd->callback([&address, &exit_code, o] { exit_code = RunLabel(address, *o); });
+  }
+  {
+    auto monitor = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand(
+        "retrain",
+        "Train a candidate model for a monitor now on its current window instead of waiting for "
+        "the schedule. The daemon makes the candidate active only if it passes validation; "
+        "otherwise it prints why the candidate was rejected and exits 1, and the current model "
+        "stays. Training can take minutes (gives up after 10).");
+    cmd->add_option("monitor", *monitor, kMonitorHelp)->required();
+    cmd->callback([&address, &exit_code, monitor] { exit_code = RunRetrain(address, *monitor); });
+  }
+  {
+    auto monitor = std::make_shared<std::string>();
+    auto version = std::make_shared<uint64_t>(0);
+    auto* cmd = app.add_subcommand(
+        "rollback",
+        "Make an earlier stored model version of a monitor the active one again, e.g. after a "
+        "retrain learnt from a bad period. `histguard monitor NAME` lists the versions.");
+    cmd->add_option("monitor", *monitor, kMonitorHelp)->required();
+    cmd->add_option("--version", *version, "model version to activate")
+        ->required()
+        ->check(CLI::PositiveNumber);
+    cmd->callback([&address, &exit_code, monitor, version] {
+      exit_code = RunRollback(address, *monitor, *version);
+    });
+  }
+}
+
+}  // namespace histguard::cli
