@@ -285,6 +285,10 @@ Params MakeNormal(const MonitorSpec& spec, uint32_t n, uint32_t nx, uint32_t ny,
       break;
     }
   }
+  // A detector gain other than nominal moves the energy-like features of the spectra.
+  p.gain *= spec.gain;
+  if (spec.family == Family::kPeakOnBackground || spec.family == Family::kTiming)
+    p.peak_pos *= spec.gain;
   return p;
 }
 

@@ -126,6 +126,10 @@ struct MonitorSpec {
   std::string name;  // e.g. "ecal/barrel/timing"; also fixes the module layout
   Family family = Family::kFallingSpectrum;
   std::vector<uint32_t> shape;  // [n] or [nx, ny]
+  // Detector gain, 1 = nominal. A slow drift of it is normal (calibration drifts over a run):
+  // the falling spectrum's x scale and the peak position of kPeakOnBackground and kTiming
+  // follow it; the occupancy families do not depend on it.
+  double gain = 1.0;
 };
 
 struct Sample {

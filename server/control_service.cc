@@ -92,6 +92,7 @@ grpc::ServerUnaryReactor* ControlService::Inspect(grpc::CallbackServerContext* c
   {
     std::lock_guard lk(m->mu);
     model = m->model;
+    response->set_in_training_window(m->InWindow({request->run(), request->lumisection()}));
   }
   const uint64_t judged_by = response->verdict().model_version();
   if (judged_by > 0 && (!model || model->version != judged_by)) {

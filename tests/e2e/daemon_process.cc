@@ -32,9 +32,13 @@ std::string Loopback(const std::string& address) {
 
 }  // namespace
 
-DaemonProcess::DaemonProcess(std::vector<std::string> extra_args) {
-  char tmpl[] = "/tmp/histguard-e2e-XXXXXX";
-  data_dir_ = mkdtemp(tmpl);
+DaemonProcess::DaemonProcess(std::vector<std::string> extra_args, std::string data_dir)
+    : data_dir_(std::move(data_dir)) {
+  if (data_dir_.empty()) {
+    char tmpl[] = "/tmp/histguard-e2e-XXXXXX";
+    data_dir_ = mkdtemp(tmpl);
+    own_data_dir_ = true;
+  }
   int out[2];
   if (pipe(out) != 0) {
     error_ = "pipe failed";
@@ -85,7 +89,7 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args) {
 DaemonProcess::~DaemonProcess() {
   if (pid_ > 0) Stop(SIGKILL);
   std::error_code ec;
-  if (!data_dir_.empty()) std::filesystem::remove_all(data_dir_, ec);
+  if (own_data_dir_) std::filesystem::remove_all(data_dir_, ec);
 }
 
 int DaemonProcess::Stop(int signal) {

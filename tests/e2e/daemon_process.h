@@ -11,8 +11,9 @@ namespace histguard::testing {
 
 class DaemonProcess {
  public:
-  // Starts histguardd with `extra_args`; waits (bounded) for the listening line.
-  explicit DaemonProcess(std::vector<std::string> extra_args = {});
+  // Starts histguardd with `extra_args`; waits (bounded) for the listening line. With an empty
+  // `data_dir` a fresh temporary one is made (and removed afterwards); a given one is kept.
+  explicit DaemonProcess(std::vector<std::string> extra_args = {}, std::string data_dir = "");
   ~DaemonProcess();
 
   bool started() const { return pid_ > 0 && !grpc_address_.empty(); }
@@ -27,6 +28,7 @@ class DaemonProcess {
  private:
   pid_t pid_ = -1;
   std::string grpc_address_, metrics_address_, data_dir_, error_;
+  bool own_data_dir_ = false;
 };
 
 // Runs a command, returns its exit code; stdout and stderr go to `output`.
