@@ -327,7 +327,10 @@ int RunInspect(const std::string& address, const InspectOptions& o) {
 
   const auto& h = inspection.histogram();
   std::cout << FormatVerdict(inspection.verdict()) << "\n";
-  std::cout << "histogram: " << ShapeText(h.shape()) << ", entries " << Printf("%.10g", h.entries())
+  double entries = h.entries();  // 0 means "the sum of the contents"
+  if (entries == 0)
+    for (double c : h.contents()) entries += c;
+  std::cout << "histogram: " << ShapeText(h.shape()) << ", entries " << Printf("%.10g", entries)
             << ", underflow " << Printf("%.10g", h.underflow()) << ", overflow "
             << Printf("%.10g", h.overflow()) << "\n";
 

@@ -64,10 +64,13 @@ void TrainingScheduler::ScheduleLocked(Monitor* m, std::string reason, Done done
     std::lock_guard lk(idle_mu_);
     ++pending_;
   }
+  HistogramKey current_until{0, 0};
+  for (const auto& v : m->versions)
+    if (m->model && v.version == m->model->version) current_until = v.last;
   boost::asio::post(pool_, [this, m, samples = std::move(samples), current = m->model,
-                            new_at = m->new_since_train, reason = std::move(reason),
+                            current_until, new_at = m->new_since_train, reason = std::move(reason),
                             done = std::move(done)]() mutable {
-    Run(m, std::move(samples), std::move(current), new_at, std::move(reason), done);
+    Run(m, std::move(samples), std::move(current), current_until, new_at, std::move(reason), done);
     {
       std::lock_guard lk(idle_mu_);
       --pending_;
@@ -86,7 +89,8 @@ void TrainingScheduler::KeepCurrentLocked(Monitor* m, uint64_t new_at_snapshot) 
 }
 
 void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
-                            std::shared_ptr<const models::Model> current, uint64_t new_at_snapshot,
+                            std::shared_ptr<const models::Model> current,
+                            HistogramKey current_until, uint64_t new_at_snapshot,
                             std::string reason, const Done& done) {
   auto finish = [&](const TrainResult& r) {
     if (done) done(r);
@@ -124,25 +128,35 @@ void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
     return finish({false, 0, "training failed: " + outcome.error});
   }
 
+  // Both models on the histograms neither was trained on, through the same scoring code.
+  constexpr size_t kMinCompared = 10;
+  models::Scratch scratch;
+  std::vector<double> c;
+  double current_dev = 0, candidate_dev = 0;
+  size_t compared = 0;
   if (current) {
-    // Both models on the candidate's holdout, through the same scoring code.
-    models::Scratch scratch;
-    std::vector<double> c;
-    double current_dev = 0;
     for (size_t i : outcome.report.holdout) {
+      if (!(samples[i].key > current_until)) continue;
       c.assign(counts[i].begin(), counts[i].end());
       models::Expect(*current, c, scratch);
       current_dev += models::DeviancePerBin(c, scratch.expected);
+      models::Expect(*outcome.model, c, scratch);
+      candidate_dev += models::DeviancePerBin(c, scratch.expected);
+      ++compared;
     }
-    current_dev /= static_cast<double>(std::max<size_t>(outcome.report.holdout.size(), 1));
-    const double candidate_dev = outcome.report.holdout_deviance;
+  }
+  if (compared >= kMinCompared) {
+    current_dev /= static_cast<double>(compared);
+    candidate_dev /= static_cast<double>(compared);
     if (candidate_dev > current_dev * (1 + config_.candidate_tolerance)) {
       metrics_.TrainingRuns("rejected").Increment();
       char why[256];
       std::snprintf(why, sizeof why,
-                    "candidate's holdout deviance %.4g is worse than the current model's %.4g "
-                    "(v%llu) by more than %.0f%%",
-                    candidate_dev, current_dev, static_cast<unsigned long long>(current->version),
+                    "on %zu held-out histograms neither model was trained on, the candidate's "
+                    "deviance %.4g is worse than the current model's %.4g (v%llu) by more than "
+                    "%.0f%%",
+                    compared, candidate_dev, current_dev,
+                    static_cast<unsigned long long>(current->version),
                     config_.candidate_tolerance * 100);
       std::clog << "histguardd: " << m->name << " (" << reason << "): " << why << "\n";
       std::lock_guard lk(m->mu);

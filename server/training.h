@@ -3,8 +3,8 @@
 //
 // A job trains a candidate on a snapshot of the monitor's window. When the monitor already has a
 // model, the candidate must not be worse than it, by more than candidate_tolerance, on the
-// candidate's holdout (histograms neither was trained on); a worse one is rejected and the
-// current model stays. An accepted candidate gets the next version number, is written to disk
+// histograms of the candidate's holdout that are newer than the current model's training window
+// (so neither was trained on them); a worse one is rejected and the current model stays. An accepted candidate gets the next version number, is written to disk
 // with its manifest, swapped in under the monitor's lock and recorded in the store; versions
 // beyond keep_versions are deleted (never the active one).
 //
@@ -53,8 +53,8 @@ class TrainingScheduler {
 
  private:
   void Run(Monitor* monitor, std::vector<WindowEntry> samples,
-           std::shared_ptr<const models::Model> current, uint64_t new_at_snapshot,
-           std::string reason, const Done& done);
+           std::shared_ptr<const models::Model> current, HistogramKey current_until,
+           uint64_t new_at_snapshot, std::string reason, const Done& done);
   // Records an outcome that leaves the current model in place. Caller holds monitor->mu.
   void KeepCurrentLocked(Monitor* monitor, uint64_t new_at_snapshot);
 

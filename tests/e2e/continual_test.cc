@@ -298,6 +298,34 @@ TEST_F(ContinualDaemon, RollbackRestoresTheOldVersionAndItsScores) {
   EXPECT_NE(missing.error_message().find("42"), std::string::npos);
 }
 
+TEST_F(ContinualDaemon, OperatorCommandsOfTheCli) {
+  const std::string cli = std::string(HISTGUARD_CLI_PATH) + " -a " + daemon_->grpc_address() + " ";
+  std::string out;
+  ASSERT_EQ(RunCommand(cli + "monitors", &out), 0) << out;
+  EXPECT_NE(out.find("MONITOR"), std::string::npos) << out;
+  EXPECT_NE(out.find(spec_.name + " "), std::string::npos) << out;
+  out.clear();
+  ASSERT_EQ(RunCommand(cli + "monitor " + spec_.name, &out), 0) << out;
+  EXPECT_NE(out.find("first training"), std::string::npos) << out;
+  EXPECT_NE(out.find("* v1"), std::string::npos) << out;
+  out.clear();
+  ASSERT_EQ(RunCommand(cli + "monitor " + spec_.name + " --json", &out), 0) << out;
+  const auto info = nlohmann::json::parse(out);
+  EXPECT_EQ(info["monitor"], spec_.name);
+  out.clear();
+  ASSERT_EQ(RunCommand(cli + "inspect " + spec_.name + " --run 1 --lumisection 3", &out), 0) << out;
+  EXPECT_NE(out.find("EXPECTED"), std::string::npos) << out;
+  out.clear();
+  ASSERT_EQ(RunCommand(cli + "label " + spec_.name + " --run 1 --lumisection 3 --bad --comment noisy", &out), 0)
+      << out;
+  EXPECT_FALSE(Inspect(*client_, spec_.name, 1, 3).in_training_window());
+  out.clear();
+  EXPECT_EQ(RunCommand(cli + "monitor no/such/monitor", &out), 1) << out;
+  EXPECT_NE(out.find("no/such/monitor"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunCommand(cli + "rollback " + spec_.name + " --version 9", &out), 1) << out;
+}
+
 // Restarts on the same data directory, after SIGTERM and after kill -9 in the middle of a stream.
 TEST(Continual, RestartResumesVersionsWindowsAndVerdicts) {
   char tmpl[] = "/tmp/histguard-restart-XXXXXX";
