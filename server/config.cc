@@ -75,6 +75,8 @@ const std::vector<Setting>& Settings() {
            &Config::drift_recent),
       Make("drift_warnings", "drift trigger: WARNING-or-worse verdicts among them that retrain early",
            &Config::drift_warnings),
+      Make("drift_window", "a drift retraining trains on only the newest this many histograms",
+           &Config::drift_window),
       Make("candidate_tolerance",
            "a retrained model worse than the current one by more than this fraction is rejected",
            &Config::candidate_tolerance),
@@ -153,6 +155,7 @@ std::optional<std::string> Validate(const Config& c) {
   if (c.listen.empty()) return "listen address is empty";
   if (c.window_size < c.min_train_samples) return "window_size must be at least min_train_samples";
   if (c.keep_versions < 1) return "keep_versions must be at least 1";
+  if (c.drift_window < 20) return "drift_window must be at least 20";
   if (c.retrain_every < 1) return "retrain_every must be at least 1";
   if (c.history < c.window_size) return "history must be at least window_size";
   if (c.candidate_tolerance < 0) return "candidate_tolerance must be >= 0";

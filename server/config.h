@@ -49,6 +49,7 @@ struct Config {
   uint32_t retrain_min_new = 50;
   uint32_t drift_recent = 100;          // drift trigger: of the latest verdicts this many ...
   uint32_t drift_warnings = 5;          // ... WARNING or worse retrain early
+  uint32_t drift_window = 500;          // a drift retraining uses only the newest this many
   double candidate_tolerance = 0.1;     // reject a candidate worse than the current model by this
   uint32_t keep_versions = 5;           // model versions kept for rollback
   uint32_t history = 2500;              // stored histograms per monitor (for Inspect and labels)

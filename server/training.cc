@@ -100,6 +100,10 @@ void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
     m->training = false;
     return finish({false, 0, "the daemon is shutting down"});
   }
+  // A drift means the older part of the window no longer looks like the present: train on the
+  // newest histograms only.
+  if (reason == "drift" && samples.size() > config_.drift_window)
+    samples.erase(samples.begin(), samples.end() - config_.drift_window);
   std::vector<std::vector<float>> counts;
   counts.reserve(samples.size());
   for (const auto& e : samples) counts.push_back(e.counts);
