@@ -61,6 +61,7 @@ const std::vector<Setting>& Settings() {
            &Config::drain_timeout_seconds),
       Make("train_budget_seconds", "longest a single training job may run",
            &Config::train_budget_seconds),
+      Make("train_min_steps", "optimiser steps a training takes at least", &Config::train_min_steps),
       Make("window_size", "recent accepted histograms each monitor trains on", &Config::window_size),
       Make("retraining", "retrain as new normal data arrive (false: keep the first model)",
            &Config::retraining),

@@ -40,6 +40,7 @@ struct Config {
   uint32_t stream_in_flight = 256; // unanswered histograms per stream before reads pause
   double drain_timeout_seconds = 10;
   double train_budget_seconds = 60;
+  uint32_t train_min_steps = 300;  // optimiser steps at least (small windows get several epochs)
 
   // Continual learning.
   uint32_t window_size = 2000;          // recent accepted histograms a monitor trains on

@@ -115,6 +115,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
   models::TrainOptions opt;
   opt.time_budget_seconds = config_.train_budget_seconds;
   opt.cancel = &cancel_;
+  opt.min_steps = config_.train_min_steps;
   opt.seed = std::hash<std::string>{}(m->name) ^ samples.size();
   models::TrainOutcome outcome = models::Train(counts, shape, opt);
   metrics_.training_duration.Observe(outcome.report.seconds);

@@ -1,0 +1,313 @@
+// histguard_bench: throughput, latency and training-time figures of histguard on this machine,
+// each next to its baseline measured in the same run (prints numbers, never pass/fail).
+//
+//   histguard_bench --daemon build/server/histguardd              full run (1,000 monitors)
+//   histguard_bench --daemon ... --monitors 20 --seconds 1        smoke run
+//
+// Baselines: the model limit (the same histograms scored in-process through the same scoring
+// code, with the models the daemon trained, read from its data directory) and the transport
+// limit (a no-op gRPC service with the same messages). The load generator shares the cores with
+// the daemon, as a DAQ publisher on the same node would.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "bench/load.h"
+#include "client/client.h"
+#include "client/simulator.h"
+#include "models/trainer.h"
+#include "server/model_files.h"
+
+namespace hb = histguard::bench;
+namespace hv = histguard::v1;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Daemon {
+  pid_t pid = -1;
+  std::string grpc, data_dir;
+};
+
+Daemon StartDaemon(const std::string& path, const std::vector<std::string>& extra) {
+  Daemon d;
+  char tmpl[] = "/tmp/histguard-bench-XXXXXX";
+  d.data_dir = mkdtemp(tmpl);
+  int out[2];
+  if (pipe(out) != 0) return d;
+  std::vector<std::string> args = {path, "--listen", "127.0.0.1:0", "--metrics-listen",
+                                   "127.0.0.1:0", "--data-dir", d.data_dir};
+  args.insert(args.end(), extra.begin(), extra.end());
+  d.pid = fork();
+  if (d.pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  std::string line;
+  char c;
+  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  const auto k = line.find("\"grpc\":\"");
+  if (k != std::string::npos) {
+    const auto e = line.find('"', k + 8);
+    const std::string a = line.substr(k + 8, e - k - 8);
+    d.grpc = "127.0.0.1:" + a.substr(a.rfind(':') + 1);
+  }
+  return d;
+}
+
+double RssMiB(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  double kb = 0;
+  while (f >> key) {
+    if (key == "VmRSS:") {
+      f >> kb;
+      break;
+    }
+  }
+  return kb / 1024.0;
+}
+
+std::vector<hv::Histogram> MakePool(const std::vector<histguard::sim::MonitorSpec>& specs,
+                                    int per_monitor, std::mt19937_64& rng) {
+  std::vector<hv::Histogram> pool;
+  for (int r = 0; r < per_monitor; ++r)
+    for (const auto& spec : specs) {
+      const auto s = histguard::sim::Draw(spec, 1e4, histguard::sim::Anomaly::kNone, 0, rng);
+      hv::Histogram h;
+      h.set_monitor(spec.name);
+      for (auto d : s.shape) h.add_shape(d);
+      h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
+      pool.push_back(std::move(h));
+    }
+  return pool;
+}
+
+// Sends `per_monitor` lumisections of every monitor with Submit, then waits until all have models.
+bool TrainAll(histguard::Client& client, const std::vector<hv::Histogram>& pool, size_t monitors,
+              int per_monitor) {
+  std::vector<hv::Histogram> batch;
+  std::vector<hv::Verdict> verdicts;
+  uint64_t ls = 0;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    batch.push_back(pool[i]);
+    batch.back().set_run(999);
+    batch.back().set_lumisection(++ls);
+    if (batch.size() == 100 || i + 1 == pool.size()) {
+      if (!client.Submit(batch, &verdicts).ok()) return false;
+      batch.clear();
+    }
+  }
+  const auto deadline = Clock::now() + std::chrono::minutes(20);
+  while (Clock::now() < deadline) {
+    grpc::ClientContext ctx;
+    hv::ListMonitorsRequest req;
+    hv::ListMonitorsResponse resp;
+    if (!client.control().ListMonitors(&ctx, req, &resp).ok()) return false;
+    size_t trained = 0;
+    for (const auto& m : resp.monitors()) trained += m.model_version() > 0;
+    if (trained >= monitors) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
+// The model limit: the daemon's own models, the same histograms, in-process, on `threads`.
+double ModelLimit(const std::string& data_dir, const std::vector<hv::Histogram>& pool,
+                  double seconds, int threads) {
+  const histguard::server::ModelFiles files(data_dir);
+  std::map<std::string, std::shared_ptr<const histguard::models::Model>> models;
+  for (const auto& h : pool) {
+    if (models.count(h.monitor())) continue;
+    std::string error;
+    if (auto m = files.Load(h.monitor(), 1, &error))
+      models[h.monitor()] = std::make_shared<const histguard::models::Model>(std::move(*m));
+  }
+  std::atomic<uint64_t> n{0};
+  std::vector<std::thread> ts;
+  const auto stop = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(seconds));
+  const auto start = Clock::now();
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      histguard::models::Scratch scratch;
+      uint64_t k = 0;
+      double sink = 0;
+      while (Clock::now() < stop) {
+        for (int j = 0; j < 64; ++j, ++k) {
+          const auto& h = pool[(k * 7 + t) % pool.size()];
+          const auto& m = models[h.monitor()];
+          if (!m) continue;
+          sink += histguard::models::ScoreHistogram(
+                      *m, std::span<const double>(h.contents().data(), h.contents_size()), scratch)
+                      .p_value;
+        }
+      }
+      n += k;
+      if (sink < 0) std::puts("");
+    });
+  for (auto& t : ts) t.join();
+  return n / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void Row(const std::string& what, const hb::LoadResult& r, const std::string& extra = "") {
+  std::printf("| %-58s | %10.0f | %8.3f | %8.3f | %8.3f | %s\n", what.c_str(), r.rate(),
+              r.p50 * 1e3, r.p99 * 1e3, r.p999 * 1e3, extra.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"histguard_bench: throughput, latency and training time of histguard, with the "
+               "model and transport limits measured in the same run."};
+  std::string daemon_path;
+  size_t monitors = 1000;
+  uint32_t bins = 100;
+  double seconds = 5;
+  bool skip_training_time = false;
+  app.add_option("--daemon", daemon_path, "path of histguardd")->required();
+  app.add_option("--monitors", monitors, "monitors (100-bin)")->capture_default_str();
+  app.add_option("--bins", bins, "bins of the main monitor set")->capture_default_str();
+  app.add_option("--seconds", seconds, "duration of each load measurement")->capture_default_str();
+  app.add_flag("--skip-training-time", skip_training_time, "do not time 2,000-sample trainings");
+  CLI11_PARSE(app, argc, argv);
+  histguard::models::SetComputeThreads(1);
+  std::mt19937_64 rng(1);
+
+  std::printf("# histguard_bench: %zu monitors x %u bins, %.1f s per measurement, %u cores\n",
+              monitors, bins, seconds, std::thread::hardware_concurrency());
+
+  if (!skip_training_time) {
+    for (uint32_t b : {100u, 1000u}) {
+      histguard::sim::MonitorSpec spec{"bench/train", histguard::sim::Family::kPeakOnBackground, {b}};
+      std::vector<std::vector<float>> samples;
+      for (int i = 0; i < 2000; ++i) {
+        const auto s = histguard::sim::Draw(spec, 1e4, histguard::sim::Anomaly::kNone, 0, rng);
+        samples.emplace_back(s.contents.begin(), s.contents.end());
+      }
+      const auto out = histguard::models::Train(samples, spec.shape, {});
+      std::printf("training: %u bins, 2000 histograms, 1 core: %.2f s (%u steps)\n", b,
+                  out.report.seconds, out.report.steps);
+    }
+  }
+
+  auto specs = histguard::sim::DefaultMonitors(monitors, bins);
+  for (auto& s : specs)
+    if (s.family == histguard::sim::Family::kOccupancy2D) s.family = histguard::sim::Family::kTiming,
+                                                          s.shape = {bins};
+  const int per_monitor = 20;
+  const auto pool = MakePool(specs, per_monitor, rng);
+
+  Daemon d = StartDaemon(daemon_path, {"--min-train-samples", std::to_string(per_monitor),
+                                       "--train-min-steps", "50", "--train-threads", "2",
+                                       "--retraining", "false", "--window-size", "2000"});
+  if (d.grpc.empty()) {
+    std::cerr << "histguard_bench: the daemon did not start\n";
+    return 1;
+  }
+  const double rss_empty = RssMiB(d.pid);
+  histguard::Client client(d.grpc);
+  client.WaitForConnected(std::chrono::seconds(30));
+  const auto t0 = Clock::now();
+  if (!TrainAll(client, pool, monitors, per_monitor)) {
+    std::cerr << "histguard_bench: monitors did not train\n";
+    kill(d.pid, SIGKILL);
+    return 1;
+  }
+  const double rss_trained = RssMiB(d.pid);
+  std::printf("setup: %zu monitors trained in %.1f s; daemon RSS %.0f MiB empty, %.0f MiB with "
+              "%zu monitors (%d histograms each in the window) = %.1f KiB per monitor\n",
+              monitors, std::chrono::duration<double>(Clock::now() - t0).count(), rss_empty,
+              rss_trained, monitors, per_monitor,
+              (rss_trained - rss_empty) * 1024 / static_cast<double>(monitors));
+
+  std::printf("model limit, in-process, 1 thread: %.0f histograms/s; 2 threads: %.0f/s\n",
+              ModelLimit(d.data_dir, pool, seconds, 1), ModelLimit(d.data_dir, pool, seconds, 2));
+
+  std::printf("\n| %-58s | %10s | %8s | %8s | %8s |\n", "load", "hist/s", "p50 ms", "p99 ms",
+              "p999 ms");
+  std::printf("|%s|%s|%s|%s|%s|\n", std::string(60, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(10, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(10, '-').c_str());
+  hb::NoopServer noop;
+  uint64_t run = 1;
+  auto both = [&](const std::string& what, hb::LoadOptions o) {
+    o.seconds = seconds;
+    o.run = ++run;
+    o.address = noop.address();
+    const auto base = hb::RunLoad(o, pool);
+    Row("no-op transport: " + what, base);
+    o.address = d.grpc;
+    const auto r = hb::RunLoad(o, pool);
+    char ratio[64];
+    std::snprintf(ratio, sizeof ratio, "%.0f%% of no-op", 100.0 * r.rate() / std::max(base.rate(), 1.0));
+    Row("histguardd: " + what, r, ratio);
+    return r;
+  };
+  both("4 streams, 1 histogram/message", {.streams = 4});
+  both("Submit batches of 100, 2 clients", {.unary_clients = 2, .batch = 100});
+  both("Submit batches of 10, 4 clients", {.unary_clients = 4, .batch = 10});
+  both("unary single histograms, 4 clients", {.unary_clients = 4, .batch = 1});
+  hb::LoadOptions open{.unary_clients = 4, .batch = 1, .rate = 2000};
+  open.seconds = seconds;
+  open.address = d.grpc;
+  open.run = ++run;
+  Row("histguardd: unary single histograms at 2,000/s (open loop)", hb::RunLoad(open, pool));
+
+  // The same open-loop load while a 2,000-histogram training runs.
+  {
+    const std::string big = specs[1].name;
+    std::vector<hv::Histogram> batch;
+    std::vector<hv::Verdict> verdicts;
+    for (int i = 0; i < 2000; ++i) {
+      const auto s = histguard::sim::Draw(specs[1], 1e4, histguard::sim::Anomaly::kNone, 0, rng);
+      hv::Histogram h;
+      h.set_monitor(big);
+      h.set_run(77);
+      h.set_lumisection(i + 1);
+      for (auto dd : s.shape) h.add_shape(dd);
+      h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
+      batch.push_back(std::move(h));
+      if (batch.size() == 100) {
+        client.Submit(batch, &verdicts);
+        batch.clear();
+      }
+    }
+    std::atomic<bool> done{false};
+    std::thread trainer([&] {
+      while (!done) {
+        grpc::ClientContext ctx;
+        hv::RetrainRequest req;
+        req.set_monitor(big);
+        hv::RetrainResponse resp;
+        client.control().Retrain(&ctx, req, &resp);
+      }
+    });
+    open.run = ++run;
+    Row("histguardd: unary at 2,000/s while retraining (2,000 hists)", hb::RunLoad(open, pool));
+    done = true;
+    trainer.join();
+  }
+  std::printf("daemon RSS at the end: %.0f MiB\n", RssMiB(d.pid));
+  kill(d.pid, SIGTERM);
+  int status = 0;
+  waitpid(d.pid, &status, 0);
+  std::filesystem::remove_all(d.data_dir);
+  return 0;
+}

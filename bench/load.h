@@ -1,0 +1,49 @@
+// Load generation against any histguard.v1.Ingest server over loopback, and the no-op server
+// that measures what the transport alone can carry. Used by histguard_bench.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "histguard/v1/histguard.pb.h"
+
+namespace histguard::bench {
+
+struct LoadOptions {
+  std::string address;
+  int streams = 0;          // bidi streams, one histogram per message
+  int unary_clients = 0;    // threads calling Submit
+  int batch = 1;            // histograms per Submit
+  double rate = 0;          // histograms/s in all; 0 = closed loop, as fast as possible
+  double seconds = 5;
+  int in_flight = 64;       // per stream, closed loop
+  uint64_t run = 1;
+};
+
+struct LoadResult {
+  uint64_t histograms = 0;
+  double seconds = 0;
+  double p50 = 0, p99 = 0, p999 = 0;  // seconds, per histogram (send to verdict)
+  uint64_t errors = 0;
+  double rate() const { return seconds > 0 ? histograms / seconds : 0; }
+};
+
+// Sends copies of `pool` (lumisection rewritten) until `seconds` pass.
+LoadResult RunLoad(const LoadOptions& options, const std::vector<v1::Histogram>& pool);
+
+// A server implementing Ingest that parses and answers an empty verdict: the transport limit.
+class NoopServer {
+ public:
+  NoopServer();
+  ~NoopServer();
+  const std::string& address() const { return address_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string address_;
+};
+
+}  // namespace histguard::bench
