@@ -181,11 +181,14 @@ int main(int argc, char** argv) {
   uint32_t bins = 100;
   double seconds = 5;
   bool skip_training_time = false;
+  std::vector<std::string> daemon_args;
   app.add_option("--daemon", daemon_path, "path of histguardd")->required();
   app.add_option("--monitors", monitors, "monitors (100-bin)")->capture_default_str();
   app.add_option("--bins", bins, "bins of the main monitor set")->capture_default_str();
   app.add_option("--seconds", seconds, "duration of each load measurement")->capture_default_str();
   app.add_flag("--skip-training-time", skip_training_time, "do not time 2,000-sample trainings");
+  app.add_option("--daemon-arg", daemon_args, "extra flag for histguardd (repeatable), e.g. "
+                 "--daemon-arg=--scoring-threads=2");
   CLI11_PARSE(app, argc, argv);
   histguard::models::SetComputeThreads(1);
   std::mt19937_64 rng(1);
@@ -214,9 +217,12 @@ int main(int argc, char** argv) {
   const int per_monitor = 20;
   const auto pool = MakePool(specs, per_monitor, rng);
 
-  Daemon d = StartDaemon(daemon_path, {"--min-train-samples", std::to_string(per_monitor),
-                                       "--train-min-steps", "50", "--train-threads", "2",
-                                       "--retraining", "false", "--window-size", "2000"});
+  std::vector<std::string> args = {"--min-train-samples", std::to_string(per_monitor),
+                                   "--train-min-steps",   "50",
+                                   "--train-threads",     "2",
+                                   "--retraining",        "false"};
+  args.insert(args.end(), daemon_args.begin(), daemon_args.end());
+  Daemon d = StartDaemon(daemon_path, args);
   if (d.grpc.empty()) {
     std::cerr << "histguard_bench: the daemon did not start\n";
     return 1;

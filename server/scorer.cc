@@ -49,6 +49,7 @@ double UnixNow() {
 Scorer::Scorer(const Config& config, Metrics& metrics, MonitorRegistry& registry,
                TrainingScheduler& training, Store& store)
     : config_(config), metrics_(metrics), registry_(registry), training_(training), store_(store) {
+  committer_ = std::thread([this] { Commit(); });
   for (int i = 0; i < config.scoring_threads; ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -78,6 +79,50 @@ void Scorer::Stop() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
+  {
+    std::lock_guard lk(commit_mu_);
+    commit_stop_ = true;
+  }
+  commit_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+void Scorer::Commit() {
+  std::vector<Scored> ready;
+  for (;;) {
+    ready.clear();
+    {
+      std::unique_lock lk(commit_mu_);
+      commit_cv_.wait(lk, [&] { return commit_stop_ || !commits_.empty(); });
+      if (commits_.empty()) return;  // stopping, and everything scored has been committed
+      while (!commits_.empty()) {
+        ready.push_back(std::move(commits_.front()));
+        commits_.pop_front();
+      }
+    }
+    std::string error;
+    bool ok = true;
+    for (auto& s : ready) ok = store_.Write(s.writes, &error) && ok;
+    ok = ok && store_.Sync(&error);
+    size_t count = 0;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& s : ready) {
+      count += s.count;
+      metrics_.batch_size.Observe(static_cast<double>(s.count));
+      for (auto& job : s.jobs) {
+        for (auto& item : job.items) {
+          // Scored but not durable: say so in the verdict rather than pretend.
+          if (!ok) item.verdict->set_detail(item.verdict->detail() + " [not stored: " + error + "]");
+          metrics_.latency.Observe(std::chrono::duration<double>(now - item.received).count());
+        }
+        job.done();
+      }
+    }
+    if (!ok) std::clog << "histguardd: " << error << "\n";
+    std::lock_guard lk(mu_);
+    queued_items_ -= count;
+    metrics_.queue_depth.Set(static_cast<double>(queued_items_));
+  }
 }
 
 void Scorer::Run() {
@@ -107,27 +152,18 @@ void Scorer::Run() {
           if (stopping_) break;
         }
       }
-      queued_items_ -= count;
-      metrics_.queue_depth.Set(static_cast<double>(queued_items_));
     }
-    Store::Batch writes;
+    Scored scored;
     for (auto& job : batch)
-      for (auto& item : job.items) ScoreOne(*item.histogram, *item.verdict, scratch, writes);
-    std::string error;
-    if (!store_.Commit(writes, &error)) {
-      // Scored but not durable: say so in every verdict of the batch rather than pretend.
-      std::clog << "histguardd: " << error << "\n";
-      for (auto& job : batch)
-        for (auto& item : job.items)
-          item.verdict->set_detail(item.verdict->detail() + " [not stored: " + error + "]");
+      for (auto& item : job.items) ScoreOne(*item.histogram, *item.verdict, scratch, scored.writes);
+    scored.jobs = std::move(batch);
+    scored.count = count;
+    batch = {};
+    {
+      std::lock_guard lk(commit_mu_);
+      commits_.push_back(std::move(scored));
     }
-    const auto now = std::chrono::steady_clock::now();
-    metrics_.batch_size.Observe(static_cast<double>(count));
-    for (auto& job : batch) {
-      for (auto& item : job.items)
-        metrics_.latency.Observe(std::chrono::duration<double>(now - item.received).count());
-      job.done();
-    }
+    commit_cv_.notify_one();
   }
 }
 

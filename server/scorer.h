@@ -6,8 +6,10 @@
 // bounded for callers that can be refused (unary calls); streams bound themselves by pausing
 // their reads, so they enqueue with `force`.
 //
-// Every scored histogram is written to the store with its verdict, one synced write per batch,
-// before any `done` of that batch runs: an acknowledged verdict is durable.
+// Every scored histogram is written to the store with its verdict before any `done` of its batch
+// runs: an acknowledged verdict is durable. A committer thread writes the scored batches and
+// syncs once for all that are waiting (group commit), while the scoring threads go on scoring;
+// it runs the `done` callbacks in the order the batches were scored.
 //
 // Items point into memory the caller owns; it must stay valid until `done` runs. Thread-safe.
 #pragma once
@@ -67,6 +69,7 @@ class Scorer {
 
  private:
   void Run();
+  void Commit();
   // The retraining triggers, after a model verdict. Caller holds m.mu.
   void MaybeRetrainLocked(Monitor& m, bool warned);
   // Keeps the stored history of `m` bounded. Caller holds m.mu.
@@ -84,6 +87,17 @@ class Scorer {
   size_t queued_items_ = 0;     // guarded by mu_
   bool stopping_ = false;       // guarded by mu_
   std::vector<std::thread> threads_;
+
+  struct Scored {
+    Store::Batch writes;
+    std::vector<ScoreJob> jobs;
+    size_t count = 0;
+  };
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::deque<Scored> commits_;  // guarded by commit_mu_
+  bool commit_stop_ = false;    // guarded by commit_mu_
+  std::thread committer_;
 };
 
 }  // namespace histguard::server

@@ -50,6 +50,9 @@ std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error) {
   options.IncreaseParallelism(1);
   options.max_background_jobs = 1;
   options.OptimizeLevelStyleCompaction(32 << 20);
+  // Bin contents barely compress, and compressing every flush costs scoring CPU.
+  options.compression = rocksdb::kNoCompression;
+  options.compression_per_level.clear();
   rocksdb::DB* db = nullptr;
   const rocksdb::Status s = rocksdb::DB::Open(options, dir, &db);
   if (!s.ok()) {
@@ -89,6 +92,26 @@ bool Store::Commit(Batch& b, std::string* error) {
   b.impl_->batch.Clear();
   if (!s.ok()) {
     *error = "state store write failed: " + s.ToString();
+    return false;
+  }
+  return true;
+}
+
+bool Store::Write(Batch& b, std::string* error) {
+  if (b.empty()) return true;
+  const rocksdb::Status s = impl_->db->Write(rocksdb::WriteOptions(), &b.impl_->batch);
+  b.impl_->batch.Clear();
+  if (!s.ok()) {
+    *error = "state store write failed: " + s.ToString();
+    return false;
+  }
+  return true;
+}
+
+bool Store::Sync(std::string* error) {
+  const rocksdb::Status s = impl_->db->SyncWAL();
+  if (!s.ok()) {
+    *error = "state store sync failed: " + s.ToString();
     return false;
   }
   return true;

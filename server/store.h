@@ -46,6 +46,10 @@ class Store {
   void DeleteRecord(Batch& b, const std::string& monitor, uint64_t run, uint64_t ls);
   // Synced write of the batch; clears it. False with `error` on an I/O failure.
   bool Commit(Batch& b, std::string* error);
+  // Unsynced write of the batch (clears it); durable once Sync() returns. Writing several
+  // batches and syncing once is group commit.
+  bool Write(Batch& b, std::string* error);
+  bool Sync(std::string* error);
 
   std::optional<v1::Inspection> GetRecord(const std::string& monitor, uint64_t run,
                                           uint64_t ls) const;
