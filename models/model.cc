@@ -65,11 +65,13 @@ void Expect(const Model& m, std::span<const double> counts, Scratch& s) {
   for (uint32_t i = 0; i < n; ++i) s.expected[i] *= total / norm;
 }
 
-RawStats ComputeRawStats(const Model& m, std::span<const double> counts, const Scratch& s) {
+RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch& s) {
   RawStats r{};
   double dev = 0, max_term = 0;
+  s.terms.resize(counts.size());
   for (size_t i = 0; i < counts.size(); ++i) {
     const double t = DevianceTerm(counts[i], s.expected[i]);
+    s.terms[i] = t;
     dev += t;
     max_term = std::max(max_term, t);
   }
@@ -104,7 +106,22 @@ Score ScoreHistogram(const Model& m, std::span<const double> counts, Scratch& s,
   out.p_localised = m.localised.PValue(raw.localised);
   out.p_latent = m.latent.PValue(raw.latent);
   out.p_value = CombinePValues(out.p_recon, out.p_localised, out.p_latent);
-  out.top_bins = TopPulls(counts, s.expected, top_k);
+  // The largest |residual| is the largest term: rank by the terms already computed.
+  std::vector<BinPull>& top = out.top_bins;
+  top.reserve(top_k + 1);
+  for (size_t i = 0; i < counts.size() && top_k > 0; ++i) {
+    const double t = s.terms[i];
+    if (top.size() == top_k && t <= top.back().pull) continue;
+    BinPull p{static_cast<uint32_t>(i), t};
+    auto pos = std::upper_bound(top.begin(), top.end(), p,
+                                [](const BinPull& a, const BinPull& b) { return a.pull > b.pull; });
+    top.insert(pos, p);
+    if (top.size() > top_k) top.pop_back();
+  }
+  for (auto& b : top) {
+    const double r = std::sqrt(b.pull);
+    b.pull = counts[b.bin] >= s.expected[b.bin] ? r : -r;
+  }
   return out;
 }
 

@@ -52,6 +52,7 @@ struct Model {
 struct Scratch {
   std::vector<float> x, h, z, g, logits;
   std::vector<double> expected;
+  std::vector<double> terms;  // per-bin deviance terms of the last ComputeRawStats
 };
 
 struct Score {
@@ -71,12 +72,12 @@ void Expect(const Model& model, std::span<const double> counts, Scratch& scratch
 Score ScoreHistogram(const Model& model, std::span<const double> counts, Scratch& scratch,
                      size_t top_k = 5);
 
-// The three raw statistics for an expectation already in scratch (used by calibration).
+// The three raw statistics for an expectation already in scratch (used by calibration); leaves
+// the per-bin deviance terms in scratch.terms.
 struct RawStats {
   double deviance, localised, latent;
 };
-RawStats ComputeRawStats(const Model& model, std::span<const double> counts,
-                         const Scratch& scratch);
+RawStats ComputeRawStats(const Model& model, std::span<const double> counts, Scratch& scratch);
 
 // Combination rule: min of the three p-values with a Bonferroni factor of 3, capped at 1.
 double CombinePValues(double p_recon, double p_localised, double p_latent);

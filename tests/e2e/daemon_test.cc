@@ -154,8 +154,9 @@ TEST_F(DaemonTest, EachInjectedAnomalyKindComesBackBadAtTheDefect) {
       if (verdicts[i].quality() != v1::QUALITY_BAD)
         std::cerr << sim::Name(kind) << " not BAD: " << verdicts[i].monitor() << " p "
                   << verdicts[i].p_value() << "\n";
-    if (kind == Anomaly::kHotBin || kind == Anomaly::kDeadRegion)
+    if (kind == Anomaly::kHotBin || kind == Anomaly::kDeadRegion) {
       EXPECT_GE(at_defect, static_cast<int>(hs.size() * 9 / 10)) << sim::Name(kind);
+    }
   }
 }
 

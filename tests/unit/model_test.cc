@@ -96,7 +96,9 @@ TEST(Model, ClearAnomaliesGetTinyPValuesAndPointAtTheDefect) {
         }
     }
     EXPECT_GE(flagged, n * 9 / 10) << sim::Name(kind);
-    if (kind != sim::Anomaly::kMissingFeature) EXPECT_GE(localised, n * 8 / 10) << sim::Name(kind);
+    if (kind != sim::Anomaly::kMissingFeature) {
+      EXPECT_GE(localised, n * 8 / 10) << sim::Name(kind);
+    }
   }
 }
 
