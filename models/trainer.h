@@ -32,6 +32,9 @@ struct TrainOptions {
   uint32_t epochs = 60;
   uint32_t min_steps = 300;
   uint32_t max_steps = 2000;
+  // Samples the model is expected to score before the next training (0: no retraining). With a
+  // horizon, the latent reference follows a linear trend of the codes over the window.
+  uint32_t latent_horizon = 0;
   double time_budget_seconds = 60;  // stop early (and say so) past this
   uint64_t seed = 1;
   const std::atomic<bool>* cancel = nullptr;  // when set and true, training stops with an error

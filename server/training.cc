@@ -84,8 +84,8 @@ void TrainingScheduler::KeepCurrentLocked(Monitor* m, uint64_t new_at_snapshot) 
   // Count anew from here, so the same trigger does not fire again at once.
   m->new_since_train -= std::min(m->new_since_train, new_at_snapshot);
   m->last_trained = std::chrono::steady_clock::now();
-  m->recent_warnings.clear();
-  m->recent_warning_count = 0;
+  m->recent_low.clear();
+  m->recent_low_count = 0;
 }
 
 void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
@@ -116,6 +116,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
   opt.time_budget_seconds = config_.train_budget_seconds;
   opt.cancel = &cancel_;
   opt.min_steps = config_.train_min_steps;
+  opt.latent_horizon = config_.retraining ? config_.retrain_every : 0;
   opt.seed = std::hash<std::string>{}(m->name) ^ samples.size();
   models::TrainOutcome outcome = models::Train(counts, shape, opt);
   metrics_.training_duration.Observe(outcome.report.seconds);

@@ -1,6 +1,8 @@
 // The autoencoder through the trainer the daemon uses, on simulated detector histograms.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <map>
 #include <random>
 
 #include "client/simulator.h"
@@ -110,6 +112,42 @@ TEST(Model, ScoreMeansTheSameAtLowAndHighStatistics) {
     EXPECT_GT(t.report.holdout_deviance, 0.3) << entries;
     EXPECT_LT(t.report.holdout_deviance, 4.0) << entries;
   }
+}
+
+TEST(Model, LatentReferenceFollowsTheTrendOfItsWindow) {
+  // A gain drift across the window: with a horizon the latent reference expects the drift to go
+  // on, so the histograms that follow are not latent outliers; without one they are.
+  SetComputeThreads(1);
+  sim::MonitorSpec spec;
+  for (const auto& s : sim::DefaultMonitors(10))
+    if (s.family == sim::Family::kPeakOnBackground) spec = s;
+  std::mt19937_64 rng(21);
+  auto draw = [&](double gain) {
+    spec.gain = gain;
+    const auto s = sim::Draw(spec, 1e4, sim::Anomaly::kNone, 0, rng);
+    return s.contents;
+  };
+  std::vector<std::vector<float>> window;
+  for (int i = 0; i < 400; ++i) {
+    const auto c = draw(1.0 + 0.0002 * i);
+    window.emplace_back(c.begin(), c.end());
+  }
+  std::vector<std::vector<double>> ahead;
+  for (int i = 400; i < 500; ++i) ahead.push_back(draw(1.0 + 0.0002 * i));
+  std::map<uint32_t, int> latent_outliers;
+  for (uint32_t horizon : {0u, 100u}) {
+    TrainOptions opt;
+    opt.latent_horizon = horizon;
+    const auto out = Train(window, spec.shape, opt);
+    ASSERT_TRUE(out.model) << out.error;
+    Scratch scratch;
+    for (const auto& c : ahead)
+      latent_outliers[horizon] += ScoreHistogram(*out.model, c, scratch).p_latent < 1e-2;
+  }
+  std::printf("latent p < 0.01 among 100 histograms after a drifting window: %d without a "
+              "horizon, %d with\n", latent_outliers[0], latent_outliers[100]);
+  EXPECT_LT(latent_outliers[100], 10) << "of 100 following the trend";
+  EXPECT_GT(latent_outliers[0], 2 * latent_outliers[100]);
 }
 
 }  // namespace
