@@ -70,12 +70,15 @@ const std::vector<Setting>& Settings() {
       Make("retrain_interval_seconds",
            "also retrain after this long if at least retrain_min_new histograms are new",
            &Config::retrain_interval_seconds),
-      Make("retrain_min_new", "new histograms needed by the interval and drift triggers",
+      Make("retrain_min_new", "new histograms needed by the interval trigger",
            &Config::retrain_min_new),
       Make("drift_recent", "drift trigger: how many recent verdicts are watched",
            &Config::drift_recent),
-      Make("drift_warnings", "drift trigger: WARNING-or-worse verdicts among them that retrain early",
-           &Config::drift_warnings),
+      Make("drift_count", "drift trigger: verdicts among them with p below drift_p that retrain early",
+           &Config::drift_count),
+      Make("drift_p", "drift trigger: p-value below which a verdict counts as drifting",
+           &Config::drift_p),
+      Make("drift_min_new", "new histograms needed by the drift trigger", &Config::drift_min_new),
       Make("drift_window", "a drift retraining trains on only the newest this many histograms",
            &Config::drift_window),
       Make("candidate_tolerance",
@@ -157,6 +160,9 @@ std::optional<std::string> Validate(const Config& c) {
   if (c.window_size < c.min_train_samples) return "window_size must be at least min_train_samples";
   if (c.keep_versions < 1) return "keep_versions must be at least 1";
   if (c.drift_window < 20) return "drift_window must be at least 20";
+  if (!(c.drift_p > 0 && c.drift_p < 1)) return "drift_p must be in (0, 1)";
+  if (c.drift_count < 1 || c.drift_count > c.drift_recent)
+    return "drift_count must be between 1 and drift_recent";
   if (c.retrain_every < 1) return "retrain_every must be at least 1";
   if (c.history < c.window_size) return "history must be at least window_size";
   if (c.candidate_tolerance < 0) return "candidate_tolerance must be >= 0";

@@ -48,8 +48,14 @@ struct Config {
   uint32_t retrain_every = 500;         // new window samples that trigger a retraining
   double retrain_interval_seconds = 600;  // ... or this much time with at least retrain_min_new
   uint32_t retrain_min_new = 50;
-  uint32_t drift_recent = 100;          // drift trigger: of the latest verdicts this many ...
-  uint32_t drift_warnings = 5;          // ... WARNING or worse retrain early
+  // Drift trigger: p-values of a model's verdicts are uniform while the data look like what it
+  // was trained on. When `drift_count` of the latest `drift_recent` fall below `drift_p` (about
+  // 1 in 40 windows by chance at the defaults, and rarer since the combined p-value is
+  // conservative), the data are moving away: retrain early, before warnings appear.
+  uint32_t drift_recent = 50;
+  uint32_t drift_count = 6;
+  double drift_p = 0.05;
+  uint32_t drift_min_new = 20;          // new histograms the drift trigger needs
   uint32_t drift_window = 500;          // a drift retraining uses only the newest this many
   double candidate_tolerance = 0.1;     // reject a candidate worse than the current model by this
   uint32_t keep_versions = 5;           // model versions kept for rollback

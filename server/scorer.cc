@@ -196,24 +196,25 @@ void Scorer::RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& bat
   }
 }
 
-void Scorer::MaybeRetrainLocked(Monitor& m, bool warned) {
-  m.recent_warnings.push_back(warned);
-  m.recent_warning_count += warned;
-  if (m.recent_warnings.size() > config_.drift_recent) {
-    m.recent_warning_count -= m.recent_warnings.front();
-    m.recent_warnings.pop_front();
+void Scorer::MaybeRetrainLocked(Monitor& m, double p_value) {
+  const bool low = p_value < config_.drift_p;
+  m.recent_low.push_back(low);
+  m.recent_low_count += low;
+  if (m.recent_low.size() > config_.drift_recent) {
+    m.recent_low_count -= m.recent_low.front();
+    m.recent_low.pop_front();
   }
   if (!config_.retraining || m.training) return;
   const char* reason = nullptr;
   if (m.new_since_train >= config_.retrain_every) {
     reason = "scheduled";
-  } else if (m.new_since_train >= config_.retrain_min_new) {
-    if (m.recent_warning_count >= config_.drift_warnings) {
-      reason = "drift";
-    } else if (std::chrono::steady_clock::now() - m.last_trained >=
-               std::chrono::duration<double>(config_.retrain_interval_seconds)) {
-      reason = "interval";
-    }
+  } else if (m.new_since_train >= config_.drift_min_new &&
+             m.recent_low_count >= config_.drift_count) {
+    reason = "drift";
+  } else if (m.new_since_train >= config_.retrain_min_new &&
+             std::chrono::steady_clock::now() - m.last_trained >=
+                 std::chrono::duration<double>(config_.retrain_interval_seconds)) {
+    reason = "interval";
   }
   if (reason) training_.ScheduleLocked(&m, reason);
 }
@@ -273,7 +274,7 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
       ++m->new_since_train;
     }
     if (m->model && m->model->version == model->version)
-      MaybeRetrainLocked(*m, label != QualityLabel::kGood);
+      MaybeRetrainLocked(*m, s.p_value);
   } else {
     // Learning: the classical test against the mean shape of what was collected so far.
     const size_t have = m->window.size();

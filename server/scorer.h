@@ -71,7 +71,7 @@ class Scorer {
   void Run();
   void Commit();
   // The retraining triggers, after a model verdict. Caller holds m.mu.
-  void MaybeRetrainLocked(Monitor& m, bool warned);
+  void MaybeRetrainLocked(Monitor& m, double p_value);
   // Keeps the stored history of `m` bounded. Caller holds m.mu.
   void RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch);
 

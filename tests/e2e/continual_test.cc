@@ -135,10 +135,12 @@ TEST(Continual, RetrainingFollowsAGainDriftAndStillFlagsAnomalies) {
               "changes\n",
               on.false_alarms, on.normals, on.rate(), on.flagged, on.anomalies, on.retrained);
   EXPECT_GT(off.rate(), 0.5) << "a frozen model cannot follow a 30% drift";
-  EXPECT_GE(on.retrained, 5) << "the drift trigger retrains as warnings rise";
-  // At 50 lumisections/s a 1e4-entry peak moves by a visible fraction of its width between two
-  // trainings, so some warnings remain; retraining must still remove most of them.
-  EXPECT_LT(on.rate(), off.rate() / 2);
+  EXPECT_GE(on.retrained, 10) << "the drift trigger retrains as the p-values fall";
+  // The peak moves by its whole run-to-run spread every 50 lumisections, so a model lagging by a
+  // training time still raises some warnings: about 1% of normals here (nominal 0.1%), against
+  // 90% for a frozen model.
+  EXPECT_LT(on.rate(), 0.04);
+  EXPECT_LT(on.rate(), off.rate() / 20);
   EXPECT_GE(on.flagged, on.anomalies - 1) << "anomalies late in the drift are still BAD";
 }
 
