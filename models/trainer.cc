@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cmath>
 #include <numeric>
 #include <mutex>
@@ -185,10 +184,10 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     std::vector<size_t> order(total);
     std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(opt.seed);
+    std::shuffle(order.begin(), order.end(), rng);
     size_t n_hold = static_cast<size_t>(std::round(opt.holdout_fraction * total));
     n_hold = std::clamp<size_t>(n_hold, 5, total - 5);
     const size_t n_train = total - n_hold;
-    std::shuffle(order.begin(), order.end(), rng);
 
     // Hellinger inputs (uncentred) and shapes, row-major.
     auto fill = [&](size_t from, size_t count, std::vector<float>& x, std::vector<float>& f) {

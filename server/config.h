@@ -49,9 +49,9 @@ struct Config {
   double retrain_interval_seconds = 600;  // ... or this much time with at least retrain_min_new
   uint32_t retrain_min_new = 50;
   // Drift trigger: p-values of a model's verdicts are uniform while the data look like what it
-  // was trained on. When `drift_count` of the latest `drift_recent` fall below `drift_p` (about
-  // 1 in 40 windows by chance at the defaults, and rarer since the combined p-value is
-  // conservative), the data are moving away: retrain early, before warnings appear.
+  // was trained on. When `drift_count` of the latest `drift_recent` fall below `drift_p` (a 4%
+  // chance for one window of uniform p-values at the defaults, less in practice since the
+  // combined p-value is conservative), the data are moving away: retrain early, before warnings.
   uint32_t drift_recent = 50;
   uint32_t drift_count = 6;
   double drift_p = 0.05;
