@@ -138,6 +138,7 @@ grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* con
     reactor->Finish(Status(StatusCode::UNAVAILABLE, error));
     return reactor;
   }
+  Store::Batch unkept;
   {
     std::lock_guard lk(m->mu);
     const HistogramKey key{request->run(), request->lumisection()};
@@ -145,14 +146,16 @@ grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* con
     const auto& h = rec->histogram();
     if (!good) {
       m->RemoveFromWindow(key);
-    } else if (!m->InWindow(key) && h.contents_size() == static_cast<int>(m->window.empty()
-                                                                                ? h.contents_size()
-                                                                                : m->window.front().counts.size())) {
-      m->AddToWindow(key, {h.contents().begin(), h.contents().end()}, config_.window_size);
+    } else if (!m->InWindow(key) && static_cast<size_t>(h.contents_size()) == m->bins()) {
+      for (const HistogramKey& old : m->AddToWindow(key, config_.window_size))
+        store_.DeleteRecord(unkept, m->name, old.first, old.second);
       ++m->new_since_train;
     }
     m->series.window_size->Set(static_cast<double>(m->window.size()));
   }
+  // Histograms that left the window and are no longer kept records (the label is committed).
+  if (!unkept.empty() && !store_.Commit(unkept, &error))
+    std::clog << "histguardd: " << m->name << ": cannot delete old histograms: " << error << "\n";
   metrics_.Labels(good ? "good" : "bad").Increment();
   std::clog << "histguardd: " << m->name << " " << KeyText(request->run(), request->lumisection())
             << " labelled " << (good ? "GOOD" : "BAD")

@@ -4,22 +4,38 @@
 
 namespace histguard::server {
 
-void Monitor::AddToWindow(const HistogramKey& k, std::vector<float> counts, size_t capacity) {
-  if (!window_keys.insert(k).second) return;  // a repeat is stored once
-  window.push_back({k, std::move(counts)});
-  while (window.size() > capacity) {
-    window_keys.erase(window.front().key);
-    window.pop_front();
+bool SortedKeys::Insert(const HistogramKey& k) {
+  if (keys_.empty() || keys_.back() < k) {
+    keys_.push_back(k);
+    return true;
   }
+  const auto it = std::lower_bound(keys_.begin(), keys_.end(), k);
+  if (it != keys_.end() && *it == k) return false;
+  keys_.insert(it, k);
+  return true;
 }
 
-void Monitor::RemoveFromWindow(const HistogramKey& k) {
-  if (!window_keys.erase(k)) return;
-  for (auto it = window.begin(); it != window.end(); ++it)
-    if (it->key == k) {
-      window.erase(it);
-      return;
-    }
+bool SortedKeys::Erase(const HistogramKey& k) {
+  const auto it = std::lower_bound(keys_.begin(), keys_.end(), k);
+  if (it == keys_.end() || *it != k) return false;
+  keys_.erase(it);
+  return true;
+}
+
+std::vector<HistogramKey> Monitor::AddToWindow(const HistogramKey& k, size_t capacity) {
+  std::vector<HistogramKey> unkept;
+  if (!window.Insert(k)) return unkept;  // a repeat is in the window once
+  while (window.size() > capacity) {
+    const HistogramKey old = window.PopOldest();
+    if (!records.Contains(old)) unkept.push_back(old);
+  }
+  return unkept;
+}
+
+size_t Monitor::bins() const {
+  size_t n = shape.empty() ? 0 : 1;
+  for (uint32_t d : shape) n *= d;
+  return n;
 }
 
 bool Monitor::Admits(const HistogramKey& k, bool flagged_bad) const {

@@ -68,12 +68,12 @@ RestoreReport RestoreMonitors(const Config& config, const Store& store, const Mo
       const auto& h = rec.histogram();
       const HistogramKey key{h.run(), h.lumisection()};
       ++report.histograms;
-      if (m->record_keys.insert(key).second) m->records.push_back(key);
+      m->records.Insert(key);
       m->last_verdict = rec.verdict();
       const auto q = rec.verdict().quality();
       if (q == v1::QUALITY_REJECTED || q == v1::QUALITY_LOW_STATISTICS) return true;
       if (!m->Admits(key, q == v1::QUALITY_BAD) || m->InWindow(key)) return true;
-      m->AddToWindow(key, {h.contents().begin(), h.contents().end()}, config.window_size);
+      m->AddToWindow(key, config.window_size);  // every stored record is a kept one here
       if (m->model && key > trained_until) ++m->new_since_train;
       if (!m->model) {
         const std::span<const double> c(h.contents().data(), h.contents_size());

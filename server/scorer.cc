@@ -186,14 +186,17 @@ void Scorer::ScoreAndCommit(const v1::Histogram& h, v1::Verdict& v, models::Scra
 }
 
 void Scorer::RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch) {
-  if (!m.record_keys.insert(key).second) return;  // a repeat overwrites its one record
-  m.records.push_back(key);
+  if (!m.records.Insert(key)) return;  // a repeat overwrites its one record
   while (m.records.size() > config_.history) {
-    const HistogramKey old = m.records.front();
-    m.records.pop_front();
-    m.record_keys.erase(old);
-    store_.DeleteRecord(batch, m.name, old.first, old.second);
+    const HistogramKey old = m.records.PopOldest();
+    // A window histogram stays stored: training reads it from the store.
+    if (!m.InWindow(old)) store_.DeleteRecord(batch, m.name, old.first, old.second);
   }
+}
+
+void Scorer::AddToWindowLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch) {
+  for (const HistogramKey& old : m.AddToWindow(key, config_.window_size))
+    store_.DeleteRecord(batch, m.name, old.first, old.second);
 }
 
 void Scorer::MaybeRetrainLocked(Monitor& m, double p_value) {
@@ -270,7 +273,7 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
     m->series.significance->Set(Significance(s.p_value));
     lk.lock();
     if (m->Admits(key, label == QualityLabel::kBad) && !m->InWindow(key)) {
-      m->AddToWindow(key, {counts.begin(), counts.end()}, config_.window_size);
+      AddToWindowLocked(*m, key, batch);
       ++m->new_since_train;
     }
     if (m->model && m->model->version == model->version)
@@ -295,7 +298,7 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
     v.set_quality(v1::QUALITY_LEARNING);
     label = QualityLabel::kLearning;
     if (m->Admits(key, false) && !m->InWindow(key)) {
-      m->AddToWindow(key, {counts.begin(), counts.end()}, config_.window_size);
+      AddToWindowLocked(*m, key, batch);
       if (m->shape_sum.size() != counts.size()) m->shape_sum.assign(counts.size(), 0.0);
       for (size_t i = 0; i < counts.size(); ++i) m->shape_sum[i] += counts[i] / total;
     }

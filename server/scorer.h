@@ -74,6 +74,8 @@ class Scorer {
   void MaybeRetrainLocked(Monitor& m, double p_value);
   // Keeps the stored history of `m` bounded. Caller holds m.mu.
   void RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch);
+  // Adds `key` to the window; what leaves it, and is no longer a kept record, is deleted.
+  void AddToWindowLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch);
 
   const Config& config_;
   Metrics& metrics_;

@@ -1,7 +1,7 @@
 // Store: the daemon's embedded key-value state under the data directory (RocksDB).
 //
 //   h|<monitor>|<run><ls>   every scored histogram with its verdict (a v1::Inspection without
-//                           expectation), the last `retention` per monitor
+//                           expectation): per monitor the newest `history` and the window
 //   l|<monitor>|<run><ls>   a person's label (v1::LabelRequest)
 //   m|<monitor>             the monitor's state (JSON: shape, active version, versions, counters)
 // run and ls are big-endian, so a monitor's records iterate in (run, lumisection) order.

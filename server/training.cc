@@ -59,7 +59,7 @@ std::string TrainingScheduler::MetaJson(const Monitor& m) {
 
 void TrainingScheduler::ScheduleLocked(Monitor* m, std::string reason, Done done) {
   m->training = true;
-  std::vector<WindowEntry> samples(m->window.begin(), m->window.end());
+  std::vector<HistogramKey> keys(m->window.begin(), m->window.end());
   {
     std::lock_guard lk(idle_mu_);
     ++pending_;
@@ -67,10 +67,10 @@ void TrainingScheduler::ScheduleLocked(Monitor* m, std::string reason, Done done
   HistogramKey current_until{0, 0};
   for (const auto& v : m->versions)
     if (m->model && v.version == m->model->version) current_until = v.last;
-  boost::asio::post(pool_, [this, m, samples = std::move(samples), current = m->model,
+  boost::asio::post(pool_, [this, m, keys = std::move(keys), current = m->model,
                             current_until, new_at = m->new_since_train, reason = std::move(reason),
                             done = std::move(done)]() mutable {
-    Run(m, std::move(samples), std::move(current), current_until, new_at, std::move(reason), done);
+    Run(m, std::move(keys), std::move(current), current_until, new_at, std::move(reason), done);
     {
       std::lock_guard lk(idle_mu_);
       --pending_;
@@ -88,7 +88,7 @@ void TrainingScheduler::KeepCurrentLocked(Monitor* m, uint64_t new_at_snapshot) 
   m->recent_low_count = 0;
 }
 
-void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
+void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
                             std::shared_ptr<const models::Model> current,
                             HistogramKey current_until, uint64_t new_at_snapshot,
                             std::string reason, const Done& done) {
@@ -102,22 +102,33 @@ void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
   }
   // A drift means the older part of the window no longer looks like the present: train on the
   // newest histograms only.
-  if (reason == "drift" && samples.size() > config_.drift_window)
-    samples.erase(samples.begin(), samples.end() - config_.drift_window);
-  std::vector<std::vector<float>> counts;
-  counts.reserve(samples.size());
-  for (const auto& e : samples) counts.push_back(e.counts);
+  if (reason == "drift" && window.size() > config_.drift_window)
+    window.erase(window.begin(), window.end() - config_.drift_window);
   std::vector<uint32_t> shape;
+  size_t bins;
   {
     std::lock_guard lk(m->mu);
     shape = m->shape;
+    bins = m->bins();
+  }
+  // The window's counts, from the store. A histogram scored a moment ago may not be written yet
+  // (its batch is being committed): it is left for the next training.
+  std::vector<HistogramKey> keys;
+  std::vector<std::vector<float>> counts;
+  keys.reserve(window.size());
+  counts.reserve(window.size());
+  for (const HistogramKey& k : window) {
+    const auto rec = store_.GetRecord(m->name, k.first, k.second);
+    if (!rec || static_cast<size_t>(rec->histogram().contents_size()) != bins) continue;
+    keys.push_back(k);
+    counts.emplace_back(rec->histogram().contents().begin(), rec->histogram().contents().end());
   }
   models::TrainOptions opt;
   opt.time_budget_seconds = config_.train_budget_seconds;
   opt.cancel = &cancel_;
   opt.min_steps = config_.train_min_steps;
   opt.latent_horizon = config_.retraining ? config_.retrain_every : 0;
-  opt.seed = std::hash<std::string>{}(m->name) ^ samples.size();
+  opt.seed = std::hash<std::string>{}(m->name) ^ keys.size();
   models::TrainOutcome outcome = models::Train(counts, shape, opt);
   metrics_.training_duration.Observe(outcome.report.seconds);
 
@@ -142,7 +153,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
   size_t compared = 0;
   if (current) {
     for (size_t i : outcome.report.holdout) {
-      if (!(samples[i].key > current_until)) continue;
+      if (!(keys[i] > current_until)) continue;
       c.assign(counts[i].begin(), counts[i].end());
       models::Expect(*current, c, scratch);
       current_dev += models::DeviancePerBin(c, scratch.expected);
@@ -177,12 +188,12 @@ void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
     info.version = ++m->trained_versions;
   }
   info.created_unix_ms = UnixMillis();
-  info.sample_count = samples.size();
+  info.sample_count = keys.size();
   info.train_loss = outcome.report.train_deviance;
   info.holdout_loss = outcome.report.holdout_deviance;
   info.reason = reason;
-  info.first = samples.front().key;
-  info.last = samples.back().key;
+  info.first = keys.front();
+  info.last = keys.back();
   info.manifest = ManifestJson(m->name, info, shape, outcome.report.seconds).dump(2);
   outcome.model->version = info.version;
   std::string error;
@@ -221,7 +232,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<WindowEntry> samples,
   for (uint64_t v : drop) files_.Remove(m->name, v);
   metrics_.TrainingRuns("accepted").Increment();
   std::clog << "histguardd: trained " << m->name << " v" << info.version << " (" << reason
-            << ") on " << samples.size() << " histograms in " << outcome.report.seconds
+            << ") on " << keys.size() << " histograms in " << outcome.report.seconds
             << " s, holdout deviance " << outcome.report.holdout_deviance << "\n";
   finish({true, info.version, ""});
 }

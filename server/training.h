@@ -52,7 +52,7 @@ class TrainingScheduler {
   void Stop();
 
  private:
-  void Run(Monitor* monitor, std::vector<WindowEntry> samples,
+  void Run(Monitor* monitor, std::vector<HistogramKey> window,
            std::shared_ptr<const models::Model> current, HistogramKey current_until,
            uint64_t new_at_snapshot, std::string reason, const Done& done);
   // Records an outcome that leaves the current model in place. Caller holds monitor->mu.

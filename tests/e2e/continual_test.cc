@@ -184,6 +184,47 @@ TEST(Continual, ContaminatedTrainingStillFlagsAnomalies) {
   EXPECT_GE(bad_rate[true], bad_rate[false] - 0.1) << "within 10 percentage points";
 }
 
+// The window's histograms live only in the store: they stay stored while in the window even when
+// the stored history rolls past them, and a training reads every one of them from there.
+TEST(Continual, WindowHistogramsOutliveTheStoredHistory) {
+  DaemonProcess d({"--retraining", "false", "--window-size", "60", "--history", "60",
+                   "--min-train-samples", "40"});
+  ASSERT_TRUE(d.started()) << d.error();
+  Client client(d.grpc_address());
+  auto spec = PeakMonitor();
+  std::mt19937_64 rng(12);
+  uint64_t ls = TrainFirstModel(client, spec, rng, 1);
+  const uint64_t first_window_ls = ls > 60 ? ls - 59 : 1;
+  // 80 BAD histograms: stored, never in the window; the history (60) rolls past the normals.
+  const uint64_t first_bad = ls + 1;
+  for (int i = 0; i < 80; ++i) {
+    auto h = Make(spec, sim::Draw(spec, 1e4, Anomaly::kNone, 0, rng), 1, ++ls);
+    AddHotBin(h, 40);
+    ASSERT_EQ(SubmitOne(client, h).quality(), v1::QUALITY_BAD);
+  }
+  grpc::Status s;
+  const auto kept = Inspect(client, spec.name, 1, first_window_ls, &s);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(kept.in_training_window());
+  Inspect(client, spec.name, 1, first_bad, &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << "beyond the history, not in the window";
+
+  const uint64_t window = GetMonitor(client, spec.name).window_size();
+  ASSERT_EQ(window, 60u);
+  grpc::ClientContext ctx;
+  v1::RetrainRequest req;
+  req.set_monitor(spec.name);
+  v1::RetrainResponse resp;
+  ASSERT_TRUE(client.control().Retrain(&ctx, req, &resp).ok());
+  if (resp.accepted()) {
+    const auto info = GetMonitor(client, spec.name);
+    const auto manifest = nlohmann::json::parse(info.versions().rbegin()->manifest_json());
+    EXPECT_EQ(manifest["sample_count"].get<uint64_t>(), window) << "every window histogram read";
+  } else {
+    EXPECT_NE(resp.reason().find("held-out"), std::string::npos) << resp.reason();
+  }
+}
+
 class ContinualDaemon : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -127,5 +127,37 @@ TEST_F(ScorerTest, MonitorsBeyondTheLimitAreRejected) {
   EXPECT_EQ(registry_->size(), 3u);
 }
 
+TEST(SortedKeys, KeepsRunLumisectionOrderWhateverTheArrivalOrder) {
+  SortedKeys keys;
+  EXPECT_TRUE(keys.Insert({2, 5}));
+  EXPECT_TRUE(keys.Insert({2, 7}));
+  EXPECT_TRUE(keys.Insert({1, 9}));  // an older run replayed late
+  EXPECT_TRUE(keys.Insert({2, 6}));
+  EXPECT_FALSE(keys.Insert({2, 6})) << "a repeat is held once";
+  EXPECT_EQ(keys.size(), 4u);
+  EXPECT_TRUE(keys.Contains({1, 9}));
+  EXPECT_FALSE(keys.Contains({1, 8}));
+  EXPECT_EQ(keys.PopOldest(), (HistogramKey{1, 9}));
+  EXPECT_TRUE(keys.Erase({2, 6}));
+  EXPECT_FALSE(keys.Erase({2, 6}));
+  EXPECT_EQ(std::vector<HistogramKey>(keys.begin(), keys.end()),
+            (std::vector<HistogramKey>{{2, 5}, {2, 7}}));
+}
+
+TEST(Monitor, WindowDropsItsOldestAndNamesWhatIsNoLongerStored) {
+  Config config;
+  Metrics metrics;
+  MonitorRegistry registry(config, metrics);
+  Rejection why;
+  Monitor* m = registry.FindOrCreate("w", &why);
+  m->records.Insert({1, 2});  // still a kept record: stays in the store
+  EXPECT_TRUE(m->AddToWindow({1, 1}, 2).empty());
+  EXPECT_TRUE(m->AddToWindow({1, 2}, 2).empty());
+  EXPECT_EQ(m->AddToWindow({1, 3}, 2), (std::vector<HistogramKey>{{1, 1}}));
+  EXPECT_TRUE(m->AddToWindow({1, 4}, 2).empty()) << "{1, 2} left the window but is a record";
+  EXPECT_FALSE(m->InWindow({1, 2}));
+  EXPECT_TRUE(m->InWindow({1, 4}));
+}
+
 }  // namespace
 }  // namespace histguard::server
