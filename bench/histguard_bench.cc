@@ -99,6 +99,24 @@ std::vector<hv::Histogram> MakePool(const std::vector<histguard::sim::MonitorSpe
   return pool;
 }
 
+// Sends `rounds` more lumisections of every monitor (run 2) with Submit, so windows fill up.
+void Fill(histguard::Client& client, const std::vector<hv::Histogram>& pool, size_t rounds) {
+  std::vector<hv::Histogram> batch;
+  std::vector<hv::Verdict> verdicts;
+  uint64_t ls = 0;
+  for (size_t r = 0; r < rounds; ++r)
+    for (const auto& h : pool) {
+      batch.push_back(h);
+      batch.back().set_run(2);
+      batch.back().set_lumisection(++ls);
+      if (batch.size() == 100) {
+        client.Submit(batch, &verdicts);
+        batch.clear();
+      }
+    }
+  if (!batch.empty()) client.Submit(batch, &verdicts);
+}
+
 // Sends `per_monitor` lumisections of every monitor with Submit, then waits until all have models.
 bool TrainAll(histguard::Client& client, const std::vector<hv::Histogram>& pool, size_t monitors,
               int per_monitor) {
@@ -107,7 +125,7 @@ bool TrainAll(histguard::Client& client, const std::vector<hv::Histogram>& pool,
   uint64_t ls = 0;
   for (size_t i = 0; i < pool.size(); ++i) {
     batch.push_back(pool[i]);
-    batch.back().set_run(999);
+    batch.back().set_run(1);
     batch.back().set_lumisection(++ls);
     if (batch.size() == 100 || i + 1 == pool.size()) {
       if (!client.Submit(batch, &verdicts).ok()) return false;
@@ -181,12 +199,16 @@ int main(int argc, char** argv) {
   uint32_t bins = 100;
   double seconds = 5;
   bool skip_training_time = false;
+  size_t fill = 0;
   std::vector<std::string> daemon_args;
   app.add_option("--daemon", daemon_path, "path of histguardd")->required();
   app.add_option("--monitors", monitors, "monitors (100-bin)")->capture_default_str();
   app.add_option("--bins", bins, "bins of the main monitor set")->capture_default_str();
   app.add_option("--seconds", seconds, "duration of each load measurement")->capture_default_str();
   app.add_flag("--skip-training-time", skip_training_time, "do not time 2,000-sample trainings");
+  app.add_option("--fill", fill,
+                 "after training, send this many more histograms per monitor and report RSS "
+                 "per monitor with that window (e.g. 2000: full windows)");
   app.add_option("--daemon-arg", daemon_args, "extra flag for histguardd (repeatable), e.g. "
                  "--daemon-arg=--scoring-threads=2");
   CLI11_PARSE(app, argc, argv);
@@ -243,6 +265,17 @@ int main(int argc, char** argv) {
               rss_trained, monitors, per_monitor,
               (rss_trained - rss_empty) * 1024 / static_cast<double>(monitors));
 
+  if (fill > 0) {
+    const auto t1 = Clock::now();
+    Fill(client, pool, (fill + per_monitor - 1) / per_monitor);
+    const double rss_full = RssMiB(d.pid);
+    std::printf("fill: %zu more histograms per monitor in %.1f s; daemon RSS %.0f MiB = %.1f KiB "
+                "per monitor with %zu histograms per monitor sent (windows hold at most window_size, 2000)\n",
+                fill, std::chrono::duration<double>(Clock::now() - t1).count(), rss_full,
+                (rss_full - rss_empty) * 1024 / static_cast<double>(monitors),
+                per_monitor + (fill + per_monitor - 1) / per_monitor * per_monitor);
+  }
+
   std::printf("model limit, in-process, 1 thread: %.0f histograms/s; 2 threads: %.0f/s\n",
               ModelLimit(d.data_dir, pool, seconds, 1), ModelLimit(d.data_dir, pool, seconds, 2));
 
@@ -252,7 +285,7 @@ int main(int argc, char** argv) {
               std::string(10, '-').c_str(), std::string(10, '-').c_str(),
               std::string(10, '-').c_str());
   hb::NoopServer noop;
-  uint64_t run = 1;
+  uint64_t run = 10;  // after the runs of training and filling: the loads are the newest data
   auto both = [&](const std::string& what, hb::LoadOptions o) {
     o.seconds = seconds;
     o.run = ++run;
@@ -285,7 +318,7 @@ int main(int argc, char** argv) {
       const auto s = histguard::sim::Draw(specs[1], 1e4, histguard::sim::Anomaly::kNone, 0, rng);
       hv::Histogram h;
       h.set_monitor(big);
-      h.set_run(77);
+      h.set_run(++run);
       h.set_lumisection(i + 1);
       for (auto dd : s.shape) h.add_shape(dd);
       h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
