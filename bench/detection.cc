@@ -241,6 +241,11 @@ int main(int argc, char** argv) {
                "on hot channels, catches missing features, combines without loss, raises at most 2x the "
                "promised false alarms at p < 1e-2, scores the same at every statistics, survives "
                "contamination");
+  hm::TrainOptions train_options;
+  app.add_option("--latent", train_options.latent, "bottleneck width of the models")
+      ->capture_default_str();
+  app.add_option("--min-steps", train_options.min_steps, "optimiser steps of a training at least")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   hm::SetComputeThreads(1);
 
@@ -288,14 +293,14 @@ int main(int argc, char** argv) {
           }
         }
       }
-      const auto trained = hm::Train(train, spec.shape, {});
+      const auto trained = hm::Train(train, spec.shape, train_options);
       if (!trained.model) {
         std::fprintf(stderr, "%s %g: training failed: %s\n", fname.c_str(), entries,
                      trained.error.c_str());
         continue;
       }
       hm::TrainOutcome trained_dirty;
-      if (every > 0) trained_dirty = hm::Train(dirty, spec.shape, {});
+      if (every > 0) trained_dirty = hm::Train(dirty, spec.shape, train_options);
       hm::Scratch scratch;
       Scores normal, normal_dirty;
       std::vector<double> oracle;
