@@ -4,8 +4,78 @@
 #include <cmath>
 
 namespace histguard::models {
+namespace {
 
-Calibration Calibration::Fit(std::vector<double> scores, double min_scale) {
+double Median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+struct GammaFit {
+  double shape = 0, theta = 0;
+  double outlier_above = 0;  // scores above this were left out
+};
+
+// Gamma moments of the scores, leaving out outliers beyond 10 MADs of the median (anomalies that
+// slipped into the holdout). The variance is widened by its own standard error, 1 + sqrt(2/n):
+// a light tail's p-values far out move many-fold with a few percent of width, so lean to the
+// conservative side. shape == 0 when there is nothing to fit.
+GammaFit FitGammaMoments(const std::vector<double>& scores) {
+  const double med = Median(scores);
+  std::vector<double> dev;
+  dev.reserve(scores.size());
+  for (double s : scores) dev.push_back(std::abs(s - med));
+  const double mad = Median(dev);
+  const double cut = mad > 0 ? med + 10 * mad : HUGE_VAL;
+  double sum = 0, sum2 = 0;
+  size_t n = 0;
+  for (double s : scores) {
+    if (s > cut) continue;
+    sum += s;
+    sum2 += s * s;
+    ++n;
+  }
+  if (n < 8) return {};
+  const double mean = sum / n;
+  const double var = (sum2 - n * mean * mean) / (n - 1) * (1 + std::sqrt(2.0 / n));
+  if (!(mean > 0) || !(var > 0)) return {};
+  return {mean * mean / var, var / mean, cut};
+}
+
+}  // namespace
+
+double LogGammaQ(double a, double x) {
+  if (!(x > 0)) return 0;
+  const double log_prefix = -x + a * std::log(x) - std::lgamma(a);
+  constexpr double kEps = 1e-15, kTiny = 1e-300;
+  if (x < a + 1) {
+    // Series for P(a, x); Q = 1 - P is not small here.
+    double ap = a, term = 1 / a, sum = term;
+    for (int i = 0; i < 10000 && std::abs(term) > std::abs(sum) * kEps; ++i) {
+      ap += 1;
+      term *= x / ap;
+      sum += term;
+    }
+    return std::log1p(-std::min(1.0, sum * std::exp(log_prefix)));
+  }
+  // Continued fraction for Q (modified Lentz), kept in logs.
+  double b = x + 1 - a, c = 1 / kTiny, d = 1 / b, h = d;
+  for (int i = 1; i < 10000; ++i) {
+    const double an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (std::abs(d) < kTiny) d = kTiny;
+    c = b + an / c;
+    if (std::abs(c) < kTiny) c = kTiny;
+    d = 1 / d;
+    const double del = d * c;
+    h *= del;
+    if (std::abs(del - 1) < kEps) break;
+  }
+  return log_prefix + std::log(h);
+}
+
+Calibration Calibration::Fit(std::vector<double> scores, double min_scale, Tail tail) {
   Calibration c;
   std::erase_if(scores, [](double s) { return !std::isfinite(s); });
   if (scores.empty()) return c;
@@ -19,7 +89,7 @@ Calibration Calibration::Fit(std::vector<double> scores, double min_scale) {
   c.threshold_ = scores[ui];
   std::vector<double> excess;
   for (size_t i = ui + 1; i < n; ++i) excess.push_back(scores[i] - c.threshold_);
-  double scale = 0;
+  double scale = 0, fitted_scale = 0;
   if (!excess.empty()) {
     std::nth_element(excess.begin(), excess.begin() + excess.size() / 2, excess.end());
     const double median = excess[excess.size() / 2];
@@ -30,6 +100,7 @@ Calibration Calibration::Fit(std::vector<double> scores, double min_scale) {
     // smaller of the two only when the mean is dragged up by an outlier (> 2x the median's).
     scale = median / std::log(2.0);
     if (mean < 2 * scale) scale = std::max(scale, mean);
+    fitted_scale = scale;
     // A scale fitted on k exceedances is uncertain by ~1/sqrt(k), and an underestimate turns
     // into many-fold too small p-values far out in the tail: lean to the conservative side.
     scale *= 1.0 + 1.0 / std::sqrt(static_cast<double>(excess.size()));
@@ -37,17 +108,48 @@ Calibration Calibration::Fit(std::vector<double> scores, double min_scale) {
   const double rel_floor = 1e-3 * std::max(std::abs(c.threshold_), 1e-12);
   c.scale_ = std::max({scale, min_scale, rel_floor});
   c.tail_p_ = static_cast<double>(n - ui) / static_cast<double>(n + 1);
+  if (tail == Tail::kChiSquare && excess.size() >= 4 && fitted_scale > 0) {
+    // Keep the scaled chi2 when the exceedances are at least as likely under it as under the
+    // exponential fitted to them. The outliers the moments left out enter both as censored: a
+    // holdout with a few far-out scores has a heavy tail, and keeps the exponential.
+    const GammaFit g = FitGammaMoments(scores);
+    if (g.shape > 0 && c.threshold_ > 0) {
+      const double log_q_u = LogGammaQ(g.shape, c.threshold_ / g.theta);
+      double ll_gamma = 0, ll_exp = 0;
+      for (double e : excess) {
+        const double s = c.threshold_ + e;
+        if (s > g.outlier_above) {
+          // Censored: an outlier counts as "at least this far out" under both.
+          ll_gamma += LogGammaQ(g.shape, g.outlier_above / g.theta) - log_q_u;
+          ll_exp += -(g.outlier_above - c.threshold_) / fitted_scale;
+          continue;
+        }
+        ll_gamma += (g.shape - 1) * std::log(s / g.theta) - s / g.theta - std::log(g.theta) -
+                    std::lgamma(g.shape) - log_q_u;
+        ll_exp += -std::log(fitted_scale) - e / fitted_scale;
+      }
+      if (std::isfinite(ll_gamma) && ll_gamma >= ll_exp) {
+        c.shape_ = g.shape;
+        c.scale_ = g.theta;
+        c.log_q_threshold_ = log_q_u;
+      }
+    }
+  }
   c.sorted_ = std::move(scores);
   return c;
 }
 
 Calibration Calibration::FromParts(std::vector<double> sorted, double threshold, double scale,
-                                   double tail_p) {
+                                   double tail_p, double shape) {
   Calibration c;
   c.sorted_ = std::move(sorted);
   c.threshold_ = threshold;
   c.scale_ = scale;
   c.tail_p_ = tail_p;
+  if (shape > 0 && scale > 0 && threshold > 0) {
+    c.shape_ = shape;
+    c.log_q_threshold_ = LogGammaQ(shape, threshold / scale);
+  }
   return c;
 }
 
@@ -55,8 +157,9 @@ double Calibration::PValue(double score) const {
   if (sorted_.empty()) return 1.0;
   if (std::isnan(score)) return 1.0;
   if (score > threshold_) {
-    const double p = tail_p_ * std::exp(-(score - threshold_) / scale_);
-    return std::max(p, 1e-300);
+    const double log_ratio = shape_ > 0 ? LogGammaQ(shape_, score / scale_) - log_q_threshold_
+                                        : -(score - threshold_) / scale_;
+    return std::max(tail_p_ * std::exp(std::min(log_ratio, 0.0)), 1e-300);
   }
   // Empirical survival with the +1 of a conservative estimate: (#{s_j >= score} + 1) / (n + 1).
   const auto it = std::lower_bound(sorted_.begin(), sorted_.end(), score);

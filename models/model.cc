@@ -91,8 +91,21 @@ RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch
   return r;
 }
 
-double CombinePValues(double p_recon, double p_localised, double p_latent) {
-  return std::min(1.0, 3.0 * std::min({p_recon, p_localised, p_latent}));
+double CombinePValues(double p_recon, double p_localised, double p_latent, double tests) {
+  const double p = std::clamp(std::min({p_recon, p_localised, p_latent}), 0.0, 1.0);
+  return std::min(1.0, -std::expm1(tests * std::log1p(-p)));
+}
+
+double EffectiveTests(std::span<const double> p_recon, std::span<const double> p_localised,
+                      std::span<const double> p_latent) {
+  const size_t n = std::min({p_recon.size(), p_localised.size(), p_latent.size()});
+  if (n < 20) return 3;
+  constexpr double t = 0.1;
+  size_t hits = 0;
+  for (size_t i = 0; i < n; ++i) hits += std::min({p_recon[i], p_localised[i], p_latent[i]}) <= t;
+  // One hit more than seen: a small holdout errs towards more tests (a conservative correction).
+  const double rate = std::min(0.999, (hits + 1.0) / (n + 1.0));
+  return std::clamp(std::log1p(-rate) / std::log1p(-t), 1.0, 3.0);
 }
 
 Score ScoreHistogram(const Model& m, std::span<const double> counts, Scratch& s, size_t top_k) {
@@ -105,7 +118,7 @@ Score ScoreHistogram(const Model& m, std::span<const double> counts, Scratch& s,
   out.p_recon = m.recon.PValue(raw.deviance);
   out.p_localised = m.localised.PValue(raw.localised);
   out.p_latent = m.latent.PValue(raw.latent);
-  out.p_value = CombinePValues(out.p_recon, out.p_localised, out.p_latent);
+  out.p_value = CombinePValues(out.p_recon, out.p_localised, out.p_latent, m.tests);
   // The largest |residual| is the largest term: rank by the terms already computed.
   std::vector<BinPull>& top = out.top_bins;
   top.reserve(top_k + 1);

@@ -6,7 +6,8 @@
 //   h     = tanh(W1 x + b1);  z = W2 h + b2          (z: the narrow bottleneck, `latent` wide)
 //   g     = tanh(W3 z + b3);  q = softmax(W4 g + b4) (expected shape: positive, sums to 1)
 //   mu_i  = N q_i                                    (expected counts)
-// Three statistics are calibrated on held-out normal histograms and combined (Bonferroni):
+// Three statistics are calibrated on held-out normal histograms and combined (Sidak, over the
+// effective number of independent tests measured on the holdout, between 1 and 3):
 //   reconstruction: Poisson deviance per bin of c against mu;
 //   localisation:   half the largest squared deviance residual (a defect in one or few bins);
 //   latent:         half the Mahalanobis distance squared of z from the training codes (catches
@@ -43,6 +44,9 @@ struct Model {
   std::vector<double> latent_mean;     // k
   std::vector<double> latent_inv_cov;  // k x k
   Calibration recon, localised, latent;
+  // Effective number of independent tests among the three p-values, in [1, 3]: 3 when they are
+  // independent on normal histograms, 1 when they always agree (see CombinePValues).
+  double tests = 3;
 
   uint32_t bins() const { return enc1.in; }
   uint32_t latent_dim() const { return enc2.out; }
@@ -79,8 +83,15 @@ struct RawStats {
 };
 RawStats ComputeRawStats(const Model& model, std::span<const double> counts, Scratch& scratch);
 
-// Combination rule: min of the three p-values with a Bonferroni factor of 3, capped at 1.
-double CombinePValues(double p_recon, double p_localised, double p_latent);
+// Combination rule: the smallest of the three p-values, corrected for `tests` independent tests
+// (Sidak): 1 - (1 - min p)^tests, about tests x min p when small.
+double CombinePValues(double p_recon, double p_localised, double p_latent, double tests = 3);
+
+// The `tests` for CombinePValues that makes the combined p-value honest on a holdout, from the
+// three p-values of each held-out histogram: m with 1 - (1 - t)^m equal to the observed rate of
+// min p <= t at t = 0.1, clamped to [1, 3].
+double EffectiveTests(std::span<const double> p_recon, std::span<const double> p_localised,
+                      std::span<const double> p_latent);
 
 // Model input for `counts` (Hellinger frame, centred by input_mean); `out` has counts.size().
 void HellingerInput(std::span<const double> counts, std::span<const float> input_mean,

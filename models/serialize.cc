@@ -41,13 +41,18 @@ DenseLayer Layer(const json& j) {
 }
 
 json Calib(const Calibration& c) {
-  return {{"s", Pack(c.sorted_scores())}, {"u", c.tail_threshold()}, {"scale", c.tail_scale()},
-          {"pu", c.tail_p()}};
+  json j = {{"s", Pack(c.sorted_scores())}, {"u", c.tail_threshold()}, {"scale", c.tail_scale()},
+            {"pu", c.tail_p()}};
+  if (c.tail_shape() > 0) j["shape"] = c.tail_shape();
+  return j;
 }
 
+// Models saved before the scaled-chi2 tail and the fitted number of tests read as exponential
+// tails combined over 3 tests, as they were scored.
 Calibration Calib(const json& j) {
   return Calibration::FromParts(Unpack<double>(j.at("s")), j.at("u").get<double>(),
-                                j.at("scale").get<double>(), j.at("pu").get<double>());
+                                j.at("scale").get<double>(), j.at("pu").get<double>(),
+                                j.value("shape", 0.0));
 }
 
 }  // namespace
@@ -65,7 +70,8 @@ std::string SerializeModel(const Model& m) {
             {"latent_inv_cov", Pack(m.latent_inv_cov)},
             {"recon", Calib(m.recon)},
             {"localised", Calib(m.localised)},
-            {"latent", Calib(m.latent)}};
+            {"latent", Calib(m.latent)},
+            {"tests", m.tests}};
   const auto bytes = json::to_cbor(j);
   return std::string(bytes.begin(), bytes.end());
 }
@@ -90,6 +96,11 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
     m.recon = Calib(j.at("recon"));
     m.localised = Calib(j.at("localised"));
     m.latent = Calib(j.at("latent"));
+    m.tests = j.value("tests", 3.0);
+    if (!(m.tests >= 1 && m.tests <= 3)) {
+      *error = "model's number of tests is out of range";
+      return std::nullopt;
+    }
     const uint32_t n = m.enc1.in;
     if (m.input_mean.size() != n || m.dec2.out != n || m.enc2.in != m.enc1.out ||
         m.dec1.in != m.enc2.out || m.dec2.in != m.dec1.out ||

@@ -354,9 +354,19 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     }
     double hold_dev = 0;
     for (double d : rec) hold_dev += d;
-    model->recon = Calibration::Fit(rec, 1.0 / static_cast<double>(n));
+    // The deviance is a sum over many bins: its tail may be a scaled chi2's. The largest bin's
+    // term is a maximum, and the latent distance follows a drift the holdout saw only part of:
+    // exponential, the safe side.
+    model->recon = Calibration::Fit(rec, 1.0 / static_cast<double>(n), Calibration::Tail::kChiSquare);
     model->localised = Calibration::Fit(loc, 0.25);
     model->latent = Calibration::Fit(lat, 0.25);
+    std::vector<double> p_rec, p_loc, p_lat;
+    for (size_t i = 0; i < rec.size(); ++i) {
+      p_rec.push_back(model->recon.PValue(rec[i]));
+      p_loc.push_back(model->localised.PValue(loc[i]));
+      p_lat.push_back(model->latent.PValue(lat[i]));
+    }
+    model->tests = EffectiveTests(p_rec, p_loc, p_lat);
 
     out.report.holdout.assign(order.begin() + static_cast<std::ptrdiff_t>(n_train), order.end());
     out.report.train_samples = n_train;

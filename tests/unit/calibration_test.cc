@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/math/special_functions/gamma.hpp>
 #include <cmath>
 #include <random>
 
@@ -68,10 +69,79 @@ TEST(Calibration, HonestOnFreshSamplesOfTheSameDistribution) {
   }
 }
 
+// The observed rate of p < t on fresh draws of `dist`.
+template <typename Dist>
+double FalseAlarmRate(const Calibration& c, Dist dist, std::mt19937_64& rng, double t, int n) {
+  int below = 0;
+  for (int i = 0; i < n; ++i) below += c.PValue(dist(rng)) < t;
+  return static_cast<double>(below) / n;
+}
+
+TEST(Calibration, ChiSquareTailIsHonestOnADeviance) {
+  // A deviance per bin over 100 bins is close to chi2_100 / 100: a light, nearly Gaussian tail.
+  // An exponential fitted to its top decile promises many times more false alarms than happen,
+  // so a real defect reaches BAD later; the scaled chi2 keeps the promise within 2x.
+  std::mt19937_64 rng(5);
+  std::gamma_distribution<double> g(50, 0.02);
+  std::vector<double> fit(500);
+  for (double& v : fit) v = g(rng);
+  const auto chi2 = Calibration::Fit(fit, 1e-9, Calibration::Tail::kChiSquare);
+  const auto expo = Calibration::Fit(fit);
+  ASSERT_GT(chi2.tail_shape(), 0) << "the chi2 tail is the likelier one here";
+  for (double t : {1e-2, 1e-3, 1e-4}) {
+    const double rate = FalseAlarmRate(chi2, g, rng, t, 400000);
+    EXPECT_GT(rate, t / 2) << t;
+    EXPECT_LT(rate, 2 * t) << t;
+  }
+  EXPECT_LT(FalseAlarmRate(expo, g, rng, 1e-4, 400000), 1e-4 / 4) << "the exponential's miss";
+}
+
+TEST(Calibration, HeavierTailsKeepTheExponential) {
+  // Exponential scores (a model missing part of the run-to-run variation): a moment-fitted chi2
+  // would promise too few false alarms, and the likelihood of the exceedances rejects it.
+  std::mt19937_64 rng(8);
+  std::exponential_distribution<double> e(1.0);
+  std::vector<double> fit(500);
+  for (double& v : fit) v = 2 + e(rng);
+  const auto c = Calibration::Fit(fit, 1e-9, Calibration::Tail::kChiSquare);
+  EXPECT_EQ(c.tail_shape(), 0);
+  const double rate = FalseAlarmRate(c, [&](std::mt19937_64& r) { return 2 + e(r); }, rng, 1e-3,
+                                     200000);
+  EXPECT_LT(rate, 2e-3);
+}
+
+TEST(Calibration, LogGammaQMatchesBoostAndGoesOnWhereQUnderflows) {
+  for (double a : {0.5, 4.0, 50.0})
+    for (double x : {0.1, 1.0, 3.0, 40.0, 80.0, 200.0}) {
+      const double q = boost::math::gamma_q(a, x);
+      if (q > 1e-290) {
+        EXPECT_NEAR(LogGammaQ(a, x), std::log(q), 1e-9 * std::max(1.0, -std::log(q)))
+            << a << " " << x;
+      }
+    }
+  double last = 0;
+  for (double x = 100; x < 5000; x *= 1.5) {
+    const double l = LogGammaQ(50, x);
+    EXPECT_TRUE(std::isfinite(l));
+    EXPECT_LT(l, last);
+    last = l;
+  }
+  // A chi2-tailed calibration still orders scores far beyond any double-sized p-value.
+  std::mt19937_64 rng(3);
+  std::gamma_distribution<double> g(50, 0.02);
+  std::vector<double> fit(400);
+  for (double& v : fit) v = g(rng);
+  const auto c = Calibration::Fit(fit, 1e-9, Calibration::Tail::kChiSquare);
+  EXPECT_GT(c.PValue(5), c.PValue(6));
+  EXPECT_GT(c.PValue(6), 0);
+}
+
 TEST(Calibration, DegenerateHoldoutDoesNotMakeNoiseSignificant) {
   std::vector<double> same(30, 1.0);
   const auto c = Calibration::Fit(same, 0.05);
   EXPECT_GT(c.PValue(1.1), 1e-2);
+  const auto chi2 = Calibration::Fit(same, 0.05, Calibration::Tail::kChiSquare);
+  EXPECT_GT(chi2.PValue(1.1), 1e-2);
 }
 
 TEST(Calibration, RobustToAFewOutliersInTheHoldout) {
@@ -85,6 +155,24 @@ TEST(Calibration, RobustToAFewOutliersInTheHoldout) {
   const double p_dirty = Calibration::Fit(dirty).PValue(15);
   EXPECT_LT(p_dirty, 1e-4) << "an anomaly still stands out";
   EXPECT_LT(p_clean, 1e-5);
+}
+
+TEST(Calibration, AFewOutliersInTheHoldoutKeepTheSafeSide) {
+  std::mt19937_64 rng(4);
+  std::gamma_distribution<double> g(50, 0.02);
+  std::vector<double> clean(400);
+  for (double& v : clean) v = g(rng);
+  auto dirty = clean;
+  for (int i = 0; i < 8; ++i) dirty[i] = 50;  // 2% anomalies, 50x the normal score
+  const auto c = Calibration::Fit(clean, 1e-9, Calibration::Tail::kChiSquare);
+  const auto d = Calibration::Fit(dirty, 1e-9, Calibration::Tail::kChiSquare);
+  // 1.7 is about 5 sigma out (true p 1.2e-5). The clean holdout's chi2 tail says so; 2% of
+  // far-out scores make the tail heavy, so the dirty one promises fewer false alarms (a larger
+  // p) yet still calls it unlikely.
+  EXPECT_GT(c.tail_shape(), 0);
+  EXPECT_LT(c.PValue(1.7), 1e-4);
+  EXPECT_GE(d.PValue(1.7), c.PValue(1.7));
+  EXPECT_LT(d.PValue(1.7), 1e-2);
 }
 
 }  // namespace

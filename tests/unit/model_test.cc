@@ -5,7 +5,10 @@
 #include <map>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "client/simulator.h"
+#include "models/serialize.h"
 #include "models/trainer.h"
 
 namespace histguard::models {
@@ -48,6 +51,55 @@ TEST(Model, PlainForwardAgreesWithLibTorch) {
     for (size_t i = 0; i < ref.size(); ++i)
       EXPECT_NEAR(scratch.expected[i], ref[i], 1e-4 * ref[i] + 1e-9) << "bin " << i;
   }
+}
+
+TEST(Model, CombinationCountsTheTestsTheHoldoutShows) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<double> a(2000), b(2000), c(2000);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = u(rng), b[i] = u(rng), c[i] = u(rng);
+  EXPECT_NEAR(EffectiveTests(a, b, c), 3.0, 0.3) << "three independent p-values";
+  EXPECT_NEAR(EffectiveTests(a, a, a), 1.0, 0.1) << "the same p-value three times";
+  EXPECT_NEAR(EffectiveTests(a, a, c), 2.0, 0.3);
+  EXPECT_NEAR(CombinePValues(1e-4, 0.5, 0.3, 1.0), 1e-4, 1e-12);
+  EXPECT_NEAR(CombinePValues(1e-4, 0.5, 0.3, 3.0), 3e-4, 1e-7);
+  EXPECT_DOUBLE_EQ(CombinePValues(1, 1, 1, 3.0), 1.0);
+}
+
+TEST(Model, SavedAndLoadedScoresTheSame) {
+  auto t = TrainOn(sim::Family::kFallingSpectrum, 1e4, 200, 4);
+  ASSERT_TRUE(t.model);
+  std::string error;
+  const auto back = DeserializeModel(SerializeModel(*t.model), &error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_DOUBLE_EQ(back->tests, t.model->tests);
+  EXPECT_DOUBLE_EQ(back->recon.tail_shape(), t.model->recon.tail_shape());
+  std::mt19937_64 rng(5);
+  Scratch s1, s2;
+  for (double severity : {0.0, 0.3, 1.0}) {
+    const auto h = sim::Draw(t.spec, 1e4, sim::Anomaly::kHotBin, severity, rng);
+    EXPECT_DOUBLE_EQ(ScoreHistogram(*back, h.contents, s1).p_value,
+                     ScoreHistogram(*t.model, h.contents, s2).p_value);
+  }
+}
+
+TEST(Model, ModelsSavedBeforeFittedTailsLoadAsTheyWereScored) {
+  auto t = TrainOn(sim::Family::kFallingSpectrum, 1e4, 200, 4);
+  ASSERT_TRUE(t.model);
+  const std::string bytes = SerializeModel(*t.model);
+  auto j = nlohmann::json::from_cbor(bytes.begin(), bytes.end());
+  j.erase("tests");
+  for (const char* part : {"recon", "localised", "latent"}) j[part].erase("shape");
+  const auto old_bytes = nlohmann::json::to_cbor(j);
+  std::string error;
+  const auto old = DeserializeModel(std::string(old_bytes.begin(), old_bytes.end()), &error);
+  ASSERT_TRUE(old) << error;
+  EXPECT_EQ(old->tests, 3.0);
+  EXPECT_EQ(old->recon.tail_shape(), 0.0);
+  j["tests"] = 7.0;
+  const auto bad_bytes = nlohmann::json::to_cbor(j);
+  EXPECT_FALSE(DeserializeModel(std::string(bad_bytes.begin(), bad_bytes.end()), &error));
+  EXPECT_NE(error.find("tests"), std::string::npos) << error;
 }
 
 TEST(Model, TrainingFailsCleanlyOnTooFewSamples) {
