@@ -258,6 +258,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--min-steps", train_options.min_steps, "optimiser steps of a training at least")
       ->capture_default_str();
+  app.add_option("--learning-rate", train_options.learning_rate, "optimiser learning rate")
+      ->capture_default_str();
+  app.add_option("--max-steps", train_options.max_steps, "optimiser steps of a training at most")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   hm::SetComputeThreads(1);
 
