@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -209,6 +210,12 @@ int main(int argc, char** argv) {
   app.add_option("--fill", fill,
                  "after training, send this many more histograms per monitor and report RSS "
                  "per monitor with that window (e.g. 2000: full windows)");
+  std::string only;
+  app.add_option("--only", only,
+                 "after setup, run just this load against the daemon, without the baselines (for "
+                 "profiling: perf record -p <daemon pid>; the daemon's pid is printed): stream, "
+                 "submit100, submit10, unary")
+      ->check(CLI::IsMember({"stream", "submit100", "submit10", "unary"}));
   app.add_option("--daemon-arg", daemon_args, "extra flag for histguardd (repeatable), e.g. "
                  "--daemon-arg=--scoring-threads=2");
   CLI11_PARSE(app, argc, argv);
@@ -274,6 +281,27 @@ int main(int argc, char** argv) {
                 fill, std::chrono::duration<double>(Clock::now() - t1).count(), rss_full,
                 (rss_full - rss_empty) * 1024 / static_cast<double>(monitors),
                 per_monitor + (fill + per_monitor - 1) / per_monitor * per_monitor);
+  }
+
+  if (!only.empty()) {
+    const std::map<std::string, hb::LoadOptions> loads = {
+        {"stream", {.streams = 4}},
+        {"submit100", {.unary_clients = 2, .batch = 100}},
+        {"submit10", {.unary_clients = 4, .batch = 10}},
+        {"unary", {.unary_clients = 4, .batch = 1}}};
+    hb::LoadOptions o = loads.at(only);
+    o.seconds = seconds;
+    o.run = 11;
+    o.address = d.grpc;
+    std::printf("daemon pid %d: running %s for %.1f s\n", static_cast<int>(d.pid), only.c_str(),
+                seconds);
+    std::fflush(stdout);
+    Row("histguardd: " + only, hb::RunLoad(o, pool));
+    kill(d.pid, SIGTERM);
+    int status = 0;
+    waitpid(d.pid, &status, 0);
+    std::filesystem::remove_all(d.data_dir);
+    return 0;
   }
 
   std::printf("model limit, in-process, 1 thread: %.0f histograms/s; 2 threads: %.0f/s\n",

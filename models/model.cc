@@ -1,15 +1,17 @@
 #include "models/model.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 
 namespace histguard::models {
 namespace {
 
-// y = W x + b with W row-major out x in. Several accumulators let the compiler vectorise the dot;
-// a Haswell-or-later clone (AVX2, FMA) is picked at load time where the processor has it.
-__attribute__((target_clones("arch=haswell", "default")))
-void Affine(const DenseLayer& l, const float* x, float* y) {
+// y = W x + b with W row-major out x in. Scoring time is mostly here, streaming each monitor's
+// weights from memory. The AVX2/FMA version is picked at start-up where the processor has both
+// (checked by feature, not by processor model: a virtual machine often reports a generic one).
+void AffinePortable(const DenseLayer& l, const float* x, float* y) {
   const uint32_t in = l.in;
   for (uint32_t o = 0; o < l.out; ++o) {
     const float* w = l.weight.data() + static_cast<size_t>(o) * in;
@@ -22,6 +24,41 @@ void Affine(const DenseLayer& l, const float* x, float* y) {
     y[o] = s + l.bias[o];
   }
 }
+
+__attribute__((target("avx2,fma"))) void AffineAvx2(const DenseLayer& l, const float* x,
+                                                     float* y) {
+  const uint32_t in = l.in;
+  for (uint32_t o = 0; o < l.out; ++o) {
+    const float* w = l.weight.data() + static_cast<size_t>(o) * in;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    uint32_t i = 0;
+    for (; i + 16 <= in; i += 16) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    if (i + 8 <= in) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+      i += 8;
+    }
+    a0 = _mm256_add_ps(a0, a1);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
+    float s = _mm_cvtss_f32(s4);
+    for (; i < in; ++i) s += w[i] * x[i];
+    y[o] = s + l.bias[o];
+  }
+}
+
+using AffineFn = void (*)(const DenseLayer&, const float*, float*);
+
+AffineFn PickAffine() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? AffineAvx2
+                                                                          : AffinePortable;
+}
+
+const AffineFn Affine = PickAffine();
 
 void Tanh(float* v, size_t n) {
   for (size_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
