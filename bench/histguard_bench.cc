@@ -216,6 +216,9 @@ int main(int argc, char** argv) {
                  "profiling: perf record -p <daemon pid>; the daemon's pid is printed): stream, "
                  "submit100, submit10, unary")
       ->check(CLI::IsMember({"stream", "submit100", "submit10", "unary"}));
+  int only_clients = 0;
+  app.add_option("--only-clients", only_clients,
+                 "with --only: this many streams or unary clients instead of the table's");
   app.add_option("--daemon-arg", daemon_args, "extra flag for histguardd (repeatable), e.g. "
                  "--daemon-arg=--scoring-threads=2");
   CLI11_PARSE(app, argc, argv);
@@ -290,6 +293,7 @@ int main(int argc, char** argv) {
         {"submit10", {.unary_clients = 4, .batch = 10}},
         {"unary", {.unary_clients = 4, .batch = 1}}};
     hb::LoadOptions o = loads.at(only);
+    if (only_clients > 0) (o.streams > 0 ? o.streams : o.unary_clients) = only_clients;
     o.seconds = seconds;
     o.run = 11;
     o.address = d.grpc;

@@ -4,6 +4,9 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <cmath>
+#include <string_view>
+
 namespace histguard::server {
 namespace {
 
@@ -24,6 +27,82 @@ std::string Key(char kind, const std::string& monitor, uint64_t run, uint64_t ls
   AppendBe64(k, run);
   AppendBe64(k, ls);
   return k;
+}
+
+// A record's value. Bin contents that are all whole counts (the usual case) are stored as
+// varints ahead of the Inspection, which then carries no contents: 1-3 bytes a bin instead of
+// 8, so a record is about a third of its size, and so is what the write-ahead log, the memtable
+// and compaction move. Weighted contents keep the plain Inspection. The leading byte tells the
+// two apart: a serialised Inspection starts with a field tag, never with kCompactRecord.
+constexpr char kCompactRecord = 0x01;
+constexpr double kMaxCompactCount = 9007199254740992.0;  // 2^53: every whole double below is exact
+
+bool AllWholeCounts(const v1::Histogram& h) {
+  for (double c : h.contents())
+    if (!(c >= 0 && c <= kMaxCompactCount && c == std::floor(c))) return false;
+  return true;
+}
+
+void AppendVarint(std::string& s, uint64_t v) {
+  while (v >= 0x80) {
+    s.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  s.push_back(static_cast<char>(v));
+}
+
+bool ReadVarint(const char*& p, const char* end, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && p < end; shift += 7) {
+    const auto byte = static_cast<uint8_t>(*p++);
+    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
+std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v) {
+  v1::Inspection rec;
+  *rec.mutable_verdict() = v;
+  if (!AllWholeCounts(h)) {
+    *rec.mutable_histogram() = h;
+    return rec.SerializeAsString();
+  }
+  std::string out(1, kCompactRecord);
+  out.reserve(1 + 10 + 2 * static_cast<size_t>(h.contents_size()) + 256);
+  AppendVarint(out, static_cast<uint64_t>(h.contents_size()));
+  for (double c : h.contents()) AppendVarint(out, static_cast<uint64_t>(c));
+  v1::Histogram* hist = rec.mutable_histogram();
+  hist->set_monitor(h.monitor());
+  hist->set_run(h.run());
+  hist->set_lumisection(h.lumisection());
+  hist->set_time_unix_ms(h.time_unix_ms());
+  *hist->mutable_shape() = h.shape();
+  hist->set_underflow(h.underflow());
+  hist->set_overflow(h.overflow());
+  hist->set_entries(h.entries());
+  if (h.has_x_axis()) *hist->mutable_x_axis() = h.x_axis();
+  if (h.has_y_axis()) *hist->mutable_y_axis() = h.y_axis();
+  rec.AppendToString(&out);
+  return out;
+}
+
+bool DecodeRecord(std::string_view value, v1::Inspection& rec) {
+  if (value.empty() || value[0] != kCompactRecord)
+    return rec.ParseFromArray(value.data(), static_cast<int>(value.size()));
+  const char* p = value.data() + 1;
+  const char* end = value.data() + value.size();
+  uint64_t n = 0;
+  if (!ReadVarint(p, end, n) || n > static_cast<uint64_t>(end - p)) return false;
+  std::vector<double> counts(n);
+  for (double& c : counts) {
+    uint64_t v = 0;
+    if (!ReadVarint(p, end, v)) return false;
+    c = static_cast<double>(v);
+  }
+  if (!rec.ParseFromArray(p, static_cast<int>(end - p))) return false;
+  rec.mutable_histogram()->mutable_contents()->Assign(counts.begin(), counts.end());
+  return true;
 }
 
 }  // namespace
@@ -65,10 +144,7 @@ std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error) {
 }
 
 void Store::PutRecord(Batch& b, const v1::Histogram& h, const v1::Verdict& v) {
-  v1::Inspection rec;
-  *rec.mutable_histogram() = h;
-  *rec.mutable_verdict() = v;
-  b.impl_->batch.Put(Key('h', h.monitor(), h.run(), h.lumisection()), rec.SerializeAsString());
+  b.impl_->batch.Put(Key('h', h.monitor(), h.run(), h.lumisection()), EncodeRecord(h, v));
 }
 
 void Store::PutLabel(Batch& b, const v1::LabelRequest& label) {
@@ -123,7 +199,7 @@ std::optional<v1::Inspection> Store::GetRecord(const std::string& monitor, uint6
   if (!impl_->db->Get(rocksdb::ReadOptions(), Key('h', monitor, run, ls), &value).ok())
     return std::nullopt;
   v1::Inspection rec;
-  if (!rec.ParseFromString(value)) return std::nullopt;
+  if (!DecodeRecord(value, rec)) return std::nullopt;
   return rec;
 }
 
@@ -143,7 +219,8 @@ void Store::ForEachRecord(const std::string& monitor,
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
   v1::Inspection rec;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+    rec.Clear();
+    if (!DecodeRecord(std::string_view(it->value().data(), it->value().size()), rec)) continue;
     if (!fn(rec)) break;
   }
 }

@@ -1,0 +1,137 @@
+// The state store's records: what goes in comes back, whatever the encoding chosen on disk.
+#include "server/store.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+namespace histguard::server {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/histguard-store-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> Open() {
+    std::string error;
+    auto s = Store::Open(dir_, &error);
+    EXPECT_TRUE(s) << error;
+    return s;
+  }
+
+  static v1::Histogram Hist(std::vector<double> contents, uint64_t ls) {
+    v1::Histogram h;
+    h.set_monitor("pixel/barrel/l1/occupancy");
+    h.set_run(7);
+    h.set_lumisection(ls);
+    h.set_time_unix_ms(1700000000123);
+    h.add_shape(static_cast<uint32_t>(contents.size()));
+    h.mutable_contents()->Assign(contents.begin(), contents.end());
+    h.set_underflow(3);
+    h.set_overflow(0.5);
+    h.set_entries(1234);
+    h.mutable_x_axis()->set_title("channel");
+    return h;
+  }
+
+  static v1::Verdict Verdict(uint64_t ls) {
+    v1::Verdict v;
+    v.set_monitor("pixel/barrel/l1/occupancy");
+    v.set_run(7);
+    v.set_lumisection(ls);
+    v.set_quality(v1::QUALITY_WARNING);
+    v.set_p_value(3e-4);
+    v.set_model_version(4);
+    auto* b = v.add_top_bins();
+    b->set_bin(2);
+    b->set_pull(-4.5);
+    return v;
+  }
+
+  std::string dir_;
+};
+
+void ExpectSame(const v1::Histogram& a, const v1::Histogram& b) {
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString()) << a.DebugString() << b.DebugString();
+}
+
+TEST_F(StoreTest, CountsAndWeightedContentsComeBackExactly) {
+  auto store = Open();
+  const std::vector<std::vector<double>> cases = {
+      {0, 1, 2, 127, 128, 16383, 16384, 1e9, 9007199254740992.0},  // whole counts, up to 2^53
+      {0.5, 1.25, 3, 0},                                           // weighted
+      {1, 2, 9007199254740994.0},                                  // whole, but beyond 2^53
+      {},                                                          // nothing
+  };
+  Store::Batch batch;
+  for (size_t i = 0; i < cases.size(); ++i) store->PutRecord(batch, Hist(cases[i], i + 1), Verdict(i + 1));
+  std::string error;
+  ASSERT_TRUE(store->Commit(batch, &error)) << error;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const auto rec = store->GetRecord("pixel/barrel/l1/occupancy", 7, i + 1);
+    ASSERT_TRUE(rec) << i;
+    ExpectSame(rec->histogram(), Hist(cases[i], i + 1));
+    EXPECT_EQ(rec->verdict().SerializeAsString(), Verdict(i + 1).SerializeAsString());
+  }
+  size_t seen = 0;
+  store->ForEachRecord("pixel/barrel/l1/occupancy", [&](const v1::Inspection& rec) {
+    ExpectSame(rec.histogram(), Hist(cases[seen], seen + 1));
+    ++seen;
+    return true;
+  });
+  EXPECT_EQ(seen, cases.size());
+}
+
+TEST_F(StoreTest, WholeCountsTakeAFractionOfTheSpace) {
+  // 2,000 histograms of 100 bins at ~1e4 entries: the store's files stay well below the 1.6 MB
+  // their contents take as doubles.
+  {
+    auto store = Open();
+    std::mt19937_64 rng(1);
+    std::poisson_distribution<int> pois(100);
+    std::string error;
+    for (int i = 0; i < 2000; ++i) {
+      std::vector<double> c(100);
+      for (double& v : c) v = pois(rng);
+      Store::Batch batch;
+      store->PutRecord(batch, Hist(c, i + 1), Verdict(i + 1));
+      ASSERT_TRUE(store->Commit(batch, &error)) << error;
+    }
+  }
+  uintmax_t bytes = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_))
+    if (e.is_regular_file()) bytes += e.file_size();
+  EXPECT_LT(bytes, 2000u * 100 * 8 / 2) << bytes << " bytes on disk";
+  std::printf("2,000 records of 100 bins: %ju bytes in the store\n", bytes);
+}
+
+TEST_F(StoreTest, RecordsWrittenAsPlainInspectionsStillRead) {
+  v1::Inspection old;
+  *old.mutable_histogram() = Hist({4, 5, 6}, 9);
+  *old.mutable_verdict() = Verdict(9);
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string key = "h|pixel/barrel/l1/occupancy|";
+    for (uint64_t v : {uint64_t{7}, uint64_t{9}})
+      for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, old.SerializeAsString()).ok());
+  }
+  auto store = Open();
+  const auto rec = store->GetRecord("pixel/barrel/l1/occupancy", 7, 9);
+  ASSERT_TRUE(rec);
+  ExpectSame(rec->histogram(), old.histogram());
+}
+
+}  // namespace
+}  // namespace histguard::server
