@@ -35,7 +35,8 @@ struct Config {
   uint32_t max_histograms_per_request = 10000;
   uint32_t max_message_bytes = 64 << 20;
   uint32_t max_batch = 512;        // histograms scored per batch
-  uint32_t batch_wait_us = 500;    // how long a small batch waits for more
+  uint32_t batch_wait_us = 0;      // how long a small batch waits for more (0: the committer's
+                                   // group commit already gathers what arrives while it syncs)
   uint32_t max_queue = 100000;     // histograms waiting for scoring before unary calls are refused
   uint32_t stream_in_flight = 256; // unanswered histograms per stream before reads pause
   double drain_timeout_seconds = 10;

@@ -1,7 +1,9 @@
 // Scorer: turns validated histograms into verdicts.
 //
 // Histograms from every connection are queued as Jobs; `scoring_threads` threads take them in
-// batches (up to max_batch, waiting at most batch_wait_us for a small batch to fill), score each
+// batches (up to max_batch, waiting at most batch_wait_us for a small batch to fill; by default
+// they take what is queued and never wait: scoring is per monitor, so waiting gathers nothing
+// but commits, and the committer groups those anyway), score each
 // against its monitor, then run each Job's `done` callback on the scoring thread. The queue is
 // bounded for callers that can be refused (unary calls); streams bound themselves by pausing
 // their reads, so they enqueue with `force`.
