@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <iostream>
@@ -148,7 +149,16 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   opt.time_budget_seconds = config_.train_budget_seconds;
   opt.cancel = &cancel_;
   opt.min_steps = config_.train_min_steps;
-  opt.latent_horizon = config_.retraining ? config_.retrain_every : 0;
+  // The latent reference follows the window's trend over the life the new model can expect,
+  // taken to be the current one's: short while a drift keeps triggering retrainings, up to
+  // retrain_every when conditions are steady. Projected further than the model lives, the
+  // reference runs ahead of the codes it will see and they look like outliers.
+  opt.latent_horizon =
+      config_.retraining
+          ? static_cast<uint32_t>(std::clamp<uint64_t>(new_at_snapshot, config_.drift_min_new,
+                                                       std::max<uint64_t>(config_.retrain_every,
+                                                                          config_.drift_min_new)))
+          : 0;
   opt.seed = std::hash<std::string>{}(m->name) ^ keys.size();
   models::TrainOutcome outcome = models::Train(counts, shape, opt);
   metrics_.training_duration.Observe(outcome.report.seconds);
