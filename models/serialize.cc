@@ -50,9 +50,10 @@ json Calib(const Calibration& c) {
 // Models saved before the scaled-chi2 tail and the fitted number of tests read as exponential
 // tails combined over 3 tests, as they were scored.
 Calibration Calib(const json& j) {
+  const double shape = j.value("shape", 0.0);
+  if (!(shape >= 0 && shape <= 1e9)) throw std::runtime_error("calibration tail shape out of range");
   return Calibration::FromParts(Unpack<double>(j.at("s")), j.at("u").get<double>(),
-                                j.at("scale").get<double>(), j.at("pu").get<double>(),
-                                j.value("shape", 0.0));
+                                j.at("scale").get<double>(), j.at("pu").get<double>(), shape);
 }
 
 }  // namespace

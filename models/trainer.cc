@@ -218,7 +218,8 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     // an input by ~0.005), so the encoder would need weights in the hundreds to see run-to-run
     // variations, which Adam's lr-sized steps never reach: the model missed them and normal
     // histograms scored 2.7 at 1e6 against 1.0 at 1e4. Inputs are scaled up to an rms of
-    // kInputRms (never down: below ~1e5 entries nothing changes). Scaling further, to O(1),
+    // kInputRms, never down (at 1e3 entries a 100-bin histogram's already vary more). Scaling
+    // further, to O(1),
     // fits even better but makes the codes of normal histograms noisy, and the latent score
     // loses the anomalies simpler than normal. Folded into the first layer after training, so
     // scoring and saved models see plain weights.

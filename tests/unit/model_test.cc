@@ -100,6 +100,11 @@ TEST(Model, ModelsSavedBeforeFittedTailsLoadAsTheyWereScored) {
   const auto bad_bytes = nlohmann::json::to_cbor(j);
   EXPECT_FALSE(DeserializeModel(std::string(bad_bytes.begin(), bad_bytes.end()), &error));
   EXPECT_NE(error.find("tests"), std::string::npos) << error;
+  j["tests"] = 2.0;
+  j["recon"]["shape"] = -1.0;
+  const auto bad_shape = nlohmann::json::to_cbor(j);
+  EXPECT_FALSE(DeserializeModel(std::string(bad_shape.begin(), bad_shape.end()), &error));
+  EXPECT_NE(error.find("shape"), std::string::npos) << error;
 }
 
 TEST(Model, TrainingFailsCleanlyOnTooFewSamples) {
