@@ -136,7 +136,7 @@ double CombinePValues(double p_recon, double p_localised, double p_latent, doubl
 double EffectiveTests(std::span<const double> p_recon, std::span<const double> p_localised,
                       std::span<const double> p_latent) {
   const size_t n = std::min({p_recon.size(), p_localised.size(), p_latent.size()});
-  if (n < 20) return 3;
+  if (n < kMinHoldoutForFittedTails) return 3;
   constexpr double t = 0.1;
   size_t hits = 0;
   for (size_t i = 0; i < n; ++i) hits += std::min({p_recon[i], p_localised[i], p_latent[i]}) <= t;

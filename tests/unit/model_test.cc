@@ -107,6 +107,27 @@ TEST(Model, ModelsSavedBeforeFittedTailsLoadAsTheyWereScored) {
   EXPECT_NE(error.find("shape"), std::string::npos) << error;
 }
 
+TEST(Model, AFirstModelOnAHundredHistogramsKeepsItsPromise) {
+  // A monitor's first model trains on 100 histograms and calibrates on 25: few enough that a
+  // fitted tail could promise far fewer false alarms than happen, for hours of lumisections.
+  for (auto family : {sim::Family::kFallingSpectrum, sim::Family::kPeakOnBackground}) {
+    for (uint64_t seed : {1, 2, 3}) {
+      auto t = TrainOn(family, 1e4, 100, seed);
+      ASSERT_TRUE(t.model);
+      std::mt19937_64 rng(seed + 100);
+      Scratch scratch;
+      int warnings = 0;
+      const int n = 4000;
+      for (int i = 0; i < n; ++i) {
+        const auto s = sim::Draw(t.spec, 1e4, sim::Anomaly::kNone, 0, rng);
+        warnings += ScoreHistogram(*t.model, s.contents, scratch).p_value < 1e-2;
+      }
+      EXPECT_LT(warnings, n * 2e-2) << sim::Name(family) << " seed " << seed << ": " << warnings
+                                   << " of " << n << " below p = 0.01";
+    }
+  }
+}
+
 TEST(Model, TrainingFailsCleanlyOnTooFewSamples) {
   std::vector<std::vector<float>> few(5, std::vector<float>(10, 1.0f));
   const auto out = Train(few, {10}, TrainOptions{});
