@@ -50,19 +50,51 @@ __attribute__((target("avx2,fma"))) void AffineAvx2(const DenseLayer& l, const f
   }
 }
 
-using AffineFn = void (*)(const DenseLayer&, const float*, float*);
-
-AffineFn PickAffine() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? AffineAvx2
-                                                                          : AffinePortable;
-}
-
-const AffineFn Affine = PickAffine();
-
-void Tanh(float* v, size_t n) {
+void TanhPortable(float* v, size_t n) {
   for (size_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
 }
+
+// tanh(x) = (e^2x - 1) / (e^2x + 1), with e^y from the Cephes single-precision polynomial
+// (relative error ~1e-7): eight at a time instead of a libm call each, which took a fifth of a
+// 100-bin forward pass. The absolute error near 0 stays ~1e-7, below what float weights carry.
+__attribute__((target("avx2,fma"))) void TanhAvx2(float* v, size_t n) {
+  const __m256 lo = _mm256_set1_ps(-20.0f), hi = _mm256_set1_ps(20.0f);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 x = _mm256_mul_ps(_mm256_loadu_ps(v + i), _mm256_set1_ps(2.0f));
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    // e^x = 2^k e^r, k = round(x / ln 2), r = x - k ln 2 (ln 2 split for accuracy).
+    __m256 k = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f),
+                                               _mm256_set1_ps(0.5f)));
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
+    const __m256i bits = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvttps_epi32(k), _mm256_set1_epi32(127)), 23);
+    const __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+    _mm256_storeu_ps(v + i, _mm256_div_ps(_mm256_sub_ps(e, one), _mm256_add_ps(e, one)));
+  }
+  for (; i < n; ++i) v[i] = std::tanh(v[i]);
+}
+
+using AffineFn = void (*)(const DenseLayer&, const float*, float*);
+using TanhFn = void (*)(float*, size_t);
+
+bool HaveAvx2Fma() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+const bool kAvx2Fma = HaveAvx2Fma();
+const AffineFn Affine = kAvx2Fma ? AffineAvx2 : AffinePortable;
+const TanhFn Tanh = kAvx2Fma ? TanhAvx2 : TanhPortable;
 
 }  // namespace
 
