@@ -40,6 +40,14 @@ struct Daemon {
   std::string grpc, data_dir;
 };
 
+// Stops the daemon (SIGTERM: it drains and exits) and removes its data directory.
+void StopDaemon(const Daemon& d) {
+  kill(d.pid, SIGTERM);
+  int status = 0;
+  waitpid(d.pid, &status, 0);
+  std::filesystem::remove_all(d.data_dir);
+}
+
 Daemon StartDaemon(const std::string& path, const std::vector<std::string>& extra) {
   Daemon d;
   char tmpl[] = "/tmp/histguard-bench-XXXXXX";
@@ -301,10 +309,7 @@ int main(int argc, char** argv) {
                 seconds);
     std::fflush(stdout);
     Row("histguardd: " + only, hb::RunLoad(o, pool));
-    kill(d.pid, SIGTERM);
-    int status = 0;
-    waitpid(d.pid, &status, 0);
-    std::filesystem::remove_all(d.data_dir);
+    StopDaemon(d);
     return 0;
   }
 
@@ -380,9 +385,6 @@ int main(int argc, char** argv) {
     trainer.join();
   }
   std::printf("daemon RSS at the end: %.0f MiB\n", RssMiB(d.pid));
-  kill(d.pid, SIGTERM);
-  int status = 0;
-  waitpid(d.pid, &status, 0);
-  std::filesystem::remove_all(d.data_dir);
+  StopDaemon(d);
   return 0;
 }

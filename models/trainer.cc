@@ -191,6 +191,8 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     size_t n_hold = static_cast<size_t>(std::round(opt.holdout_fraction * total));
     n_hold = std::clamp<size_t>(n_hold, 5, total - 5);
     const size_t n_train = total - n_hold;
+    // Too few held-out histograms to fit light tails or a code covariance on: the safe side.
+    const bool small_holdout = n_hold < kMinHoldoutForFittedTails;
 
     // Hellinger inputs (uncentred) and shapes, row-major.
     auto fill = [&](size_t from, size_t count, std::vector<float>& x, std::vector<float>& f) {
@@ -219,10 +221,9 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     // variations, which Adam's lr-sized steps never reach: the model missed them and normal
     // histograms scored 2.7 at 1e6 against 1.0 at 1e4. Inputs are scaled up to an rms of
     // kInputRms, never down (at 1e3 entries a 100-bin histogram's already vary more). Scaling
-    // further, to O(1),
-    // fits even better but makes the codes of normal histograms noisy, and the latent score
-    // loses the anomalies simpler than normal. Folded into the first layer after training, so
-    // scoring and saved models see plain weights.
+    // further, to O(1), fits even better but makes the codes of normal histograms noisy, and the
+    // latent score loses the anomalies simpler than normal. Folded into the first layer after
+    // training, so scoring and saved models see plain weights.
     const double input_rms = std::sqrt(x_train.pow(2).mean().item<double>());
     const double input_scale = std::clamp(kInputRms / std::max(input_rms, 1e-12), 1.0, 1e4);
     auto f_mean = f_train.mean(0);
@@ -345,9 +346,8 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
         // calibrate that away: 18% of normal spectra had latent p < 0.01. With a larger
         // holdout the covariance is left as measured, so a drift along a quiet direction
         // still stands out.
-        const double lambda = n_hold < kMinHoldoutForFittedTails
-                                  ? std::min(1.0, static_cast<double>(latent) / n_train)
-                                  : 0.0;
+        const double lambda =
+            small_holdout ? std::min(1.0, static_cast<double>(latent) / n_train) : 0.0;
         const double avg = cov.trace().item<double>() / latent;
         cov = (1 - lambda) * cov + lambda * avg * torch::eye(latent, torch::kFloat64);
       }
@@ -387,9 +387,8 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     // term is a maximum, and the latent distance follows a drift the holdout saw only part of:
     // exponential, the safe side.
     model->recon = Calibration::Fit(rec, 1.0 / static_cast<double>(n),
-                                    rec.size() >= kMinHoldoutForFittedTails
-                                        ? Calibration::Tail::kChiSquare
-                                        : Calibration::Tail::kExponential);
+                                    small_holdout ? Calibration::Tail::kExponential
+                                                  : Calibration::Tail::kChiSquare);
     model->localised = Calibration::Fit(loc, 0.25);
     model->latent = Calibration::Fit(lat, 0.25);
     std::vector<double> p_rec, p_loc, p_lat;

@@ -56,7 +56,6 @@ class SortedKeys {
   std::deque<HistogramKey> keys_;
 };
 
-
 // One kept model version, as its manifest describes it.
 struct VersionInfo {
   uint64_t version = 0;

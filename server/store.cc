@@ -63,26 +63,14 @@ bool ReadVarint(const char*& p, const char* end, uint64_t& v) {
 
 std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v) {
   v1::Inspection rec;
+  *rec.mutable_histogram() = h;
   *rec.mutable_verdict() = v;
-  if (!AllWholeCounts(h)) {
-    *rec.mutable_histogram() = h;
-    return rec.SerializeAsString();
-  }
+  if (!AllWholeCounts(h)) return rec.SerializeAsString();
   std::string out(1, kCompactRecord);
   out.reserve(1 + 10 + 2 * static_cast<size_t>(h.contents_size()) + 256);
   AppendVarint(out, static_cast<uint64_t>(h.contents_size()));
   for (double c : h.contents()) AppendVarint(out, static_cast<uint64_t>(c));
-  v1::Histogram* hist = rec.mutable_histogram();
-  hist->set_monitor(h.monitor());
-  hist->set_run(h.run());
-  hist->set_lumisection(h.lumisection());
-  hist->set_time_unix_ms(h.time_unix_ms());
-  *hist->mutable_shape() = h.shape();
-  hist->set_underflow(h.underflow());
-  hist->set_overflow(h.overflow());
-  hist->set_entries(h.entries());
-  if (h.has_x_axis()) *hist->mutable_x_axis() = h.x_axis();
-  if (h.has_y_axis()) *hist->mutable_y_axis() = h.y_axis();
+  rec.mutable_histogram()->clear_contents();  // every other field as it came
   rec.AppendToString(&out);
   return out;
 }
