@@ -1,9 +1,11 @@
 #include "models/model.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace histguard::models {
 namespace {
@@ -50,6 +52,58 @@ __attribute__((target("avx2,fma"))) void AffineAvx2(const DenseLayer& l, const f
   }
 }
 
+float FromHalf(uint16_t bits) {
+  _Float16 h;
+  std::memcpy(&h, &bits, sizeof h);
+  return static_cast<float>(h);
+}
+
+uint16_t ToHalf(float v) {
+  const auto h = static_cast<_Float16>(v);
+  uint16_t bits;
+  std::memcpy(&bits, &h, sizeof bits);
+  return bits;
+}
+
+void AffineHalfPortable(const DenseLayer& l, const float* x, float* y) {
+  const uint32_t in = l.in;
+  for (uint32_t o = 0; o < l.out; ++o) {
+    const uint16_t* w = l.weight_half.data() + static_cast<size_t>(o) * in;
+    float s = 0;
+    for (uint32_t i = 0; i < in; ++i) s += FromHalf(w[i]) * x[i];
+    y[o] = s + l.bias[o];
+  }
+}
+
+__attribute__((target("avx2,fma,f16c"))) void AffineHalfAvx2(const DenseLayer& l,
+                                                             const float* x, float* y) {
+  const uint32_t in = l.in;
+  for (uint32_t o = 0; o < l.out; ++o) {
+    const uint16_t* w = l.weight_half.data() + static_cast<size_t>(o) * in;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    uint32_t i = 0;
+    for (; i + 16 <= in; i += 16) {
+      const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+      const __m256 w1 =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
+      a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+      a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+    }
+    if (i + 8 <= in) {
+      const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+      a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+      i += 8;
+    }
+    a0 = _mm256_add_ps(a0, a1);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
+    float s = _mm_cvtss_f32(s4);
+    for (; i < in; ++i) s += _cvtsh_ss(w[i]) * x[i];
+    y[o] = s + l.bias[o];
+  }
+}
+
 void TanhPortable(float* v, size_t n) {
   for (size_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
 }
@@ -92,11 +146,40 @@ bool HaveAvx2Fma() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+bool HaveF16c() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+}
+
 const bool kAvx2Fma = HaveAvx2Fma();
-const AffineFn Affine = kAvx2Fma ? AffineAvx2 : AffinePortable;
+const AffineFn AffineSingle = kAvx2Fma ? AffineAvx2 : AffinePortable;
+const AffineFn AffineHalf = kAvx2Fma && HaveF16c() ? AffineHalfAvx2 : AffineHalfPortable;
 const TanhFn Tanh = kAvx2Fma ? TanhAvx2 : TanhPortable;
 
+void Affine(const DenseLayer& l, const float* x, float* y) {
+  (l.weight_half.empty() ? AffineSingle : AffineHalf)(l, x, y);
+}
+
 }  // namespace
+
+std::vector<float> DenseLayer::Weights() const {
+  if (weight_half.empty()) return weight;
+  std::vector<float> w(weight_half.size());
+  for (size_t i = 0; i < w.size(); ++i) w[i] = FromHalf(weight_half[i]);
+  return w;
+}
+
+bool StoreHalf(DenseLayer& l) {
+  if (!l.weight_half.empty()) return true;
+  std::vector<uint16_t> half(l.weight.size());
+  for (size_t i = 0; i < half.size(); ++i) {
+    half[i] = ToHalf(l.weight[i]);
+    if (FromHalf(half[i]) != l.weight[i]) return false;
+  }
+  l.weight_half = std::move(half);
+  l.weight = {};
+  return true;
+}
 
 void HellingerInput(std::span<const double> counts, std::span<const float> input_mean,
                     std::span<float> out) {

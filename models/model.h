@@ -30,11 +30,24 @@
 
 namespace histguard::models {
 
+// Weights out x in, row-major (LibTorch's Linear layout), in single precision or, once
+// StoreHalf has moved them, in IEEE half precision (exactly one of the two is filled).
 struct DenseLayer {
   uint32_t in = 0, out = 0;
-  std::vector<float> weight;  // out x in, row-major (LibTorch's Linear layout)
-  std::vector<float> bias;    // out
+  std::vector<float> weight;
+  std::vector<uint16_t> weight_half;
+  std::vector<float> bias;  // out
+
+  std::vector<float> Weights() const;  // single precision, whichever is stored
 };
+
+// Scoring a histogram mostly streams its monitor's two histogram-wide layers from memory (a
+// thousand monitors' weights never stay in cache), so those are kept in half precision: half the
+// bytes per histogram. The trainer rounds them to half precision before it computes the codes and
+// calibrates, so what is scored is what was calibrated. Moves the weights to half precision when
+// every weight is a half-precision value, so nothing changes; returns whether it did. A model
+// saved with single-precision weights keeps them and scores as it did.
+bool StoreHalf(DenseLayer& layer);
 
 struct Model {
   uint64_t version = 0;

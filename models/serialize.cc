@@ -26,16 +26,25 @@ std::vector<T> Unpack(const json& j) {
 }
 
 json Layer(const DenseLayer& l) {
-  return {{"in", l.in}, {"out", l.out}, {"w", Pack(l.weight)}, {"b", Pack(l.bias)}};
+  json j = {{"in", l.in}, {"out", l.out}, {"b", Pack(l.bias)}};
+  if (l.weight_half.empty())
+    j["w"] = Pack(l.weight);
+  else
+    j["h"] = Pack(l.weight_half);
+  return j;
 }
 
 DenseLayer Layer(const json& j) {
   DenseLayer l;
   l.in = j.at("in").get<uint32_t>();
   l.out = j.at("out").get<uint32_t>();
-  l.weight = Unpack<float>(j.at("w"));
+  if (j.contains("h"))
+    l.weight_half = Unpack<uint16_t>(j.at("h"));
+  else
+    l.weight = Unpack<float>(j.at("w"));
   l.bias = Unpack<float>(j.at("b"));
-  if (l.weight.size() != static_cast<size_t>(l.in) * l.out || l.bias.size() != l.out)
+  const size_t stored = l.weight_half.empty() ? l.weight.size() : l.weight_half.size();
+  if (stored != static_cast<size_t>(l.in) * l.out || l.bias.size() != l.out)
     throw std::runtime_error("layer sizes do not match its weights");
   return l;
 }

@@ -83,6 +83,51 @@ TEST(Model, SavedAndLoadedScoresTheSame) {
   }
 }
 
+TEST(Model, WideLayersAreScoredInHalfPrecisionAsTheyWereCalibrated) {
+  auto t = TrainOn(sim::Family::kPeakOnBackground, 1e4, 200, 3);
+  ASSERT_TRUE(t.model);
+  const Model& half = *t.model;
+  for (const DenseLayer* l : {&half.enc1, &half.dec2}) {
+    EXPECT_EQ(l->weight_half.size(), static_cast<size_t>(l->in) * l->out);
+    EXPECT_TRUE(l->weight.empty()) << "half the bytes per histogram, not both copies";
+  }
+  EXPECT_TRUE(half.enc2.weight_half.empty()) << "the narrow layers stay in single precision";
+
+  // The same weights in single precision, as a model saved before would hold them: read back in
+  // single precision, and scored the same.
+  Model single = half;
+  for (DenseLayer* l : {&single.enc1, &single.dec2}) {
+    l->weight = l->Weights();
+    l->weight_half.clear();
+  }
+  std::string error;
+  const auto loaded_single = DeserializeModel(SerializeModel(single), &error);
+  ASSERT_TRUE(loaded_single) << error;
+  EXPECT_FALSE(loaded_single->enc1.weight.empty());
+  const auto loaded_half = DeserializeModel(SerializeModel(half), &error);
+  ASSERT_TRUE(loaded_half) << error;
+  EXPECT_FALSE(loaded_half->dec2.weight_half.empty());
+  EXPECT_LT(SerializeModel(half).size(), SerializeModel(single).size());
+  std::mt19937_64 rng(11);
+  Scratch a, b, c;
+  for (double severity : {0.0, 0.5}) {
+    const auto h = sim::Draw(t.spec, 1e4, sim::Anomaly::kShiftedPeak, severity, rng);
+    const Score s = ScoreHistogram(half, h.contents, a);
+    EXPECT_DOUBLE_EQ(ScoreHistogram(*loaded_single, h.contents, b).deviance, s.deviance);
+    EXPECT_DOUBLE_EQ(ScoreHistogram(*loaded_half, h.contents, c).p_value, s.p_value);
+  }
+
+  // Weights that are not all half-precision values stay as they are.
+  DenseLayer odd = single.enc1;
+  odd.weight[0] = 1.0000001f;
+  EXPECT_FALSE(StoreHalf(odd));
+  EXPECT_EQ(odd.weight[0], 1.0000001f);
+  EXPECT_TRUE(odd.weight_half.empty());
+  DenseLayer exact = single.enc1;
+  EXPECT_TRUE(StoreHalf(exact));
+  EXPECT_EQ(exact.Weights(), single.enc1.weight);
+}
+
 TEST(Model, ModelsSavedBeforeFittedTailsLoadAsTheyWereScored) {
   auto t = TrainOn(sim::Family::kFallingSpectrum, 1e4, 200, 4);
   ASSERT_TRUE(t.model);
