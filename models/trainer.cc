@@ -324,20 +324,35 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     StoreHalf(model->dec2);
 
     // Latent reference from the training codes. The window is in arrival order; with a horizon,
-    // a linear trend of the codes over it (a slow drift of conditions) is taken out: the
-    // reference sits where the trend leads over the next `latent_horizon` samples, and the spread
-    // is the codes' scatter about the trend plus the trend's travel over that horizon. A model is
-    // then not surprised by the drift it was trained on, only by a jump away from it.
+    // a linear trend of the codes (a slow drift of conditions) is taken out: the reference sits
+    // where the trend leads over the next `latent_horizon` samples, and the spread is the codes'
+    // scatter about the trend plus the trend's travel over that horizon. A model is then not
+    // surprised by the drift it was trained on, only by a jump away from it. The trend is the
+    // newest codes' (4 horizons, at least 100 positions): over a long drift the codes follow a
+    // curve, and a line through all of them pointed off it at the newest end, where the model
+    // scores: in a 30% gain drift, fresh models' latent p-values averaged -ln p = 1.6 (uniform:
+    // 1), and 0.6 with the local trend.
     std::vector<double> trend(latent, 0.0);  // code change per window position
     const double newest = static_cast<double>(total - 1);
     {
       auto z = net->forward(x_train).second.to(torch::kFloat64);
+      torch::Tensor extra = torch::zeros({latent, latent}, torch::kFloat64);
+      std::vector<double> ts;
+      if (opt.latent_horizon > 0 && n_train > 2) {
+        const double span = std::max(4.0 * static_cast<double>(opt.latent_horizon), 100.0);
+        std::vector<int64_t> rows;
+        for (size_t r = 0; r < n_train; ++r)
+          if (static_cast<double>(order[r]) >= newest - span) rows.push_back(static_cast<int64_t>(r));
+        if (rows.size() < std::max<size_t>(4 * latent, 20)) {
+          rows.clear();
+          for (size_t r = 0; r < n_train; ++r) rows.push_back(static_cast<int64_t>(r));
+        }
+        for (int64_t r : rows) ts.push_back(static_cast<double>(order[r]));
+        z = z.index_select(0, torch::tensor(rows, torch::kInt64));
+      }
       auto mu = z.mean(0);
       auto zc = z - mu;
-      torch::Tensor extra = torch::zeros({latent, latent}, torch::kFloat64);
-      if (opt.latent_horizon > 0 && n_train > 2) {
-        std::vector<double> ts(n_train);
-        for (size_t r = 0; r < n_train; ++r) ts[r] = static_cast<double>(order[r]);
+      if (!ts.empty()) {
         auto t = torch::tensor(ts, torch::kFloat64);
         auto tc = t - t.mean();
         auto slope = (tc.unsqueeze(1) * zc).sum(0) / tc.pow(2).sum().clamp_min(1e-12);
