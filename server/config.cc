@@ -72,12 +72,12 @@ const std::vector<Setting>& Settings() {
            &Config::retrain_interval_seconds),
       Make("retrain_min_new", "new histograms needed by the interval trigger",
            &Config::retrain_min_new),
-      Make("drift_recent", "drift trigger: how many recent verdicts are watched",
-           &Config::drift_recent),
-      Make("drift_count", "drift trigger: verdicts among them with p below drift_p that retrain early",
-           &Config::drift_count),
-      Make("drift_p", "drift trigger: p-value below which a verdict counts as drifting",
-           &Config::drift_p),
+      Make("drift_allowance",
+           "drift trigger: subtracted from each verdict's -ln p (which averages 1 while the data "
+           "look like the training data) before it is added to the running sum",
+           &Config::drift_allowance),
+      Make("drift_threshold", "drift trigger: the running sum that retrains early",
+           &Config::drift_threshold),
       Make("drift_min_new", "new histograms needed by the drift trigger", &Config::drift_min_new),
       Make("drift_window", "a drift retraining trains on only the newest this many histograms",
            &Config::drift_window),
@@ -160,9 +160,9 @@ std::optional<std::string> Validate(const Config& c) {
   if (c.window_size < c.min_train_samples) return "window_size must be at least min_train_samples";
   if (c.keep_versions < 1) return "keep_versions must be at least 1";
   if (c.drift_window < 20) return "drift_window must be at least 20";
-  if (!(c.drift_p > 0 && c.drift_p < 1)) return "drift_p must be in (0, 1)";
-  if (c.drift_count < 1 || c.drift_count > c.drift_recent)
-    return "drift_count must be between 1 and drift_recent";
+  if (!(c.drift_allowance >= 1 && c.drift_allowance <= 10))
+    return "drift_allowance must be between 1 and 10 (below 1 the sum grows without a drift)";
+  if (!(c.drift_threshold > 0 && c.drift_threshold <= 1e6)) return "drift_threshold must be > 0";
   if (c.retrain_every < 1) return "retrain_every must be at least 1";
   if (c.history < c.window_size) return "history must be at least window_size";
   if (c.candidate_tolerance < 0) return "candidate_tolerance must be >= 0";

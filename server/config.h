@@ -50,12 +50,13 @@ struct Config {
   double retrain_interval_seconds = 600;  // ... or this much time with at least retrain_min_new
   uint32_t retrain_min_new = 50;
   // Drift trigger: p-values of a model's verdicts are uniform while the data look like what it
-  // was trained on. When `drift_count` of the latest `drift_recent` fall below `drift_p` (a 4%
-  // chance for one window of uniform p-values at the defaults, less in practice since the
-  // combined p-value is conservative), the data are moving away: retrain early, before warnings.
-  uint32_t drift_recent = 50;
-  uint32_t drift_count = 6;
-  double drift_p = 0.05;
+  // was trained on, so -ln p averages 1. A CUSUM of -ln p (capped at -ln 0.01, so that a lone
+  // anomaly does not retrain) minus `drift_allowance`, reset when a model is swapped in, crossing
+  // `drift_threshold` means the data are moving away: retrain early, before warnings. At the
+  // defaults, uniform p-values cross once in ~800 verdicts (the conservative combined p-value of
+  // a real model far less often); p-values whose -ln averages 1.5 cross after ~36, 2 after ~17.
+  double drift_allowance = 1.2;
+  double drift_threshold = 10;
   uint32_t drift_min_new = 20;          // new histograms the drift trigger needs
   uint32_t drift_window = 500;          // a drift retraining uses only the newest this many
   double candidate_tolerance = 0.1;     // reject a candidate worse than the current model by this

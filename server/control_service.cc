@@ -218,8 +218,7 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
   {
     std::lock_guard lk(m->mu);
     m->model = std::make_shared<const models::Model>(std::move(*model));
-    m->recent_low.clear();
-    m->recent_low_count = 0;
+    m->drift_sum = 0;
     m->series.model_version->Set(static_cast<double>(m->model->version));
     meta = TrainingScheduler::MetaJson(*m);
   }

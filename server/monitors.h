@@ -96,8 +96,7 @@ struct Monitor {
   size_t failed_at_window = 0;  // window size when training last failed
   uint64_t new_since_train = 0;
   std::chrono::steady_clock::time_point last_trained = std::chrono::steady_clock::now();
-  std::deque<bool> recent_low;  // p below drift_p, for the latest verdicts of the current model
-  size_t recent_low_count = 0;
+  double drift_sum = 0;  // the drift trigger's CUSUM over the current model's verdicts
   bool meta_saved = false;  // the store knows this monitor
   v1::Verdict last_verdict;
 

@@ -106,8 +106,7 @@ void TrainingScheduler::KeepCurrentLocked(Monitor* m, uint64_t new_at_snapshot) 
   // Count anew from here, so the same trigger does not fire again at once.
   m->new_since_train -= std::min(m->new_since_train, new_at_snapshot);
   m->last_trained = std::chrono::steady_clock::now();
-  m->recent_low.clear();
-  m->recent_low_count = 0;
+  m->drift_sum = 0;
 }
 
 void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,

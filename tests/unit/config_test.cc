@@ -67,13 +67,13 @@ TEST(Config, BadValuesAndMissingFileAreClearErrors) {
   out = Args({"histguardd", "--config", "/nonexistent/histguard.yaml"}).Parse();
   EXPECT_FALSE(out.config);
   EXPECT_NE(out.exit_message.find("cannot read"), std::string::npos);
-  out = Args({"histguardd", "--drift-count", "60", "--drift-recent", "50"}).Parse();
+  out = Args({"histguardd", "--drift-allowance", "0.5"}).Parse();
   EXPECT_FALSE(out.config);
-  EXPECT_NE(out.exit_message.find("drift_count must be between 1 and drift_recent"),
-            std::string::npos) << out.exit_message;
-  out = Args({"histguardd", "--drift-p", "1.5"}).Parse();
+  EXPECT_NE(out.exit_message.find("drift_allowance must be between 1 and 10"), std::string::npos)
+      << out.exit_message;
+  out = Args({"histguardd", "--drift-threshold", "0"}).Parse();
   EXPECT_FALSE(out.config);
-  EXPECT_NE(out.exit_message.find("drift_p"), std::string::npos) << out.exit_message;
+  EXPECT_NE(out.exit_message.find("drift_threshold"), std::string::npos) << out.exit_message;
   out = Args({"histguardd", "--scoring-threads", "many"}).Parse();
   EXPECT_FALSE(out.config);
   EXPECT_EQ(out.exit_code, 2);
