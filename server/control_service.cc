@@ -219,6 +219,7 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
     std::lock_guard lk(m->mu);
     m->model = std::make_shared<const models::Model>(std::move(*model));
     m->drift_sum = 0;
+    m->drifting = false;
     m->series.model_version->Set(static_cast<double>(m->model->version));
     meta = TrainingScheduler::MetaJson(*m);
   }

@@ -97,6 +97,9 @@ struct Monitor {
   uint64_t new_since_train = 0;
   std::chrono::steady_clock::time_point last_trained = std::chrono::steady_clock::now();
   double drift_sum = 0;  // the drift trigger's CUSUM over the current model's verdicts
+  // The current model replaced one that a drift overtook young: the drift is likely going on, and
+  // the trigger watches this one with half the threshold.
+  bool drifting = false;
   bool meta_saved = false;  // the store knows this monitor
   v1::Verdict last_verdict;
 

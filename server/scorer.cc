@@ -212,7 +212,7 @@ void Scorer::MaybeRetrainLocked(Monitor& m, double p_value) {
   if (m.new_since_train >= config_.retrain_every) {
     reason = "scheduled";
   } else if (m.new_since_train >= config_.drift_min_new &&
-             m.drift_sum >= config_.drift_threshold) {
+             m.drift_sum >= (m.drifting ? 0.5 : 1.0) * config_.drift_threshold) {
     reason = "drift";
   } else if (m.new_since_train >= config_.retrain_min_new &&
              std::chrono::steady_clock::now() - m.last_trained >=

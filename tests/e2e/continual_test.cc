@@ -137,9 +137,9 @@ TEST(Continual, RetrainingFollowsAGainDriftAndStillFlagsAnomalies) {
   EXPECT_GT(off.rate(), 0.5) << "a frozen model cannot follow a 30% drift";
   EXPECT_GE(on.retrained, 10) << "the drift trigger retrains as the p-values fall";
   // The peak moves by its whole run-to-run spread every 50 lumisections, so a model lagging by a
-  // training time still raises some warnings: about 1% of normals here (nominal 0.1%), against
+  // training time still raises some warnings: 0.13-0.47% of normals here (nominal 0.1%), against
   // 90% for a frozen model.
-  EXPECT_LT(on.rate(), 0.04);
+  EXPECT_LT(on.rate(), 0.01);
   EXPECT_LT(on.rate(), off.rate() / 20);
   EXPECT_GE(on.flagged, on.anomalies - 1) << "anomalies late in the drift are still BAD";
 }
