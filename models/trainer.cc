@@ -408,12 +408,14 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     }
     double hold_dev = 0;
     for (double d : rec) hold_dev += d;
-    // The deviance is a sum over many bins: its tail may be a scaled chi2's. The largest bin's
-    // term is a maximum, and the latent distance follows a drift the holdout saw only part of:
-    // exponential, the safe side.
+    // The deviance is a sum over many bins: its tail may be a scaled chi2's, unless the holdout
+    // is small or the window drifts (the model will score beyond its newest sample). The largest
+    // bin's term is a maximum, and the latent distance follows a drift the holdout saw only part
+    // of: exponential, the safe side.
+    const bool heavy_recon_tail = small_holdout || opt.drifting;
     model->recon = Calibration::Fit(rec, 1.0 / static_cast<double>(n),
-                                    small_holdout ? Calibration::Tail::kExponential
-                                                  : Calibration::Tail::kChiSquare);
+                                    heavy_recon_tail ? Calibration::Tail::kExponential
+                                                     : Calibration::Tail::kChiSquare);
     model->localised = Calibration::Fit(loc, 0.25);
     model->latent = Calibration::Fit(lat, 0.25);
     std::vector<double> p_rec, p_loc, p_lat;

@@ -35,6 +35,10 @@ struct TrainOptions {
   // Samples the model is expected to score before the next training (0: no retraining). With a
   // horizon, the latent reference follows a linear trend of the codes over the window.
   uint32_t latent_horizon = 0;
+  // The window is drifting: the model will score histograms beyond the newest it was trained on,
+  // where its deviance runs higher than on held-out histograms from within the window. The
+  // deviance then keeps the exponential tail (heavier) instead of the scaled chi2.
+  bool drifting = false;
   double time_budget_seconds = 60;  // stop early (and say so) past this
   uint64_t seed = 1;
   const std::atomic<bool>* cancel = nullptr;  // when set and true, training stops with an error

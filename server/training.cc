@@ -158,6 +158,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
                                                        std::max<uint64_t>(config_.retrain_every,
                                                                           config_.drift_min_new)))
           : 0;
+  opt.drifting = reason == "drift";
   opt.seed = std::hash<std::string>{}(m->name) ^ keys.size();
   models::TrainOutcome outcome = models::Train(counts, shape, opt);
   metrics_.training_duration.Observe(outcome.report.seconds);

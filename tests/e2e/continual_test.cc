@@ -136,10 +136,12 @@ TEST(Continual, RetrainingFollowsAGainDriftAndStillFlagsAnomalies) {
               on.false_alarms, on.normals, on.rate(), on.flagged, on.anomalies, on.retrained);
   EXPECT_GT(off.rate(), 0.5) << "a frozen model cannot follow a 30% drift";
   EXPECT_GE(on.retrained, 10) << "the drift trigger retrains as the p-values fall";
-  // The peak moves by its whole run-to-run spread every 50 lumisections, so a model lagging by a
-  // training time still raises some warnings: 0.13-0.47% of normals here (nominal 0.1%), against
-  // 90% for a frozen model.
-  EXPECT_LT(on.rate(), 0.01);
+  // The peak moves by its whole run-to-run spread every 50 lumisections, and every model scores
+  // histograms beyond the newest it was trained on: 1 to 4 warnings among the 1,490 normals over
+  // five runs (0.07-0.27%, mean 0.17%; nominal 0.1%), against 90% for a frozen model. At 1.5
+  // warnings expected even from perfect p-values, a bound at 2x nominal (2 warnings) would fail
+  // one run in five by chance alone; the bound here is 0.6%.
+  EXPECT_LT(on.rate(), 0.006);
   EXPECT_LT(on.rate(), off.rate() / 20);
   EXPECT_GE(on.flagged, on.anomalies - 1) << "anomalies late in the drift are still BAD";
 }
