@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -87,6 +89,19 @@ uint64_t TrainFirstModel(Client& client, const sim::MonitorSpec& spec, std::mt19
   return ls;
 }
 
+// The nominal false-alarm rate the drift test runs with (the daemon's default).
+constexpr double kWarningP = 1e-3;
+
+// P(X >= k) for X Poisson with mean lambda.
+double PoissonAtLeast(int k, double lambda) {
+  double term = std::exp(-lambda), below = 0;
+  for (int j = 0; j < k; ++j) {
+    below += term;
+    term *= lambda / (j + 1);
+  }
+  return std::max(0.0, 1 - below);
+}
+
 struct DriftResult {
   int normals = 0, false_alarms = 0, anomalies = 0, flagged = 0, retrained = 0;
   double rate() const { return normals ? static_cast<double>(false_alarms) / normals : 0; }
@@ -96,7 +111,8 @@ struct DriftResult {
 // (460 times real time); every 10th of the last 100 lumisections carries a hot channel.
 constexpr int64_t kPaceMicros = 20000;
 DriftResult RunDrift(bool retraining) {
-  DaemonProcess d({"--retraining", retraining ? "true" : "false"});
+  DaemonProcess d({"--retraining", retraining ? "true" : "false", "--warning-p",
+                   std::to_string(kWarningP)});
   EXPECT_TRUE(d.started()) << d.error();
   Client client(d.grpc_address());
   auto spec = PeakMonitor();
@@ -138,10 +154,13 @@ TEST(Continual, RetrainingFollowsAGainDriftAndStillFlagsAnomalies) {
   EXPECT_GE(on.retrained, 10) << "the drift trigger retrains as the p-values fall";
   // The peak moves by its whole run-to-run spread every 50 lumisections, and every model scores
   // histograms beyond the newest it was trained on: 1 to 4 warnings among the 1,490 normals over
-  // five runs (0.07-0.27%, mean 0.17%; nominal 0.1%), against 90% for a frozen model. At 1.5
-  // warnings expected even from perfect p-values, a bound at 2x nominal (2 warnings) would fail
-  // one run in five by chance alone; the bound here is 0.6%.
-  EXPECT_LT(on.rate(), 0.006);
+  // five runs (0.07-0.27%, mean 0.17%; nominal 0.1%), against 90% for a frozen model. With 1.5
+  // warnings expected even from exact p-values, "within 2x of nominal" is a statement about a
+  // rate, tested on a count: the count must be one that a rate of 2x warning_p gives at least 1%
+  // of the time (fewer than 9 here).
+  const double at_twice_nominal = 2 * kWarningP * on.normals;
+  EXPECT_GT(PoissonAtLeast(on.false_alarms, at_twice_nominal), 0.01)
+      << on.false_alarms << " warnings where 2x nominal expects " << at_twice_nominal;
   EXPECT_LT(on.rate(), off.rate() / 20);
   EXPECT_GE(on.flagged, on.anomalies - 1) << "anomalies late in the drift are still BAD";
 }
