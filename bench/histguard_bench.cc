@@ -7,12 +7,16 @@
 // Baselines: the model limit (the same histograms scored in-process through the same scoring
 // code, with the models the daemon trained, read from its data directory) and the transport
 // limit (a no-op gRPC service with the same messages). The load generator shares the cores with
-// the daemon, as a DAQ publisher on the same node would.
+// the daemon, as a DAQ publisher on the same node would. For latency, a third: the storage limit
+// (how long the data directory's disk takes to sync a small append, which every answer waits
+// for unless the daemon runs with --sync-writes false).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -193,6 +197,31 @@ double ModelLimit(const std::string& data_dir, const std::vector<hv::Histogram>&
   return n / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The storage limit: `count` appends of a record's size to a file in `dir`, each synced as the
+// daemon syncs its write-ahead log (fdatasync). Returns the sync latencies, sorted, in seconds.
+std::vector<double> SyncLatencies(const std::string& dir, int count) {
+  const std::string path = dir + "/sync-probe";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  std::vector<double> t;
+  if (fd < 0) return t;
+  const std::string record(300, 'x');
+  for (int i = 0; i < count; ++i) {
+    if (::write(fd, record.data(), record.size()) != static_cast<ssize_t>(record.size())) break;
+    const auto start = Clock::now();
+    if (::fdatasync(fd) != 0) break;
+    t.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  std::sort(t.begin(), t.end());
+  return t;
+}
+
+double Quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * sorted.size()))];
+}
+
 void Row(const std::string& what, const hb::LoadResult& r, const std::string& extra = "") {
   std::printf("| %-58s | %10.0f | %8.3f | %8.3f | %8.3f | %s\n", what.c_str(), r.rate(),
               r.p50 * 1e3, r.p99 * 1e3, r.p999 * 1e3, extra.c_str());
@@ -222,8 +251,8 @@ int main(int argc, char** argv) {
   app.add_option("--only", only,
                  "after setup, run just this load against the daemon, without the baselines (for "
                  "profiling: perf record -p <daemon pid>; the daemon's pid is printed): stream, "
-                 "submit100, submit10, unary")
-      ->check(CLI::IsMember({"stream", "submit100", "submit10", "unary"}));
+                 "submit100, submit10, unary, unary-2000 (open loop at 2,000/s)")
+      ->check(CLI::IsMember({"stream", "submit100", "submit10", "unary", "unary-2000"}));
   int only_clients = 0;
   app.add_option("--only-clients", only_clients,
                  "with --only: this many streams or unary clients instead of the table's");
@@ -299,7 +328,8 @@ int main(int argc, char** argv) {
         {"stream", {.streams = 4}},
         {"submit100", {.unary_clients = 2, .batch = 100}},
         {"submit10", {.unary_clients = 4, .batch = 10}},
-        {"unary", {.unary_clients = 4, .batch = 1}}};
+        {"unary", {.unary_clients = 4, .batch = 1}},
+        {"unary-2000", {.unary_clients = 4, .batch = 1, .rate = 2000}}};
     hb::LoadOptions o = loads.at(only);
     if (only_clients > 0) (o.streams > 0 ? o.streams : o.unary_clients) = only_clients;
     o.seconds = seconds;
@@ -315,6 +345,11 @@ int main(int argc, char** argv) {
 
   std::printf("model limit, in-process, 1 thread: %.0f histograms/s; 2 threads: %.0f/s\n",
               ModelLimit(d.data_dir, pool, seconds, 1), ModelLimit(d.data_dir, pool, seconds, 2));
+  const auto syncs = SyncLatencies(d.data_dir, 2000);
+  std::printf("storage limit, a synced 300-byte append in the data directory: p50 %.3f ms, "
+              "p99 %.3f ms, p999 %.3f ms%s\n",
+              Quantile(syncs, 0.5) * 1e3, Quantile(syncs, 0.99) * 1e3, Quantile(syncs, 0.999) * 1e3,
+              syncs.empty() ? " (could not write there)" : "");
 
   std::printf("\n| %-58s | %10s | %8s | %8s | %8s |\n", "load", "hist/s", "p50 ms", "p99 ms",
               "p999 ms");

@@ -53,6 +53,11 @@ const std::vector<Setting>& Settings() {
       Make("max_batch", "histograms scored together in one batch", &Config::max_batch),
       Make("batch_wait_us", "how long a small batch waits for more histograms (microseconds)",
            &Config::batch_wait_us),
+      Make("sync_writes",
+           "sync the store before answering, so an acknowledged histogram survives a power loss "
+           "(false: it survives a crash or kill -9 of the daemon, not of the node, and answers do "
+           "not wait for the disk)",
+           &Config::sync_writes),
       Make("max_queue", "histograms waiting to be scored before unary calls are refused",
            &Config::max_queue),
       Make("stream_in_flight", "unanswered histograms per stream before its reads pause",

@@ -103,7 +103,7 @@ void Scorer::Commit() {
     std::string error;
     bool ok = true;
     for (auto& s : ready) ok = store_.Write(s.writes, &error) && ok;
-    ok = ok && store_.Sync(&error);
+    if (config_.sync_writes) ok = ok && store_.Sync(&error);
     size_t count = 0;
     const auto now = std::chrono::steady_clock::now();
     for (auto& s : ready) {

@@ -391,7 +391,7 @@ TEST_F(ContinualDaemon, OperatorCommandsOfTheCli) {
 }
 
 // Restarts on the same data directory, after SIGTERM and after kill -9 in the middle of a stream.
-TEST(Continual, RestartResumesVersionsWindowsAndVerdicts) {
+void RestartResumesVersionsWindowsAndVerdicts(const std::vector<std::string>& flags) {
   char tmpl[] = "/tmp/histguard-restart-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   const auto spec = PeakMonitor();
@@ -402,7 +402,7 @@ TEST(Continual, RestartResumesVersionsWindowsAndVerdicts) {
   std::vector<v1::Verdict> before;
   uint64_t version_before = 0, window_before = 0;
   {
-    DaemonProcess d({}, dir);
+    DaemonProcess d(flags, dir);
     ASSERT_TRUE(d.started()) << d.error();
     Client client(d.grpc_address());
     TrainFirstModel(client, spec, rng, 1);
@@ -414,7 +414,7 @@ TEST(Continual, RestartResumesVersionsWindowsAndVerdicts) {
   }
   std::vector<std::pair<uint64_t, uint64_t>> acknowledged;
   {
-    DaemonProcess d({}, dir);
+    DaemonProcess d(flags, dir);
     ASSERT_TRUE(d.started()) << d.error();
     Client client(d.grpc_address());
     const auto info = GetMonitor(client, spec.name);
@@ -446,7 +446,7 @@ TEST(Continual, RestartResumesVersionsWindowsAndVerdicts) {
     ASSERT_GE(acked.load(), 300);
   }
   {
-    DaemonProcess d({}, dir);
+    DaemonProcess d(flags, dir);
     ASSERT_TRUE(d.started()) << d.error();
     Client client(d.grpc_address());
     EXPECT_EQ(GetMonitor(client, spec.name).active_version(), version_before);
@@ -466,6 +466,15 @@ TEST(Continual, RestartResumesVersionsWindowsAndVerdicts) {
     EXPECT_DOUBLE_EQ(v.score(), before[0].score());
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST(Continual, RestartResumesVersionsWindowsAndVerdicts) {
+  RestartResumesVersionsWindowsAndVerdicts({});
+}
+
+// Unsynced writes still reach the write-ahead log before the answer: a killed daemon loses none.
+TEST(Continual, RestartAfterKillLosesNothingWithUnsyncedWrites) {
+  RestartResumesVersionsWindowsAndVerdicts({"--sync-writes", "false"});
 }
 
 }  // namespace

@@ -35,6 +35,7 @@ TEST(Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_DOUBLE_EQ(out.config->bad_p, 1e-5);
   EXPECT_DOUBLE_EQ(out.config->warning_p, 1e-3);
   EXPECT_EQ(out.config->data_dir, "./var/histguard");
+  EXPECT_TRUE(out.config->sync_writes) << "an acknowledged histogram survives a power loss";
 }
 
 TEST(Config, YamlThenFlagsOverride) {
