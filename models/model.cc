@@ -27,6 +27,14 @@ void AffinePortable(const DenseLayer& l, const float* x, float* y) {
   }
 }
 
+// The sum of a vector's eight lanes.
+__attribute__((target("avx2,fma"))) inline float HorizontalSum(__m256 v) {
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
+  return _mm_cvtss_f32(s4);
+}
+
 __attribute__((target("avx2,fma"))) void AffineAvx2(const DenseLayer& l, const float* x,
                                                      float* y) {
   const uint32_t in = l.in;
@@ -42,11 +50,7 @@ __attribute__((target("avx2,fma"))) void AffineAvx2(const DenseLayer& l, const f
       a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
       i += 8;
     }
-    a0 = _mm256_add_ps(a0, a1);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
-    float s = _mm_cvtss_f32(s4);
+    float s = HorizontalSum(_mm256_add_ps(a0, a1));
     for (; i < in; ++i) s += w[i] * x[i];
     y[o] = s + l.bias[o];
   }
@@ -94,11 +98,7 @@ __attribute__((target("avx2,fma,f16c"))) void AffineHalfAvx2(const DenseLayer& l
       a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
       i += 8;
     }
-    a0 = _mm256_add_ps(a0, a1);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
-    float s = _mm_cvtss_f32(s4);
+    float s = HorizontalSum(_mm256_add_ps(a0, a1));
     for (; i < in; ++i) s += _cvtsh_ss(w[i]) * x[i];
     y[o] = s + l.bias[o];
   }
