@@ -217,7 +217,7 @@ bool StoreHalf(DenseLayer& l) {
     if (FromHalf(half[i]) != l.weight[i]) return false;
   }
   l.weight_half = std::move(half);
-  l.weight = {};
+  std::vector<float>().swap(l.weight);  // `= {}` would keep the capacity: release it
   return true;
 }
 
