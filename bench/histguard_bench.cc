@@ -10,13 +10,11 @@
 // the daemon, as a DAQ publisher on the same node would. For latency, a third: the storage limit
 // (how long the data directory's disk takes to sync a small append, which every answer waits
 // for unless the daemon runs with --sync-writes false).
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -197,35 +195,6 @@ double ModelLimit(const std::string& data_dir, const std::vector<hv::Histogram>&
   return n / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The storage limit: appends of a record's size to a file in `dir` for `seconds`, each synced as
-// the daemon syncs its write-ahead log (fdatasync). Returns the sync latencies, sorted, in
-// seconds. Measured for as long as a load row: the disk's rare stalls (a journal commit behind
-// other writes) are what a p99 of the answers feels.
-std::vector<double> SyncLatencies(const std::string& dir, double seconds) {
-  const std::string path = dir + "/sync-probe";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  std::vector<double> t;
-  if (fd < 0) return t;
-  const std::string record(300, 'x');
-  const auto stop = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(seconds));
-  while (Clock::now() < stop) {
-    if (::write(fd, record.data(), record.size()) != static_cast<ssize_t>(record.size())) break;
-    const auto start = Clock::now();
-    if (::fdatasync(fd) != 0) break;
-    t.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-  }
-  ::close(fd);
-  ::unlink(path.c_str());
-  std::sort(t.begin(), t.end());
-  return t;
-}
-
-double Quantile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * sorted.size()))];
-}
-
 void Row(const std::string& what, const hb::LoadResult& r, const std::string& extra = "") {
   std::printf("| %-58s | %10.0f | %8.3f | %8.3f | %8.3f | %s\n", what.c_str(), r.rate(),
               r.p50 * 1e3, r.p99 * 1e3, r.p999 * 1e3, extra.c_str());
@@ -349,12 +318,11 @@ int main(int argc, char** argv) {
 
   std::printf("model limit, in-process, 1 thread: %.0f histograms/s; 2 threads: %.0f/s\n",
               ModelLimit(d.data_dir, pool, seconds, 1), ModelLimit(d.data_dir, pool, seconds, 2));
-  const auto syncs = SyncLatencies(d.data_dir, seconds);
+  const hb::SyncResult syncs = hb::MeasureSyncs(d.data_dir, seconds);
   std::printf("storage limit, synced 300-byte appends in the data directory for %.0f s: "
               "p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, longest %.1f ms%s\n",
-              seconds, Quantile(syncs, 0.5) * 1e3, Quantile(syncs, 0.99) * 1e3,
-              Quantile(syncs, 0.999) * 1e3, syncs.empty() ? 0.0 : syncs.back() * 1e3,
-              syncs.empty() ? " (could not write there)" : "");
+              seconds, syncs.p50 * 1e3, syncs.p99 * 1e3, syncs.p999 * 1e3, syncs.longest * 1e3,
+              syncs.syncs == 0 ? " (could not write there)" : "");
 
   std::printf("\n| %-58s | %10s | %8s | %8s | %8s |\n", "load", "hist/s", "p50 ms", "p99 ms",
               "p999 ms");

@@ -1,6 +1,8 @@
 #include "bench/load.h"
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,6 +43,32 @@ class Pacer {
 };
 
 }  // namespace
+
+SyncResult MeasureSyncs(const std::string& dir, double seconds) {
+  SyncResult r;
+  const std::string path = dir + "/sync-probe";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (fd < 0) return r;
+  const std::string record(300, 'x');
+  std::vector<double> t;
+  const auto stop = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(seconds));
+  while (Clock::now() < stop) {
+    if (::write(fd, record.data(), record.size()) != static_cast<ssize_t>(record.size())) break;
+    const auto start = Clock::now();
+    if (::fdatasync(fd) != 0) break;
+    t.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  r.syncs = t.size();
+  if (t.empty()) return r;
+  r.longest = *std::max_element(t.begin(), t.end());
+  r.p50 = Quantile(t, 0.5);
+  r.p99 = Quantile(t, 0.99);
+  r.p999 = Quantile(t, 0.999);
+  return r;
+}
 
 LoadResult RunLoad(const LoadOptions& o, const std::vector<v1::Histogram>& pool) {
   Client client(o.address);

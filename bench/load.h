@@ -33,6 +33,16 @@ struct LoadResult {
 // Sends copies of `pool` (lumisection rewritten) until `seconds` pass.
 LoadResult RunLoad(const LoadOptions& options, const std::vector<v1::Histogram>& pool);
 
+// The storage limit: appends of a record's size (300 bytes) to a file in `dir` for `seconds`,
+// each synced as the daemon syncs its write-ahead log (fdatasync). Measured for as long as a load
+// row: the disk's rare stalls are what the p99 of synced answers feels. Latencies in seconds;
+// syncs 0 when the directory cannot be written.
+struct SyncResult {
+  uint64_t syncs = 0;
+  double p50 = 0, p99 = 0, p999 = 0, longest = 0;
+};
+SyncResult MeasureSyncs(const std::string& dir, double seconds);
+
 // A server implementing Ingest that parses and answers an empty verdict: the transport limit.
 class NoopServer {
  public:
