@@ -123,7 +123,8 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   }
   // A drift means the older part of the window no longer looks like the present: train on the
   // newest histograms only.
-  if (reason == "drift" && window.size() > config_.drift_window)
+  const bool drift = reason == "drift";
+  if (drift && window.size() > config_.drift_window)
     window.erase(window.begin(), window.end() - config_.drift_window);
   std::vector<uint32_t> shape;
   size_t bins;
@@ -158,7 +159,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
                                                        std::max<uint64_t>(config_.retrain_every,
                                                                           config_.drift_min_new)))
           : 0;
-  opt.drifting = reason == "drift";
+  opt.drifting = drift;
   opt.seed = std::hash<std::string>{}(m->name) ^ keys.size();
   models::TrainOutcome outcome = models::Train(counts, shape, opt);
   metrics_.training_duration.Observe(outcome.report.seconds);
@@ -256,7 +257,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     // the next trigger watches with half the threshold (in a 30% gain drift the warnings fell
     // from 0.6-0.8% of normal histograms to 0.13-0.47%: models lived 30-50 histograms, not
     // 50-90). A trigger that fires late, as a spurious one does, leaves this mode.
-    m->drifting = reason == "drift" && new_at_snapshot < config_.retrain_every / 2;
+    m->drifting = drift && new_at_snapshot < config_.retrain_every / 2;
     m->last_training_error.clear();
     m->series.model_version->Set(static_cast<double>(info.version));
     m->series.last_trained_time->Set(static_cast<double>(info.created_unix_ms) / 1000.0);
