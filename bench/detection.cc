@@ -37,6 +37,7 @@ const char* kMethodNames[kMethods] = {"recon", "latent", "histguard", "chi2", "k
 struct Scores {
   std::array<std::vector<double>, kMethods> by_method;
   std::vector<double> deviance;  // histguard's raw score: Poisson deviance per bin
+  std::vector<double> localised;  // -log10 p of the largest bin's term (the third part)
 };
 
 struct CellResult {  // one family x statistics x anomaly class x method
@@ -53,6 +54,8 @@ struct NormalResult {  // one family x statistics: the normals alone
   double entries;
   double rate[4];        // observed rate of combined p < 1e-2, 1e-3, 1e-4, 1e-5 (bad_p)
   double median_deviance;
+  double part_rate[3][2];  // recon, localised, latent: observed rate of p < 1e-2, 1e-3
+  double tests;            // the number of independent tests the combination assumes
 };
 
 struct ContaminationResult {
@@ -118,6 +121,7 @@ void ScoreInto(const hm::Model& model, const std::vector<double>& reference,
   out.by_method[4].push_back(Ks(s.contents, reference));
   out.by_method[5].push_back(hm::DeviancePerBin(s.contents, oracle));
   out.deviance.push_back(score.deviance);
+  out.localised.push_back(NegLog(score.p_localised));
 }
 
 // Mann-Whitney AUC, ties counted half.
@@ -341,9 +345,13 @@ int main(int argc, char** argv) {
           contaminated_results.push_back({fname, entries, cls, Auc(normal.by_method[2], anom.by_method[2]),
                                           Auc(normal_dirty.by_method[2], anom_dirty.by_method[2])});
       }
-      NormalResult nr{fname, entries, {0, 0, 0, 0}, Median(normal.deviance)};
+      NormalResult nr{fname, entries, {0, 0, 0, 0}, Median(normal.deviance), {}, trained.model->tests};
       const double ts[4] = {1e-2, 1e-3, 1e-4, kBadP};
       for (int k = 0; k < 4; ++k) nr.rate[k] = RateAbove(normal.by_method[2], ts[k]);
+      const std::vector<double>* parts[3] = {&normal.by_method[0], &normal.localised,
+                                             &normal.by_method[1]};
+      for (int p = 0; p < 3; ++p)
+        for (int k = 0; k < 2; ++k) nr.part_rate[p][k] = RateAbove(*parts[p], ts[k]);
       normal_results.push_back(nr);
     }
   }
@@ -367,6 +375,18 @@ int main(int argc, char** argv) {
     std::snprintf(buf, sizeof buf, "| %s | %g | %.2e | %.2e | %.2e | %.2e | %.3f |\n",
                   n.family.c_str(), n.entries, n.rate[0], n.rate[1], n.rate[2], n.rate[3],
                   n.median_deviance);
+    table << buf;
+  }
+  table << "\nThe parts of the combination on the normal histograms: observed rate of each part's "
+           "p < t, and the number of independent tests the model combines them over.\n\n"
+        << "| family | entries | recon 1e-2 | recon 1e-3 | largest bin 1e-2 | largest bin 1e-3 "
+           "| latent 1e-2 | latent 1e-3 | tests |\n"
+        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& n : normal_results) {
+    std::snprintf(buf, sizeof buf, "| %s | %g | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2f |\n",
+                  n.family.c_str(), n.entries, n.part_rate[0][0], n.part_rate[0][1],
+                  n.part_rate[1][0], n.part_rate[1][1], n.part_rate[2][0], n.part_rate[2][1],
+                  n.tests);
     table << buf;
   }
   // The BAD flag at the daemon's default bad_p: how many clearly detectable anomalies (histguard
