@@ -11,16 +11,17 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-struct GammaFit {
-  double shape = 0, theta = 0;
+// Mean and variance of the scores, leaving out outliers beyond 10 MADs of the median (anomalies
+// that slipped into the holdout). The variance is widened by its own standard error,
+// 1 + sqrt(2/n): a light tail's p-values far out move many-fold with a few percent of width, so
+// lean to the conservative side. ok == false when there is nothing to fit.
+struct Moments {
+  bool ok = false;
+  double mean = 0, var = 0;
   double outlier_above = 0;  // scores above this were left out
 };
 
-// Gamma moments of the scores, leaving out outliers beyond 10 MADs of the median (anomalies that
-// slipped into the holdout). The variance is widened by its own standard error, 1 + sqrt(2/n):
-// a light tail's p-values far out move many-fold with a few percent of width, so lean to the
-// conservative side. shape == 0 when there is nothing to fit.
-GammaFit FitGammaMoments(const std::vector<double>& scores) {
+Moments FitMoments(const std::vector<double>& scores) {
   const double med = Median(scores);
   std::vector<double> dev;
   dev.reserve(scores.size());
@@ -38,8 +39,18 @@ GammaFit FitGammaMoments(const std::vector<double>& scores) {
   if (n < 8) return {};
   const double mean = sum / n;
   const double var = (sum2 - n * mean * mean) / (n - 1) * (1 + std::sqrt(2.0 / n));
-  if (!(mean > 0) || !(var > 0)) return {};
-  return {mean * mean / var, var / mean, cut};
+  if (!(var > 0)) return {};
+  return {true, mean, var, cut};
+}
+
+// Euler-Mascheroni constant: the mean of a standard Gumbel.
+constexpr double kEulerGamma = 0.5772156649015329;
+
+// ln P(S > s) of a Gumbel (location mu, scale beta), accurate far into the tail.
+double LogGumbelQ(double mu, double beta, double s) {
+  const double z = (s - mu) / beta;
+  if (z > 700) return -z;
+  return std::log(-std::expm1(-std::exp(-z)));
 }
 
 }  // namespace
@@ -108,31 +119,54 @@ Calibration Calibration::Fit(std::vector<double> scores, double min_scale, Tail 
   const double rel_floor = 1e-3 * std::max(std::abs(c.threshold_), 1e-12);
   c.scale_ = std::max({scale, min_scale, rel_floor});
   c.tail_p_ = static_cast<double>(n - ui) / static_cast<double>(n + 1);
-  if (tail == Tail::kChiSquare && excess.size() >= 4 && fitted_scale > 0) {
-    // Keep the scaled chi2 when the exceedances are at least as likely under it as under the
-    // exponential fitted to them. The outliers the moments left out enter both as censored: a
-    // holdout with a few far-out scores has a heavy tail, and keeps the exponential.
-    const GammaFit g = FitGammaMoments(scores);
-    if (g.shape > 0 && c.threshold_ > 0) {
-      const double log_q_u = LogGammaQ(g.shape, c.threshold_ / g.theta);
-      double ll_gamma = 0, ll_exp = 0;
+  if (tail != Tail::kExponential && excess.size() >= 4 && fitted_scale > 0) {
+    const Moments m = FitMoments(scores);
+    Calibration f = c;
+    f.kind_ = tail;
+    if (m.ok && tail == Tail::kChiSquare && m.mean > 0 && c.threshold_ > 0) {
+      f.shape_ = m.mean * m.mean / m.var;
+      f.scale_ = m.var / m.mean;
+    } else if (m.ok && tail == Tail::kGumbel) {
+      f.scale_ = std::sqrt(6 * m.var) / M_PI;
+      f.location_ = m.mean - kEulerGamma * f.scale_;
+    } else {
+      f.kind_ = Tail::kExponential;
+    }
+    bool keep = false;
+    if (f.kind_ == Tail::kChiSquare) {
+      // Keep the chi2 when the exceedances are at least as likely under it as under the
+      // exponential fitted to them. The outliers the moments left out enter both as censored: a
+      // holdout with a few far-out scores has a heavy tail, and keeps the exponential.
+      f.log_q_threshold_ = f.LogSurvival(c.threshold_);
+      double ll_fit = 0, ll_exp = 0;
       for (double e : excess) {
         const double s = c.threshold_ + e;
-        if (s > g.outlier_above) {
+        if (s > m.outlier_above) {
           // Censored: an outlier counts as "at least this far out" under both.
-          ll_gamma += LogGammaQ(g.shape, g.outlier_above / g.theta) - log_q_u;
-          ll_exp += -(g.outlier_above - c.threshold_) / fitted_scale;
+          ll_fit += f.LogSurvival(m.outlier_above) - f.log_q_threshold_;
+          ll_exp += -(m.outlier_above - c.threshold_) / fitted_scale;
           continue;
         }
-        ll_gamma += (g.shape - 1) * std::log(s / g.theta) - s / g.theta - std::log(g.theta) -
-                    std::lgamma(g.shape) - log_q_u;
+        ll_fit += f.LogDensity(s) - f.log_q_threshold_;
         ll_exp += -std::log(fitted_scale) - e / fitted_scale;
       }
-      if (std::isfinite(ll_gamma) && ll_gamma >= ll_exp) {
-        c.shape_ = g.shape;
-        c.scale_ = g.theta;
-        c.log_q_threshold_ = log_q_u;
-      }
+      keep = std::isfinite(ll_fit) && ll_fit >= ll_exp;
+    } else if (f.kind_ == Tail::kGumbel) {
+      // A Gumbel's tail is itself close to an exponential with scale beta, so the likelihood
+      // cannot tell them apart; the scales can. Where the exceedances decay more slowly than
+      // beta by more than their scale's standard error (a heavier tail than the body says), the
+      // Gumbel takes their scale, less that error.
+      const double se = 1.0 + 1.0 / std::sqrt(static_cast<double>(excess.size()));
+      f.scale_ = std::max(f.scale_, fitted_scale / se);
+      f.log_q_threshold_ = f.LogSurvival(c.threshold_);
+      keep = std::isfinite(f.log_q_threshold_);
+    }
+    if (keep) {
+      c.kind_ = f.kind_;
+      c.shape_ = f.shape_;
+      c.scale_ = f.scale_;
+      c.location_ = f.location_;
+      c.log_q_threshold_ = f.log_q_threshold_;
     }
   }
   c.sorted_ = std::move(scores);
@@ -140,25 +174,55 @@ Calibration Calibration::Fit(std::vector<double> scores, double min_scale, Tail 
 }
 
 Calibration Calibration::FromParts(std::vector<double> sorted, double threshold, double scale,
-                                   double tail_p, double shape) {
+                                   double tail_p, double shape, double gumbel_location) {
   Calibration c;
   c.sorted_ = std::move(sorted);
   c.threshold_ = threshold;
   c.scale_ = scale;
   c.tail_p_ = tail_p;
-  if (shape > 0 && scale > 0 && threshold > 0) {
+  if (std::isfinite(gumbel_location) && scale > 0) {
+    c.kind_ = Tail::kGumbel;
+    c.location_ = gumbel_location;
+  } else if (shape > 0 && scale > 0 && threshold > 0) {
+    c.kind_ = Tail::kChiSquare;
     c.shape_ = shape;
-    c.log_q_threshold_ = LogGammaQ(shape, threshold / scale);
   }
+  if (c.kind_ != Tail::kExponential) c.log_q_threshold_ = c.LogSurvival(threshold);
   return c;
+}
+
+double Calibration::LogSurvival(double score) const {
+  switch (kind_) {
+    case Tail::kChiSquare:
+      return LogGammaQ(shape_, score / scale_);
+    case Tail::kGumbel:
+      return LogGumbelQ(location_, scale_, score);
+    case Tail::kExponential:
+      break;
+  }
+  return -(score - threshold_) / scale_;
+}
+
+double Calibration::LogDensity(double score) const {
+  switch (kind_) {
+    case Tail::kChiSquare:
+      return (shape_ - 1) * std::log(score / scale_) - score / scale_ - std::log(scale_) -
+             std::lgamma(shape_);
+    case Tail::kGumbel: {
+      const double z = (score - location_) / scale_;
+      return -std::log(scale_) - z - std::exp(-z);
+    }
+    case Tail::kExponential:
+      break;
+  }
+  return -std::log(scale_) - (score - threshold_) / scale_;
 }
 
 double Calibration::PValue(double score) const {
   if (sorted_.empty()) return 1.0;
   if (std::isnan(score)) return 1.0;
   if (score > threshold_) {
-    const double log_ratio = shape_ > 0 ? LogGammaQ(shape_, score / scale_) - log_q_threshold_
-                                        : -(score - threshold_) / scale_;
+    const double log_ratio = LogSurvival(score) - log_q_threshold_;
     return std::max(tail_p_ * std::exp(std::min(log_ratio, 0.0)), 1e-300);
   }
   // Empirical survival with the +1 of a conservative estimate: (#{s_j >= score} + 1) / (n + 1).

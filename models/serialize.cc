@@ -53,6 +53,7 @@ json Calib(const Calibration& c) {
   json j = {{"s", Pack(c.sorted_scores())}, {"u", c.tail_threshold()}, {"scale", c.tail_scale()},
             {"pu", c.tail_p()}};
   if (c.tail_shape() > 0) j["shape"] = c.tail_shape();
+  if (c.tail() == Calibration::Tail::kGumbel) j["gumbel_mu"] = c.tail_location();
   return j;
 }
 
@@ -61,8 +62,13 @@ json Calib(const Calibration& c) {
 Calibration Calib(const json& j) {
   const double shape = j.value("shape", 0.0);
   if (!(shape >= 0 && shape <= 1e9)) throw std::runtime_error("calibration tail shape out of range");
+  double mu = std::nan("");
+  if (j.contains("gumbel_mu")) {
+    mu = j.at("gumbel_mu").get<double>();
+    if (!std::isfinite(mu)) throw std::runtime_error("calibration Gumbel location is not finite");
+  }
   return Calibration::FromParts(Unpack<double>(j.at("s")), j.at("u").get<double>(),
-                                j.at("scale").get<double>(), j.at("pu").get<double>(), shape);
+                                j.at("scale").get<double>(), j.at("pu").get<double>(), shape, mu);
 }
 
 }  // namespace

@@ -75,13 +75,28 @@ TEST(Model, CombinationCountsTheTestsTheHoldoutShows) {
 }
 
 TEST(Model, SavedAndLoadedScoresTheSame) {
-  auto t = TrainOn(sim::Family::kFallingSpectrum, 1e4, 200, 4);
+  auto t = TrainOn(sim::Family::kFallingSpectrum, 1e4, 500, 4);
   ASSERT_TRUE(t.model);
+  // Every tail shape once: a chi2 for the deviance, a Gumbel for the largest bin, an exponential.
+  std::vector<double> maxima(400);
+  std::mt19937_64 draw(2);
+  std::extreme_value_distribution<double> largest(4, 1);  // a Gumbel: location 4, scale 1
+  for (double& m : maxima) m = largest(draw);
+  t.model->localised = Calibration::Fit(maxima, 0.25, Calibration::Tail::kGumbel);
+  t.model->latent = Calibration::Fit(t.model->latent.sorted_scores(), 0.25);
+  ASSERT_EQ(t.model->localised.tail(), Calibration::Tail::kGumbel);
   std::string error;
   const auto back = DeserializeModel(SerializeModel(*t.model), &error);
   ASSERT_TRUE(back) << error;
   EXPECT_DOUBLE_EQ(back->tests, t.model->tests);
-  EXPECT_DOUBLE_EQ(back->recon.tail_shape(), t.model->recon.tail_shape());
+  for (auto part : {&Model::recon, &Model::localised, &Model::latent}) {
+    EXPECT_EQ((*back.*part).tail(), (*t.model.*part).tail());
+    EXPECT_DOUBLE_EQ((*back.*part).tail_shape(), (*t.model.*part).tail_shape());
+    EXPECT_DOUBLE_EQ((*back.*part).tail_scale(), (*t.model.*part).tail_scale());
+    for (double x : {1.0, 5.0, 12.0, 40.0})
+      EXPECT_DOUBLE_EQ((*back.*part).PValue(x), (*t.model.*part).PValue(x)) << x;
+  }
+  EXPECT_DOUBLE_EQ(back->localised.tail_location(), t.model->localised.tail_location());
   std::mt19937_64 rng(5);
   Scratch s1, s2;
   for (double severity : {0.0, 0.3, 1.0}) {
