@@ -20,7 +20,7 @@
 // are the more likely, so a tail heavier than chi2 (a model that misses part of the run-to-run
 // variation) still gets the exponential. A Gumbel's tail is itself nearly exponential, so
 // Fit(..., Tail::kGumbel) compares scales instead: where the exceedances decay more slowly than
-// the moments say, by more than their scale's standard error, the Gumbel takes their scale.
+// the moments say, the Gumbel takes their scale.
 //
 // Immutable after Fit(); safe to share between threads.
 #pragma once
