@@ -147,7 +147,8 @@ Calibration Calibration::Fit(std::vector<double> scores, double min_scale, Tail 
           ll_exp += -(m.outlier_above - c.threshold_) / fitted_scale;
           continue;
         }
-        ll_fit += f.LogDensity(s) - f.log_q_threshold_;
+        ll_fit += (f.shape_ - 1) * std::log(s / f.scale_) - s / f.scale_ - std::log(f.scale_) -
+                  std::lgamma(f.shape_) - f.log_q_threshold_;
         ll_exp += -std::log(fitted_scale) - e / fitted_scale;
       }
       keep = std::isfinite(ll_fit) && ll_fit >= ll_exp;
@@ -201,21 +202,6 @@ double Calibration::LogSurvival(double score) const {
       break;
   }
   return -(score - threshold_) / scale_;
-}
-
-double Calibration::LogDensity(double score) const {
-  switch (kind_) {
-    case Tail::kChiSquare:
-      return (shape_ - 1) * std::log(score / scale_) - score / scale_ - std::log(scale_) -
-             std::lgamma(shape_);
-    case Tail::kGumbel: {
-      const double z = (score - location_) / scale_;
-      return -std::log(scale_) - z - std::exp(-z);
-    }
-    case Tail::kExponential:
-      break;
-  }
-  return -std::log(scale_) - (score - threshold_) / scale_;
 }
 
 double Calibration::PValue(double score) const {

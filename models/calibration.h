@@ -76,10 +76,9 @@ class Calibration {
   double location_ = 0;         // Gumbel mu
   double log_q_threshold_ = 0;  // LogSurvival(threshold) for the fitted shapes
 
-  // ln P(S > score) and ln density of the fitted shape, not yet conditioned on the threshold
-  // (the exponential's is relative to the threshold).
+  // ln P(S > score) of the fitted shape, not yet conditioned on the threshold (the
+  // exponential's is relative to the threshold).
   double LogSurvival(double score) const;
-  double LogDensity(double score) const;
 };
 
 // ln Q(a, x), the regularised upper incomplete gamma function, accurate far into the tail where
