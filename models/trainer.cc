@@ -411,7 +411,9 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     double train_dev = 0;
     for (size_t r = 0; r < n_train; ++r) train_dev += raw_of(r).deviance;
     std::vector<double> rec, loc, lat;
+    double hold_mean_count = 0;
     for (size_t r = n_train; r < total; ++r) {
+      for (float v : samples[order[r]]) hold_mean_count += v;
       const RawStats s = raw_of(r);
       rec.push_back(s.deviance);
       loc.push_back(s.localised);
@@ -419,21 +421,37 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     }
     double hold_dev = 0;
     for (double d : rec) hold_dev += d;
+    hold_mean_count /= static_cast<double>(n_hold) * static_cast<double>(n);
     // Tails fitted to the moments of the whole holdout, checked against its top decile (see
     // Calibration::Fit): the deviance is a sum over many bins (a scaled chi2), the largest bin's
     // term a maximum (a Gumbel), the latent distance a quadratic form of the code (a scaled
     // chi2). From the top decile alone (12 scores of a 125-histogram holdout) an exponential's
     // scale came out 1.5-2.5x too wide for the latter two, and their p-values below 1e-2 up to
-    // 100x too large. A small holdout or a drifting window (the model will score beyond its
-    // newest sample) keeps the exponential: the safe side. So does the latent distance of codes
-    // that trend: the reference extrapolates the trend, and the holdout shows only the past.
+    // 100x too large. Where a shape's derivation does not hold, the exponential stays: the safe
+    // side.
+    // - A small holdout, or a drifting window (the model will score beyond its newest sample).
+    // - The chi2 tails rest on Gaussian limits: of each bin's counts for the deviance, of the
+    //   code's noise for the latent distance. Below ~20 counts per bin neither holds (at 1e3
+    //   entries the latent chi2 promised 3-5x fewer p < 1e-3 than happened).
+    // - A deviance well above its Poisson value (1 per bin at such counts) is mostly the model's
+    //   misfit along a few directions of shape variation: a heavier tail than a sum over many
+    //   bins (at 1e6 entries the chi2 promised up to 5x fewer p < 1e-3).
+    // - Codes that trend: the latent reference extrapolates the trend, and the holdout shows
+    //   only the past.
     const bool safe_tails = small_holdout || opt.drifting;
-    auto tail = [&](Calibration::Tail t) { return safe_tails ? Calibration::Tail::kExponential : t; };
-    model->recon =
-        Calibration::Fit(rec, 1.0 / static_cast<double>(n), tail(Calibration::Tail::kChiSquare));
-    model->localised = Calibration::Fit(loc, 0.25, tail(Calibration::Tail::kGumbel));
-    model->latent = Calibration::Fit(lat, 0.25, trending ? Calibration::Tail::kExponential
-                                                         : tail(Calibration::Tail::kChiSquare));
+    const bool gaussian_counts = hold_mean_count >= 20;
+    std::vector<double> by_deviance = rec;
+    std::nth_element(by_deviance.begin(), by_deviance.begin() + by_deviance.size() / 2,
+                     by_deviance.end());
+    const bool misfit = by_deviance[by_deviance.size() / 2] > 1.15;
+    auto tail = [&](Calibration::Tail t, bool holds) {
+      return safe_tails || !holds ? Calibration::Tail::kExponential : t;
+    };
+    model->recon = Calibration::Fit(rec, 1.0 / static_cast<double>(n),
+                                    tail(Calibration::Tail::kChiSquare, gaussian_counts && !misfit));
+    model->localised = Calibration::Fit(loc, 0.25, tail(Calibration::Tail::kGumbel, true));
+    model->latent = Calibration::Fit(lat, 0.25,
+                                     tail(Calibration::Tail::kChiSquare, gaussian_counts && !trending));
     std::vector<double> p_rec, p_loc, p_lat;
     for (size_t i = 0; i < rec.size(); ++i) {
       p_rec.push_back(model->recon.PValue(rec[i]));
