@@ -287,11 +287,19 @@ int Check(const std::vector<CellResult>& cells, const std::vector<NormalResult>&
     std::snprintf(line, sizeof line, "%s %g %s:", c.family.c_str(), c.entries,
                   std::string(sim::Name(c.cls)).c_str());
     const std::string cell = line;
-    if (c.cls == sim::Anomaly::kHotBin && ks) {
-      // A defect in a few bins hides in a cumulative test and stands out in a per-bin one.
-      std::snprintf(line, sizeof line, " histguard TPR@1e-3 %.2f >= 0.95 and >= KS %.2f on a hot channel",
-                    c.tpr3, ks->tpr3);
-      report(c.tpr3 >= 0.95 && c.tpr3 >= ks->tpr3, cell + line);
+    const CellResult* chi2 = find(c, 3);
+    const CellResult* oracle = find(c, 5);
+    if (c.cls == sim::Anomaly::kHotBin && ks && chi2 && oracle) {
+      // A defect in a few bins hides in a cumulative test and stands out in a per-bin one:
+      // histguard beats both classical tests, and reaches 0.95 where any of them or the oracle
+      // does.
+      const double best = std::max(ks->tpr3, chi2->tpr3);
+      const double need = std::max({best, oracle->tpr3}) >= 0.95 ? std::max(best, 0.95) : best;
+      std::snprintf(line, sizeof line,
+                    " histguard TPR@1e-3 %.2f >= %.2f on a hot channel (KS %.2f, chi2 %.2f, "
+                    "oracle %.2f)",
+                    c.tpr3, need, ks->tpr3, chi2->tpr3, oracle->tpr3);
+      report(c.tpr3 >= need - 0.02, cell + line);  // 0.02: two anomalies of the small run's 100
     }
     if (c.cls == sim::Anomaly::kMissingFeature) {
       // The complexity trap: an anomaly simpler than normal is still told apart.
@@ -369,8 +377,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", out_path, "also write the tables to this Markdown file");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_flag("--check", check,
-               "check the orderings that must hold (exit 1 when one does not): histguard beats KS "
-               "on hot channels, catches missing features, combines without loss, raises at most 2x the "
+               "check the orderings that must hold (exit 1 when one does not): histguard beats chi2 "
+               "and KS on hot channels (and reaches 0.95 where they or the oracle do), catches missing features, combines without loss, raises at most 2x the "
                "promised false alarms at p < 1e-2, scores the same at every statistics, survives "
                "contamination");
   hm::TrainOptions train_options;
