@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <span>
 #include <sstream>
 
 #include "client/simulator.h"
@@ -138,12 +139,24 @@ double Auc(std::vector<double> normal, const std::vector<double>& anomalous) {
   return sum / (static_cast<double>(normal.size()) * anomalous.size());
 }
 
-// TPR at the threshold that lets through a fraction `fpr` of normals; NaN when not measurable.
-double TprAt(std::vector<double> normal, const std::vector<double>& anomalous, double fpr) {
+// The score that a fraction `fpr` of normals lies strictly above; NaN when not measurable.
+double ThresholdAt(std::vector<double> normal, double fpr) {
   if (normal.size() * fpr < 1) return std::nan("");
   std::sort(normal.begin(), normal.end(), std::greater<>());
-  const size_t k = static_cast<size_t>(std::floor(normal.size() * fpr));
-  const double threshold = normal[k];  // scores strictly above it are flagged
+  return normal[static_cast<size_t>(std::floor(normal.size() * fpr))];
+}
+
+// Adds a histogram's shape (its contents over their sum) to a reference being summed.
+void AddShape(std::vector<double>& reference, std::span<const double> counts) {
+  if (reference.empty()) reference.assign(counts.size(), 0.0);
+  const double total = hm::Sum(counts);
+  for (size_t b = 0; b < reference.size() && total > 0; ++b) reference[b] += counts[b] / total;
+}
+
+// TPR at the threshold that lets through a fraction `fpr` of normals; NaN when not measurable.
+double TprAt(const std::vector<double>& normal, const std::vector<double>& anomalous, double fpr) {
+  const double threshold = ThresholdAt(normal, fpr);  // scores strictly above it are flagged
+  if (std::isnan(threshold)) return threshold;
   size_t hit = 0;
   for (double a : anomalous) hit += a > threshold;
   return static_cast<double>(hit) / anomalous.size();
@@ -224,23 +237,15 @@ void TuneSeverities(const std::vector<std::pair<std::string, sim::MonitorSpec>>&
   std::mt19937_64 rng(seed);
   for (const auto& [fname, spec] : families) {
     std::vector<double> reference;
-    for (size_t i = 0; i < training; ++i) {
-      const auto s = sim::Draw(spec, kEntries, sim::Anomaly::kNone, 0, rng);
-      if (reference.empty()) reference.assign(s.contents.size(), 0.0);
-      const double total = hm::Sum(s.contents);
-      for (size_t b = 0; b < reference.size() && total > 0; ++b) reference[b] += s.contents[b] / total;
-    }
+    for (size_t i = 0; i < training; ++i)
+      AddShape(reference, sim::Draw(spec, kEntries, sim::Anomaly::kNone, 0, rng).contents);
     std::vector<double> chi2, ks;
     for (size_t i = 0; i < normals; ++i) {
       const auto s = sim::Draw(spec, kEntries, sim::Anomaly::kNone, 0, rng);
       chi2.push_back(hm::Chi2AgainstShape(s.contents, reference).chi2_per_ndf);
       ks.push_back(Ks(s.contents, reference));
     }
-    auto cut = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end(), std::greater<>());
-      return v[static_cast<size_t>(std::floor(v.size() * 1e-3))];
-    };
-    const double chi2_cut = cut(chi2), ks_cut = cut(ks);
+    const double chi2_cut = ThresholdAt(chi2, 1e-3), ks_cut = ThresholdAt(ks, 1e-3);
     for (auto cls : classes) {
       const uint64_t draw_seed = rng();
       auto tpr = [&](double sev) {
@@ -430,8 +435,7 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < training; ++i) {
         const auto s = sim::Draw(spec, entries, sim::Anomaly::kNone, 0, rng);
         train.emplace_back(s.contents.begin(), s.contents.end());
-        const double total = hm::Sum(s.contents);
-        for (size_t b = 0; b < reference.size() && total > 0; ++b) reference[b] += s.contents[b] / total;
+        AddShape(reference, s.contents);
         if (every > 0) {
           // The same sample with every n-th histogram replaced by an anomaly of the next class.
           if (i % every == every / 2) {
