@@ -40,8 +40,11 @@ class Calibration {
   // `scores` are the holdout scores; `min_scale` floors the fitted tail scale (in score units) so
   // a degenerate holdout (all scores equal) does not make every small fluctuation significant.
   // kChiSquare or kGumbel lets that tail compete with the exponential one (see above).
+  // `theory_scale` > 0 is an exponential tail's scale that the statistic's construction gives: the
+  // tail takes it unless the exceedances decay more slowly beyond their noise (two standard
+  // errors of a scale fitted to them), in which case it takes theirs.
   static Calibration Fit(std::vector<double> scores, double min_scale = 1e-9,
-                         Tail tail = Tail::kExponential);
+                         Tail tail = Tail::kExponential, double theory_scale = 0);
 
   // p-value in (0, 1]; 1 for an empty calibration.
   double PValue(double score) const;

@@ -4,6 +4,7 @@
 
 #include <boost/math/special_functions/gamma.hpp>
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 namespace histguard::models {
@@ -94,6 +95,58 @@ TEST(Calibration, ChiSquareTailIsHonestOnADeviance) {
     EXPECT_LT(rate, 2 * t) << t;
   }
   EXPECT_LT(FalseAlarmRate(expo, g, rng, 1e-4, 400000), 1e-4 / 4) << "the exponential's miss";
+}
+
+TEST(Calibration, ChiSquareTailIsKeptOnAHoldoutOfAFewHundred) {
+  // A monitor's first models calibrate on 125 held-out histograms: a top decile of 12. By chance
+  // it is often compressed, and an exponential fitted to it is then likelier on it than the
+  // chi2 of the moments, and far lighter than the truth. The chi2 stays where it is the heavier.
+  std::mt19937_64 rng(21);
+  std::gamma_distribution<double> g(50, 0.02);
+  int kept = 0, within = 0, above = 0;
+  for (int rep = 0; rep < 20; ++rep) {
+    std::vector<double> fit(125);
+    for (double& v : fit) v = g(rng);
+    const auto c = Calibration::Fit(fit, 1e-9, Calibration::Tail::kChiSquare);
+    kept += c.tail() == Calibration::Tail::kChiSquare;
+    const double rate = FalseAlarmRate(c, g, rng, 1e-3, 20000);
+    within += rate > 0.5e-3 && rate < 2e-3;
+    above += rate >= 3e-3;
+  }
+  EXPECT_GE(kept, 18);
+  EXPECT_GE(within, 12);
+  EXPECT_LE(above, 1);
+}
+
+TEST(Calibration, ATheoryScaleHoldsUnlessTheExceedancesAreClearlyHeavier) {
+  // An exponential tail of known scale (a Kolmogorov distance squared: half its own scale): 12
+  // exceedances alone fix the scale to about a third, the theory to far better. A tail clearly
+  // heavier than the theory says (a model missing part of the variation) takes the exceedances'.
+  std::mt19937_64 rng(33);
+  std::exponential_distribution<double> unit(1.0);
+  int theory_kept = 0, theory_within = 0, fitted_within = 0, heavier_taken = 0;
+  for (int rep = 0; rep < 20; ++rep) {
+    std::vector<double> fit(125), heavy(125);
+    for (double& v : fit) v = unit(rng);
+    for (double& v : heavy) v = 3 * unit(rng);
+    const auto theory = Calibration::Fit(fit, 1e-9, Calibration::Tail::kExponential, 1.0);
+    const auto fitted = Calibration::Fit(fit);
+    theory_kept += theory.tail_scale() == 1.0;
+    const auto draw = [&](std::mt19937_64& r) { return unit(r); };
+    const double t = FalseAlarmRate(theory, draw, rng, 1e-3, 20000);
+    const double f = FalseAlarmRate(fitted, draw, rng, 1e-3, 20000);
+    theory_within += t > 0.5e-3 && t < 2e-3;
+    fitted_within += f > 0.5e-3 && f < 2e-3;
+    const auto overruled = Calibration::Fit(heavy, 1e-9, Calibration::Tail::kExponential, 1.0);
+    heavier_taken += overruled.tail_scale() > 2.0;
+  }
+  std::printf("theory's scale kept in %d of 20, within 2x at 1e-3 in %d (exceedances alone: "
+              "%d); a 3x heavier tail taken in %d\n",
+              theory_kept, theory_within, fitted_within, heavier_taken);
+  EXPECT_GE(theory_kept, 14);
+  EXPECT_GE(theory_within, 12);
+  EXPECT_GT(theory_within, fitted_within + 4);
+  EXPECT_GE(heavier_taken, 15);
 }
 
 // The largest of 100 bins' deviance terms, halved: how the largest residual is scored.
