@@ -10,6 +10,7 @@
 // Methods, each a score where larger means more anomalous:
 //   recon     histguard's reconstruction deviance (calibrated p-value, as -log p)
 //   latent    histguard's latent Mahalanobis score (-log p)
+//   cumul     histguard's cumulative (Kolmogorov) distance from its reconstruction (-log p)
 //   histguard the combined p-value the daemon judges by (-log p)
 //   chi2      Pearson chi2 against the reference (mean shape of the training sample)
 //   ks        Kolmogorov-Smirnov distance of the cumulative shapes, times sqrt(entries)
@@ -34,8 +35,8 @@ namespace hm = histguard::models;
 
 namespace {
 
-constexpr int kMethods = 6;
-const char* kMethodNames[kMethods] = {"recon", "latent", "histguard", "chi2", "ks", "oracle"};
+enum Method { kRecon, kLatent, kCumulative, kHistguard, kChi2, kKs, kOracle, kMethods };
+const char* kMethodNames[kMethods] = {"recon", "latent", "cumul", "histguard", "chi2", "ks", "oracle"};
 
 struct Scores {
   std::array<std::vector<double>, kMethods> by_method;
@@ -57,7 +58,7 @@ struct NormalResult {  // one family x statistics: the normals alone
   double entries;
   double rate[4];        // observed rate of combined p < 1e-2, 1e-3, 1e-4, 1e-5 (bad_p)
   double median_deviance;
-  double part_rate[3][2];  // recon, localised, latent: observed rate of p < 1e-2, 1e-3
+  double part_rate[4][2];  // recon, localised, latent, cumul: observed rate of p < 1e-2, 1e-3
   double tests;            // the number of independent tests the combination assumes
 };
 
@@ -117,12 +118,13 @@ void ScoreInto(const hm::Model& model, const std::vector<double>& reference,
                const sim::Sample& s, const std::vector<double>& oracle, hm::Scratch& scratch,
                Scores& out) {
   const auto score = hm::ScoreHistogram(model, s.contents, scratch, 0);
-  out.by_method[0].push_back(NegLog(score.p_recon));
-  out.by_method[1].push_back(NegLog(score.p_latent));
-  out.by_method[2].push_back(NegLog(score.p_value));
-  out.by_method[3].push_back(hm::Chi2AgainstShape(s.contents, reference).chi2_per_ndf);
-  out.by_method[4].push_back(Ks(s.contents, reference));
-  out.by_method[5].push_back(hm::DeviancePerBin(s.contents, oracle));
+  out.by_method[kRecon].push_back(NegLog(score.p_recon));
+  out.by_method[kLatent].push_back(NegLog(score.p_latent));
+  out.by_method[kCumulative].push_back(NegLog(score.p_cumulative));
+  out.by_method[kHistguard].push_back(NegLog(score.p_value));
+  out.by_method[kChi2].push_back(hm::Chi2AgainstShape(s.contents, reference).chi2_per_ndf);
+  out.by_method[kKs].push_back(Ks(s.contents, reference));
+  out.by_method[kOracle].push_back(hm::DeviancePerBin(s.contents, oracle));
   out.deviance.push_back(score.deviance);
   out.localised.push_back(NegLog(score.p_localised));
 }
@@ -285,15 +287,15 @@ int Check(const std::vector<CellResult>& cells, const std::vector<NormalResult>&
   };
   char line[256];
   for (const auto& c : cells) {
-    if (c.entries < 1e4 || c.method != 2) continue;
-    const CellResult* ks = find(c, 4);
-    const CellResult* recon = find(c, 0);
-    const CellResult* latent = find(c, 1);
+    if (c.entries < 1e4 || c.method != kHistguard) continue;
+    const CellResult* ks = find(c, kKs);
+    const CellResult* recon = find(c, kRecon);
+    const CellResult* latent = find(c, kLatent);
     std::snprintf(line, sizeof line, "%s %g %s:", c.family.c_str(), c.entries,
                   std::string(sim::Name(c.cls)).c_str());
     const std::string cell = line;
-    const CellResult* chi2 = find(c, 3);
-    const CellResult* oracle = find(c, 5);
+    const CellResult* chi2 = find(c, kChi2);
+    const CellResult* oracle = find(c, kOracle);
     if (c.cls == sim::Anomaly::kHotBin && ks && chi2 && oracle) {
       // A defect in a few bins hides in a cumulative test and stands out in a per-bin one:
       // histguard beats both classical tests, and reaches 0.95 where any of them or the oracle
@@ -311,9 +313,11 @@ int Check(const std::vector<CellResult>& cells, const std::vector<NormalResult>&
       std::snprintf(line, sizeof line, " missing feature AUC %.2f >= 0.9", c.auc);
       report(c.auc >= 0.9, cell + line);
     }
-    if (recon && latent && std::max(recon->auc, latent->auc) >= 0.9) {
+    const CellResult* cumulative = find(c, kCumulative);
+    if (recon && latent && cumulative &&
+        std::max({recon->auc, latent->auc, cumulative->auc}) >= 0.9) {
       // Where a part detects well, combining the statistics costs little against it.
-      const double best = std::max(recon->auc, latent->auc);
+      const double best = std::max({recon->auc, latent->auc, cumulative->auc});
       std::snprintf(line, sizeof line, " combined AUC %.2f within 0.05 of its best part %.2f",
                     c.auc, best);
       report(c.auc >= best - 0.05, cell + line);
@@ -475,17 +479,19 @@ int main(int argc, char** argv) {
           cells.push_back({fname, entries, cls, m, Auc(normal.by_method[m], anom.by_method[m]),
                            TprAt(normal.by_method[m], anom.by_method[m], 1e-3),
                            TprAt(normal.by_method[m], anom.by_method[m], 1e-5),
-                           m < 3 ? RateAbove(anom.by_method[m], kBadP) : std::nan("")});
+                           m <= kHistguard ? RateAbove(anom.by_method[m], kBadP) : std::nan("")});
         if (trained_dirty.model)
-          contaminated_results.push_back({fname, entries, cls, Auc(normal.by_method[2], anom.by_method[2]),
-                                          Auc(normal_dirty.by_method[2], anom_dirty.by_method[2])});
+          contaminated_results.push_back(
+              {fname, entries, cls, Auc(normal.by_method[kHistguard], anom.by_method[kHistguard]),
+               Auc(normal_dirty.by_method[kHistguard], anom_dirty.by_method[kHistguard])});
       }
       NormalResult nr{fname, entries, {0, 0, 0, 0}, Median(normal.deviance), {}, trained.model->tests};
       const double ts[4] = {1e-2, 1e-3, 1e-4, kBadP};
-      for (int k = 0; k < 4; ++k) nr.rate[k] = RateAbove(normal.by_method[2], ts[k]);
-      const std::vector<double>* parts[3] = {&normal.by_method[0], &normal.localised,
-                                             &normal.by_method[1]};
-      for (int p = 0; p < 3; ++p)
+      for (int k = 0; k < 4; ++k) nr.rate[k] = RateAbove(normal.by_method[kHistguard], ts[k]);
+      const std::vector<double>* parts[4] = {&normal.by_method[kRecon], &normal.localised,
+                                             &normal.by_method[kLatent],
+                                             &normal.by_method[kCumulative]};
+      for (int p = 0; p < 4; ++p)
         for (int k = 0; k < 2; ++k) nr.part_rate[p][k] = RateAbove(*parts[p], ts[k]);
       normal_results.push_back(nr);
     }
@@ -508,7 +514,7 @@ int main(int argc, char** argv) {
            "BAD), and the median histguard score (deviance per bin).\n\n"
         << "| family | entries | p < 1e-2 | p < 1e-3 | p < 1e-4 | p < 1e-5 | median score |\n"
         << "|---|---:|---:|---:|---:|---:|---:|\n";
-  char buf[160];
+  char buf[256];
   for (const auto& n : normal_results) {
     std::snprintf(buf, sizeof buf, "| %s | %g | %.2e | %.2e | %.2e | %.2e | %.3f |\n",
                   n.family.c_str(), n.entries, n.rate[0], n.rate[1], n.rate[2], n.rate[3],
@@ -518,13 +524,14 @@ int main(int argc, char** argv) {
   table << "\nThe parts of the combination on the normal histograms: observed rate of each part's "
            "p < t, and the number of independent tests the model combines them over.\n\n"
         << "| family | entries | recon 1e-2 | recon 1e-3 | largest bin 1e-2 | largest bin 1e-3 "
-           "| latent 1e-2 | latent 1e-3 | tests |\n"
-        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+           "| latent 1e-2 | latent 1e-3 | cumul 1e-2 | cumul 1e-3 | tests |\n"
+        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& n : normal_results) {
-    std::snprintf(buf, sizeof buf, "| %s | %g | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2f |\n",
+    std::snprintf(buf, sizeof buf,
+                  "| %s | %g | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2f |\n",
                   n.family.c_str(), n.entries, n.part_rate[0][0], n.part_rate[0][1],
                   n.part_rate[1][0], n.part_rate[1][1], n.part_rate[2][0], n.part_rate[2][1],
-                  n.tests);
+                  n.part_rate[3][0], n.part_rate[3][1], n.tests);
     table << buf;
   }
   // The BAD flag at the daemon's default bad_p: how many clearly detectable anomalies (histguard
@@ -532,7 +539,7 @@ int main(int argc, char** argv) {
   size_t clear = 0, clear_bad = 0;
   double flagged_sum = 0;
   for (const auto& c : cells)
-    if (c.method == 2 && c.tpr5 >= 0.9) {
+    if (c.method == kHistguard && c.tpr5 >= 0.9) {
       ++clear;
       flagged_sum += c.flagged;
       clear_bad += c.flagged >= 0.5;

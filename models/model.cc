@@ -251,6 +251,54 @@ void Expect(const Model& m, std::span<const double> counts, Scratch& s) {
   for (uint32_t i = 0; i < n; ++i) s.expected[i] *= total / norm;
 }
 
+namespace {
+
+// sup_j |sum_{i<=j} (c_i - e_i)|, in counts.
+double LargestCumulativeGap(const double* c, const double* e, size_t n) {
+  double gap = 0, largest = 0;
+  for (size_t i = 0; i < n; ++i) {
+    gap += c[i] - e[i];
+    largest = std::max(largest, std::abs(gap));
+  }
+  return largest;
+}
+
+// N sup|F_c - F_mu|^2 for the expectation in scratch; for a 2D shape [nx, ny] (contents
+// row-major, index ix * ny + iy) the larger of the x and y projections'. The total of the
+// expectation is the observed one, so the gap of the last cumulative sum is zero.
+double CumulativeDistance(std::span<const uint32_t> shape, std::span<const double> counts,
+                          Scratch& s) {
+  const size_t n = counts.size();
+  const double total = Sum(counts);
+  if (!(total > 0) || s.expected.size() != n) return 0;
+  double gap = 0;
+  if (shape.size() == 2 && static_cast<size_t>(shape[0]) * shape[1] == n && shape[0] > 1 &&
+      shape[1] > 1) {
+    const size_t nx = shape[0], ny = shape[1];
+    // Layout: x counts, x expected, y counts, y expected.
+    s.projection.assign(2 * (nx + ny), 0.0);
+    double* cx = s.projection.data();
+    double* ex = cx + nx;
+    double* cy = ex + nx;
+    double* ey = cy + ny;
+    for (size_t ix = 0; ix < nx; ++ix) {
+      for (size_t iy = 0; iy < ny; ++iy) {
+        const double c = counts[ix * ny + iy], e = s.expected[ix * ny + iy];
+        cx[ix] += c;
+        ex[ix] += e;
+        cy[iy] += c;
+        ey[iy] += e;
+      }
+    }
+    gap = std::max(LargestCumulativeGap(cx, ex, nx), LargestCumulativeGap(cy, ey, ny));
+  } else {
+    gap = LargestCumulativeGap(counts.data(), s.expected.data(), n);
+  }
+  return gap * gap / total;
+}
+
+}  // namespace
+
 RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch& s) {
   RawStats r{};
   double dev = 0, max_term = 0;
@@ -274,24 +322,32 @@ RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch
     }
   }
   r.latent = 0.5 * std::max(d2, 0.0);
+  r.cumulative = CumulativeDistance(m.shape, counts, s);
   return r;
 }
 
-double CombinePValues(double p_recon, double p_localised, double p_latent, double tests) {
-  const double p = std::clamp(std::min({p_recon, p_localised, p_latent}), 0.0, 1.0);
-  return std::min(1.0, -std::expm1(tests * std::log1p(-p)));
+double CombinePValues(std::span<const double> p, double tests) {
+  double smallest = 1;
+  for (double v : p) smallest = std::min(smallest, v);
+  smallest = std::clamp(smallest, 0.0, 1.0);
+  return std::min(1.0, -std::expm1(tests * std::log1p(-smallest)));
 }
 
-double EffectiveTests(std::span<const double> p_recon, std::span<const double> p_localised,
-                      std::span<const double> p_latent) {
-  const size_t n = std::min({p_recon.size(), p_localised.size(), p_latent.size()});
-  if (n < kMinHoldoutForFittedTails) return 3;
+double EffectiveTests(std::span<const std::vector<double>> parts) {
+  const double most = static_cast<double>(std::max<size_t>(parts.size(), 1));
+  size_t n = parts.empty() ? 0 : parts[0].size();
+  for (const auto& part : parts) n = std::min(n, part.size());
+  if (n < kMinHoldoutForFittedTails) return most;
   constexpr double t = 0.1;
   size_t hits = 0;
-  for (size_t i = 0; i < n; ++i) hits += std::min({p_recon[i], p_localised[i], p_latent[i]}) <= t;
+  for (size_t i = 0; i < n; ++i) {
+    bool hit = false;
+    for (const auto& part : parts) hit = hit || part[i] <= t;
+    hits += hit;
+  }
   // One hit more than seen: a small holdout errs towards more tests (a conservative correction).
   const double rate = std::min(0.999, (hits + 1.0) / (n + 1.0));
-  return std::clamp(std::log1p(-rate) / std::log1p(-t), 1.0, 3.0);
+  return std::clamp(std::log1p(-rate) / std::log1p(-t), 1.0, most);
 }
 
 Score ScoreHistogram(const Model& m, std::span<const double> counts, Scratch& s, size_t top_k) {
@@ -301,10 +357,13 @@ Score ScoreHistogram(const Model& m, std::span<const double> counts, Scratch& s,
   out.deviance = raw.deviance;
   out.max_residual = std::sqrt(2 * raw.localised);
   out.latent_distance = 2 * raw.latent;
+  out.ks_distance = std::sqrt(raw.cumulative);
   out.p_recon = m.recon.PValue(raw.deviance);
   out.p_localised = m.localised.PValue(raw.localised);
   out.p_latent = m.latent.PValue(raw.latent);
-  out.p_value = CombinePValues(out.p_recon, out.p_localised, out.p_latent, m.tests);
+  out.p_cumulative = m.cumulative.PValue(raw.cumulative);
+  const double parts[kParts] = {out.p_recon, out.p_localised, out.p_latent, out.p_cumulative};
+  out.p_value = CombinePValues(parts, m.tests);
   // The largest |residual| is the largest term: rank by the terms already computed.
   std::vector<BinPull>& top = out.top_bins;
   top.reserve(top_k + 1);

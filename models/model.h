@@ -6,12 +6,16 @@
 //   h     = tanh(W1 x + b1);  z = W2 h + b2          (z: the narrow bottleneck, `latent` wide)
 //   g     = tanh(W3 z + b3);  q = softmax(W4 g + b4) (expected shape: positive, sums to 1)
 //   mu_i  = N q_i                                    (expected counts)
-// Three statistics are calibrated on held-out normal histograms and combined (Sidak, over the
-// effective number of independent tests measured on the holdout, between 1 and 3):
+// Four statistics are calibrated on held-out normal histograms and combined (Sidak, over the
+// effective number of independent tests measured on the holdout, between 1 and 4):
 //   reconstruction: Poisson deviance per bin of c against mu;
 //   localisation:   half the largest squared deviance residual (a defect in one or few bins);
 //   latent:         half the Mahalanobis distance squared of z from the training codes (catches
-//                   anomalies *simpler* than normal, which an autoencoder reconstructs well).
+//                   anomalies *simpler* than normal, which an autoencoder reconstructs well);
+//   cumulative:     Kolmogorov-Smirnov distance squared of c from mu, N sup|F_c - F_mu|^2 (2D:
+//                   the larger of the two projections'). A small shift of a broad shape moves
+//                   every bin a little, below each bin's noise, but all of its cumulative sums
+//                   the same way.
 //
 // A Model is built by the trainer and never changes afterwards: share it as
 // std::shared_ptr<const Model> between any number of scoring threads. Evaluation here is plain
@@ -49,6 +53,9 @@ struct DenseLayer {
 // saved with single-precision weights keeps them and scores as it did.
 bool StoreHalf(DenseLayer& layer);
 
+// The statistics combined into one p-value: reconstruction, localisation, latent, cumulative.
+constexpr int kParts = 4;
+
 struct Model {
   uint64_t version = 0;
   std::vector<uint32_t> shape;    // binning it was trained on
@@ -56,10 +63,11 @@ struct Model {
   DenseLayer enc1, enc2, dec1, dec2;
   std::vector<double> latent_mean;     // k
   std::vector<double> latent_inv_cov;  // k x k
-  Calibration recon, localised, latent;
-  // Effective number of independent tests among the three p-values, in [1, 3]: 3 when they are
-  // independent on normal histograms, 1 when they always agree (see CombinePValues).
-  double tests = 3;
+  // `cumulative` is empty in models saved before it: its p-value is then 1.
+  Calibration recon, localised, latent, cumulative;
+  // Effective number of independent tests among the p-values, in [1, kParts]: kParts when they
+  // are independent on normal histograms, 1 when they always agree (see CombinePValues).
+  double tests = kParts;
 
   uint32_t bins() const { return enc1.in; }
   uint32_t latent_dim() const { return enc2.out; }
@@ -70,13 +78,15 @@ struct Scratch {
   std::vector<float> x, h, z, g, logits;
   std::vector<double> expected;
   std::vector<double> terms;  // per-bin deviance terms of the last ComputeRawStats
+  std::vector<double> projection;  // 2D: the projections' counts and expectations
 };
 
 struct Score {
   double deviance = 0;         // reconstruction score: Poisson deviance per bin
   double max_residual = 0;     // largest |deviance residual|
   double latent_distance = 0;  // Mahalanobis distance squared of the code
-  double p_recon = 1, p_localised = 1, p_latent = 1;
+  double ks_distance = 0;      // sqrt(N) sup|F_c - F_mu| (the cumulative statistic's root)
+  double p_recon = 1, p_localised = 1, p_latent = 1, p_cumulative = 1;
   double p_value = 1;          // combined
   std::vector<BinPull> top_bins;
 };
@@ -89,28 +99,28 @@ void Expect(const Model& model, std::span<const double> counts, Scratch& scratch
 Score ScoreHistogram(const Model& model, std::span<const double> counts, Scratch& scratch,
                      size_t top_k = 5);
 
-// The three raw statistics for an expectation already in scratch (used by calibration); leaves
-// the per-bin deviance terms in scratch.terms.
+// The raw statistics for an expectation already in scratch (used by calibration); leaves the
+// per-bin deviance terms in scratch.terms.
 struct RawStats {
-  double deviance, localised, latent;
+  double deviance, localised, latent, cumulative;
 };
 RawStats ComputeRawStats(const Model& model, std::span<const double> counts, Scratch& scratch);
 
-// Combination rule: the smallest of the three p-values, corrected for `tests` independent tests
+// Combination rule: the smallest of the p-values, corrected for `tests` independent tests
 // (Sidak): 1 - (1 - min p)^tests, about tests x min p when small.
-double CombinePValues(double p_recon, double p_localised, double p_latent, double tests = 3);
+double CombinePValues(std::span<const double> p, double tests);
 
 // Below this many held-out histograms the calibration keeps to the safe side: exponential tails
-// and a Bonferroni factor of 3. Fitted from 25 held-out histograms (a first training on 100), a
+// and a Bonferroni factor of kParts. Fitted from 25 held-out histograms (a first training on 100), a
 // light tail and the number of tests promised 10-80x fewer false alarms at p < 1e-3 than
 // happened; from 125 they were within 2x or conservative.
 constexpr size_t kMinHoldoutForFittedTails = 100;
 
 // The `tests` for CombinePValues that makes the combined p-value honest on a holdout, from the
-// three p-values of each held-out histogram: m with 1 - (1 - t)^m equal to the observed rate of
-// min p <= t at t = 0.1, clamped to [1, 3]; 3 below kMinHoldoutForFittedTails.
-double EffectiveTests(std::span<const double> p_recon, std::span<const double> p_localised,
-                      std::span<const double> p_latent);
+// p-values of each held-out histogram (`parts[j][i]`: part j of histogram i): m with
+// 1 - (1 - t)^m equal to the observed rate of min p <= t at t = 0.1, clamped to
+// [1, parts.size()]; parts.size() below kMinHoldoutForFittedTails.
+double EffectiveTests(std::span<const std::vector<double>> parts);
 
 // Model input for `counts` (Hellinger frame, centred by input_mean); `out` has counts.size().
 void HellingerInput(std::span<const double> counts, std::span<const float> input_mean,

@@ -87,6 +87,7 @@ std::string SerializeModel(const Model& m) {
             {"recon", Calib(m.recon)},
             {"localised", Calib(m.localised)},
             {"latent", Calib(m.latent)},
+            {"cumulative", Calib(m.cumulative)},
             {"tests", m.tests}};
   const auto bytes = json::to_cbor(j);
   return std::string(bytes.begin(), bytes.end());
@@ -112,8 +113,10 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
     m.recon = Calib(j.at("recon"));
     m.localised = Calib(j.at("localised"));
     m.latent = Calib(j.at("latent"));
+    // Models saved before the cumulative statistic have none (p-value 1) and 3 tests at most.
+    if (j.contains("cumulative")) m.cumulative = Calib(j.at("cumulative"));
     m.tests = j.value("tests", 3.0);
-    if (!(m.tests >= 1 && m.tests <= 3)) {
+    if (!(m.tests >= 1 && m.tests <= kParts)) {
       *error = "model's number of tests is out of range";
       return std::nullopt;
     }

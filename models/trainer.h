@@ -5,7 +5,7 @@
 // on the shape in the Hellinger frame with the multinomial likelihood (Poisson deviance up to the
 // total), and a trimmed loss: after a warm-up the worst-fitting fraction of each batch is left
 // out, so a few anomalies in the window do not teach the model that they are normal. The holdout
-// then calibrates the three statistics of model.h.
+// then calibrates the statistics of model.h.
 //
 // Train() is reentrant: each call owns its module and optimizer. It runs on the calling thread
 // using the intra-op threads set once by SetComputeThreads().

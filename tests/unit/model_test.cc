@@ -66,12 +66,19 @@ TEST(Model, CombinationCountsTheTestsTheHoldoutShows) {
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<double> a(2000), b(2000), c(2000);
   for (size_t i = 0; i < a.size(); ++i) a[i] = u(rng), b[i] = u(rng), c[i] = u(rng);
-  EXPECT_NEAR(EffectiveTests(a, b, c), 3.0, 0.3) << "three independent p-values";
-  EXPECT_NEAR(EffectiveTests(a, a, a), 1.0, 0.1) << "the same p-value three times";
-  EXPECT_NEAR(EffectiveTests(a, a, c), 2.0, 0.3);
-  EXPECT_NEAR(CombinePValues(1e-4, 0.5, 0.3, 1.0), 1e-4, 1e-12);
-  EXPECT_NEAR(CombinePValues(1e-4, 0.5, 0.3, 3.0), 3e-4, 1e-7);
-  EXPECT_DOUBLE_EQ(CombinePValues(1, 1, 1, 3.0), 1.0);
+  using Parts = std::vector<std::vector<double>>;
+  EXPECT_NEAR(EffectiveTests(Parts{a, b, c}), 3.0, 0.3) << "three independent p-values";
+  EXPECT_NEAR(EffectiveTests(Parts{a, a, a}), 1.0, 0.1) << "the same p-value three times";
+  EXPECT_NEAR(EffectiveTests(Parts{a, a, c}), 2.0, 0.3);
+  EXPECT_NEAR(EffectiveTests(Parts{a, b, c, c}), 3.0, 0.3) << "a repeated part adds no test";
+  std::vector<double> d(2000);
+  for (double& v : d) v = u(rng);
+  EXPECT_NEAR(EffectiveTests(Parts{a, b, c, d}), 4.0, 0.4) << "four independent p-values";
+  const Parts few = {std::vector<double>(50, 0.5), std::vector<double>(50, 0.5)};
+  EXPECT_DOUBLE_EQ(EffectiveTests(few), 2.0) << "a small holdout counts every part";
+  EXPECT_NEAR(CombinePValues(std::vector<double>{1e-4, 0.5, 0.3, 0.9}, 1.0), 1e-4, 1e-12);
+  EXPECT_NEAR(CombinePValues(std::vector<double>{0.5, 0.3, 0.9, 1e-4}, 3.0), 3e-4, 1e-7);
+  EXPECT_DOUBLE_EQ(CombinePValues(std::vector<double>{1, 1, 1, 1}, 4.0), 1.0);
 }
 
 TEST(Model, SavedAndLoadedScoresTheSame) {
@@ -89,7 +96,8 @@ TEST(Model, SavedAndLoadedScoresTheSame) {
   const auto back = DeserializeModel(SerializeModel(*t.model), &error);
   ASSERT_TRUE(back) << error;
   EXPECT_DOUBLE_EQ(back->tests, t.model->tests);
-  for (auto part : {&Model::recon, &Model::localised, &Model::latent}) {
+  for (auto part : {&Model::recon, &Model::localised, &Model::latent, &Model::cumulative}) {
+    EXPECT_FALSE((*back.*part).empty());
     EXPECT_EQ((*back.*part).tail(), (*t.model.*part).tail());
     EXPECT_DOUBLE_EQ((*back.*part).tail_shape(), (*t.model.*part).tail_shape());
     EXPECT_DOUBLE_EQ((*back.*part).tail_scale(), (*t.model.*part).tail_scale());
@@ -160,6 +168,7 @@ TEST(Model, ModelsSavedBeforeFittedTailsLoadAsTheyWereScored) {
   const std::string bytes = SerializeModel(*t.model);
   auto j = nlohmann::json::from_cbor(bytes.begin(), bytes.end());
   j.erase("tests");
+  j.erase("cumulative");
   for (const char* part : {"recon", "localised", "latent"}) j[part].erase("shape");
   const auto old_bytes = nlohmann::json::to_cbor(j);
   std::string error;
@@ -167,6 +176,12 @@ TEST(Model, ModelsSavedBeforeFittedTailsLoadAsTheyWereScored) {
   ASSERT_TRUE(old) << error;
   EXPECT_EQ(old->tests, 3.0);
   EXPECT_EQ(old->recon.tail_shape(), 0.0);
+  EXPECT_TRUE(old->cumulative.empty());
+  std::mt19937_64 rng(5);
+  Scratch scratch;
+  const auto shifted = sim::Draw(t.spec, 1e4, sim::Anomaly::kShiftedPeak, 1.0, rng);
+  EXPECT_EQ(ScoreHistogram(*old, shifted.contents, scratch).p_cumulative, 1.0)
+      << "a model without the cumulative statistic does not judge by it";
   j["tests"] = 7.0;
   const auto bad_bytes = nlohmann::json::to_cbor(j);
   EXPECT_FALSE(DeserializeModel(std::string(bad_bytes.begin(), bad_bytes.end()), &error));
@@ -250,6 +265,69 @@ TEST(Model, ClearAnomaliesGetTinyPValuesAndPointAtTheDefect) {
     if (kind != sim::Anomaly::kMissingFeature) {
       EXPECT_GE(localised, n * 8 / 10) << sim::Name(kind);
     }
+  }
+}
+
+// sqrt(N) sup_j |F_c(j) - F_e(j)| over bins in the given order.
+double Kolmogorov(const std::vector<double>& c, const std::vector<double>& e) {
+  double sc = 0, se = 0, n = 0, d = 0;
+  for (double v : c) n += v;
+  for (size_t i = 0; i < c.size(); ++i) {
+    sc += c[i];
+    se += e[i];
+    d = std::max(d, std::abs(sc - se) / n);
+  }
+  return std::sqrt(n) * d;
+}
+
+TEST(Model, SmallShiftOfABroadShapeIsCaughtByItsCumulativeSums) {
+  // The luminous region of an occupancy moving by a tenth of its width changes each bin by less
+  // than its Poisson noise at 1e4 entries, but moves every cumulative sum the same way.
+  for (auto family : {sim::Family::kChannelOccupancy, sim::Family::kOccupancy2D}) {
+    auto t = TrainOn(family, 1e4, 500, 6);
+    ASSERT_TRUE(t.model);
+    Model per_bin_only = *t.model;
+    per_bin_only.cumulative = Calibration();
+    std::mt19937_64 rng(8);
+    Scratch scratch;
+    int false_alarms = 0, false_alarms_per_bin = 0, caught = 0, caught_per_bin = 0;
+    const int normals = 2000, shifted = 100;
+    for (int i = 0; i < normals; ++i) {
+      const auto s = sim::Draw(t.spec, 1e4, sim::Anomaly::kNone, 0, rng);
+      false_alarms += ScoreHistogram(*t.model, s.contents, scratch).p_value < 1e-3;
+      false_alarms_per_bin += ScoreHistogram(per_bin_only, s.contents, scratch).p_value < 1e-3;
+    }
+    for (int i = 0; i < shifted; ++i) {
+      const auto s = sim::Draw(t.spec, 1e4, sim::Anomaly::kShiftedPeak, 0.25, rng);
+      const auto score = ScoreHistogram(*t.model, s.contents, scratch);
+      caught += score.p_value < 1e-3;
+      caught_per_bin += ScoreHistogram(per_bin_only, s.contents, scratch).p_value < 1e-3;
+      if (i == 0) {
+        // The statistic is the Kolmogorov distance from the model's expectation; a map's is the
+        // larger of its projections'.
+        std::vector<double> c = s.contents, e = scratch.expected;
+        double expected_ks = Kolmogorov(c, e);
+        if (t.spec.shape.size() == 2) {
+          const size_t nx = t.spec.shape[0], ny = t.spec.shape[1];
+          std::vector<double> cx(nx), ex(nx), cy(ny), ey(ny);
+          for (size_t ix = 0; ix < nx; ++ix)
+            for (size_t iy = 0; iy < ny; ++iy) {
+              cx[ix] += c[ix * ny + iy], ex[ix] += e[ix * ny + iy];
+              cy[iy] += c[ix * ny + iy], ey[iy] += e[ix * ny + iy];
+            }
+          expected_ks = std::max(Kolmogorov(cx, ex), Kolmogorov(cy, ey));
+        }
+        EXPECT_NEAR(score.ks_distance, expected_ks, 1e-6 * expected_ks) << sim::Name(family);
+      }
+    }
+    std::printf("%s: %d of %d shifted caught at p < 1e-3, %d without the cumulative statistic; "
+                "%d and %d of %d normals\n",
+                std::string(sim::Name(family)).c_str(), caught, shifted, caught_per_bin,
+                false_alarms, false_alarms_per_bin, normals);
+    EXPECT_GE(caught, shifted * 3 / 4) << sim::Name(family);
+    EXPECT_GE(caught - caught_per_bin, shifted / 4) << sim::Name(family);
+    // At most its share of the false alarms (one test of four at 1e-3), and a sample's noise.
+    EXPECT_LE(false_alarms, false_alarms_per_bin + 4) << sim::Name(family);
   }
 }
 
