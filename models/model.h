@@ -63,7 +63,8 @@ struct Model {
   DenseLayer enc1, enc2, dec1, dec2;
   std::vector<double> latent_mean;     // k
   std::vector<double> latent_inv_cov;  // k x k
-  // `cumulative` is empty in models saved before it: its p-value is then 1.
+  // `cumulative` is empty (its p-value 1) in models saved before it and in models whose deviance
+  // is mostly misfit (see Train).
   Calibration recon, localised, latent, cumulative;
   // Effective number of independent tests among the p-values, in [1, kParts]: kParts when they
   // are independent on normal histograms, 1 when they always agree (see CombinePValues).
