@@ -157,17 +157,46 @@ bool TrainAll(histguard::Client& client, const std::vector<hv::Histogram>& pool,
   return false;
 }
 
-// The model limit: the daemon's own models, the same histograms, in-process, on `threads`.
-double ModelLimit(const std::string& data_dir, const std::vector<hv::Histogram>& pool,
-                  double seconds, int threads) {
+using ModelMap = std::map<std::string, std::shared_ptr<const histguard::models::Model>>;
+
+// The models the daemon trained for the pool's monitors, read from its data directory.
+ModelMap LoadModels(const std::string& data_dir, const std::vector<hv::Histogram>& pool) {
   const histguard::server::ModelFiles files(data_dir);
-  std::map<std::string, std::shared_ptr<const histguard::models::Model>> models;
+  ModelMap models;
   for (const auto& h : pool) {
     if (models.count(h.monitor())) continue;
     std::string error;
     if (auto m = files.Load(h.monitor(), 1, &error))
       models[h.monitor()] = std::make_shared<const histguard::models::Model>(std::move(*m));
   }
+  return models;
+}
+
+// LibTorch's ways to compute the expected shapes (one histogram per monitor), against the plain
+// pass the scorer uses: the options for scoring many small models, measured on one thread.
+void PrintForwardRates(const std::string& data_dir, const std::vector<hv::Histogram>& pool,
+                       double seconds) {
+  const ModelMap models = LoadModels(data_dir, pool);
+  std::vector<const histguard::models::Model*> order;
+  std::vector<std::vector<double>> histograms;
+  std::set<std::string> seen;
+  for (const auto& h : pool) {
+    const auto it = models.find(h.monitor());
+    if (it == models.end() || !seen.insert(h.monitor()).second) continue;
+    order.push_back(it->second.get());
+    histograms.emplace_back(h.contents().begin(), h.contents().end());
+  }
+  const auto r = histguard::models::MeasureForwardRates(order, histograms, seconds);
+  std::printf("expected shapes only, 1 thread, one histogram per monitor: plain pass %.0f/s; "
+              "LibTorch per monitor, batch of 1: %.0f/s; LibTorch torch::bmm over the stacked "
+              "weights of %zu monitors: %.0f/s; one shared model in batches of 64: %.0f/s\n",
+              r.plain, r.one_at_a_time, r.stacked_monitors, r.stacked, r.shared);
+}
+
+// The model limit: the daemon's own models, the same histograms, in-process, on `threads`.
+double ModelLimit(const std::string& data_dir, const std::vector<hv::Histogram>& pool,
+                  double seconds, int threads) {
+  const ModelMap models = LoadModels(data_dir, pool);
   std::atomic<uint64_t> n{0};
   std::vector<std::thread> ts;
   const auto stop = Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -181,10 +210,10 @@ double ModelLimit(const std::string& data_dir, const std::vector<hv::Histogram>&
       while (Clock::now() < stop) {
         for (int j = 0; j < 64; ++j, ++k) {
           const auto& h = pool[(k * 7 + t) % pool.size()];
-          const auto& m = models[h.monitor()];
-          if (!m) continue;
+          const auto m = models.find(h.monitor());
+          if (m == models.end()) continue;
           sink += histguard::models::ScoreHistogram(
-                      *m, std::span<const double>(h.contents().data(), h.contents_size()), scratch)
+                      *m->second, std::span<const double>(h.contents().data(), h.contents_size()), scratch)
                       .p_value;
         }
       }
@@ -318,6 +347,7 @@ int main(int argc, char** argv) {
 
   std::printf("model limit, in-process, 1 thread: %.0f histograms/s; 2 threads: %.0f/s\n",
               ModelLimit(d.data_dir, pool, seconds, 1), ModelLimit(d.data_dir, pool, seconds, 2));
+  PrintForwardRates(d.data_dir, pool, seconds);
   const hb::SyncResult syncs = hb::MeasureSyncs(d.data_dir, seconds);
   std::printf("storage limit, synced 300-byte appends in the data directory for %.0f s: "
               "p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, longest %.1f ms%s\n",
