@@ -36,7 +36,8 @@ namespace hm = histguard::models;
 namespace {
 
 enum Method { kRecon, kLatent, kCumulative, kHistguard, kChi2, kKs, kOracle, kMethods };
-const char* kMethodNames[kMethods] = {"recon", "latent", "cumul", "histguard", "chi2", "ks", "oracle"};
+const char* kMethodNames[kMethods] = {"recon", "latent", "cumul",  "histguard",
+                                      "chi2",  "ks",     "oracle"};
 
 struct Scores {
   std::array<std::vector<double>, kMethods> by_method;

@@ -212,9 +212,8 @@ double ModelLimit(const std::string& data_dir, const std::vector<hv::Histogram>&
           const auto& h = pool[(k * 7 + t) % pool.size()];
           const auto m = models.find(h.monitor());
           if (m == models.end()) continue;
-          sink += histguard::models::ScoreHistogram(
-                      *m->second, std::span<const double>(h.contents().data(), h.contents_size()), scratch)
-                      .p_value;
+          const std::span<const double> counts(h.contents().data(), h.contents_size());
+          sink += histguard::models::ScoreHistogram(*m->second, counts, scratch).p_value;
         }
       }
       n += k;

@@ -112,8 +112,8 @@ RawStats ComputeRawStats(const Model& model, std::span<const double> counts, Scr
 double CombinePValues(std::span<const double> p, double tests);
 
 // Below this many held-out histograms the calibration keeps to the safe side: exponential tails
-// and a Bonferroni factor of kParts. Fitted from 25 held-out histograms (a first training on 100), a
-// light tail and the number of tests promised 10-80x fewer false alarms at p < 1e-3 than
+// and a Bonferroni factor of kParts. Fitted from 25 held-out histograms (a first training on
+// 100), a light tail and the number of tests promised 10-80x fewer false alarms at p < 1e-3 than
 // happened; from 125 they were within 2x or conservative.
 constexpr size_t kMinHoldoutForFittedTails = 100;
 

@@ -18,6 +18,12 @@ namespace {
 // The spread the centred inputs are scaled up to when they vary less (see Train).
 constexpr double kInputRms = 0.1;
 
+// The upper median of a non-empty sample.
+double Median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
 struct AutoencoderImpl : torch::nn::Module {
   AutoencoderImpl(int64_t n, int64_t hidden, int64_t latent)
       : enc1(register_module("enc1", torch::nn::Linear(n, hidden))),
@@ -442,10 +448,7 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     //   only the past.
     const bool safe_tails = small_holdout || opt.drifting;
     const bool gaussian_counts = hold_mean_count >= 20;
-    std::vector<double> by_deviance = rec;
-    std::nth_element(by_deviance.begin(), by_deviance.begin() + by_deviance.size() / 2,
-                     by_deviance.end());
-    const double median_deviance = by_deviance[by_deviance.size() / 2];
+    const double median_deviance = Median(rec);
     const bool misfit = median_deviance > 1.15;
     auto tail = [&](Calibration::Tail t, bool holds) {
       return safe_tails || !holds ? Calibration::Tail::kExponential : t;
@@ -469,11 +472,7 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     // misfit, which the deviance scores already, and their tail was up to 28x heavier than its
     // holdout showed (1e6 entries: 28 normal spectra in 100,000 BAD). In the benchmark no
     // anomaly at those statistics was caught by the gaps alone.
-    std::vector<double> by_cumulative = cum;
-    std::nth_element(by_cumulative.begin(), by_cumulative.begin() + by_cumulative.size() / 2,
-                     by_cumulative.end());
-    const double kolmogorov_scale =
-        std::max(1.2 * 0.5 * by_cumulative[by_cumulative.size() / 2] / 0.685, 0.05);
+    const double kolmogorov_scale = std::max(1.2 * 0.5 * Median(cum) / 0.685, 0.05);
     if (!misfit)
       model->cumulative = Calibration::Fit(cum, kolmogorov_scale, Calibration::Tail::kExponential,
                                            safe_tails || median_deviance > 1.05
