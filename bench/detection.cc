@@ -70,12 +70,6 @@ struct ContaminationResult {
   double auc_clean, auc_contaminated;
 };
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return std::nan("");
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
-
 double NegLog(double p) { return -std::log10(std::max(p, 1e-300)); }
 
 // The daemon's default bad_p: a combined p-value below it is a BAD verdict.
@@ -486,7 +480,7 @@ int main(int argc, char** argv) {
               {fname, entries, cls, Auc(normal.by_method[kHistguard], anom.by_method[kHistguard]),
                Auc(normal_dirty.by_method[kHistguard], anom_dirty.by_method[kHistguard])});
       }
-      NormalResult nr{fname, entries, {0, 0, 0, 0}, Median(normal.deviance), {}, trained.model->tests};
+      NormalResult nr{fname, entries, {0, 0, 0, 0}, hm::Median(normal.deviance), {}, trained.model->tests};
       const double ts[4] = {1e-2, 1e-3, 1e-4, kBadP};
       for (int k = 0; k < 4; ++k) nr.rate[k] = RateAbove(normal.by_method[kHistguard], ts[k]);
       const std::vector<double>* parts[4] = {&normal.by_method[kRecon], &normal.localised,

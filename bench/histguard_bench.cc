@@ -174,9 +174,8 @@ ModelMap LoadModels(const std::string& data_dir, const std::vector<hv::Histogram
 
 // LibTorch's ways to compute the expected shapes (one histogram per monitor), against the plain
 // pass the scorer uses: the options for scoring many small models, measured on one thread.
-void PrintForwardRates(const std::string& data_dir, const std::vector<hv::Histogram>& pool,
+void PrintForwardRates(const ModelMap& models, const std::vector<hv::Histogram>& pool,
                        double seconds) {
-  const ModelMap models = LoadModels(data_dir, pool);
   std::vector<const histguard::models::Model*> order;
   std::vector<std::vector<double>> histograms;
   std::set<std::string> seen;
@@ -194,9 +193,8 @@ void PrintForwardRates(const std::string& data_dir, const std::vector<hv::Histog
 }
 
 // The model limit: the daemon's own models, the same histograms, in-process, on `threads`.
-double ModelLimit(const std::string& data_dir, const std::vector<hv::Histogram>& pool,
+double ModelLimit(const ModelMap& models, const std::vector<hv::Histogram>& pool,
                   double seconds, int threads) {
-  const ModelMap models = LoadModels(data_dir, pool);
   std::atomic<uint64_t> n{0};
   std::vector<std::thread> ts;
   const auto stop = Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -344,9 +342,10 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  const ModelMap models = LoadModels(d.data_dir, pool);
   std::printf("model limit, in-process, 1 thread: %.0f histograms/s; 2 threads: %.0f/s\n",
-              ModelLimit(d.data_dir, pool, seconds, 1), ModelLimit(d.data_dir, pool, seconds, 2));
-  PrintForwardRates(d.data_dir, pool, seconds);
+              ModelLimit(models, pool, seconds, 1), ModelLimit(models, pool, seconds, 2));
+  PrintForwardRates(models, pool, seconds);
   const hb::SyncResult syncs = hb::MeasureSyncs(d.data_dir, seconds);
   std::printf("storage limit, synced 300-byte appends in the data directory for %.0f s: "
               "p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, longest %.1f ms%s\n",

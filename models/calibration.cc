@@ -3,13 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "models/stats.h"
+
 namespace histguard::models {
 namespace {
-
-double Median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
 
 // Mean and variance of the scores, leaving out outliers beyond 10 MADs of the median (anomalies
 // that slipped into the holdout). The variance is widened by its own standard error,

@@ -15,6 +15,12 @@ double Sum(std::span<const double> counts) {
   return s;
 }
 
+double Median(std::vector<double> values) {
+  if (values.empty()) return std::nan("");
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  return values[values.size() / 2];
+}
+
 double DevianceTerm(double c, double mu) {
   mu = std::max(mu, kTinyMu);
   const double t = c > 0 ? c * std::log(c / mu) - (c - mu) : mu;

@@ -24,6 +24,9 @@ struct BinPull {
 // Total of the contents.
 double Sum(std::span<const double> counts);
 
+// The upper median (the element at size/2 in order); NaN for an empty sample.
+double Median(std::vector<double> values);
+
 // One bin's deviance term 2 [c ln(c/mu) - (c - mu)]; mu is floored at a tiny positive value.
 double DevianceTerm(double c, double mu);
 

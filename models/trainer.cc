@@ -18,12 +18,6 @@ namespace {
 // The spread the centred inputs are scaled up to when they vary less (see Train).
 constexpr double kInputRms = 0.1;
 
-// The upper median of a non-empty sample.
-double Median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
-
 struct AutoencoderImpl : torch::nn::Module {
   AutoencoderImpl(int64_t n, int64_t hidden, int64_t latent)
       : enc1(register_module("enc1", torch::nn::Linear(n, hidden))),
@@ -61,6 +55,16 @@ void Import(const DenseLayer& d, torch::nn::Linear& l) {
   torch::NoGradGuard no_grad;
   l->weight.copy_(ToTensor(d.Weights(), d.out, d.in));
   l->bias.copy_(torch::from_blob(const_cast<float*>(d.bias.data()), {d.out}, torch::kFloat32));
+}
+
+// A LibTorch module holding `m`'s weights.
+Autoencoder ModuleOf(const Model& m) {
+  Autoencoder net(m.bins(), m.enc1.out, m.enc2.out);
+  Import(m.enc1, net->enc1);
+  Import(m.enc2, net->enc2);
+  Import(m.dec1, net->dec1);
+  Import(m.dec2, net->dec2);
+  return net;
 }
 
 // Splits counts into Binomial(c, 1/2) halves: exact (popcount of c random bits) up to 256
@@ -509,11 +513,7 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
 std::vector<double> ReferenceExpected(const Model& m, std::span<const double> counts) {
   torch::NoGradGuard no_grad;
   const int64_t n = m.bins();
-  Autoencoder net(n, m.enc1.out, m.enc2.out);
-  Import(m.enc1, net->enc1);
-  Import(m.enc2, net->enc2);
-  Import(m.dec1, net->dec1);
-  Import(m.dec2, net->dec2);
+  Autoencoder net = ModuleOf(m);
   std::vector<float> x(n);
   HellingerInput(counts, m.input_mean, x);
   auto logits = net->forward(ToTensor(x, 1, n)).first;
@@ -566,12 +566,7 @@ ForwardRates MeasureForwardRates(std::span<const Model* const> models,
   std::vector<torch::Tensor> inputs;
   for (size_t i = 0; i < m; ++i) {
     const Model& mod = *models[i];
-    Autoencoder net(mod.bins(), mod.enc1.out, mod.enc2.out);
-    Import(mod.enc1, net->enc1);
-    Import(mod.enc2, net->enc2);
-    Import(mod.dec1, net->dec1);
-    Import(mod.dec2, net->dec2);
-    nets.push_back(net);
+    nets.push_back(ModuleOf(mod));
     std::vector<float> x(mod.bins());
     HellingerInput(histograms[i], mod.input_mean, x);
     inputs.push_back(ToTensor(x, 1, mod.bins()));
