@@ -15,6 +15,10 @@ PACKAGES=(
   librocksdb-dev libabsl-dev
   # tests: GoogleTest, promtool / prometheus server, curl for scrapes
   libgtest-dev libgmock-dev prometheus curl python3
+  # Python client (python/): runtime, stub generation (protoc + grpc_python_plugin from
+  # protobuf-compiler-grpc above), install, tests and the optional plots
+  python3-grpcio python3-protobuf python3-numpy python3-pip python3-setuptools python3-wheel
+  python3-venv python3-pytest python3-matplotlib
 )
 
 # The deployment checks (Kubernetes schemas, Dockerfile lint, dashboards) run on Node.js; a
