@@ -52,37 +52,6 @@ double LogGumbelQ(double mu, double beta, double s) {
 
 }  // namespace
 
-double LogGammaQ(double a, double x) {
-  if (!(x > 0)) return 0;
-  const double log_prefix = -x + a * std::log(x) - std::lgamma(a);
-  constexpr double kEps = 1e-15, kTiny = 1e-300;
-  if (x < a + 1) {
-    // Series for P(a, x); Q = 1 - P is not small here.
-    double ap = a, term = 1 / a, sum = term;
-    for (int i = 0; i < 10000 && std::abs(term) > std::abs(sum) * kEps; ++i) {
-      ap += 1;
-      term *= x / ap;
-      sum += term;
-    }
-    return std::log1p(-std::min(1.0, sum * std::exp(log_prefix)));
-  }
-  // Continued fraction for Q (modified Lentz), kept in logs.
-  double b = x + 1 - a, c = 1 / kTiny, d = 1 / b, h = d;
-  for (int i = 1; i < 10000; ++i) {
-    const double an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (std::abs(d) < kTiny) d = kTiny;
-    c = b + an / c;
-    if (std::abs(c) < kTiny) c = kTiny;
-    d = 1 / d;
-    const double del = d * c;
-    h *= del;
-    if (std::abs(del - 1) < kEps) break;
-  }
-  return log_prefix + std::log(h);
-}
-
 Calibration Calibration::Fit(std::vector<double> scores, double min_scale, Tail tail,
                              double theory_scale) {
   Calibration c;

@@ -84,8 +84,4 @@ class Calibration {
   double LogSurvival(double score) const;
 };
 
-// ln Q(a, x), the regularised upper incomplete gamma function, accurate far into the tail where
-// Q itself underflows. a > 0, x >= 0.
-double LogGammaQ(double a, double x);
-
 }  // namespace histguard::models

@@ -1,7 +1,6 @@
 #include "models/stats.h"
 
 #include <algorithm>
-#include <boost/math/special_functions/gamma.hpp>
 #include <cmath>
 
 namespace histguard::models {
@@ -62,10 +61,49 @@ std::vector<double> Residuals(std::span<const double> counts, std::span<const do
   return r;
 }
 
+double LogGammaQ(double a, double x) {
+  if (!(x > 0) || !(a > 0)) return 0;  // also NaN: no evidence
+  if (x == HUGE_VAL) return -HUGE_VAL;
+  if (a == HUGE_VAL) return 0;
+  const double log_prefix = -x + a * std::log(x) - std::lgamma(a);
+  constexpr double kEps = 1e-15, kTiny = 1e-300;
+  if (x < a + 1) {
+    // Series for P(a, x); Q = 1 - P is not small here.
+    double ap = a, term = 1 / a, sum = term;
+    for (int i = 0; i < 10000 && std::abs(term) > std::abs(sum) * kEps; ++i) {
+      ap += 1;
+      term *= x / ap;
+      sum += term;
+    }
+    return std::log1p(-std::min(1.0, sum * std::exp(log_prefix)));
+  }
+  // Continued fraction for Q (modified Lentz), kept in logs.
+  double b = x + 1 - a, c = 1 / kTiny, d = 1 / b, h = d;
+  for (int i = 1; i < 10000; ++i) {
+    const double an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (std::abs(d) < kTiny) d = kTiny;
+    c = b + an / c;
+    if (std::abs(c) < kTiny) c = kTiny;
+    d = 1 / d;
+    const double del = d * c;
+    h *= del;
+    if (std::abs(del - 1) < kEps) break;
+  }
+  return log_prefix + std::log(h);
+}
+
 double Chi2Survival(double chi2, double ndf) {
-  if (ndf <= 0) return 1;
-  if (!(chi2 > 0)) return 1;
-  return boost::math::gamma_q(ndf / 2.0, chi2 / 2.0);
+  // Boost.Math's gamma_q threw ("tgamma too large") for thousands of degrees of freedom and a
+  // chi2 near 0, as a source re-sending the running mean gives; the log-space evaluation is
+  // total.
+  const double q = std::exp(LogGammaQ(ndf / 2.0, chi2 / 2.0));
+  if (q >= 0 && q <= 1) return q;
+  // Wilson-Hilferty's normal approximation where the series did not give a probability.
+  const double k = std::max(ndf, 1.0), s = 2.0 / (9.0 * k);
+  const double z = (std::cbrt(std::max(chi2, 0.0) / k) - (1 - s)) / std::sqrt(s);
+  return std::isnan(z) ? 1.0 : 0.5 * std::erfc(z / std::sqrt(2.0));
 }
 
 Chi2Result Chi2AgainstShape(std::span<const double> counts, std::span<const double> reference) {

@@ -55,4 +55,8 @@ Chi2Result Chi2AgainstShape(std::span<const double> counts, std::span<const doub
 // Upper tail of the chi2 distribution with `ndf` degrees of freedom.
 double Chi2Survival(double chi2, double ndf);
 
+// ln Q(a, x), the regularised upper incomplete gamma function, accurate far into the tail where
+// Q itself underflows. Total: 0 (Q = 1) for x <= 0, a <= 0 or NaN; never throws.
+double LogGammaQ(double a, double x);
+
 }  // namespace histguard::models

@@ -1,4 +1,5 @@
 #include "models/calibration.h"
+#include "models/stats.h"
 
 #include <gtest/gtest.h>
 

@@ -80,5 +80,38 @@ TEST(Chi2, SurvivalMatchesKnownQuantiles) {
   EXPECT_DOUBLE_EQ(Chi2Survival(0, 10), 1.0);
 }
 
+// A source re-sending the running mean of a monitor with thousands of filled bins gave a chi2
+// near 0 with thousands of degrees of freedom; Boost.Math threw there and took the daemon down.
+TEST(Chi2, ThousandsOfBinsEqualToTheirMeanGiveOneNotAThrow) {
+  std::vector<double> ref(6000);
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] = 1.0 + (i % 17);
+  std::vector<double> c(ref);
+  for (double& x : c) x *= 3.0;  // the same shape, three times the entries
+  Chi2Result r;
+  EXPECT_NO_THROW(r = Chi2AgainstShape(c, ref));
+  EXPECT_DOUBLE_EQ(r.p_value, 1.0);
+  EXPECT_NEAR(r.chi2_per_ndf, 0.0, 1e-12);
+  for (double ndf : {3500.0, 1e4, 1e5, 1e6}) {
+    for (double ratio : {0.0, 1e-300, 1e-6, 0.5, 0.99, 1.0, 1.01, 2.0, 1e3}) {
+      const double q = Chi2Survival(ratio * ndf, ndf);
+      EXPECT_TRUE(q >= 0 && q <= 1) << "ndf " << ndf << " chi2/ndf " << ratio << ": " << q;
+    }
+    EXPECT_NEAR(Chi2Survival(ndf, ndf), 0.5, 0.02) << ndf;  // the median is near ndf
+    EXPECT_LT(Chi2Survival(2 * ndf, ndf), 1e-10) << ndf;
+    EXPECT_DOUBLE_EQ(Chi2Survival(1e-3 * ndf, ndf), 1.0) << ndf;
+  }
+}
+
+TEST(Chi2, SurvivalIsAProbabilityForAnyInput) {
+  const double nan = std::nan(""), inf = HUGE_VAL;
+  for (double chi2 : {nan, -inf, -1.0, 0.0, 1e-300, 1.0, 1e300, inf})
+    for (double ndf : {nan, -inf, -1.0, 0.0, 1e-300, 1.0, 7.0, 1e300, inf}) {
+      double q = -1;
+      EXPECT_NO_THROW(q = Chi2Survival(chi2, ndf));
+      EXPECT_TRUE(q >= 0 && q <= 1) << "chi2 " << chi2 << " ndf " << ndf << ": " << q;
+    }
+  EXPECT_DOUBLE_EQ(Chi2Survival(HUGE_VAL, 10), 0.0);
+}
+
 }  // namespace
 }  // namespace histguard::models
