@@ -102,8 +102,12 @@ void Scorer::Commit() {
     }
     std::string error;
     bool ok = true;
-    for (auto& s : ready) ok = store_.Write(s.writes, &error) && ok;
+    for (auto& s : ready) ok = store_.Write(s.writes.writes, &error) && ok;
     if (config_.sync_writes) ok = ok && store_.Sync(&error);
+    // A training that a failed write left short of its window is asked for again by the
+    // histograms that follow.
+    if (ok)
+      for (auto& s : ready) StartTrainings(s.writes);
     size_t count = 0;
     const auto now = std::chrono::steady_clock::now();
     for (auto& s : ready) {
@@ -179,10 +183,22 @@ void Scorer::Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v
 }
 
 void Scorer::ScoreAndCommit(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch) {
-  Store::Batch batch;
-  ScoreOne(h, v, scratch, batch);
+  ScoredWrites out;
+  ScoreOne(h, v, scratch, out);
   std::string error;
-  if (!store_.Commit(batch, &error)) v.set_detail(v.detail() + " [not stored: " + error + "]");
+  if (!store_.Commit(out.writes, &error)) {
+    v.set_detail(v.detail() + " [not stored: " + error + "]");
+    return;
+  }
+  StartTrainings(out);
+}
+
+void Scorer::StartTrainings(ScoredWrites& out) {
+  for (auto [m, reason] : out.trainings) {
+    std::lock_guard lk(m->mu);
+    if (!m->training) training_.ScheduleLocked(m, reason);
+  }
+  out.trainings.clear();
 }
 
 void Scorer::RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch) {
@@ -199,7 +215,7 @@ void Scorer::AddToWindowLocked(Monitor& m, const HistogramKey& key, Store::Batch
     store_.DeleteRecord(batch, m.name, old.first, old.second);
 }
 
-void Scorer::MaybeRetrainLocked(Monitor& m, double p_value) {
+void Scorer::MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out) {
   // CUSUM of -ln p: it sees p-values leaning small from their whole distribution, where a count
   // of p < 0.05 among the latest 50 waited for the tail. Simulated on uniform p-values, the count
   // (6 of 50) fired once in ~460 verdicts and this once in ~800; on p-values with -ln p averaging
@@ -219,11 +235,28 @@ void Scorer::MaybeRetrainLocked(Monitor& m, double p_value) {
                  std::chrono::duration<double>(config_.retrain_interval_seconds)) {
     reason = "interval";
   }
-  if (reason) training_.ScheduleLocked(&m, reason);
+  if (reason) out.trainings.emplace_back(&m, reason);
 }
 
 void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
-                      Store::Batch& batch) {
+                      ScoredWrites& out) {
+  // A failure confined to one histogram answers that histogram with an error and leaves the
+  // rest of its batch, and the daemon, unharmed.
+  try {
+    ScoreValidated(h, v, scratch, out);
+  } catch (const std::exception& e) {
+    v.Clear();
+    std::clog << "histguardd: scoring " << h.monitor() << " run " << h.run() << " ls "
+              << h.lumisection() << " failed: " << e.what() << "\n";
+    Reject(h, {"scoring_error", std::string("could not be scored (") + e.what() +
+                                    "); the histogram was not stored"},
+           v);
+  }
+}
+
+void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
+                            ScoredWrites& out) {
+  Store::Batch& batch = out.writes;
   v.set_monitor(h.monitor());
   v.set_run(h.run());
   v.set_lumisection(h.lumisection());
@@ -277,7 +310,7 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
       ++m->new_since_train;
     }
     if (m->model && m->model->version == model->version)
-      MaybeRetrainLocked(*m, s.p_value);
+      MaybeRetrainLocked(*m, s.p_value, out);
   } else {
     // Learning: the classical test against the mean shape of what was collected so far.
     const size_t have = m->window.size();
@@ -309,9 +342,7 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
       // After a failed attempt, retry only once the window has grown (not on every histogram).
       const bool retry_due = m->last_training_error.empty() ||
                              m->window.size() >= m->failed_at_window + need / 4;
-      if (!m->training && retry_due) {
-        training_.ScheduleLocked(m, "first training");
-      }
+      if (!m->training && retry_due) out.trainings.emplace_back(m, "first training");
       detail = "learning: first training in progress on " + std::to_string(m->window.size()) +
                " histograms";
       if (!m->last_training_error.empty())

@@ -40,6 +40,14 @@ struct ScoreItem {
   std::chrono::steady_clock::time_point received;
 };
 
+// What scoring leaves to do: the store writes, and the trainings to start once those writes are
+// durable (a training reads its window from the store, so it must not start before the
+// histograms that completed the window are there).
+struct ScoredWrites {
+  Store::Batch writes;
+  std::vector<std::pair<Monitor*, const char*>> trainings;  // (monitor, reason)
+};
+
 struct ScoreJob {
   std::vector<ScoreItem> items;
   std::function<void()> done;
@@ -59,9 +67,13 @@ class Scorer {
   void Stop();
 
   // Scores one validated histogram on the calling thread (used by the threads, tests and
-  // in-process benchmarks); its store writes go into `batch`, which the caller commits.
+  // in-process benchmarks); its store writes go into `out`, which the caller commits before it
+  // calls StartTrainings(out). Never throws: a histogram that cannot be scored is answered
+  // REJECTED ("scoring_error") and counted.
   void ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
-                Store::Batch& batch);
+                ScoredWrites& out);
+  // Starts the trainings that scoring asked for; call once their writes are committed.
+  void StartTrainings(ScoredWrites& out);
 
   // Scores and commits one histogram (tests).
   void ScoreAndCommit(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch);
@@ -72,8 +84,12 @@ class Scorer {
  private:
   void Run();
   void Commit();
-  // The retraining triggers, after a model verdict. Caller holds m.mu.
-  void MaybeRetrainLocked(Monitor& m, double p_value);
+  // ScoreOne's work; may throw.
+  void ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
+                      ScoredWrites& out);
+  // The retraining triggers, after a model verdict; a due training goes into `out`. Caller
+  // holds m.mu.
+  void MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out);
   // Keeps the stored history of `m` bounded. Caller holds m.mu.
   void RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch);
   // Adds `key` to the window; what leaves it, and is no longer a kept record, is deleted.
@@ -93,7 +109,7 @@ class Scorer {
   std::vector<std::thread> threads_;
 
   struct Scored {
-    Store::Batch writes;
+    ScoredWrites writes;
     std::vector<ScoreJob> jobs;
     size_t count = 0;
   };

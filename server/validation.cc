@@ -24,7 +24,8 @@ const std::vector<std::string>& RejectionReasons() {
   static const std::vector<std::string> r = {
       "bad_monitor_name", "empty_contents",   "bad_shape",       "shape_mismatch",
       "bad_value",        "too_many_bins",    "binning_changed", "too_many_monitors",
-      "queue_full"};
+      "queue_full",       "scoring_error",
+      "malformed_message"};
   return r;
 }
 
