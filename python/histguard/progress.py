@@ -19,6 +19,10 @@ class Progress:
         self._start = time.monotonic()
         self._last = 0.0
         self._bar = None
+        # Live updates where '\r' redraws the line (a terminal, a notebook); elsewhere (a log
+        # file) only the final line.
+        isatty = getattr(self.stream, "isatty", None)
+        self._live = bool(isatty and isatty()) or "ipykernel" in sys.modules
         if enabled:
             try:
                 from tqdm.auto import tqdm  # optional
@@ -40,7 +44,7 @@ class Progress:
             self._bar.set_postfix_str(f"{bad} warning/bad", refresh=False)
             return
         now = time.monotonic()
-        if now - self._last >= 0.2:
+        if self._live and now - self._last >= 0.2:
             self._last = now
             self.stream.write("\r" + self._line())
             self.stream.flush()
@@ -58,5 +62,5 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             return
-        self.stream.write("\r" + self._line() + "\n")
+        self.stream.write(("\r" if self._live else "") + self._line() + "\n")
         self.stream.flush()

@@ -133,7 +133,7 @@ def client(daemon):
 
 # ---- simulated detector histograms ----
 
-RNG = np.random.default_rng(17)
+RNG = np.random.default_rng(int(os.environ.get("HISTGUARD_TEST_SEED", "17")))
 SPECTRUM_BINS = 40
 MAP_SHAPE = (8, 6)
 
