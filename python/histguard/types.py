@@ -167,7 +167,7 @@ def _nuisances(v: Any) -> Dict[str, float]:
     out: Dict[str, float] = {}
     try:
         if f.message_type is not None and f.message_type.GetOptions().map_entry:
-            return {str(k): float(x) for k, x in value.items()}
+            return {str(k): float(value[k]) for k in sorted(value)}  # maps have no order
         if f.label == f.LABEL_REPEATED:
             for item in value:
                 if isinstance(item, (int, float)):

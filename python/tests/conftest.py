@@ -1,8 +1,9 @@
 """Test set-up: builds the package (stubs included) into a temporary directory, imports it from
 there, and starts a real histguardd on free ports for the tests that need one.
 
-$HISTGUARDD is the daemon binary (ctest passes the one CMake built); without it the tests look
-for build/server/histguardd in the checkout, and the daemon tests are skipped when there is none.
+$HISTGUARDD is the daemon binary (ctest passes the one CMake built; the daemon tests fail when it
+is not there); without it the tests look for build/server/histguardd in the checkout, and the
+daemon tests are skipped when there is none.
 """
 
 import json
@@ -116,6 +117,8 @@ class Daemon:
 @pytest.fixture(scope="session")
 def daemon():
     binary = daemon_path()
+    if binary is None and os.environ.get("HISTGUARDD"):
+        pytest.fail(f"HISTGUARDD={os.environ['HISTGUARDD']} is not an executable file")
     if binary is None:
         pytest.skip("no histguardd binary: build it (cmake --build build) or set HISTGUARDD")
     d = Daemon(binary)
