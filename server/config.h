@@ -67,6 +67,10 @@ struct Config {
   double candidate_tolerance = 0.1;     // reject a candidate worse than the current model by this
   uint32_t keep_versions = 5;           // model versions kept for rollback
   uint32_t history = 2500;              // stored histograms per monitor (for Inspect and labels)
+
+  // New histograms are refused while the data directory has less free space than this, so the
+  // store never meets a failing write; taken again when space returns.
+  uint64_t disk_reserve_bytes = 128ull << 20;
 };
 
 // Parses argv (flags and --config FILE). On --help, fills `exit_message` with the help text and

@@ -80,6 +80,24 @@ TEST(Config, BadValuesAndMissingFileAreClearErrors) {
   EXPECT_EQ(out.exit_code, 2);
 }
 
+TEST(Config, SettingsThatDoNotWorkTogetherAreRefused) {
+  // Each value is valid alone; together every full-size Submit would be refused by an idle daemon.
+  auto out = Args({"histguardd", "--max-queue", "100", "--max-histograms-per-request", "500"}).Parse();
+  EXPECT_FALSE(out.config);
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_NE(out.exit_message.find("max_queue (100) is below max_histograms_per_request (500)"),
+            std::string::npos)
+      << out.exit_message;
+  out = Args({"histguardd", "--window-size", "300", "--drift-window", "400"}).Parse();
+  EXPECT_FALSE(out.config);
+  EXPECT_NE(out.exit_message.find("drift_window (400) is larger than window_size (300)"),
+            std::string::npos)
+      << out.exit_message;
+  EXPECT_TRUE(Args({"histguardd", "--max-queue", "500", "--max-histograms-per-request", "500"})
+                  .Parse()
+                  .config);
+}
+
 TEST(Config, HelpListsEverySetting) {
   auto out = Args({"histguardd", "--help"}).Parse();
   EXPECT_FALSE(out.config);
