@@ -121,6 +121,12 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
       return std::nullopt;
     }
     const uint32_t n = m.enc1.in;
+    uint64_t shape_bins = m.shape.empty() || m.shape.size() > 2 ? 0 : 1;
+    for (uint32_t d : m.shape) shape_bins *= d;
+    if (shape_bins != n) {
+      *error = "model's layers do not fit its binning " + j.at("shape").dump();
+      return std::nullopt;
+    }
     if (m.input_mean.size() != n || m.dec2.out != n || m.enc2.in != m.enc1.out ||
         m.dec1.in != m.enc2.out || m.dec2.in != m.dec1.out ||
         m.latent_mean.size() != m.enc2.out ||

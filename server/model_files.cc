@@ -3,15 +3,76 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <boost/crc.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "models/serialize.h"
 
 namespace histguard::server {
 namespace {
+
+constexpr std::string_view kMagic = "histguard-model ";
+constexpr int kFileFormat = 2;
+
+std::string Crc32c(std::string_view bytes) {
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  crc.process_bytes(bytes.data(), bytes.size());
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", crc.checksum());
+  return buf;
+}
+
+std::string ShapeText(const std::vector<uint32_t>& s) { return nlohmann::json(s).dump(); }
+
+// The payload of a framed file after its header checks out, or null with `error`.
+std::optional<std::string_view> CheckHeader(std::string_view file, const std::string& monitor,
+                                            uint64_t version, const std::vector<uint32_t>& shape,
+                                            std::string* error) {
+  const size_t eol = file.find('\n');
+  if (eol == std::string_view::npos || eol > 64 * 1024) {
+    *error = "model file header is cut off";
+    return std::nullopt;
+  }
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(file.substr(kMagic.size(), eol - kMagic.size()));
+    if (h.at("format").get<int>() != kFileFormat) {
+      *error = "unknown model file format " + h.at("format").dump();
+      return std::nullopt;
+    }
+    if (h.at("monitor").get<std::string>() != monitor) {
+      *error = "model file belongs to monitor '" + h.at("monitor").get<std::string>() + "'";
+      return std::nullopt;
+    }
+    if (h.at("version").get<uint64_t>() != version) {
+      *error = "model file holds version " + h.at("version").dump();
+      return std::nullopt;
+    }
+    if (h.at("shape").get<std::vector<uint32_t>>() != shape) {
+      *error = "model file is for binning " + h.at("shape").dump() + ", the monitor has " +
+               ShapeText(shape);
+      return std::nullopt;
+    }
+    const std::string_view payload = file.substr(eol + 1);
+    if (h.at("payload_bytes").get<uint64_t>() != payload.size()) {
+      *error = "model file is " + std::to_string(payload.size()) + " bytes after its header, " +
+               h.at("payload_bytes").dump() + " expected (truncated or appended to)";
+      return std::nullopt;
+    }
+    if (h.at("crc32c").get<std::string>() != Crc32c(payload)) {
+      *error = "model file checksum does not match its contents (the file is damaged)";
+      return std::nullopt;
+    }
+    return payload;
+  } catch (const std::exception& e) {
+    *error = std::string("model file header is unreadable: ") + e.what();
+    return std::nullopt;
+  }
+}
 
 bool WriteDurably(const std::filesystem::path& path, const std::string& bytes, std::string* error) {
   const auto tmp = path.string() + ".tmp";
@@ -55,6 +116,19 @@ std::string ModelFiles::Directory(const std::string& monitor) const {
       dir += buf;
     }
   }
+  // A file name holds at most 255 bytes, and a valid 256-character name can encode to 768. Long
+  // ones keep a readable prefix and a hash of the whole name (FNV-1a, stable across builds);
+  // the model file's header names the monitor, so a collision could never be scored with.
+  constexpr size_t kMaxDir = 200, kPrefix = 160;
+  if (dir.size() > kMaxDir) {
+    uint64_t hash = 1469598103934665603ull;
+    for (unsigned char c : monitor) hash = (hash ^ c) * 1099511628211ull;
+    size_t cut = kPrefix;
+    while (cut > 0 && (dir[cut - 1] == '%' || (cut > 1 && dir[cut - 2] == '%'))) --cut;
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "~%016llx", static_cast<unsigned long long>(hash));
+    dir = dir.substr(0, cut) + buf;
+  }
   return root_ + "/" + dir;
 }
 
@@ -68,11 +142,17 @@ bool ModelFiles::Save(const std::string& monitor, const models::Model& model,
     return false;
   }
   const std::string stem = "v" + std::to_string(model.version);
-  return WriteDurably(dir / (stem + ".model"), models::SerializeModel(model), error) &&
+  const std::string payload = models::SerializeModel(model);
+  const nlohmann::json header = {{"format", kFileFormat},       {"monitor", monitor},
+                                 {"version", model.version},    {"shape", model.shape},
+                                 {"payload_bytes", payload.size()}, {"crc32c", Crc32c(payload)}};
+  const std::string file = std::string(kMagic) + header.dump() + "\n" + payload;
+  return WriteDurably(dir / (stem + ".model"), file, error) &&
          WriteDurably(dir / (stem + ".json"), manifest, error);
 }
 
 std::optional<models::Model> ModelFiles::Load(const std::string& monitor, uint64_t version,
+                                              const std::vector<uint32_t>& shape,
                                               std::string* error) const {
   const auto path = Directory(monitor) + "/v" + std::to_string(version) + ".model";
   std::ifstream in(path, std::ios::binary);
@@ -82,8 +162,29 @@ std::optional<models::Model> ModelFiles::Load(const std::string& monitor, uint64
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  auto m = models::DeserializeModel(ss.str(), error);
-  if (!m) *error = path + ": " + *error;
+  const std::string file = ss.str();
+  std::string_view payload = file;
+  if (file.starts_with(kMagic)) {
+    auto checked = CheckHeader(file, monitor, version, shape, error);
+    if (!checked) {
+      *error = path + ": " + *error;
+      return std::nullopt;
+    }
+    payload = *checked;
+  }
+  auto m = models::DeserializeModel(payload, error);
+  if (!m) {
+    *error = path + ": " + *error;
+    return std::nullopt;
+  }
+  // Also what a file without a header (written before it) must pass: the layers were checked
+  // against the model's own shape, and that against the monitor's.
+  if (m->shape != shape || m->version != version) {
+    *error = path + ": holds version " + std::to_string(m->version) + " for binning " +
+             ShapeText(m->shape) + ", expected version " + std::to_string(version) +
+             " for binning " + ShapeText(shape);
+    return std::nullopt;
+  }
   return m;
 }
 

@@ -1,5 +1,9 @@
 // ModelFiles: each monitor's model versions as files under <data_dir>/models/<monitor>/:
-//   v<N>.model  the serialised model (models/serialize.h)
+//   v<N>.model  a header line, then the serialised model (models/serialize.h):
+//               "histguard-model " {"format":2,"monitor":..,"version":N,"shape":[..],
+//               "payload_bytes":K,"crc32c":"xxxxxxxx"} "\n" <payload>
+//               Load checks all of it against what the caller expects, so a file of another
+//               monitor or binning, a truncated one or a flipped bit is refused, never scored.
 //   v<N>.json   its manifest (version, created time, training window, samples, losses, reason)
 // Files are written to a temporary name, synced and renamed, so a crash leaves either the old
 // state or the new one. Monitor names are percent-encoded into directory names. Thread-safe
@@ -9,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/model.h"
 
@@ -21,8 +26,11 @@ class ModelFiles {
   // False with `error` on an I/O failure.
   bool Save(const std::string& monitor, const models::Model& model, const std::string& manifest,
             std::string* error) const;
+  // The model `version` of `monitor`, whose binning must be `shape`. Null with `error` saying
+  // what is wrong when the file is missing, damaged or not that monitor's model of that shape.
+  // Files written before the header (no checksum) load after the same shape checks.
   std::optional<models::Model> Load(const std::string& monitor, uint64_t version,
-                                    std::string* error) const;
+                                    const std::vector<uint32_t>& shape, std::string* error) const;
   void Remove(const std::string& monitor, uint64_t version) const;
 
   std::string Directory(const std::string& monitor) const;

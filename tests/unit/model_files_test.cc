@@ -1,0 +1,175 @@
+// Model files: what a damaged, foreign or wrongly shaped file does on load (it is refused with a
+// reason, never scored with), and names that must still fit the file system.
+#include "server/model_files.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "models/serialize.h"
+
+namespace histguard::server {
+namespace {
+
+models::DenseLayer Layer(uint32_t in, uint32_t out) {
+  models::DenseLayer l;
+  l.in = in;
+  l.out = out;
+  l.weight.assign(static_cast<size_t>(in) * out, 0.25f);
+  l.bias.assign(out, 0.5f);
+  return l;
+}
+
+models::Model SmallModel(std::vector<uint32_t> shape, uint64_t version) {
+  uint32_t n = 1;
+  for (uint32_t d : shape) n *= d;
+  models::Model m;
+  m.version = version;
+  m.shape = std::move(shape);
+  m.input_mean.assign(n, 0.1f);
+  m.enc1 = Layer(n, 6);
+  m.enc2 = Layer(6, 2);
+  m.dec1 = Layer(2, 6);
+  m.dec2 = Layer(6, n);
+  m.latent_mean = {0, 0};
+  m.latent_inv_cov = {1, 0, 0, 1};
+  return m;
+}
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Write(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+class ModelFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/histguard-models-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    files_ = std::make_unique<ModelFiles>(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string PathOf(const std::string& monitor, uint64_t v) {
+    return files_->Directory(monitor) + "/v" + std::to_string(v) + ".model";
+  }
+  void Save(const std::string& monitor, const models::Model& m) {
+    std::string error;
+    ASSERT_TRUE(files_->Save(monitor, m, "{}", &error)) << error;
+  }
+  // Null, and the reason in `error`, when the file is refused.
+  std::optional<models::Model> Load(const std::string& monitor, uint64_t v,
+                                    std::vector<uint32_t> shape) {
+    error_.clear();
+    return files_->Load(monitor, v, shape, &error_);
+  }
+
+  std::string dir_, error_;
+  std::unique_ptr<ModelFiles> files_;
+};
+
+TEST_F(ModelFilesTest, SavedModelLoadsBackWithItsVersionAndBinning) {
+  Save("ecal/barrel/occupancy", SmallModel({10, 4}, 3));
+  auto m = Load("ecal/barrel/occupancy", 3, {10, 4});
+  ASSERT_TRUE(m) << error_;
+  EXPECT_EQ(m->version, 3u);
+  EXPECT_EQ(m->bins(), 40u);
+  EXPECT_EQ(m->dec2.bias, std::vector<float>(40, 0.5f));
+}
+
+TEST_F(ModelFilesTest, AFlippedBitAnywhereIsRefused) {
+  Save("a", SmallModel({50}, 1));
+  const std::string path = PathOf("a", 1);
+  const std::string good = Read(path);
+  // Every 97th byte, header and weights alike: a flipped bit either fails a check of the header
+  // or the checksum; none loads silently.
+  for (size_t i = 0; i < good.size(); i += 97) {
+    std::string bad = good;
+    bad[i] ^= 0x10;
+    Write(path, bad);
+    EXPECT_FALSE(Load("a", 1, {50})) << "byte " << i << " flipped loaded";
+  }
+  std::string bad = good;
+  bad[good.size() - 5] ^= 0x01;  // in the weights
+  Write(path, bad);
+  EXPECT_FALSE(Load("a", 1, {50}));
+  EXPECT_NE(error_.find("checksum"), std::string::npos) << error_;
+  Write(path, good.substr(0, good.size() - 100));
+  EXPECT_FALSE(Load("a", 1, {50}));
+  EXPECT_NE(error_.find("truncated"), std::string::npos) << error_;
+  Write(path, good);
+  EXPECT_TRUE(Load("a", 1, {50})) << error_;
+}
+
+TEST_F(ModelFilesTest, AnotherMonitorsOrBinningsFileIsRefused) {
+  Save("a", SmallModel({50}, 1));
+  Save("b", SmallModel({80}, 1));
+  // b's file placed in a's folder.
+  Write(PathOf("a", 1), Read(PathOf("b", 1)));
+  EXPECT_FALSE(Load("a", 1, {50}));
+  EXPECT_NE(error_.find("belongs to monitor 'b'"), std::string::npos) << error_;
+  // The right monitor, but the monitor's binning is not the model's.
+  EXPECT_FALSE(Load("b", 1, {40}));
+  EXPECT_NE(error_.find("binning [80]"), std::string::npos) << error_;
+  // Another version's file under this version's name.
+  Save("c", SmallModel({50}, 2));
+  std::filesystem::copy_file(PathOf("c", 2), PathOf("c", 1));
+  EXPECT_FALSE(Load("c", 1, {50}));
+  EXPECT_NE(error_.find("version"), std::string::npos) << error_;
+}
+
+TEST_F(ModelFilesTest, FilesWithoutAHeaderAreStillCheckedAgainstTheBinning) {
+  std::filesystem::create_directories(files_->Directory("old"));
+  Write(PathOf("old", 1), models::SerializeModel(SmallModel({80}, 1)));
+  EXPECT_FALSE(Load("old", 1, {50}));
+  EXPECT_NE(error_.find("binning"), std::string::npos) << error_;
+  EXPECT_TRUE(Load("old", 1, {80})) << error_;
+}
+
+TEST_F(ModelFilesTest, ModelWhoseLayersDoNotFitItsBinningIsRefused) {
+  models::Model m = SmallModel({50}, 1);
+  m.shape = {60};  // layers for 50 bins
+  std::string error;
+  EXPECT_FALSE(models::DeserializeModel(models::SerializeModel(m), &error));
+  EXPECT_NE(error.find("do not fit"), std::string::npos) << error;
+}
+
+TEST_F(ModelFilesTest, EveryValidNameFitsAFileNameAndStaysDistinct) {
+  const std::vector<std::string> names = {
+      std::string(256, 'x'),
+      [] {
+        std::string s;
+        for (int i = 0; i < 128; ++i) s += "x/";
+        return s;
+      }(),
+      [] {
+        std::string s;
+        for (int i = 0; i < 128; ++i) s += "x:";
+        return s;
+      }(),
+      std::string(255, ':') + "a", std::string(255, ':') + "b", "short/name"};
+  std::set<std::string> dirs;
+  for (const auto& name : names) {
+    const std::string dir = files_->Directory(name);
+    const std::string leaf = std::filesystem::path(dir).filename().string();
+    EXPECT_LE(leaf.size(), 255u) << name;
+    EXPECT_EQ(dir.find('/', dir_.size() + 8), std::string::npos) << "one folder per monitor: " << dir;
+    dirs.insert(dir);
+    Save(name, SmallModel({20}, 1));
+    EXPECT_TRUE(Load(name, 1, {20})) << name << ": " << error_;
+  }
+  EXPECT_EQ(dirs.size(), names.size());
+  EXPECT_EQ(std::filesystem::path(files_->Directory("short/name")).filename(), "short%2Fname");
+}
+
+}  // namespace
+}  // namespace histguard::server
