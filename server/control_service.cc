@@ -16,6 +16,22 @@ std::string KeyText(uint64_t run, uint64_t ls) {
 
 }  // namespace
 
+void ControlService::FinishWithStoreError(grpc::ServerUnaryReactor* reactor,
+                                          const absl::Status& status, const Monitor& m,
+                                          uint64_t run, uint64_t ls) {
+  if (absl::IsNotFound(status)) {
+    reactor->Finish(Status(StatusCode::NOT_FOUND, "monitor '" + m.name +
+                                                      "' has no stored histogram for " +
+                                                      KeyText(run, ls)));
+    return;
+  }
+  metrics_.StoreErrors("corrupt").Increment();
+  std::clog << "histguardd: " << m.name << " " << KeyText(run, ls) << ": " << status.message()
+            << "\n";
+  reactor->Finish(Status(StatusCode::DATA_LOSS, "monitor '" + m.name + "', " + KeyText(run, ls) +
+                                                    ": " + std::string(status.message())));
+}
+
 Monitor* ControlService::FindOrFinish(const std::string& name, grpc::ServerUnaryReactor* reactor) {
   Monitor* m = registry_.Find(name);
   if (!m) reactor->Finish(Status(StatusCode::NOT_FOUND, "no monitor named '" + name + "'"));
@@ -80,24 +96,24 @@ grpc::ServerUnaryReactor* ControlService::Inspect(grpc::CallbackServerContext* c
   Monitor* m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   auto rec = store_.GetRecord(m->name, request->run(), request->lumisection());
-  if (!rec) {
-    reactor->Finish(Status(StatusCode::NOT_FOUND,
-                           "monitor '" + m->name + "' has no stored histogram for " +
-                               KeyText(request->run(), request->lumisection())));
+  if (!rec.ok()) {
+    FinishWithStoreError(reactor, rec.status(), *m, request->run(), request->lumisection());
     return reactor;
   }
   *response = std::move(*rec);
   // The expectation of the model that judged it, when that version is still at hand.
   std::shared_ptr<const models::Model> model;
+  std::vector<uint32_t> shape;
   {
     std::lock_guard lk(m->mu);
     model = m->model;
+    shape = m->shape;
     response->set_in_training_window(m->InWindow({request->run(), request->lumisection()}));
   }
   const uint64_t judged_by = response->verdict().model_version();
   if (judged_by > 0 && (!model || model->version != judged_by)) {
     std::string error;
-    if (auto old = files_.Load(m->name, judged_by, &error))
+    if (auto old = files_.Load(m->name, judged_by, shape, &error))
       model = std::make_shared<const models::Model>(std::move(*old));
   }
   const auto& h = response->histogram();
@@ -125,17 +141,15 @@ grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* con
   Monitor* m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   const auto rec = store_.GetRecord(m->name, request->run(), request->lumisection());
-  if (!rec) {
-    reactor->Finish(Status(StatusCode::NOT_FOUND,
-                           "monitor '" + m->name + "' has no stored histogram for " +
-                               KeyText(request->run(), request->lumisection())));
+  if (!rec.ok()) {
+    FinishWithStoreError(reactor, rec.status(), *m, request->run(), request->lumisection());
     return reactor;
   }
   Store::Batch batch;
   store_.PutLabel(batch, *request);
-  std::string error;
-  if (!store_.Commit(batch, &error)) {
-    reactor->Finish(Status(StatusCode::UNAVAILABLE, error));
+  if (const absl::Status s = store_.Commit(batch); !s.ok()) {
+    metrics_.StoreErrors("write").Increment();
+    reactor->Finish(Status(StatusCode::UNAVAILABLE, "label not stored: " + std::string(s.message())));
     return reactor;
   }
   Store::Batch unkept;
@@ -154,8 +168,9 @@ grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* con
     m->series.window_size->Set(static_cast<double>(m->window.size()));
   }
   // Histograms that left the window and are no longer kept records (the label is committed).
-  if (!unkept.empty() && !store_.Commit(unkept, &error))
-    std::clog << "histguardd: " << m->name << ": cannot delete old histograms: " << error << "\n";
+  if (const absl::Status s = store_.Commit(unkept); !s.ok())
+    std::clog << "histguardd: " << m->name << ": cannot delete old histograms: " << s.message()
+              << "\n";
   metrics_.Labels(good ? "good" : "bad").Increment();
   std::clog << "histguardd: " << m->name << " " << KeyText(request->run(), request->lumisection())
             << " labelled " << (good ? "GOOD" : "BAD")
@@ -209,8 +224,15 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
     return reactor;
   }
   std::string error;
-  auto model = files_.Load(m->name, request->version(), &error);
+  std::vector<uint32_t> shape;
+  {
+    std::lock_guard lk(m->mu);
+    shape = m->shape;
+  }
+  auto model = files_.Load(m->name, request->version(), shape, &error);
   if (!model) {
+    metrics_.model_load_failures.Increment();
+    std::clog << "histguardd: rollback of " << m->name << " refused: " << error << "\n";
     reactor->Finish(Status(StatusCode::DATA_LOSS, error));
     return reactor;
   }
@@ -218,15 +240,21 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
   {
     std::lock_guard lk(m->mu);
     m->model = std::make_shared<const models::Model>(std::move(*model));
+    // As after a training: the retraining triggers count from here, so a scheduled retraining
+    // does not undo the operator's choice at once.
     m->drift_sum = 0;
     m->drifting = false;
+    m->new_since_train = 0;
+    m->last_trained = std::chrono::steady_clock::now();
     m->series.model_version->Set(static_cast<double>(m->model->version));
     meta = TrainingScheduler::MetaJson(*m);
   }
   Store::Batch batch;
   store_.PutMeta(batch, m->name, meta);
-  if (!store_.Commit(batch, &error)) {
-    reactor->Finish(Status(StatusCode::UNAVAILABLE, error));
+  if (const absl::Status s = store_.Commit(batch); !s.ok()) {
+    metrics_.StoreErrors("write").Increment();
+    reactor->Finish(Status(StatusCode::UNAVAILABLE,
+                           "rollback not recorded in the state store: " + std::string(s.message())));
     return reactor;
   }
   std::clog << "histguardd: " << m->name << " rolled back to v" << request->version() << "\n";

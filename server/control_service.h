@@ -52,6 +52,10 @@ class ControlService final : public v1::Control::CallbackService {
  private:
   // The monitor, or null after finishing `reactor` with NOT_FOUND.
   Monitor* FindOrFinish(const std::string& name, grpc::ServerUnaryReactor* reactor);
+  // Answers a failed store read: NOT_FOUND when nothing is stored, DATA_LOSS (counted, logged)
+  // when the stored record is damaged.
+  void FinishWithStoreError(grpc::ServerUnaryReactor* reactor, const absl::Status& status,
+                            const Monitor& m, uint64_t run, uint64_t ls);
 
   const Config& config_;
   Metrics& metrics_;

@@ -15,8 +15,9 @@ using tcp = boost::asio::ip::tcp;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const HttpServer::Render& metrics, const std::atomic<bool>& serving)
-      : stream_(std::move(socket)), metrics_(metrics), serving_(serving) {}
+  Session(tcp::socket socket, const HttpServer::Render& metrics,
+          const HttpServer::HealthReport& health)
+      : stream_(std::move(socket)), metrics_(metrics), health_(health) {}
 
   void Read() {
     request_ = {};
@@ -49,10 +50,10 @@ class Session : public std::enable_shared_from_this<Session> {
       res->set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res->body() = metrics_();
     } else if (path == "/healthz") {
-      const bool ok = serving_.load();
+      auto [ok, body] = health_();
       res->result(ok ? http::status::ok : http::status::service_unavailable);
       res->set(http::field::content_type, "text/plain");
-      res->body() = ok ? "ok\n" : "not serving\n";
+      res->body() = std::move(body);
     } else {
       res->result(http::status::not_found);
       res->set(http::field::content_type, "text/plain");
@@ -80,7 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
   const HttpServer::Render& metrics_;
-  const std::atomic<bool>& serving_;
+  const HttpServer::HealthReport& health_;
 };
 
 }  // namespace
@@ -99,8 +100,8 @@ bool SplitHostPort(const std::string& address, std::string& host, std::string& p
 }
 
 HttpServer::HttpServer(boost::asio::io_context& io, const std::string& address, Render metrics,
-                       const std::atomic<bool>& serving)
-    : io_(io), acceptor_(io), metrics_(std::move(metrics)), serving_(serving) {
+                       HealthReport health)
+    : io_(io), acceptor_(io), metrics_(std::move(metrics)), health_(std::move(health)) {
   std::string host, port;
   if (!SplitHostPort(address, host, port))
     throw std::runtime_error("metrics address '" + address + "' is not host:port");
@@ -122,7 +123,7 @@ HttpServer::HttpServer(boost::asio::io_context& io, const std::string& address, 
 void HttpServer::Accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == boost::asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), metrics_, serving_)->Read();
+    if (!ec) std::make_shared<Session>(std::move(socket), metrics_, health_)->Read();
     if (acceptor_.is_open()) Accept();
   });
 }

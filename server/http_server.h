@@ -1,6 +1,6 @@
 // A small HTTP/1.1 server on Boost.Beast for Prometheus scrapes and liveness checks:
 //   GET /metrics  the registry in Prometheus text format
-//   GET /healthz  200 "ok" while serving, 503 otherwise
+//   GET /healthz  200 while serving, 503 otherwise; the body says what does not work
 // It runs on the daemon's io_context; each connection is served sequentially (keep-alive).
 // Requests are size-limited; anything else is 404/405.
 #pragma once
@@ -16,11 +16,12 @@ namespace histguard::server {
 class HttpServer {
  public:
   using Render = std::function<std::string()>;
+  using HealthReport = std::function<std::pair<bool, std::string>()>;
 
   // Binds `address` (host:port, port 0 = any free port). Throws std::runtime_error with a clear
   // message if the address is malformed or cannot be bound.
   HttpServer(boost::asio::io_context& io, const std::string& address, Render metrics,
-             const std::atomic<bool>& serving);
+             HealthReport health);
 
   unsigned short port() const { return port_; }
   void Stop();
@@ -31,7 +32,7 @@ class HttpServer {
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   Render metrics_;
-  const std::atomic<bool>& serving_;
+  HealthReport health_;
   unsigned short port_ = 0;
 };
 

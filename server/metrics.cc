@@ -49,6 +49,18 @@ Metrics::Metrics()
                             .Register(*registry_)
                             .Add({}, prometheus::Histogram::BucketBoundaries{
                                          0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120})),
+      model_load_failures(BuildCounter()
+                              .Name("histguard_model_load_failures_total")
+                              .Help("Model files refused on load: damaged, of another monitor "
+                                    "or of another binning")
+                              .Register(*registry_)
+                              .Add({})),
+      data_disk_free(BuildGauge()
+                         .Name("histguard_data_disk_free_bytes")
+                         .Help("Free space in the data directory's file system; new histograms "
+                               "are refused below disk_reserve_bytes")
+                         .Register(*registry_)
+                         .Add({})),
       rejected_family_(BuildCounter()
                            .Name("histguard_histograms_rejected_total")
                            .Help("Histograms answered REJECTED, by reason")
@@ -89,12 +101,17 @@ Metrics::Metrics()
       labels_family_(BuildCounter()
                          .Name("histguard_labels_total")
                          .Help("Labels given by people, by label")
-                         .Register(*registry_)) {
+                         .Register(*registry_)),
+      store_errors_family_(BuildCounter()
+                               .Name("histguard_store_errors_total")
+                               .Help("Store failures, by kind: write, read, corrupt")
+                               .Register(*registry_)) {
   const char* q[] = {"good", "warning", "bad", "learning", "low_statistics", "rejected"};
   for (int i = 0; i < 6; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
   for (const auto& r : RejectionReasons()) rejected_family_.Add({{"reason", r}});
   for (const char* r : {"accepted", "rejected", "failed"}) training_runs_family_.Add({{"result", r}});
   for (const char* l : {"good", "bad"}) labels_family_.Add({{"label", l}});
+  for (const char* k : {"write", "read", "corrupt"}) store_errors_family_.Add({{"kind", k}});
   BuildGauge()
       .Name("histguard_build_info")
       .Help("Build information; the value is always 1")
@@ -119,6 +136,9 @@ prometheus::Counter& Metrics::Rejected(const std::string& reason) {
 }
 prometheus::Counter& Metrics::TrainingRuns(const std::string& result) {
   return training_runs_family_.Add({{"result", result}});
+}
+prometheus::Counter& Metrics::StoreErrors(const std::string& kind) {
+  return store_errors_family_.Add({{"kind", kind}});
 }
 prometheus::Counter& Metrics::Labels(const std::string& label) {
   return labels_family_.Add({{"label", label}});

@@ -48,6 +48,12 @@ class Metrics {
   prometheus::Counter& TrainingRuns(const std::string& result);  // accepted, rejected, failed
   prometheus::Histogram& training_duration;
   prometheus::Counter& Labels(const std::string& label);
+  // Model files refused on load (damaged, foreign, another binning), at start-up or rollback.
+  prometheus::Counter& model_load_failures;
+  prometheus::Gauge& data_disk_free;
+  // Store failures by kind: "write" (a commit failed), "read" (a read failed), "corrupt" (a
+  // stored record could not be decoded).
+  prometheus::Counter& StoreErrors(const std::string& kind);
 
  private:
   prometheus::Family<prometheus::Counter>& rejected_family_;
@@ -60,6 +66,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& trained_family_;
   prometheus::Family<prometheus::Counter>& training_runs_family_;
   prometheus::Family<prometheus::Counter>& labels_family_;
+  prometheus::Family<prometheus::Counter>& store_errors_family_;
   prometheus::Counter* verdicts_[6];
 };
 

@@ -29,7 +29,20 @@ VersionInfo VersionFromManifest(const nlohmann::json& j) {
 RestoreReport RestoreMonitors(const Config& config, const Store& store, const ModelFiles& files,
                               MonitorRegistry& registry) {
   RestoreReport report;
-  for (const auto& [name, meta_text] : store.AllMeta()) {
+  for (const std::string& r : store.RecoveryReports()) {
+    ++report.store_errors;
+    report.problems.push_back("state store: " + r);
+  }
+  std::vector<std::pair<std::string, std::string>> metas;
+  auto noted = [&report](const absl::Status& s) {
+    if (s.ok()) return;
+    ++report.store_errors;
+    report.problems.push_back(std::string(s.message()));
+  };
+  noted(store.ForEachMeta([&](const std::string& name, const std::string& json) {
+    metas.emplace_back(name, json);
+  }));
+  for (const auto& [name, meta_text] : metas) {
     Rejection why;
     Monitor* m = registry.FindOrCreate(name, &why);
     if (!m) {
@@ -50,21 +63,34 @@ RestoreReport RestoreMonitors(const Config& config, const Store& store, const Mo
       report.problems.push_back(name + ": unreadable state (" + e.what() + ")");
     }
     if (active > 0) {
-      std::string error;
-      if (auto model = files.Load(name, active, &error)) {
-        m->model = std::make_shared<const models::Model>(std::move(*model));
-        ++report.models;
-      } else {
-        report.problems.push_back(name + ": " + error + "; it learns again");
+      // The active version first, then the kept ones from newest to oldest: a damaged or foreign
+      // file costs its version, not the monitor, and is never scored with.
+      std::vector<uint64_t> order{active};
+      for (auto it = m->versions.rbegin(); it != m->versions.rend(); ++it)
+        if (it->version != active) order.push_back(it->version);
+      for (uint64_t v : order) {
+        std::string error;
+        if (auto model = files.Load(name, v, m->shape, &error)) {
+          m->model = std::make_shared<const models::Model>(std::move(*model));
+          ++report.models;
+          if (v != active)
+            report.problems.push_back(name + ": scores with v" + std::to_string(v) +
+                                      ", the newest kept version that loads");
+          break;
+        }
+        ++report.model_load_failures;
+        report.problems.push_back(name + ": " + error);
       }
+      if (!m->model) report.problems.push_back(name + ": no kept model loads; it learns again");
     }
-    for (const auto& label : store.Labels(name))
+    noted(store.ForEachLabel(name, [m](const v1::LabelRequest& label) {
       m->labels[{label.run(), label.lumisection()}] = label.label() == v1::QUALITY_GOOD;
+    }));
 
     HistogramKey trained_until{0, 0};
     for (const auto& v : m->versions)
       if (m->model && v.version == m->model->version) trained_until = v.last;
-    store.ForEachRecord(name, [&](const v1::Inspection& rec) {
+    noted(store.ForEachRecord(name, [&](const v1::Inspection& rec) {
       const auto& h = rec.histogram();
       const HistogramKey key{h.run(), h.lumisection()};
       ++report.histograms;
@@ -82,7 +108,7 @@ RestoreReport RestoreMonitors(const Config& config, const Store& store, const Mo
         for (size_t i = 0; i < c.size() && total > 0; ++i) m->shape_sum[i] += c[i] / total;
       }
       return true;
-    });
+    }));
     m->series.window_size->Set(static_cast<double>(m->window.size()));
     if (m->model) {
       m->series.model_version->Set(static_cast<double>(m->model->version));

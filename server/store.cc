@@ -5,8 +5,15 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/write_batch.h>
 
+#include <sys/statvfs.h>
+
 #include <cmath>
+#include <cstdarg>
+#include <mutex>
+#include <shared_mutex>
 #include <string_view>
+#include <atomic>
+#include <filesystem>
 
 namespace histguard::server {
 namespace {
@@ -110,6 +117,64 @@ class MonitorPrefix : public rocksdb::SliceTransform {
   }
 };
 
+// RocksDB's own log, with the warnings it gives when it repairs damage by dropping data (a
+// corrupted write-ahead log is replayed up to the damage and the rest dropped) kept aside.
+class RecoveryLog : public rocksdb::Logger {
+ public:
+  explicit RecoveryLog(std::shared_ptr<rocksdb::Logger> inner)
+      : rocksdb::Logger(inner->GetInfoLogLevel()), inner_(std::move(inner)) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level >= rocksdb::InfoLogLevel::WARN_LEVEL) {
+      va_list copy;
+      va_copy(copy, ap);
+      char buf[512];
+      std::vsnprintf(buf, sizeof buf, format, copy);
+      va_end(copy);
+      const std::string_view text(buf);
+      if (text.find("orrupt") != text.npos || text.find("dropping") != text.npos) {
+        std::lock_guard lk(mu_);
+        if (reports_.size() < 100) reports_.emplace_back(text);
+      }
+    }
+    inner_->Logv(level, format, ap);
+  }
+  std::vector<std::string> Reports() const {
+    std::lock_guard lk(mu_);
+    return reports_;
+  }
+
+ private:
+  std::shared_ptr<rocksdb::Logger> inner_;
+  mutable std::mutex mu_;
+  std::vector<std::string> reports_;
+};
+
+uint64_t FreeBytes(const std::string& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return UINT64_MAX;  // unknown: do not refuse on it
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+std::string MiB(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+absl::Status ScanStatus(const rocksdb::Iterator& it, size_t unreadable, const std::string& what) {
+  if (!it.status().ok())
+    return absl::DataLossError("reading " + what + " stopped early: " + it.status().ToString());
+  if (unreadable > 0)
+    return absl::DataLossError(std::to_string(unreadable) + " stored " + what +
+                               " could not be decoded and were skipped");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct Store::Batch::Impl {
@@ -122,13 +187,65 @@ Store::Batch::Batch(Batch&&) noexcept = default;
 bool Store::Batch::empty() const { return impl_->batch.Count() == 0; }
 
 struct Store::Impl {
+  std::string dir;
+  rocksdb::Options options;
+  uint64_t reserve = 0;
+  std::shared_ptr<RecoveryLog> log;
+  // db is replaced only when a read-only store reopens for writing (under the unique lock);
+  // every other use holds the shared lock. Null: there was no store and no room to create one.
+  mutable std::shared_mutex mu;
   std::unique_ptr<rocksdb::DB> db;
+  std::atomic<bool> read_only{false};
+  std::atomic<bool> full{false};
+  std::atomic<uint64_t> free_bytes{UINT64_MAX};
+
+  absl::Status FullError() const {
+    return absl::ResourceExhaustedError("data disk full: " + MiB(free_bytes.load()) + " free in " +
+                                        dir + ", below disk_reserve_bytes (" + MiB(reserve) + ")");
+  }
+  // Refuses a write that could meet a full disk.
+  absl::Status CheckWritable() {
+    if (read_only.load())
+      return absl::UnavailableError("the state store opened read-only on a full disk (" + dir +
+                                    "); it takes writes again once there is room");
+    if (reserve > 0) {
+      free_bytes = FreeBytes(dir);
+      full = free_bytes.load() < reserve;
+      if (full.load()) return FullError();
+    }
+    return absl::OkStatus();
+  }
+  absl::Status WriteBatch(rocksdb::WriteBatch& batch, bool sync) {
+    std::shared_lock lk(mu);
+    if (auto s = CheckWritable(); !s.ok()) {
+      batch.Clear();
+      return s;
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    const rocksdb::Status s = db->Write(wo, &batch);
+    batch.Clear();
+    if (s.IsNoSpace()) {
+      full = true;
+      return absl::ResourceExhaustedError("data disk full: state store write failed: " + s.ToString());
+    }
+    if (!s.ok()) return absl::InternalError("state store write failed: " + s.ToString());
+    return absl::OkStatus();
+  }
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Store::~Store() = default;
+Store::~Store() {
+  // Closing writes (the log's tail, a manifest), and Debian's RocksDB aborts on a write that
+  // fails for want of space. On a full disk the store is left open for the process's exit to
+  // release: every acknowledged write is in the log already.
+  if (impl_->db && !impl_->read_only.load() && impl_->reserve > 0 &&
+      FreeBytes(impl_->dir) < impl_->reserve)
+    (void)impl_->db.release();
+}
 
-std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error) {
+std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error,
+                                   uint64_t reserve_bytes) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.IncreaseParallelism(1);
@@ -140,14 +257,30 @@ std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error) {
   // One writer (the committer); the insert hints need single-threaded memtable writes.
   options.allow_concurrent_memtable_write = false;
   options.memtable_insert_with_hint_prefix_extractor = std::make_shared<MonitorPrefix>();
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  impl->reserve = reserve_bytes;
+  impl->free_bytes = FreeBytes(std::filesystem::exists(dir) ? dir : std::filesystem::path(dir).parent_path().string());
   rocksdb::DB* db = nullptr;
+  if (reserve_bytes > 0 && impl->free_bytes.load() < reserve_bytes) {
+    // Opening for writing writes a new log and manifest: on a full disk, open read-only.
+    impl->read_only = impl->full = true;
+    if (rocksdb::DB::OpenForReadOnly(options, dir, &db).ok()) impl->db.reset(db);
+    impl->options = options;
+    return std::unique_ptr<Store>(new Store(std::move(impl)));
+  }
+  std::shared_ptr<rocksdb::Logger> inner;
+  if (rocksdb::CreateLoggerFromOptions(dir, options, &inner).ok() && inner) {
+    impl->log = std::make_shared<RecoveryLog>(std::move(inner));
+    options.info_log = impl->log;
+  }
   const rocksdb::Status s = rocksdb::DB::Open(options, dir, &db);
   if (!s.ok()) {
     *error = "cannot open the state store in " + dir + ": " + s.ToString();
     return nullptr;
   }
-  auto impl = std::make_unique<Impl>();
   impl->db.reset(db);
+  impl->options = options;
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -168,89 +301,122 @@ void Store::DeleteRecord(Batch& b, const std::string& monitor, uint64_t run, uin
   b.impl_->batch.Delete(Key('h', monitor, run, ls));
 }
 
-bool Store::Commit(Batch& b, std::string* error) {
-  if (b.empty()) return true;
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  const rocksdb::Status s = impl_->db->Write(wo, &b.impl_->batch);
-  b.impl_->batch.Clear();
-  if (!s.ok()) {
-    *error = "state store write failed: " + s.ToString();
-    return false;
-  }
-  return true;
+absl::Status Store::Commit(Batch& b) {
+  if (b.empty()) return absl::OkStatus();
+  return impl_->WriteBatch(b.impl_->batch, /*sync=*/true);
 }
 
-bool Store::Write(Batch& b, std::string* error) {
-  if (b.empty()) return true;
-  const rocksdb::Status s = impl_->db->Write(rocksdb::WriteOptions(), &b.impl_->batch);
-  b.impl_->batch.Clear();
-  if (!s.ok()) {
-    *error = "state store write failed: " + s.ToString();
-    return false;
-  }
-  return true;
+absl::Status Store::Write(Batch& b) {
+  if (b.empty()) return absl::OkStatus();
+  return impl_->WriteBatch(b.impl_->batch, /*sync=*/false);
 }
 
-bool Store::Sync(std::string* error) {
+absl::Status Store::Sync() {
+  std::shared_lock lk(impl_->mu);
+  if (impl_->read_only.load()) return absl::OkStatus();  // nothing was written
   const rocksdb::Status s = impl_->db->SyncWAL();
-  if (!s.ok()) {
-    *error = "state store sync failed: " + s.ToString();
-    return false;
-  }
-  return true;
+  if (!s.ok()) return absl::InternalError("state store sync failed: " + s.ToString());
+  return absl::OkStatus();
 }
 
-std::optional<v1::Inspection> Store::GetRecord(const std::string& monitor, uint64_t run,
-                                               uint64_t ls) const {
+uint64_t Store::CheckSpace() {
+  const uint64_t free = FreeBytes(impl_->read_only.load() && !std::filesystem::exists(impl_->dir)
+                                      ? std::filesystem::path(impl_->dir).parent_path().string()
+                                      : impl_->dir);
+  impl_->free_bytes = free;
+  impl_->full = impl_->reserve > 0 && free < impl_->reserve;
+  if (impl_->full.load() || !impl_->read_only.load()) return free;
+  // Room again: reopen for writing.
+  std::unique_lock lk(impl_->mu);
+  if (!impl_->read_only.load()) return free;
+  impl_->db.reset();
+  rocksdb::Options options = impl_->options;
+  std::shared_ptr<rocksdb::Logger> inner;
+  if (rocksdb::CreateLoggerFromOptions(impl_->dir, options, &inner).ok() && inner) {
+    impl_->log = std::make_shared<RecoveryLog>(std::move(inner));
+    options.info_log = impl_->log;
+  }
+  rocksdb::DB* db = nullptr;
+  if (rocksdb::DB::Open(options, impl_->dir, &db).ok()) {
+    impl_->db.reset(db);
+    impl_->read_only = false;
+  } else if (rocksdb::DB::OpenForReadOnly(impl_->options, impl_->dir, &db).ok()) {
+    impl_->db.reset(db);
+  }
+  return free;
+}
+
+absl::Status Store::WritableStatus() const {
+  if (impl_->read_only.load())
+    return absl::UnavailableError("the state store opened read-only on a full disk (" +
+                                  impl_->dir + "); it takes writes again once there is room");
+  if (impl_->full.load()) return impl_->FullError();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Inspection> Store::GetRecord(const std::string& monitor, uint64_t run,
+                                                uint64_t ls) const {
+  std::shared_lock lk(impl_->mu);
+  if (!impl_->db) return absl::NotFoundError("no stored histogram");
   std::string value;
-  if (!impl_->db->Get(rocksdb::ReadOptions(), Key('h', monitor, run, ls), &value).ok())
-    return std::nullopt;
+  const rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), Key('h', monitor, run, ls), &value);
+  if (s.IsNotFound()) return absl::NotFoundError("no stored histogram");
+  if (!s.ok()) return absl::DataLossError("the stored histogram cannot be read: " + s.ToString());
   v1::Inspection rec;
-  if (!DecodeRecord(value, rec)) return std::nullopt;
+  if (!DecodeRecord(value, rec))
+    return absl::DataLossError("the stored histogram is damaged and cannot be decoded");
   return rec;
 }
 
-std::optional<v1::LabelRequest> Store::GetLabel(const std::string& monitor, uint64_t run,
-                                                uint64_t ls) const {
-  std::string value;
-  if (!impl_->db->Get(rocksdb::ReadOptions(), Key('l', monitor, run, ls), &value).ok())
-    return std::nullopt;
-  v1::LabelRequest label;
-  if (!label.ParseFromString(value)) return std::nullopt;
-  return label;
-}
-
-void Store::ForEachRecord(const std::string& monitor,
-                          const std::function<bool(const v1::Inspection&)>& fn) const {
+absl::Status Store::ForEachRecord(const std::string& monitor,
+                                  const std::function<bool(const v1::Inspection&)>& fn) const {
   const std::string prefix = Prefix('h', monitor);
+  std::shared_lock lk(impl_->mu);
+  if (!impl_->db) return absl::OkStatus();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
   v1::Inspection rec;
+  size_t unreadable = 0;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     rec.Clear();
-    if (!DecodeRecord(std::string_view(it->value().data(), it->value().size()), rec)) continue;
+    if (!DecodeRecord(std::string_view(it->value().data(), it->value().size()), rec)) {
+      ++unreadable;
+      continue;
+    }
     if (!fn(rec)) break;
   }
+  return ScanStatus(*it, unreadable, "histograms of '" + monitor + "'");
 }
 
-std::vector<v1::LabelRequest> Store::Labels(const std::string& monitor) const {
-  std::vector<v1::LabelRequest> out;
+absl::Status Store::ForEachLabel(const std::string& monitor,
+                                 const std::function<void(const v1::LabelRequest&)>& fn) const {
   const std::string prefix = Prefix('l', monitor);
+  std::shared_lock lk(impl_->mu);
+  if (!impl_->db) return absl::OkStatus();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  size_t unreadable = 0;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     v1::LabelRequest label;
     if (label.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
-      out.push_back(std::move(label));
+      fn(label);
+    else
+      ++unreadable;
   }
-  return out;
+  return ScanStatus(*it, unreadable, "labels of '" + monitor + "'");
 }
 
-std::vector<std::pair<std::string, std::string>> Store::AllMeta() const {
-  std::vector<std::pair<std::string, std::string>> out;
+absl::Status Store::ForEachMeta(
+    const std::function<void(const std::string&, const std::string&)>& fn) const {
+  std::shared_lock lk(impl_->mu);
+  if (!impl_->db) return absl::OkStatus();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("m|"); it->Valid() && it->key().starts_with("m|"); it->Next())
-    out.emplace_back(it->key().ToString().substr(2), it->value().ToString());
-  return out;
+    fn(it->key().ToString().substr(2), it->value().ToString());
+  return ScanStatus(*it, 0, "monitor states");
+}
+
+std::vector<std::string> Store::RecoveryReports() const {
+  std::shared_lock lk(impl_->mu);
+  return impl_->log ? impl_->log->Reports() : std::vector<std::string>{};
 }
 
 }  // namespace histguard::server

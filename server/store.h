@@ -8,6 +8,17 @@
 //
 // Writes are grouped in a Batch and committed with one synced write (group commit): a verdict is
 // acknowledged only after the batch holding its histogram is on disk. Thread-safe.
+//
+// Reads tell a missing entry (NotFound) from one that is stored but cannot be read (DataLoss);
+// scans visit what reads and return a status that names what did not. Damage that RocksDB repairs
+// by dropping data while it opens (a corrupted write-ahead log tail) is kept in
+// RecoveryReports(), so the daemon can say what was lost.
+//
+// A full disk: writes are refused (ResourceExhausted, nothing written) while the directory's
+// free space is below `reserve_bytes`, so RocksDB never meets a failing write (on which Debian's
+// build aborts). A store opened on a full disk opens read-only (or empty, when there is none
+// yet): reads work, writes are refused (Unavailable) until CheckSpace() finds room again and
+// reopens it for writing.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "histguard/v1/histguard.pb.h"
 
 namespace histguard::server {
@@ -37,31 +50,45 @@ class Store {
   };
 
   // Opens (creating if needed) the store in `dir`. Null with `error` filled on failure.
-  static std::unique_ptr<Store> Open(const std::string& dir, std::string* error);
+  static std::unique_ptr<Store> Open(const std::string& dir, std::string* error,
+                                     uint64_t reserve_bytes = 0);
   ~Store();
+
+  // Free bytes in the store's file system now; refreshes the full-disk state and, when there is
+  // room again, reopens a store that was opened read-only.
+  uint64_t CheckSpace();
+  // OK, or why writes are refused now (ResourceExhausted: disk full; Unavailable: opened
+  // read-only on a full disk and not yet reopened).
+  absl::Status WritableStatus() const;
 
   void PutRecord(Batch& b, const v1::Histogram& h, const v1::Verdict& v);
   void PutLabel(Batch& b, const v1::LabelRequest& label);
   void PutMeta(Batch& b, const std::string& monitor, const std::string& json);
   void DeleteRecord(Batch& b, const std::string& monitor, uint64_t run, uint64_t ls);
-  // Synced write of the batch; clears it. False with `error` on an I/O failure.
-  bool Commit(Batch& b, std::string* error);
+  // Synced write of the batch; clears it.
+  [[nodiscard]] absl::Status Commit(Batch& b);
   // Unsynced write of the batch (clears it); durable once Sync() returns. Writing several
-  // batches and syncing once is group commit.
-  bool Write(Batch& b, std::string* error);
-  bool Sync(std::string* error);
+  // batches and syncing once is group commit. Sync only after writes that succeeded.
+  [[nodiscard]] absl::Status Write(Batch& b);
+  [[nodiscard]] absl::Status Sync();
 
-  std::optional<v1::Inspection> GetRecord(const std::string& monitor, uint64_t run,
-                                          uint64_t ls) const;
-  std::optional<v1::LabelRequest> GetLabel(const std::string& monitor, uint64_t run,
-                                           uint64_t ls) const;
-  // Records of `monitor` in (run, lumisection) order; `fn` returns false to stop.
-  void ForEachRecord(const std::string& monitor,
-                     const std::function<bool(const v1::Inspection&)>& fn) const;
-  // Labels of `monitor`.
-  std::vector<v1::LabelRequest> Labels(const std::string& monitor) const;
-  // Every monitor's state: (monitor, json).
-  std::vector<std::pair<std::string, std::string>> AllMeta() const;
+  // NotFound when nothing is stored under the key, DataLoss when the stored record is damaged.
+  [[nodiscard]] absl::StatusOr<v1::Inspection> GetRecord(const std::string& monitor, uint64_t run,
+                                                         uint64_t ls) const;
+  // Records of `monitor` in (run, lumisection) order; `fn` returns false to stop. Records that
+  // cannot be read are skipped and counted: DataLoss names how many, or the read error that ended
+  // the scan early.
+  [[nodiscard]] absl::Status ForEachRecord(
+      const std::string& monitor, const std::function<bool(const v1::Inspection&)>& fn) const;
+  // Labels of `monitor`, the same way.
+  [[nodiscard]] absl::Status ForEachLabel(
+      const std::string& monitor, const std::function<void(const v1::LabelRequest&)>& fn) const;
+  // Every monitor's state: fn(monitor, json).
+  [[nodiscard]] absl::Status ForEachMeta(
+      const std::function<void(const std::string&, const std::string&)>& fn) const;
+
+  // What RocksDB reported dropping or finding damaged while it opened the store.
+  std::vector<std::string> RecoveryReports() const;
 
  private:
   struct Impl;

@@ -139,9 +139,20 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   std::vector<std::vector<float>> counts;
   keys.reserve(window.size());
   counts.reserve(window.size());
+  size_t damaged = 0;
   for (const HistogramKey& k : window) {
+    if (cancel_.load()) break;
     const auto rec = store_.GetRecord(m->name, k.first, k.second);
-    if (!rec || static_cast<size_t>(rec->histogram().contents_size()) != bins) continue;
+    if (!rec.ok()) {
+      if (!absl::IsNotFound(rec.status())) {
+        metrics_.StoreErrors("corrupt").Increment();
+        if (damaged++ == 0)
+          std::clog << "histguardd: training " << m->name << ": run " << k.first << " ls "
+                    << k.second << ": " << rec.status().message() << "; left out\n";
+      }
+      continue;
+    }
+    if (static_cast<size_t>(rec->histogram().contents_size()) != bins) continue;
     keys.push_back(k);
     counts.emplace_back(rec->histogram().contents().begin(), rec->histogram().contents().end());
   }
@@ -265,7 +276,11 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   }
   Store::Batch batch;
   store_.PutMeta(batch, m->name, meta);
-  if (!store_.Commit(batch, &error)) std::clog << "histguardd: " << error << "\n";
+  if (const absl::Status s = store_.Commit(batch); !s.ok()) {
+    metrics_.StoreErrors("write").Increment();
+    std::clog << "histguardd: " << m->name << ": the new version is not recorded in the state store ("
+              << s.message() << "); a restart falls back to the previous one\n";
+  }
   for (uint64_t v : drop) files_.Remove(m->name, v);
   metrics_.TrainingRuns("accepted").Increment();
   std::clog << "histguardd: trained " << m->name << " v" << info.version << " (" << reason

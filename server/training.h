@@ -49,6 +49,8 @@ class TrainingScheduler {
 
   // Waits until every queued job has finished (for tests and orderly shutdown).
   void WaitIdle();
+  // Asks running and queued jobs to end soon, keeping their current models; Stop() also joins.
+  void Cancel() { cancel_ = true; }
   void Stop();
 
  private:
