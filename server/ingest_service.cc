@@ -3,59 +3,126 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <vector>
+
+#include <grpcpp/support/proto_buffer_reader.h>
 
 namespace histguard::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+std::string Count(size_t n) { return std::to_string(n) + (n == 1 ? " histogram" : " histograms"); }
+
+}  // namespace
+
 // One bidirectional stream. Owned by gRPC until OnDone; deletes itself once OnDone has run and
-// the Scorer holds none of its histograms.
-class StreamReactor final : public grpc::ServerBidiReactor<v1::Histogram, v1::Verdict> {
+// nothing holds it any more: the Scorer (while it scores one of its histograms) or a Drain.
+class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  StreamReactor(const Config& config, Metrics& metrics, Scorer& scorer)
-      : config_(config), metrics_(metrics), scorer_(scorer) {
+  explicit StreamReactor(IngestService& service)
+      : service_(service),
+        config_(service.config_),
+        metrics_(service.metrics_),
+        scorer_(service.scorer_) {}
+
+  // Starts reading, or ends at once when the daemon is already draining.
+  void Start() {
+    if (service_.draining()) {
+      Drain();
+      return;
+    }
     StartNextRead();
   }
 
+  // Reads nothing more; ends the call once what was read is answered.
+  void Drain() {
+    {
+      std::lock_guard lk(mu_);
+      if (!finished_ && !reads_done_) drained_ = true;
+    }
+    Pump();
+  }
+
+  void Hold() {
+    std::lock_guard lk(mu_);
+    ++holds_;
+  }
+  void Release() {
+    bool last;
+    {
+      std::lock_guard lk(mu_);
+      --holds_;
+      last = done_ && holds_ == 0;
+    }
+    if (last) delete this;
+  }
+
   void OnReadDone(bool ok) override {
-    if (!ok) {
-      {
-        std::lock_guard lk(mu_);
-        reads_done_ = true;
-        // The slot allocated for this read received no message.
-        if (!slots_.empty() && slots_.back().get() == reading_) slots_.pop_back();
-        reading_ = nullptr;
-      }
+    std::unique_lock lk(mu_);
+    std::unique_ptr<Slot> slot = std::move(reading_);
+    if (!ok || finished_) {
+      // The client closed its side (or the call ended while this read waited).
+      if (!ok) reads_done_ = true;
+      lk.unlock();
       Pump();
       return;
     }
+    ++read_;
+    if (!grpc::SerializationTraits<v1::Histogram>::Deserialize(&slot->in, &slot->histogram).ok()) {
+      reads_done_ = true;
+      end_status_ = grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          "message " + std::to_string(read_) + " of this stream is not a histguard.v1.Histogram; " +
+              "the " + Count(read_ - 1) + " before it are answered, nothing after it was read");
+      lk.unlock();
+      metrics_.received.Increment();
+      metrics_.Rejected("malformed_message").Increment();
+      Pump();
+      return;
+    }
+    Slot* s = slot.get();
+    s->index = read_;
+    slots_.push_back(std::move(slot));
+    lk.unlock();
+
     metrics_.received.Increment();
-    Slot* slot = reading_;
-    if (auto why = Validate(slot->histogram, config_.max_bins)) {
-      scorer_.Reject(slot->histogram, *why, slot->verdict);
-      std::lock_guard lk(mu_);
-      slot->ready = true;
+    if (auto why = Validate(s->histogram, config_.max_bins)) {
+      scorer_.Reject(s->histogram, *why, s->verdict);
+      MarkReady(s);
+    } else if (service_.health_.disk_full()) {
+      metrics_.Rejected("disk_full").Increment();
+      StopReading(s, grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                  service_.health_.disk_full_reason() + ": " +
+                                      NotTaken(s->index)));
+      return;
     } else {
-      {
-        std::lock_guard lk(mu_);
-        ++in_scorer_;
-      }
+      Hold();
       ScoreJob job;
-      job.items.push_back({&slot->histogram, &slot->verdict, Clock::now()});
-      job.done = [this, slot] { OnScored(slot); };
+      job.items.push_back({&s->histogram, &s->verdict, Clock::now()});
+      job.done = [this, s](const absl::Status& stored) {
+        if (stored.ok()) {
+          MarkReady(s);
+        } else {
+          StopReading(s, grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                      "not stored (" + std::string(stored.message()) + "): " +
+                                          NotTaken(s->index)));
+        }
+        Pump();
+        Release();
+      };
       if (!scorer_.Enqueue(std::move(job), /*force=*/true)) {
         // Only when the daemon is stopping: answer rather than drop.
-        scorer_.Reject(slot->histogram, {"queue_full", "daemon is shutting down"}, slot->verdict);
-        std::lock_guard lk(mu_);
-        --in_scorer_;
-        slot->ready = true;
+        scorer_.Reject(s->histogram, {"queue_full", "daemon is shutting down"}, s->verdict);
+        MarkReady(s);
+        Release();
       }
     }
     bool read_more;
     {
-      std::lock_guard lk(mu_);
-      read_more = slots_.size() < config_.stream_in_flight && !failed_;
+      std::lock_guard lk2(mu_);
+      read_more = !failed_ && !drained_ && !finished_ && !reads_done_ &&
+                  slots_.size() < config_.stream_in_flight;
       reads_paused_ = !read_more;
     }
     if (read_more) StartNextRead();
@@ -69,7 +136,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::Histogram, v1::Ve
       writing_ = false;
       slots_.pop_front();
       if (!ok) failed_ = true;
-      if (reads_paused_ && !failed_ && slots_.size() < config_.stream_in_flight) {
+      if (reads_paused_ && !failed_ && !drained_ && !reads_done_ &&
+          slots_.size() < config_.stream_in_flight) {
         reads_paused_ = false;
         resume = true;
       }
@@ -79,11 +147,12 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::Histogram, v1::Ve
   }
 
   void OnDone() override {
+    service_.Forget(this);
     bool last;
     {
       std::lock_guard lk(mu_);
       done_ = true;
-      last = in_scorer_ == 0;
+      last = holds_ == 0;
     }
     if (last) delete this;
   }
@@ -98,41 +167,56 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::Histogram, v1::Ve
 
  private:
   struct Slot {
+    grpc::ByteBuffer in, out;
     v1::Histogram histogram;
     v1::Verdict verdict;
     bool ready = false;
+    bool dropped = false;  // the call ends before this one is answered
+    size_t index = 0;      // 1 for the stream's first message
   };
 
   void StartNextRead() {
-    Slot* slot;
+    grpc::ByteBuffer* in;
     {
       std::lock_guard lk(mu_);
-      slots_.push_back(std::make_unique<Slot>());
-      slot = slots_.back().get();
-      reading_ = slot;
+      reading_ = std::make_unique<Slot>();
+      in = &reading_->in;
     }
-    StartRead(&slot->histogram);
+    StartRead(in);
   }
 
-  void OnScored(Slot* slot) {
-    bool last;
+  void MarkReady(Slot* s) {
+    std::lock_guard lk(mu_);
+    s->ready = true;
+  }
+
+  // Ends the call at `s`: it and everything after it are dropped unanswered, reading stops, and
+  // the call finishes with `status` once the verdicts before `s` are written.
+  void StopReading(Slot* s, grpc::Status status) {
     {
       std::lock_guard lk(mu_);
-      slot->ready = true;
-      --in_scorer_;
-      last = done_ && in_scorer_ == 0;
-    }
-    if (last) {
-      delete this;
-      return;
+      reads_done_ = true;
+      if (end_status_.ok()) end_status_ = std::move(status);
+      bool after = false;
+      for (auto& slot : slots_) {
+        after |= slot.get() == s;
+        slot->dropped |= after;
+      }
     }
     Pump();
+  }
+
+  // For a status that ends the stream early: where it stopped.
+  static std::string NotTaken(size_t message) {
+    return "message " + std::to_string(message) +
+           " of this stream and those after it were not taken; every verdict sent before it is "
+           "stored";
   }
 
   // Starts the next in-order write, or finishes the call, whichever is due. Decisions are made
   // under the lock; gRPC operations are started outside it.
   void Pump() {
-    const v1::Verdict* to_write = nullptr;
+    const grpc::ByteBuffer* to_write = nullptr;
     bool finish = false;
     grpc::Status status = grpc::Status::OK;
     {
@@ -141,37 +225,85 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::Histogram, v1::Ve
       if (failed_) {
         finished_ = finish = true;
         status = grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled");
-      } else if (!slots_.empty() && slots_.front()->ready) {
-        // The slot being read into is never ready, so only answered histograms are written.
-        writing_ = true;
-        to_write = &slots_.front()->verdict;
-      } else if (reads_done_ && slots_.empty()) {
+      } else if (!slots_.empty() && slots_.front()->dropped) {
+        // Still in the scorer or not; either way nothing more is written on this call.
         finished_ = finish = true;
+        status = end_status_;
+      } else if (!slots_.empty() && slots_.front()->ready) {
+        writing_ = true;
+        Slot& s = *slots_.front();
+        bool own = false;
+        (void)grpc::SerializationTraits<v1::Verdict>::Serialize(s.verdict, &s.out, &own);
+        to_write = &s.out;
+      } else if (slots_.empty() && (reads_done_ || drained_)) {
+        finished_ = finish = true;
+        if (!end_status_.ok()) {
+          status = end_status_;
+        } else if (drained_) {
+          status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "daemon is shutting down: " + Count(read_) +
+                                    " of this stream were answered; send the rest again");
+        }
       }
     }
     if (to_write) StartWrite(to_write);
     if (finish) Finish(status);
   }
 
+  IngestService& service_;
   const Config& config_;
   Metrics& metrics_;
   Scorer& scorer_;
 
   std::mutex mu_;
-  std::deque<std::unique_ptr<Slot>> slots_;  // in arrival order; guarded by mu_
-  Slot* reading_ = nullptr;
-  int in_scorer_ = 0;
-  bool writing_ = false, reads_done_ = false, reads_paused_ = false;
+  // Everything below is guarded by mu_.
+  std::deque<std::unique_ptr<Slot>> slots_;  // read and not yet written, in arrival order
+  std::unique_ptr<Slot> reading_;            // the buffer of the read in progress
+  size_t read_ = 0;                          // messages read
+  int holds_ = 0;
+  grpc::Status end_status_;  // why reading stopped early, when it is an error
+  bool writing_ = false, reads_done_ = false, reads_paused_ = false, drained_ = false;
   bool failed_ = false, finished_ = false, done_ = false;
 };
 
-}  // namespace
+void IngestService::Drain() {
+  draining_ = true;
+  std::vector<StreamReactor*> live;
+  {
+    std::lock_guard lk(streams_mu_);
+    for (StreamReactor* r : streams_) {
+      r->Hold();
+      live.push_back(r);
+    }
+  }
+  for (StreamReactor* r : live) {
+    r->Drain();
+    r->Release();
+  }
+}
+
+void IngestService::Forget(StreamReactor* r) {
+  std::lock_guard lk(streams_mu_);
+  streams_.erase(r);
+}
+
 
 grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* context,
                                                 const v1::SubmitRequest* request,
                                                 v1::SubmitResponse* response) {
   auto* reactor = context->DefaultReactor();
   const int n = request->histograms_size();
+  if (draining()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "daemon is shutting down: send again to a running daemon"));
+    return reactor;
+  }
+  if (health_.disk_full()) {
+    metrics_.Rejected("disk_full").Increment(n);
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 health_.disk_full_reason() + ": nothing was taken, retry later"));
+    return reactor;
+  }
   if (static_cast<uint32_t>(n) > config_.max_histograms_per_request) {
     reactor->Finish(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
@@ -198,7 +330,13 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  job.done = [reactor] { reactor->Finish(grpc::Status::OK); };
+  job.done = [reactor](const absl::Status& stored) {
+    reactor->Finish(stored.ok() ? grpc::Status::OK
+                                : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                               "scored but not stored (" +
+                                                   std::string(stored.message()) +
+                                                   "): nothing of this batch was taken, retry"));
+  };
   if (!scorer_.Enqueue(std::move(job))) {
     metrics_.Rejected("queue_full").Increment(static_cast<double>(n));
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -208,9 +346,15 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::Histogram, v1::Verdict>* IngestService::Stream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stream(
     grpc::CallbackServerContext* context) {
-  return new StreamReactor(config_, metrics_, scorer_);
+  auto* r = new StreamReactor(*this);
+  {
+    std::lock_guard lk(streams_mu_);
+    streams_.insert(r);
+  }
+  r->Start();
+  return r;
 }
 
 }  // namespace histguard::server

@@ -4,31 +4,60 @@
 // hand the rest to the Scorer and answer when it has scored them. Submit answers the whole batch
 // in request order; Stream answers one verdict per histogram in the order received, pausing its
 // reads while `stream_in_flight` verdicts are still unwritten.
+//
+// Stream reads raw bytes and parses each message itself: a message that is not a Histogram ends
+// the stream with INVALID_ARGUMENT once everything read before it is answered (gRPC's own
+// parsing would report it as an ordinary end of the stream and drop what follows in silence).
+//
+// Drain() (at SIGTERM) stops all reading: Submit answers UNAVAILABLE, and each stream ends with
+// UNAVAILABLE once the histograms it has read are answered. While the data disk is full (see
+// Health) new histograms are refused with UNAVAILABLE; a histogram scored but not stored ends its
+// call with UNAVAILABLE too, never with a verdict that looks stored. Thread-safe.
 #pragma once
+
+#include <atomic>
+#include <mutex>
+#include <unordered_set>
 
 #include "histguard/v1/histguard.grpc.pb.h"
 #include "server/config.h"
+#include "server/health.h"
 #include "server/metrics.h"
 #include "server/scorer.h"
 
 namespace histguard::server {
 
-class IngestService final : public v1::Ingest::CallbackService {
+class StreamReactor;
+
+class IngestService final
+    : public v1::Ingest::WithCallbackMethod_Submit<
+          v1::Ingest::WithRawCallbackMethod_Stream<v1::Ingest::Service>> {
  public:
-  IngestService(const Config& config, Metrics& metrics, Scorer& scorer)
-      : config_(config), metrics_(metrics), scorer_(scorer) {}
+  IngestService(const Config& config, Metrics& metrics, Scorer& scorer, const Health& health)
+      : config_(config), metrics_(metrics), scorer_(scorer), health_(health) {}
+
+  // Stops reading new histograms on every call, now and later; what was read is still answered.
+  void Drain();
+  bool draining() const { return draining_.load(); }
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
                                    const v1::SubmitRequest* request,
                                    v1::SubmitResponse* response) override;
 
-  grpc::ServerBidiReactor<v1::Histogram, v1::Verdict>* Stream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* context) override;
 
  private:
+  friend class StreamReactor;
+  void Forget(StreamReactor* r);
+
   const Config& config_;
   Metrics& metrics_;
   Scorer& scorer_;
+  const Health& health_;
+  std::atomic<bool> draining_{false};
+  std::mutex streams_mu_;
+  std::unordered_set<StreamReactor*> streams_;  // live streams; guarded by streams_mu_
 };
 
 }  // namespace histguard::server

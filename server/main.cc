@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "models/trainer.h"
 #include "server/config.h"
 #include "server/control_service.h"
+#include "server/health.h"
 #include "server/http_server.h"
 #include "server/ingest_service.h"
 #include "server/metrics.h"
@@ -58,11 +60,13 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
 
   std::string error;
-  std::unique_ptr<hs::Store> store = hs::Store::Open(config.data_dir + "/state", &error);
+  std::unique_ptr<hs::Store> store =
+      hs::Store::Open(config.data_dir + "/state", &error, config.disk_reserve_bytes);
   if (!store) {
     std::cerr << "histguardd: " << error << "\n";
     return 1;
   }
+  hs::Health health;
   const hs::ModelFiles files(config.data_dir);
   hs::Metrics metrics;
   hs::MonitorRegistry registry(config, metrics);
@@ -71,9 +75,12 @@ int main(int argc, char** argv) {
             << " models, " << restored.histograms << " stored histograms from " << config.data_dir
             << "\n";
   for (const auto& p : restored.problems) std::clog << "histguardd: restore: " << p << "\n";
+  metrics.model_load_failures.Increment(static_cast<double>(restored.model_load_failures));
+  metrics.StoreErrors("corrupt").Increment(static_cast<double>(restored.store_errors));
+  health.AddStartupProblems(restored.problems);
   hs::TrainingScheduler training(config, metrics, *store, files);
   hs::Scorer scorer(config, metrics, registry, training, *store);
-  hs::IngestService ingest(config, metrics, scorer);
+  hs::IngestService ingest(config, metrics, scorer, health);
   hs::ControlService control(config, metrics, registry, *store, files, training);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -82,25 +89,52 @@ int main(int argc, char** argv) {
   int grpc_port = 0;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
+  // gRPC sets SO_REUSEPORT by default: a second daemon on the same port would then share the
+  // traffic with this one. Refuse a port that is in use instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&ingest);
   builder.RegisterService(&control);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0) {
-    std::cerr << "histguardd: cannot listen for gRPC on " << config.listen << "\n";
+    std::cerr << "histguardd: cannot listen for gRPC on " << config.listen
+              << " (address in use by another process, or not a local address)\n";
     return 1;
   }
 
-  std::atomic<bool> serving{true};
   std::unique_ptr<hs::HttpServer> http;
   try {
     http = std::make_unique<hs::HttpServer>(io, config.metrics_listen,
-                                            [&metrics] { return metrics.Render(); }, serving);
+                                            [&metrics] { return metrics.Render(); },
+                                            [&health] { return health.Report(); });
   } catch (const std::exception& e) {
     std::cerr << "histguardd: " << e.what() << "\n";
     server->Shutdown();
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(true);
+
+  // The data disk, every second: its free space is exported, ingestion stops below the reserve
+  // (Control reads go on; the Ingest service reports NOT_SERVING) and resumes when there is room.
+  constexpr char kIngestService[] = "histguard.v1.Ingest";
+  boost::asio::steady_timer disk_timer(io);
+  std::function<void()> check_disk = [&] {
+    metrics.data_disk_free.Set(static_cast<double>(store->CheckSpace()));
+    const absl::Status writable = store->WritableStatus();
+    if (writable.ok() == health.disk_full()) {
+      health.SetDiskFull(!writable.ok(), std::string(writable.message()));
+      server->GetHealthCheckService()->SetServingStatus(kIngestService, writable.ok());
+      std::clog << "histguardd: "
+                << (writable.ok() ? std::string("data disk has room again: taking histograms")
+                                  : std::string(writable.message()) + ": refusing histograms")
+                << "\n";
+    }
+    disk_timer.expires_after(std::chrono::seconds(1));
+    disk_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) check_disk();
+    });
+  };
+  server->GetHealthCheckService()->SetServingStatus(kIngestService, true);
+  check_disk();
 
   // One machine-readable line with the bound ports (port 0 in the flags picks free ones).
   std::cout << R"({"event":"listening","grpc":")" << WithPort(config.listen, grpc_port)
@@ -115,9 +149,12 @@ int main(int argc, char** argv) {
   });
   io.run();
 
-  // Drain: refuse new work, let in-flight calls finish (the scorer still runs), then stop.
-  serving = false;
+  // Drain: read no new work, answer what was read (the scorer still runs), end trainings now
+  // rather than at their own pace, then stop.
+  health.SetServing(false);
   server->GetHealthCheckService()->Shutdown();
+  ingest.Drain();
+  training.Cancel();
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(config.drain_timeout_seconds * 1000));
   server->Shutdown(deadline);

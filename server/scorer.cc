@@ -100,13 +100,17 @@ void Scorer::Commit() {
         commits_.pop_front();
       }
     }
-    std::string error;
-    bool ok = true;
-    for (auto& s : ready) ok = store_.Write(s.writes.writes, &error) && ok;
-    if (config_.sync_writes) ok = ok && store_.Sync(&error);
+    // After a failed write nothing more is written or synced in this round (RocksDB must not
+    // sync a log whose append failed), and every histogram of the round is answered as not
+    // stored.
+    absl::Status stored;
+    for (auto& s : ready)
+      if (stored.ok()) stored = store_.Write(s.writes.writes);
+    if (stored.ok() && config_.sync_writes) stored = store_.Sync();
+    if (!stored.ok()) metrics_.StoreErrors("write").Increment();
     // A training that a failed write left short of its window is asked for again by the
     // histograms that follow.
-    if (ok)
+    if (stored.ok())
       for (auto& s : ready) StartTrainings(s.writes);
     size_t count = 0;
     const auto now = std::chrono::steady_clock::now();
@@ -114,15 +118,12 @@ void Scorer::Commit() {
       count += s.count;
       metrics_.batch_size.Observe(static_cast<double>(s.count));
       for (auto& job : s.jobs) {
-        for (auto& item : job.items) {
-          // Scored but not durable: say so in the verdict rather than pretend.
-          if (!ok) item.verdict->set_detail(item.verdict->detail() + " [not stored: " + error + "]");
+        for (auto& item : job.items)
           metrics_.latency.Observe(std::chrono::duration<double>(now - item.received).count());
-        }
-        job.done();
+        job.done(stored);
       }
     }
-    if (!ok) std::clog << "histguardd: " << error << "\n";
+    if (!stored.ok()) std::clog << "histguardd: " << stored.message() << "\n";
     std::lock_guard lk(mu_);
     queued_items_ -= count;
     metrics_.queue_depth.Set(static_cast<double>(queued_items_));
@@ -185,9 +186,8 @@ void Scorer::Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v
 void Scorer::ScoreAndCommit(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch) {
   ScoredWrites out;
   ScoreOne(h, v, scratch, out);
-  std::string error;
-  if (!store_.Commit(out.writes, &error)) {
-    v.set_detail(v.detail() + " [not stored: " + error + "]");
+  if (const absl::Status s = store_.Commit(out.writes); !s.ok()) {
+    v.set_detail(v.detail() + " [not stored: " + std::string(s.message()) + "]");
     return;
   }
   StartTrainings(out);

@@ -50,7 +50,9 @@ struct ScoredWrites {
 
 struct ScoreJob {
   std::vector<ScoreItem> items;
-  std::function<void()> done;
+  // Runs once the items are scored and their writes committed; `stored` is not OK when the
+  // writes failed (the verdicts are filled, but the histograms are not stored).
+  std::function<void(const absl::Status& stored)> done;
 };
 
 class Scorer {
