@@ -7,6 +7,7 @@
 //   histguard label NAME --run R --lumisection L (--good | --bad) [--comment TEXT] [--author A]
 //   histguard retrain NAME
 //   histguard rollback NAME --version V
+//   histguard forget NAME --yes [--comment TEXT]
 //
 // Output is plain aligned text for a terminal; --json prints the daemon's answer as proto3 JSON
 // (enum names, proto field names, defaults included; 64-bit integers are strings in proto3 JSON).
@@ -447,6 +448,24 @@ int RunRollback(const std::string& address, const std::string& monitor, uint64_t
   return 0;
 }
 
+// ---- forget ----
+
+int RunForget(const std::string& address, const std::string& monitor, const std::string& comment) {
+  v1::ForgetRequest request;
+  request.set_monitor(monitor);
+  request.set_comment(comment);
+  v1::ForgetResponse response;
+  if (int rc = CallControl("forget", address, kDeadline,
+                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                             return stub.Forget(context, request, &response);
+                           })) {
+    return rc;
+  }
+  std::cout << monitor << ": forgotten (" << response.versions_deleted() << " model versions, "
+            << response.histograms_deleted() << " stored histograms deleted); the name is free\n";
+  return 0;
+}
+
 void AddRunLumisection(CLI::App* cmd, uint64_t& run, uint64_t& lumisection) {
   cmd->add_option("--run", run, "run number")->required();
   cmd->add_option("--lumisection,--ls", lumisection, "lumisection number")->required();
@@ -543,6 +562,28 @@ void AddControlCommands(CLI::App& app, const std::string& address, int& exit_cod
         ->check(CLI::PositiveNumber);
     cmd->callback([&address, &exit_code, monitor, version] {
       exit_code = RunRollback(address, *monitor, *version);
+    });
+  }
+  {
+    auto monitor = std::make_shared<std::string>();
+    auto comment = std::make_shared<std::string>();
+    auto yes = std::make_shared<bool>(false);
+    auto* cmd = app.add_subcommand(
+        "forget",
+        "Retire a monitor: delete its model versions, stored histograms, labels and state, and "
+        "free its name, e.g. for a histogram whose binning changed or one that is no longer "
+        "published. Cannot be undone; needs --yes.");
+    cmd->add_option("monitor", *monitor, kMonitorHelp)->required();
+    cmd->add_option("--comment", *comment, "why, for the daemon's log");
+    cmd->add_flag("--yes", *yes, "confirm: everything stored of the monitor is deleted");
+    cmd->callback([&address, &exit_code, monitor, comment, yes] {
+      if (!*yes) {
+        std::cerr << "histguard forget: deletes everything stored of '" << *monitor
+                  << "'; run again with --yes to confirm\n";
+        exit_code = 2;
+        return;
+      }
+      exit_code = RunForget(address, *monitor, *comment);
     });
   }
 }

@@ -71,6 +71,9 @@ struct Config {
   // New histograms are refused while the data directory has less free space than this, so the
   // store never meets a failing write; taken again when space returns.
   uint64_t disk_reserve_bytes = 128ull << 20;
+  // A monitor that receives nothing for this long is forgotten (0: never), as `histguard forget`
+  // does: a flood of one-off names cannot hold max_monitors for good.
+  double monitor_idle_expiry_seconds = 0;
 };
 
 // Parses argv (flags and --config FILE). On --help, fills `exit_message` with the help text and

@@ -32,8 +32,9 @@ void ControlService::FinishWithStoreError(grpc::ServerUnaryReactor* reactor,
                                                     ": " + std::string(status.message())));
 }
 
-Monitor* ControlService::FindOrFinish(const std::string& name, grpc::ServerUnaryReactor* reactor) {
-  Monitor* m = registry_.Find(name);
+std::shared_ptr<Monitor> ControlService::FindOrFinish(const std::string& name,
+                                                      grpc::ServerUnaryReactor* reactor) {
+  std::shared_ptr<Monitor> m = registry_.Find(name);
   if (!m) reactor->Finish(Status(StatusCode::NOT_FOUND, "no monitor named '" + name + "'"));
   return m;
 }
@@ -42,7 +43,7 @@ grpc::ServerUnaryReactor* ControlService::ListMonitors(grpc::CallbackServerConte
                                                        const v1::ListMonitorsRequest* request,
                                                        v1::ListMonitorsResponse* response) {
   auto* reactor = context->DefaultReactor();
-  for (Monitor* m : registry_.All()) {
+  for (const auto& m : registry_.All()) {
     if (!m->name.starts_with(request->prefix())) continue;
     std::lock_guard lk(m->mu);
     auto* s = response->add_monitors();
@@ -59,7 +60,7 @@ grpc::ServerUnaryReactor* ControlService::GetMonitor(grpc::CallbackServerContext
                                                      const v1::GetMonitorRequest* request,
                                                      v1::MonitorInfo* response) {
   auto* reactor = context->DefaultReactor();
-  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   {
     std::lock_guard lk(m->mu);
@@ -93,7 +94,7 @@ grpc::ServerUnaryReactor* ControlService::Inspect(grpc::CallbackServerContext* c
                                                   const v1::InspectRequest* request,
                                                   v1::Inspection* response) {
   auto* reactor = context->DefaultReactor();
-  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   auto rec = store_.GetRecord(m->name, request->run(), request->lumisection());
   if (!rec.ok()) {
@@ -138,7 +139,7 @@ grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* con
     reactor->Finish(Status(StatusCode::INVALID_ARGUMENT, "a label is QUALITY_GOOD or QUALITY_BAD"));
     return reactor;
   }
-  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   const auto rec = store_.GetRecord(m->name, request->run(), request->lumisection());
   if (!rec.ok()) {
@@ -183,7 +184,7 @@ grpc::ServerUnaryReactor* ControlService::Retrain(grpc::CallbackServerContext* c
                                                   const v1::RetrainRequest* request,
                                                   v1::RetrainResponse* response) {
   auto* reactor = context->DefaultReactor();
-  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   std::lock_guard lk(m->mu);
   if (m->training) {
@@ -211,7 +212,7 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
                                                    const v1::RollbackRequest* request,
                                                    v1::RollbackResponse* response) {
   auto* reactor = context->DefaultReactor();
-  Monitor* m = FindOrFinish(request->monitor(), reactor);
+  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   bool kept = false;
   {
@@ -261,6 +262,68 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
   response->set_active_version(request->version());
   reactor->Finish(Status::OK);
   return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::Forget(grpc::CallbackServerContext* context,
+                                                 const v1::ForgetRequest* request,
+                                                 v1::ForgetResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  std::shared_ptr<Monitor> m = registry_.Remove(request->monitor());
+  if (!m) {
+    reactor->Finish(Status(StatusCode::NOT_FOUND, "no monitor named '" + request->monitor() + "'"));
+    return reactor;
+  }
+  const absl::Status s = ForgetMonitor(*m, request->comment(), response);
+  if (!s.ok()) {
+    reactor->Finish(Status(StatusCode::UNAVAILABLE, std::string(s.message())));
+    return reactor;
+  }
+  reactor->Finish(Status::OK);
+  return reactor;
+}
+
+absl::Status ControlService::ForgetMonitor(Monitor& m, const std::string& why,
+                                           v1::ForgetResponse* response) {
+  size_t versions, histograms;
+  {
+    std::lock_guard lk(m.mu);
+    m.forgotten = true;
+    versions = m.versions.size();
+    histograms = m.records.size();
+    for (const HistogramKey& k : m.window) histograms += !m.records.Contains(k);
+  }
+  Store::Batch batch;
+  store_.DeleteMonitor(batch, m.name);
+  const absl::Status s = store_.Commit(batch);
+  files_.RemoveAll(m.name);
+  std::clog << "histguardd: forgot monitor " << m.name << " (" << versions << " model versions, "
+            << histograms << " stored histograms)" << (why.empty() ? "" : ": " + why) << "\n";
+  if (!s.ok()) {
+    metrics_.StoreErrors("write").Increment();
+    return absl::UnavailableError("monitor '" + m.name +
+                                  "' is forgotten, but deleting what is stored of it failed (" +
+                                  std::string(s.message()) + "); it reappears after a restart");
+  }
+  if (response) {
+    response->set_versions_deleted(versions);
+    response->set_histograms_deleted(histograms);
+  }
+  return absl::OkStatus();
+}
+
+size_t ControlService::ForgetIdle(std::chrono::steady_clock::duration idle) {
+  const auto now = std::chrono::steady_clock::now();
+  size_t forgotten = 0;
+  for (const auto& m : registry_.All()) {
+    {
+      std::lock_guard lk(m->mu);
+      if (now - m->last_seen < idle || m->training) continue;
+    }
+    if (registry_.Remove(m->name) != m) continue;
+    if (ForgetMonitor(*m, "idle longer than monitor_idle_expiry_seconds", nullptr).ok())
+      ++forgotten;
+  }
+  return forgotten;
 }
 
 }  // namespace histguard::server

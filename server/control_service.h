@@ -5,6 +5,7 @@
 //   Label                     a person's GOOD/BAD: BAD leaves the training window, GOOD enters it
 //   Retrain                   trains now; answers with the new version or why it was rejected
 //   Rollback                  makes a kept older version active again
+//   Forget                    retires a monitor: deletes its models and everything stored of it
 // Unknown monitors, histograms or versions are NOT_FOUND with a message naming them. Reactors
 // never wait for training: Retrain answers from the training thread when the job ends.
 #pragma once
@@ -48,10 +49,19 @@ class ControlService final : public v1::Control::CallbackService {
   grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
                                      const v1::RollbackRequest* request,
                                      v1::RollbackResponse* response) override;
+  grpc::ServerUnaryReactor* Forget(grpc::CallbackServerContext* context,
+                                   const v1::ForgetRequest* request,
+                                   v1::ForgetResponse* response) override;
+
+  // Forgets every monitor that has received nothing for `idle` (none in training); returns how
+  // many. Called from the daemon's housekeeping timer.
+  size_t ForgetIdle(std::chrono::steady_clock::duration idle);
 
  private:
   // The monitor, or null after finishing `reactor` with NOT_FOUND.
-  Monitor* FindOrFinish(const std::string& name, grpc::ServerUnaryReactor* reactor);
+  std::shared_ptr<Monitor> FindOrFinish(const std::string& name, grpc::ServerUnaryReactor* reactor);
+  // Marks `m` (already out of the registry) forgotten and deletes its files and stored state.
+  absl::Status ForgetMonitor(Monitor& m, const std::string& why, v1::ForgetResponse* response);
   // Answers a failed store read: NOT_FOUND when nothing is stored, DATA_LOSS (counted, logged)
   // when the stored record is damaged.
   void FinishWithStoreError(grpc::ServerUnaryReactor* reactor, const absl::Status& status,

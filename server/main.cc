@@ -136,6 +136,21 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus(kIngestService, true);
   check_disk();
 
+  // Monitors idle past monitor_idle_expiry_seconds are forgotten.
+  boost::asio::steady_timer expiry_timer(io);
+  const auto expiry = std::chrono::duration<double>(config.monitor_idle_expiry_seconds);
+  std::function<void()> expire = [&] {
+    if (const size_t n = control.ForgetIdle(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(expiry)))
+      std::clog << "histguardd: forgot " << n << " idle monitors\n";
+    expiry_timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::clamp(expiry / 10, std::chrono::duration<double>(0.5), std::chrono::duration<double>(60))));
+    expiry_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) expire();
+    });
+  };
+  if (config.monitor_idle_expiry_seconds > 0) expire();
+
   // One machine-readable line with the bound ports (port 0 in the flags picks free ones).
   std::cout << R"({"event":"listening","grpc":")" << WithPort(config.listen, grpc_port)
             << R"(","metrics":")" << WithPort(config.metrics_listen, http->port())

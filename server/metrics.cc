@@ -125,10 +125,29 @@ std::string Metrics::Render() const {
 }
 
 Metrics::MonitorSeries Metrics::AddMonitor(const std::string& m) {
-  const prometheus::Labels l{{"monitor", m}};
-  return MonitorSeries{&score_family_.Add(l),       &significance_family_.Add(l),
-                       &version_family_.Add(l),     &last_verdict_family_.Add(l),
-                       &window_family_.Add(l),      &trained_family_.Add(l)};
+  std::lock_guard lk(series_mu_);
+  auto& [count, series] = series_[m];
+  if (count++ == 0) {
+    const prometheus::Labels l{{"monitor", m}};
+    series = MonitorSeries{&score_family_.Add(l),   &significance_family_.Add(l),
+                           &version_family_.Add(l), &last_verdict_family_.Add(l),
+                           &window_family_.Add(l),  &trained_family_.Add(l)};
+  }
+  return series;
+}
+
+void Metrics::RemoveMonitor(const std::string& m) {
+  std::lock_guard lk(series_mu_);
+  auto it = series_.find(m);
+  if (it == series_.end() || --it->second.first > 0) return;
+  const MonitorSeries& s = it->second.second;
+  score_family_.Remove(s.score);
+  significance_family_.Remove(s.significance);
+  version_family_.Remove(s.model_version);
+  last_verdict_family_.Remove(s.last_verdict_time);
+  window_family_.Remove(s.window_size);
+  trained_family_.Remove(s.last_trained_time);
+  series_.erase(it);
 }
 
 prometheus::Counter& Metrics::Rejected(const std::string& reason) {

@@ -11,6 +11,7 @@
 #include <prometheus/registry.h>
 
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -36,7 +37,11 @@ class Metrics {
     prometheus::Gauge* window_size;
     prometheus::Gauge* last_trained_time;
   };
+  // The monitor's series, created with the first caller for that name; RemoveMonitor drops them
+  // once every caller that added them has removed them (an old and a new monitor of one name may
+  // overlap while the forgotten one's last holder finishes).
   MonitorSeries AddMonitor(const std::string& monitor);
+  void RemoveMonitor(const std::string& monitor);
 
   prometheus::Counter& received;
   prometheus::Counter& Rejected(const std::string& reason);
@@ -68,6 +73,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& labels_family_;
   prometheus::Family<prometheus::Counter>& store_errors_family_;
   prometheus::Counter* verdicts_[6];
+  std::mutex series_mu_;
+  std::map<std::string, std::pair<int, MonitorSeries>> series_;  // guarded by series_mu_
 };
 
 }  // namespace histguard::server

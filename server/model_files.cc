@@ -195,4 +195,9 @@ void ModelFiles::Remove(const std::string& monitor, uint64_t version) const {
   std::filesystem::remove(stem + ".json", ec);
 }
 
+void ModelFiles::RemoveAll(const std::string& monitor) const {
+  std::error_code ec;
+  std::filesystem::remove_all(Directory(monitor), ec);
+}
+
 }  // namespace histguard::server

@@ -32,6 +32,8 @@ class ModelFiles {
   std::optional<models::Model> Load(const std::string& monitor, uint64_t version,
                                     const std::vector<uint32_t>& shape, std::string* error) const;
   void Remove(const std::string& monitor, uint64_t version) const;
+  // Every version of `monitor`, and its folder.
+  void RemoveAll(const std::string& monitor) const;
 
   std::string Directory(const std::string& monitor) const;
 

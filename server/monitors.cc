@@ -44,41 +44,60 @@ bool Monitor::Admits(const HistogramKey& k, bool flagged_bad) const {
   return !flagged_bad;
 }
 
-Monitor* MonitorRegistry::FindOrCreate(const std::string& name, Rejection* why) {
+std::shared_ptr<Monitor> MonitorRegistry::FindOrCreate(const std::string& name, Rejection* why) {
   {
     std::shared_lock lk(mu_);
     auto it = monitors_.find(name);
-    if (it != monitors_.end()) return it->second.get();
+    if (it != monitors_.end()) return it->second;
   }
   std::unique_lock lk(mu_);
   auto it = monitors_.find(name);
-  if (it != monitors_.end()) return it->second.get();
+  if (it != monitors_.end()) return it->second;
   if (monitors_.size() >= config_.max_monitors) {
     *why = Rejection{"too_many_monitors",
                      "new monitor '" + name + "' refused: max_monitors (" +
-                         std::to_string(config_.max_monitors) + ") monitors already known"};
+                         std::to_string(config_.max_monitors) +
+                         ") monitors already known; forget unused ones (histguard forget)"};
     return nullptr;
   }
-  auto m = std::make_unique<Monitor>(name, ThresholdsFor(config_, name), metrics_.AddMonitor(name));
-  Monitor* raw = m.get();
-  monitors_.emplace(name, std::move(m));
+  // The metric series go with the last holder of the monitor.
+  Metrics* metrics = &metrics_;
+  std::shared_ptr<Monitor> m(
+      new Monitor(name, ThresholdsFor(config_, name), metrics_.AddMonitor(name)),
+      [metrics](Monitor* gone) {
+        metrics->RemoveMonitor(gone->name);
+        delete gone;
+      });
+  monitors_.emplace(name, m);
   metrics_.monitors.Set(static_cast<double>(monitors_.size()));
-  return raw;
+  return m;
 }
 
-Monitor* MonitorRegistry::Find(const std::string& name) const {
+std::shared_ptr<Monitor> MonitorRegistry::Find(const std::string& name) const {
   std::shared_lock lk(mu_);
   auto it = monitors_.find(name);
-  return it == monitors_.end() ? nullptr : it->second.get();
+  return it == monitors_.end() ? nullptr : it->second;
 }
 
-std::vector<Monitor*> MonitorRegistry::All() const {
-  std::shared_lock lk(mu_);
-  std::vector<Monitor*> out;
-  out.reserve(monitors_.size());
-  for (const auto& [_, m] : monitors_) out.push_back(m.get());
-  std::sort(out.begin(), out.end(), [](Monitor* a, Monitor* b) { return a->name < b->name; });
+std::vector<std::shared_ptr<Monitor>> MonitorRegistry::All() const {
+  std::vector<std::shared_ptr<Monitor>> out;
+  {
+    std::shared_lock lk(mu_);
+    out.reserve(monitors_.size());
+    for (const auto& [_, m] : monitors_) out.push_back(m);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->name < b->name; });
   return out;
+}
+
+std::shared_ptr<Monitor> MonitorRegistry::Remove(const std::string& name) {
+  std::unique_lock lk(mu_);
+  auto it = monitors_.find(name);
+  if (it == monitors_.end()) return nullptr;
+  std::shared_ptr<Monitor> m = std::move(it->second);
+  monitors_.erase(it);
+  metrics_.monitors.Set(static_cast<double>(monitors_.size()));
+  return m;
 }
 
 size_t MonitorRegistry::size() const {

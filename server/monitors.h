@@ -2,10 +2,13 @@
 // them.
 //
 // A Monitor is created on the first valid histogram of its name (or restored from the store at
-// start-up) and lives until the daemon stops: the registry never removes one, so a Monitor*
-// stays valid. Its mutable state is guarded by its own mutex; scoring threads, the training
-// scheduler and the Control service take it briefly. The model is an immutable snapshot
-// (shared_ptr<const Model>) replaced whole by a training job, a rollback or a restore.
+// start-up) and lives until it is forgotten (by an operator, or when idle past
+// monitor_idle_expiry_seconds). The registry and everyone working on a monitor share it
+// (shared_ptr): a forgotten monitor is marked `forgotten` and leaves the registry at once, and
+// its object (and its metric series) goes when the last holder lets go. Its mutable state is
+// guarded by its own mutex; scoring threads, the training scheduler and the Control service take
+// it briefly. The model is an immutable snapshot (shared_ptr<const Model>) replaced whole by a
+// training job, a rollback or a restore.
 #pragma once
 
 #include <algorithm>
@@ -70,6 +73,7 @@ struct VersionInfo {
 struct Monitor {
   Monitor(std::string n, ThresholdRule t, Metrics::MonitorSeries s)
       : name(std::move(n)), thresholds(std::move(t)), series(s) {}
+  Monitor(const Monitor&) = delete;
 
   const std::string name;
   const ThresholdRule thresholds;
@@ -101,7 +105,10 @@ struct Monitor {
   // the trigger watches this one with half the threshold.
   bool drifting = false;
   bool meta_saved = false;  // the store knows this monitor
+  bool forgotten = false;   // removed from the registry: nothing more is stored for it
   v1::Verdict last_verdict;
+  // When the monitor last received a histogram (its restore, for a restored one).
+  std::chrono::steady_clock::time_point last_seen = std::chrono::steady_clock::now();
 
   // Window operations; the caller holds mu.
   bool InWindow(const HistogramKey& k) const { return window.Contains(k); }
@@ -121,16 +128,19 @@ class MonitorRegistry {
   MonitorRegistry(const Config& config, Metrics& metrics) : config_(config), metrics_(metrics) {}
 
   // The monitor of that name, created if new. Null with `why` filled when max_monitors is reached.
-  Monitor* FindOrCreate(const std::string& name, Rejection* why);
-  Monitor* Find(const std::string& name) const;
-  std::vector<Monitor*> All() const;
+  std::shared_ptr<Monitor> FindOrCreate(const std::string& name, Rejection* why);
+  std::shared_ptr<Monitor> Find(const std::string& name) const;
+  std::vector<std::shared_ptr<Monitor>> All() const;  // by name
   size_t size() const;
+  // Takes the monitor out of the registry, so its name is free for a new one; null when unknown.
+  // The caller marks it forgotten (under its mutex) and deletes what is stored of it.
+  std::shared_ptr<Monitor> Remove(const std::string& name);
 
  private:
   const Config& config_;
   Metrics& metrics_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, std::unique_ptr<Monitor>> monitors_;  // guarded by mu_
+  std::unordered_map<std::string, std::shared_ptr<Monitor>> monitors_;  // guarded by mu_
 };
 
 }  // namespace histguard::server

@@ -44,7 +44,7 @@ RestoreReport RestoreMonitors(const Config& config, const Store& store, const Mo
   }));
   for (const auto& [name, meta_text] : metas) {
     Rejection why;
-    Monitor* m = registry.FindOrCreate(name, &why);
+    std::shared_ptr<Monitor> m = registry.FindOrCreate(name, &why);
     if (!m) {
       report.problems.push_back(name + ": " + why.detail);
       continue;
@@ -83,7 +83,7 @@ RestoreReport RestoreMonitors(const Config& config, const Store& store, const Mo
       }
       if (!m->model) report.problems.push_back(name + ": no kept model loads; it learns again");
     }
-    noted(store.ForEachLabel(name, [m](const v1::LabelRequest& label) {
+    noted(store.ForEachLabel(name, [&m](const v1::LabelRequest& label) {
       m->labels[{label.run(), label.lumisection()}] = label.label() == v1::QUALITY_GOOD;
     }));
 

@@ -194,9 +194,9 @@ void Scorer::ScoreAndCommit(const v1::Histogram& h, v1::Verdict& v, models::Scra
 }
 
 void Scorer::StartTrainings(ScoredWrites& out) {
-  for (auto [m, reason] : out.trainings) {
+  for (auto& [m, reason] : out.trainings) {
     std::lock_guard lk(m->mu);
-    if (!m->training) training_.ScheduleLocked(m, reason);
+    if (!m->training && !m->forgotten) training_.ScheduleLocked(m, reason);
   }
   out.trainings.clear();
 }
@@ -215,7 +215,9 @@ void Scorer::AddToWindowLocked(Monitor& m, const HistogramKey& key, Store::Batch
     store_.DeleteRecord(batch, m.name, old.first, old.second);
 }
 
-void Scorer::MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out) {
+void Scorer::MaybeRetrainLocked(const std::shared_ptr<Monitor>& held, double p_value,
+                                ScoredWrites& out) {
+  Monitor& m = *held;
   // CUSUM of -ln p: it sees p-values leaning small from their whole distribution, where a count
   // of p < 0.05 among the latest 50 waited for the tail. Simulated on uniform p-values, the count
   // (6 of 50) fired once in ~460 verdicts and this once in ~800; on p-values with -ln p averaging
@@ -235,7 +237,7 @@ void Scorer::MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out) {
                  std::chrono::duration<double>(config_.retrain_interval_seconds)) {
     reason = "interval";
   }
-  if (reason) out.trainings.emplace_back(&m, reason);
+  if (reason) out.trainings.emplace_back(held, reason);
 }
 
 void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
@@ -261,8 +263,19 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
   v.set_run(h.run());
   v.set_lumisection(h.lumisection());
   Rejection why;
-  Monitor* m = registry_.FindOrCreate(h.monitor(), &why);
-  if (!m) return Reject(h, why, v);
+  std::shared_ptr<Monitor> held;
+  std::unique_lock<std::mutex> lk;
+  // A monitor forgotten between the lookup and the lock: its name belongs to a new one now.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    held = registry_.FindOrCreate(h.monitor(), &why);
+    if (!held) return Reject(h, why, v);
+    lk = std::unique_lock(held->mu);
+    if (!held->forgotten) break;
+    lk.unlock();
+  }
+  if (!lk.owns_lock())
+    return Reject(h, {"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"}, v);
+  Monitor* m = held.get();
 
   const std::span<const double> counts(h.contents().data(), h.contents_size());
   const double total = models::Sum(counts);
@@ -271,7 +284,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
   QualityLabel label;
 
   const HistogramKey key{h.run(), h.lumisection()};
-  std::unique_lock lk(m->mu);
+  m->last_seen = std::chrono::steady_clock::now();
   if (m->shape.empty()) m->shape = shape;
   if (!m->meta_saved) {
     store_.PutMeta(batch, m->name, TrainingScheduler::MetaJson(*m));
@@ -310,7 +323,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
       ++m->new_since_train;
     }
     if (m->model && m->model->version == model->version)
-      MaybeRetrainLocked(*m, s.p_value, out);
+      MaybeRetrainLocked(held, s.p_value, out);
   } else {
     // Learning: the classical test against the mean shape of what was collected so far.
     const size_t have = m->window.size();
@@ -342,7 +355,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
       // After a failed attempt, retry only once the window has grown (not on every histogram).
       const bool retry_due = m->last_training_error.empty() ||
                              m->window.size() >= m->failed_at_window + need / 4;
-      if (!m->training && retry_due) out.trainings.emplace_back(m, "first training");
+      if (!m->training && retry_due) out.trainings.emplace_back(held, "first training");
       detail = "learning: first training in progress on " + std::to_string(m->window.size()) +
                " histograms";
       if (!m->last_training_error.empty())
@@ -359,9 +372,11 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
   m->series.window_size->Set(static_cast<double>(m->window.size()));
   m->series.last_verdict_time->Set(UnixNow());
   m->last_verdict = v;
-  RecordLocked(*m, key, batch);
+  // Forgotten while this histogram was scored: answered, but nothing more is stored for it.
+  const bool keep = !m->forgotten;
+  if (keep) RecordLocked(*m, key, batch);
   lk.unlock();
-  store_.PutRecord(batch, h, v);
+  if (keep) store_.PutRecord(batch, h, v);
   metrics_.Verdicts(label).Increment();
 }
 

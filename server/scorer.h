@@ -45,7 +45,7 @@ struct ScoreItem {
 // histograms that completed the window are there).
 struct ScoredWrites {
   Store::Batch writes;
-  std::vector<std::pair<Monitor*, const char*>> trainings;  // (monitor, reason)
+  std::vector<std::pair<std::shared_ptr<Monitor>, const char*>> trainings;  // (monitor, reason)
 };
 
 struct ScoreJob {
@@ -91,7 +91,7 @@ class Scorer {
                       ScoredWrites& out);
   // The retraining triggers, after a model verdict; a due training goes into `out`. Caller
   // holds m.mu.
-  void MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out);
+  void MaybeRetrainLocked(const std::shared_ptr<Monitor>& m, double p_value, ScoredWrites& out);
   // Keeps the stored history of `m` bounded. Caller holds m.mu.
   void RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch);
   // Adds `key` to the window; what leaves it, and is no longer a kept record, is deleted.

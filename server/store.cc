@@ -301,6 +301,15 @@ void Store::DeleteRecord(Batch& b, const std::string& monitor, uint64_t run, uin
   b.impl_->batch.Delete(Key('h', monitor, run, ls));
 }
 
+void Store::DeleteMonitor(Batch& b, const std::string& monitor) {
+  for (char kind : {'h', 'l'}) {
+    std::string end = Prefix(kind, monitor);
+    end.back() = '|' + 1;  // just past every key of the prefix
+    b.impl_->batch.DeleteRange(Prefix(kind, monitor), end);
+  }
+  b.impl_->batch.Delete("m|" + monitor);
+}
+
 absl::Status Store::Commit(Batch& b) {
   if (b.empty()) return absl::OkStatus();
   return impl_->WriteBatch(b.impl_->batch, /*sync=*/true);

@@ -65,6 +65,8 @@ class Store {
   void PutLabel(Batch& b, const v1::LabelRequest& label);
   void PutMeta(Batch& b, const std::string& monitor, const std::string& json);
   void DeleteRecord(Batch& b, const std::string& monitor, uint64_t run, uint64_t ls);
+  // Everything stored of `monitor`: histograms, labels and state.
+  void DeleteMonitor(Batch& b, const std::string& monitor);
   // Synced write of the batch; clears it.
   [[nodiscard]] absl::Status Commit(Batch& b);
   // Unsynced write of the batch (clears it); durable once Sync() returns. Writing several

@@ -78,7 +78,9 @@ std::string TrainingScheduler::MetaJson(const Monitor& m) {
       .dump();
 }
 
-void TrainingScheduler::ScheduleLocked(Monitor* m, std::string reason, Done done) {
+void TrainingScheduler::ScheduleLocked(const std::shared_ptr<Monitor>& held, std::string reason,
+                                       Done done) {
+  Monitor* m = held.get();
   m->training = true;
   std::vector<HistogramKey> keys(m->window.begin(), m->window.end());
   {
@@ -88,7 +90,7 @@ void TrainingScheduler::ScheduleLocked(Monitor* m, std::string reason, Done done
   HistogramKey current_until{0, 0};
   for (const auto& v : m->versions)
     if (m->model && v.version == m->model->version) current_until = v.last;
-  boost::asio::post(pool_, [this, m, keys = std::move(keys), current = m->model,
+  boost::asio::post(pool_, [this, held, m, keys = std::move(keys), current = m->model,
                             current_until, new_at = m->new_since_train, reason = std::move(reason),
                             done = std::move(done)]() mutable {
     LowerThisThreadsPriority();
@@ -254,6 +256,12 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   std::string meta;
   {
     std::lock_guard lk(m->mu);
+    if (m->forgotten) {
+      // Forgotten while it trained: nothing of it is kept.
+      m->training = false;
+      files_.RemoveAll(m->name);
+      return finish({false, 0, "the monitor was forgotten while it trained"});
+    }
     m->model = std::shared_ptr<const models::Model>(std::move(outcome.model));
     m->versions.push_back(info);
     while (m->versions.size() > config_.keep_versions) {

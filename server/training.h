@@ -8,6 +8,8 @@
 // with its manifest, swapped in under the monitor's lock and recorded in the store; versions
 // beyond keep_versions are deleted (never the active one).
 //
+// A job holds its monitor; one forgotten while it trains keeps no model and writes nothing.
+//
 // Thread-safe. Stop() cancels running jobs and joins the pool.
 #pragma once
 
@@ -42,7 +44,7 @@ class TrainingScheduler {
   // Queues a training of `monitor` on a snapshot of its window. The caller holds monitor->mu and
   // has checked that no training is running; `reason` goes into the manifest ("first training",
   // "scheduled", "interval", "drift", "manual"). `done` runs on the training thread.
-  void ScheduleLocked(Monitor* monitor, std::string reason, Done done = {});
+  void ScheduleLocked(const std::shared_ptr<Monitor>& monitor, std::string reason, Done done = {});
 
   // The monitor's state as stored (shape, versions, active version). Caller holds monitor->mu.
   static std::string MetaJson(const Monitor& monitor);

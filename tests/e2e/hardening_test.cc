@@ -483,5 +483,94 @@ TEST(Hardening, ALossInTheStoreIsReportedAtStartUp) {
   std::filesystem::remove_all(dir);
 }
 
+std::vector<std::string> MonitorNames(Client& client) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::ListMonitorsResponse resp;
+  EXPECT_TRUE(client.control().ListMonitors(&ctx, v1::ListMonitorsRequest(), &resp).ok());
+  std::vector<std::string> names;
+  for (const auto& m : resp.monitors()) names.push_back(m.monitor());
+  return names;
+}
+
+// Junk names filled max_monitors for good, across restarts. `histguard forget` frees a name and
+// everything stored under it; the name can come back with another binning.
+TEST(Hardening, ForgettingAMonitorFreesItsNameAndEverythingStoredOfIt) {
+  char tmpl[] = "/tmp/histguard-forget-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::vector<std::string> args = {"--max-monitors", "3", "--min-train-samples", "30",
+                                         "--retraining", "false"};
+  std::mt19937_64 rng(12);
+  {
+    DaemonProcess daemon(args, dir);
+    ASSERT_TRUE(daemon.started()) << daemon.error();
+    Client client(daemon.grpc_address());
+    ASSERT_TRUE(client.WaitForConnected(30s));
+    uint64_t ls = 0;
+    ASSERT_TRUE(TrainUntil(client, "junk/a", 40, 1, ls, rng));
+    Submit(client, {Peak("junk/b", 1, 40, 1e3, rng), Peak("junk/c", 1, 40, 1e3, rng)});
+    auto refused = Submit(client, {Peak("real/d", 1, 40, 1e3, rng)});
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0].quality(), v1::QUALITY_REJECTED);
+    EXPECT_NE(refused[0].detail().find("max_monitors"), std::string::npos);
+    ASSERT_TRUE(std::filesystem::exists(dir + "/models/junk%2Fa"));
+
+    std::string out;
+    EXPECT_EQ(RunCommand(HISTGUARD_CLI_PATH " forget junk/a -a " + daemon.grpc_address(), &out), 2)
+        << out;  // needs --yes
+    EXPECT_EQ(RunCommand(HISTGUARD_CLI_PATH " forget junk/a --yes --comment 'test junk' -a " +
+                             daemon.grpc_address(),
+                         &out),
+              0)
+        << out;
+    EXPECT_NE(out.find("junk/a: forgotten (1 model versions"), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/models/junk%2Fa"));
+    EXPECT_EQ(Inspect(client, "junk/a", 1).error_code(), grpc::StatusCode::NOT_FOUND);
+    int http = 0;
+    EXPECT_EQ(HttpGet(daemon.metrics_address(), "/metrics", &http).find("monitor=\"junk/a\""),
+              std::string::npos);
+    // The freed slot takes a new monitor; the old name comes back with another binning.
+    const auto d = Submit(client, {Peak("real/d", 1, 40, 1e3, rng)});
+    EXPECT_EQ(d[0].quality(), v1::QUALITY_LEARNING) << d[0].detail();
+    EXPECT_EQ(RunCommand(HISTGUARD_CLI_PATH " forget junk/b --yes -a " + daemon.grpc_address(), &out), 0);
+    const auto again = Submit(client, {Peak("junk/a", 1, 64, 1e3, rng)});
+    EXPECT_EQ(again[0].quality(), v1::QUALITY_LEARNING) << again[0].detail();
+    EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+  }
+  DaemonProcess daemon(args, dir);
+  ASSERT_TRUE(daemon.started()) << daemon.error();
+  Client client(daemon.grpc_address());
+  ASSERT_TRUE(client.WaitForConnected(30s));
+  EXPECT_EQ(MonitorNames(client), (std::vector<std::string>{"junk/a", "junk/c", "real/d"}));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::GetMonitorRequest req;
+  req.set_monitor("junk/a");
+  v1::MonitorInfo info;
+  ASSERT_TRUE(client.control().GetMonitor(&ctx, req, &info).ok());
+  EXPECT_EQ(info.shape(0), 64u);  // the new binning, not the forgotten one's
+  EXPECT_EQ(info.active_version(), 0u);
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Hardening, MonitorsIdlePastTheExpiryAreForgotten) {
+  DaemonProcess daemon({"--monitor-idle-expiry-seconds", "2"});
+  ASSERT_TRUE(daemon.started()) << daemon.error();
+  Client client(daemon.grpc_address());
+  ASSERT_TRUE(client.WaitForConnected(30s));
+  std::mt19937_64 rng(13);
+  Submit(client, {Peak("idle/once", 1, 20, 1e3, rng)});
+  uint64_t ls = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  std::vector<std::string> names;
+  do {
+    Submit(client, {Peak("busy/always", ++ls, 20, 1e3, rng)});
+    std::this_thread::sleep_for(200ms);
+    names = MonitorNames(client);
+  } while (names.size() > 1 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(names, std::vector<std::string>{"busy/always"});
+}
+
 }  // namespace
 }  // namespace histguard::testing

@@ -149,7 +149,7 @@ TEST(Monitor, WindowDropsItsOldestAndNamesWhatIsNoLongerStored) {
   Metrics metrics;
   MonitorRegistry registry(config, metrics);
   Rejection why;
-  Monitor* m = registry.FindOrCreate("w", &why);
+  std::shared_ptr<Monitor> m = registry.FindOrCreate("w", &why);
   m->records.Insert({1, 2});  // still a kept record: stays in the store
   EXPECT_TRUE(m->AddToWindow({1, 1}, 2).empty());
   EXPECT_TRUE(m->AddToWindow({1, 2}, 2).empty());
