@@ -35,65 +35,12 @@ namespace hb = histguard::bench;
 namespace hv = histguard::v1;
 using Clock = std::chrono::steady_clock;
 
+using hb::Daemon;
+using hb::RssMiB;
+using hb::StartDaemon;
+using hb::StopDaemon;
+
 namespace {
-
-struct Daemon {
-  pid_t pid = -1;
-  std::string grpc, data_dir;
-};
-
-// Stops the daemon (SIGTERM: it drains and exits) and removes its data directory.
-void StopDaemon(const Daemon& d) {
-  kill(d.pid, SIGTERM);
-  int status = 0;
-  waitpid(d.pid, &status, 0);
-  std::filesystem::remove_all(d.data_dir);
-}
-
-Daemon StartDaemon(const std::string& path, const std::vector<std::string>& extra) {
-  Daemon d;
-  char tmpl[] = "/tmp/histguard-bench-XXXXXX";
-  d.data_dir = mkdtemp(tmpl);
-  int out[2];
-  if (pipe(out) != 0) return d;
-  std::vector<std::string> args = {path, "--listen", "127.0.0.1:0", "--metrics-listen",
-                                   "127.0.0.1:0", "--data-dir", d.data_dir};
-  args.insert(args.end(), extra.begin(), extra.end());
-  d.pid = fork();
-  if (d.pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  std::string line;
-  char c;
-  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
-  const auto k = line.find("\"grpc\":\"");
-  if (k != std::string::npos) {
-    const auto e = line.find('"', k + 8);
-    const std::string a = line.substr(k + 8, e - k - 8);
-    d.grpc = "127.0.0.1:" + a.substr(a.rfind(':') + 1);
-  }
-  return d;
-}
-
-double RssMiB(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  double kb = 0;
-  while (f >> key) {
-    if (key == "VmRSS:") {
-      f >> kb;
-      break;
-    }
-  }
-  return kb / 1024.0;
-}
 
 std::vector<hv::Histogram> MakePool(const std::vector<histguard::sim::MonitorSpec>& specs,
                                     int per_monitor, std::mt19937_64& rng) {

@@ -1,6 +1,8 @@
 #include "bench/load.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -9,6 +11,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -234,5 +238,58 @@ NoopServer::NoopServer() : impl_(std::make_unique<Impl>()) {
 }
 
 NoopServer::~NoopServer() { impl_->server->Shutdown(); }
+
+void StopDaemon(const Daemon& d) {
+  kill(d.pid, SIGTERM);
+  int status = 0;
+  waitpid(d.pid, &status, 0);
+  std::filesystem::remove_all(d.data_dir);
+}
+
+Daemon StartDaemon(const std::string& path, const std::vector<std::string>& extra) {
+  Daemon d;
+  char tmpl[] = "/tmp/histguard-bench-XXXXXX";
+  d.data_dir = mkdtemp(tmpl);
+  int out[2];
+  if (pipe(out) != 0) return d;
+  std::vector<std::string> args = {path, "--listen", "127.0.0.1:0", "--metrics-listen",
+                                   "127.0.0.1:0", "--data-dir", d.data_dir};
+  args.insert(args.end(), extra.begin(), extra.end());
+  d.pid = fork();
+  if (d.pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  std::string line;
+  char c;
+  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  const auto k = line.find("\"grpc\":\"");
+  if (k != std::string::npos) {
+    const auto e = line.find('"', k + 8);
+    const std::string a = line.substr(k + 8, e - k - 8);
+    d.grpc = "127.0.0.1:" + a.substr(a.rfind(':') + 1);
+  }
+  return d;
+}
+
+double RssMiB(pid_t pid, const char* field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  double kb = 0;
+  while (f >> key) {
+    if (key == field) {
+      f >> kb;
+      break;
+    }
+  }
+  return kb / 1024.0;
+}
+
 
 }  // namespace histguard::bench

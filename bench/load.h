@@ -2,6 +2,8 @@
 // that measures what the transport alone can carry. Used by histguard_bench.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -55,5 +57,17 @@ class NoopServer {
   std::unique_ptr<Impl> impl_;
   std::string address_;
 };
+
+// A histguardd started for a benchmark on free loopback ports with a fresh data directory.
+struct Daemon {
+  pid_t pid = -1;
+  std::string grpc, data_dir;
+};
+// Starts `path` with `extra` flags; grpc is empty when it did not come up.
+Daemon StartDaemon(const std::string& path, const std::vector<std::string>& extra);
+// SIGTERM (it drains and exits), then removes its data directory.
+void StopDaemon(const Daemon& d);
+// A /proc/PID/status memory figure in MiB: "VmRSS:" now, "VmHWM:" the peak.
+double RssMiB(pid_t pid, const char* field = "VmRSS:");
 
 }  // namespace histguard::bench

@@ -225,6 +225,9 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     fill(0, n_train, xs, fs);
     auto x_train = ToTensor(xs, n_train, n);
     auto f_train = ToTensor(fs, n_train, n);
+    // The tensors hold copies: a 65,536-bin window would otherwise keep two more of itself.
+    std::vector<float>().swap(xs);
+    std::vector<float>().swap(fs);
     auto input_mean = x_train.mean(0);
     x_train = x_train - input_mean;
     // At high statistics the centred inputs barely vary (at 1e6 entries a 1% shape change moves
@@ -250,7 +253,13 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
 
     torch::optim::Adam adam(net->parameters(),
                             torch::optim::AdamOptions(opt.learning_rate).weight_decay(1e-5));
-    const int64_t batch = std::min<int64_t>(opt.batch_size, static_cast<int64_t>(n_train));
+    // A batch's activations and gradients take about kBatchBytesPerBin per bin of each of its
+    // histograms: batches of large histograms are made smaller to stay within kMaxBatchBytes
+    // (128 histograms of 61,200 bins took 300 MB).
+    const int64_t batch_cap = std::max<int64_t>(
+        16, static_cast<int64_t>(kMaxBatchBytes / (kBatchBytesPerBin * static_cast<uint64_t>(n))));
+    const int64_t batch = std::min<int64_t>(std::min<int64_t>(opt.batch_size, batch_cap),
+                                            static_cast<int64_t>(n_train));
     const uint32_t per_epoch = static_cast<uint32_t>((n_train + batch - 1) / batch);
     const uint32_t steps = std::clamp(opt.epochs * per_epoch, opt.min_steps, opt.max_steps);
     const uint32_t warmup = steps * 3 / 10;
@@ -261,6 +270,7 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     for (size_t r = 0; r < n_train; ++r)
       for (size_t i = 0; i < n; ++i) cs[r * n + i] = std::round(std::max(samples[order[r]][i], 0.0f));
     auto c_train = ToTensor(cs, n_train, n);
+    std::vector<float>().swap(cs);
 
     torch::Tensor perm;
     HalfSplitter split(opt.seed);
@@ -300,7 +310,8 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
         loss.backward();
         adam.step();
         if (step == steps * 7 / 10) SetLearningRate(adam, opt.learning_rate * 0.2);
-        if ((step & 31) == 31) {
+        // Every step: one of a 65,536-bin window takes a good part of a second.
+        {
           const double elapsed =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");

@@ -22,6 +22,17 @@
 
 namespace histguard::models {
 
+// Memory a training holds: about kSampleBytesPerBin for each bin of each sample (the counts and
+// the tensors made of them), and for the batch in work kBatchBytesPerBin per bin of each of its
+// histograms, kept within kMaxBatchBytes by smaller batches of large histograms.
+constexpr uint64_t kSampleBytesPerBin = 24;
+constexpr uint64_t kBatchBytesPerBin = 40;
+constexpr uint64_t kMaxBatchBytes = 128ull << 20;
+// The most a training on `samples` histograms of `bins` bins holds.
+constexpr uint64_t TrainingBytes(uint64_t samples, uint64_t bins) {
+  return samples * bins * kSampleBytesPerBin + kMaxBatchBytes;
+}
+
 struct TrainOptions {
   uint32_t hidden = 0;            // 0 = automatic (64, or 32 above 4096 bins)
   uint32_t latent = 8;            // bottleneck width

@@ -72,6 +72,11 @@ const std::vector<Setting>& Settings() {
            "forget a monitor (models, stored histograms, state) that has received nothing for "
            "this long; 0 = never",
            &Config::monitor_idle_expiry_seconds),
+      Make("memory_budget_bytes",
+           "memory for histograms in flight (an eighth: beyond it Submit is refused and streams "
+           "wait), gRPC's buffers (an eighth) and training jobs (half: larger windows train on "
+           "their newest histograms)",
+           &Config::memory_budget_bytes),
       Make("disk_reserve_bytes",
            "refuse new histograms (UNAVAILABLE) while the data directory has less free space "
            "than this; taken again when space returns",
@@ -180,6 +185,10 @@ std::optional<std::string> Validate(const Config& c) {
   if (c.history < c.window_size) return "history must be at least window_size";
   if (c.candidate_tolerance < 0) return "candidate_tolerance must be >= 0";
   if (!(c.monitor_idle_expiry_seconds >= 0)) return "monitor_idle_expiry_seconds must be >= 0";
+  if (c.memory_budget_bytes / 8 < c.max_message_bytes)
+    return "memory_budget_bytes (" + std::to_string(c.memory_budget_bytes) +
+           ") must be at least 8 x max_message_bytes (" + std::to_string(c.max_message_bytes) +
+           "): an eighth of it bounds the histograms in flight, and the largest message must fit";
   // Settings that are each valid but do not work together.
   if (c.max_queue < c.max_histograms_per_request)
     return "max_queue (" + std::to_string(c.max_queue) +

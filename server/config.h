@@ -71,6 +71,11 @@ struct Config {
   // New histograms are refused while the data directory has less free space than this, so the
   // store never meets a failing write; taken again when space returns.
   uint64_t disk_reserve_bytes = 128ull << 20;
+  // Memory the daemon plans for beyond its monitors' models and windows: an eighth bounds the
+  // histograms in flight (received, not yet answered), an eighth gRPC's transport buffers, half
+  // the training jobs (a window larger than its share trains on its newest histograms that fit);
+  // the rest is headroom for the store and the allocator.
+  uint64_t memory_budget_bytes = 2ull << 30;
   // A monitor that receives nothing for this long is forgotten (0: never), as `histguard forget`
   // does: a flood of one-off names cannot hold max_monitors for good.
   double monitor_idle_expiry_seconds = 0;

@@ -26,13 +26,19 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         metrics_(service.metrics_),
         scorer_(service.scorer_) {}
 
+  ~StreamReactor() override {
+    uint64_t unanswered = 0;
+    for (const auto& s : slots_) unanswered += s->bytes;
+    service_.GiveBack(unanswered);
+  }
+
   // Starts reading, or ends at once when the daemon is already draining.
   void Start() {
     if (service_.draining()) {
       Drain();
       return;
     }
-    StartNextRead();
+    MaybeRead();
   }
 
   // Reads nothing more; ends the call once what was read is answered.
@@ -61,6 +67,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void OnReadDone(bool ok) override {
     std::unique_lock lk(mu_);
     std::unique_ptr<Slot> slot = std::move(reading_);
+    read_pending_ = false;
     if (!ok || finished_) {
       // The client closed its side (or the call ended while this read waited).
       if (!ok) reads_done_ = true;
@@ -69,7 +76,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       return;
     }
     ++read_;
+    slot->bytes = slot->in.Length();
+    service_.budget_.Take(slot->bytes);
+    metrics_.inflight_bytes.Set(static_cast<double>(service_.budget_.used()));
     if (!grpc::SerializationTraits<v1::Histogram>::Deserialize(&slot->in, &slot->histogram).ok()) {
+      service_.GiveBack(slot->bytes);
       reads_done_ = true;
       end_status_ = grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
@@ -118,31 +129,21 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         Release();
       }
     }
-    bool read_more;
-    {
-      std::lock_guard lk2(mu_);
-      read_more = !failed_ && !drained_ && !finished_ && !reads_done_ &&
-                  slots_.size() < config_.stream_in_flight;
-      reads_paused_ = !read_more;
-    }
-    if (read_more) StartNextRead();
+    MaybeRead();
     Pump();
   }
 
   void OnWriteDone(bool ok) override {
-    bool resume = false;
+    uint64_t answered;
     {
       std::lock_guard lk(mu_);
       writing_ = false;
+      answered = slots_.front()->bytes;
       slots_.pop_front();
       if (!ok) failed_ = true;
-      if (reads_paused_ && !failed_ && !drained_ && !reads_done_ &&
-          slots_.size() < config_.stream_in_flight) {
-        reads_paused_ = false;
-        resume = true;
-      }
     }
-    if (resume) StartNextRead();
+    service_.GiveBack(answered);
+    MaybeRead();
     Pump();
   }
 
@@ -173,16 +174,37 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     bool ready = false;
     bool dropped = false;  // the call ends before this one is answered
     size_t index = 0;      // 1 for the stream's first message
+    uint64_t bytes = 0;    // taken from the in-flight budget
   };
 
-  void StartNextRead() {
-    grpc::ByteBuffer* in;
+  // Starts the next read unless something holds reading back: the end of reading, the stream's
+  // own limit of unanswered histograms (a write's completion calls again), or the daemon's
+  // in-flight byte budget (bytes given back call again).
+  void MaybeRead() {
     {
       std::lock_guard lk(mu_);
-      reading_ = std::make_unique<Slot>();
-      in = &reading_->in;
+      if (read_pending_ || finished_ || failed_ || drained_ || reads_done_ ||
+          slots_.size() >= config_.stream_in_flight)
+        return;
+      read_pending_ = true;
     }
-    StartRead(in);
+    Hold();
+    if (service_.budget_.AvailableOr([this] { ReadWithinBudget(); })) ReadWithinBudget();
+  }
+
+  void ReadWithinBudget() {
+    grpc::ByteBuffer* in = nullptr;
+    {
+      std::lock_guard lk(mu_);
+      if (!finished_ && !failed_ && !drained_ && !reads_done_) {
+        reading_ = std::make_unique<Slot>();
+        in = &reading_->in;
+      } else {
+        read_pending_ = false;
+      }
+    }
+    if (in) StartRead(in);
+    Release();
   }
 
   void MarkReady(Slot* s) {
@@ -262,7 +284,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   size_t read_ = 0;                          // messages read
   int holds_ = 0;
   grpc::Status end_status_;  // why reading stopped early, when it is an error
-  bool writing_ = false, reads_done_ = false, reads_paused_ = false, drained_ = false;
+  bool writing_ = false, reads_done_ = false, read_pending_ = false, drained_ = false;
   bool failed_ = false, finished_ = false, done_ = false;
 };
 
@@ -280,6 +302,12 @@ void IngestService::Drain() {
     r->Drain();
     r->Release();
   }
+}
+
+void IngestService::GiveBack(uint64_t bytes) {
+  if (bytes == 0) return;
+  budget_.Give(bytes);
+  metrics_.inflight_bytes.Set(static_cast<double>(budget_.used()));
 }
 
 void IngestService::Forget(StreamReactor* r) {
@@ -311,6 +339,17 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
             std::to_string(config_.max_histograms_per_request) + " allowed: split the batch"));
     return reactor;
   }
+  const uint64_t bytes = request->ByteSizeLong();
+  if (!budget_.TryTake(bytes)) {
+    metrics_.Rejected("memory_budget").Increment(n);
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        "histograms in flight fill the memory budget (" + std::to_string(budget_.used() >> 20) +
+            " of " + std::to_string(budget_.limit() >> 20) + " MiB, memory_budget_bytes / 8): " +
+            "retry later, or send smaller batches"));
+    return reactor;
+  }
+  metrics_.inflight_bytes.Set(static_cast<double>(budget_.used()));
   metrics_.received.Increment(n);
   const auto now = Clock::now();
   ScoreJob job;
@@ -327,10 +366,12 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
     }
   }
   if (job.items.empty()) {
+    GiveBack(bytes);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  job.done = [reactor](const absl::Status& stored) {
+  job.done = [this, reactor, bytes](const absl::Status& stored) {
+    GiveBack(bytes);
     reactor->Finish(stored.ok() ? grpc::Status::OK
                                 : grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                                "scored but not stored (" +
@@ -338,6 +379,7 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
                                                    "): nothing of this batch was taken, retry"));
   };
   if (!scorer_.Enqueue(std::move(job))) {
+    GiveBack(bytes);
     metrics_.Rejected("queue_full").Increment(static_cast<double>(n));
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "scoring queue is full (max_queue " +

@@ -12,7 +12,11 @@
 // Drain() (at SIGTERM) stops all reading: Submit answers UNAVAILABLE, and each stream ends with
 // UNAVAILABLE once the histograms it has read are answered. While the data disk is full (see
 // Health) new histograms are refused with UNAVAILABLE; a histogram scored but not stored ends its
-// call with UNAVAILABLE too, never with a verdict that looks stored. Thread-safe.
+// call with UNAVAILABLE too, never with a verdict that looks stored.
+//
+// Memory: every histogram between arrival and answer counts against one byte budget
+// (memory_budget_bytes / 8, see InFlightBudget; gRPC's transport buffers get another eighth): a Submit that does not fit is refused with
+// RESOURCE_EXHAUSTED, streams stop reading until answers give bytes back. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -22,6 +26,7 @@
 #include "histguard/v1/histguard.grpc.pb.h"
 #include "server/config.h"
 #include "server/health.h"
+#include "server/inflight.h"
 #include "server/metrics.h"
 #include "server/scorer.h"
 
@@ -34,7 +39,11 @@ class IngestService final
           v1::Ingest::WithRawCallbackMethod_Stream<v1::Ingest::Service>> {
  public:
   IngestService(const Config& config, Metrics& metrics, Scorer& scorer, const Health& health)
-      : config_(config), metrics_(metrics), scorer_(scorer), health_(health) {}
+      : config_(config),
+        metrics_(metrics),
+        scorer_(scorer),
+        health_(health),
+        budget_(config.memory_budget_bytes / 8) {}
 
   // Stops reading new histograms on every call, now and later; what was read is still answered.
   void Drain();
@@ -50,11 +59,13 @@ class IngestService final
  private:
   friend class StreamReactor;
   void Forget(StreamReactor* r);
+  void GiveBack(uint64_t bytes);
 
   const Config& config_;
   Metrics& metrics_;
   Scorer& scorer_;
   const Health& health_;
+  InFlightBudget budget_;
   std::atomic<bool> draining_{false};
   std::mutex streams_mu_;
   std::unordered_set<StreamReactor*> streams_;  // live streams; guarded by streams_mu_

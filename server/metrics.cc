@@ -61,6 +61,12 @@ Metrics::Metrics()
                                "are refused below disk_reserve_bytes")
                          .Register(*registry_)
                          .Add({})),
+      inflight_bytes(BuildGauge()
+                         .Name("histguard_inflight_bytes")
+                         .Help("Bytes of histograms received and not yet answered, against "
+                               "memory_budget_bytes / 8")
+                         .Register(*registry_)
+                         .Add({})),
       rejected_family_(BuildCounter()
                            .Name("histguard_histograms_rejected_total")
                            .Help("Histograms answered REJECTED, by reason")

@@ -56,6 +56,7 @@ class Metrics {
   // Model files refused on load (damaged, foreign, another binning), at start-up or rollback.
   prometheus::Counter& model_load_failures;
   prometheus::Gauge& data_disk_free;
+  prometheus::Gauge& inflight_bytes;
   // Store failures by kind: "write" (a commit failed), "read" (a read failed), "corrupt" (a
   // stored record could not be decoded).
   prometheus::Counter& StoreErrors(const std::string& kind);

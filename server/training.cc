@@ -1,5 +1,6 @@
 #include "server/training.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -95,6 +96,9 @@ void TrainingScheduler::ScheduleLocked(const std::shared_ptr<Monitor>& held, std
                             done = std::move(done)]() mutable {
     LowerThisThreadsPriority();
     Run(m, std::move(keys), std::move(current), current_until, new_at, std::move(reason), done);
+    // A large window's tensors are freed by now; hand the pages back rather than keep them in
+    // the allocator's arenas (a 61,200-bin monitor held 1.1 GB after its first training).
+    malloc_trim(0);
     {
       std::lock_guard lk(idle_mu_);
       --pending_;
@@ -134,6 +138,19 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     std::lock_guard lk(m->mu);
     shape = m->shape;
     bins = m->bins();
+  }
+  // A window beyond the training share of memory_budget_bytes trains on its newest histograms
+  // that fit (models::TrainingBytes).
+  const uint64_t share =
+      config_.memory_budget_bytes / 2 / static_cast<uint64_t>(std::max(1, config_.train_threads));
+  const uint64_t per_sample = std::max<uint64_t>(1, bins * models::kSampleBytesPerBin);
+  const size_t fit = static_cast<size_t>(
+      share > models::kMaxBatchBytes ? (share - models::kMaxBatchBytes) / per_sample : 0);
+  if (window.size() > fit) {
+    std::clog << "histguardd: training " << m->name << " on its newest " << fit << " of "
+              << window.size() << " histograms: " << bins
+              << " bins each, within the training share of memory_budget_bytes\n";
+    window.erase(window.begin(), window.end() - static_cast<ptrdiff_t>(fit));
   }
   // The window's counts, from the store. A histogram scored a moment ago may not be written yet
   // (its batch is being committed): it is left for the next training.

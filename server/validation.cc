@@ -25,7 +25,7 @@ const std::vector<std::string>& RejectionReasons() {
       "bad_monitor_name", "empty_contents",   "bad_shape",       "shape_mismatch",
       "bad_value",        "too_many_bins",    "binning_changed", "too_many_monitors",
       "queue_full",       "scoring_error",
-      "malformed_message", "disk_full"};
+      "malformed_message", "disk_full",        "memory_budget"};
   return r;
 }
 

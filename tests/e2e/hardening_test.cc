@@ -572,5 +572,43 @@ TEST(Hardening, MonitorsIdlePastTheExpiryAreForgotten) {
   EXPECT_EQ(names, std::vector<std::string>{"busy/always"});
 }
 
+// Streams of large histograms under a small memory budget: reads wait for answers to give bytes
+// back, and every stream still gets every verdict, in order (no stream waits for good).
+TEST(Hardening, StreamsWaitForTheMemoryBudgetAndAllFinish) {
+  // An eighth of 8 MiB: 1 MiB in flight, two or three of these 400 kB histograms.
+  DaemonProcess daemon({"--memory-budget-bytes", "8388608", "--max-message-bytes", "1048576"});
+  ASSERT_TRUE(daemon.started()) << daemon.error();
+  Client client(daemon.grpc_address());
+  ASSERT_TRUE(client.WaitForConnected(30s));
+  std::vector<std::thread> streams;
+  std::atomic<int> complete{0};
+  for (int s = 0; s < 4; ++s) {
+    streams.emplace_back([&, s] {
+      std::mt19937_64 rng(20 + s);
+      std::vector<v1::Histogram> hs;
+      for (uint64_t ls = 1; ls <= 40; ++ls)
+        hs.push_back(Peak("budget/s" + std::to_string(s), ls, 50000, 1e6, rng));
+      auto stream = client.OpenStream();
+      std::thread writer([&] {
+        for (const auto& h : hs)
+          if (!stream->Write(h)) break;
+        stream->WritesDone();
+      });
+      v1::Verdict v;
+      uint64_t expect = 1;
+      while (stream->Read(&v)) {
+        EXPECT_EQ(v.lumisection(), expect++);
+        EXPECT_EQ(v.quality(), v1::QUALITY_LEARNING) << v.detail();
+      }
+      writer.join();
+      EXPECT_TRUE(stream->Finish().ok());
+      if (expect == 41) ++complete;
+    });
+  }
+  for (auto& t : streams) t.join();
+  EXPECT_EQ(complete.load(), 4);
+  EXPECT_EQ(MetricValue(daemon.metrics_address(), "histguard_inflight_bytes"), 0);
+}
+
 }  // namespace
 }  // namespace histguard::testing
