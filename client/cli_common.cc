@@ -66,4 +66,18 @@ std::string FormatVerdict(const v1::Verdict& v) {
 
 bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
 
+ConnectionFlags& Connection() {
+  static ConnectionFlags flags;
+  return flags;
+}
+
+const ClientOptions& ConnectionOptions() {
+  static const ClientOptions options = [] {
+    ClientOptions o = Connection().options;
+    o.token = ReadToken(Connection().token_file);
+    return o;
+  }();
+  return options;
+}
+
 }  // namespace histguard::cli

@@ -1,16 +1,65 @@
 #include "client/client.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace histguard {
+namespace {
 
-Client::Client(const std::string& address) {
+std::string ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string("cannot read ") + what + " " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Trim(std::string s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  const auto e = s.find_first_of("\r\n", b);
+  s = s.substr(b, e == std::string::npos ? std::string::npos : e - b);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+std::string ReadToken(const std::string& path) {
+  if (!path.empty()) return Trim(ReadFile(path, "token file"));
+  const char* env = std::getenv("HISTGUARD_TOKEN");
+  return env ? Trim(env) : "";
+}
+
+Client::Client(const std::string& address, const ClientOptions& options) : token_(options.token) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (options.tls || !options.tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options.tls_ca.empty()) ssl.pem_root_certs = ReadFile(options.tls_ca, "TLS CA");
+    if (!options.tls_cert.empty()) {
+      ssl.pem_cert_chain = ReadFile(options.tls_cert, "TLS client certificate");
+      ssl.pem_private_key = ReadFile(options.tls_key, "TLS client key");
+    }
+    creds = grpc::SslCredentials(ssl);
+    if (!options.tls_server_name.empty())
+      args.SetSslTargetNameOverride(options.tls_server_name);
+  }
+  channel_ = grpc::CreateCustomChannel(address, creds, args);
   ingest_ = v1::Ingest::NewStub(channel_);
   control_ = v1::Control::NewStub(channel_);
+}
+
+void Client::Authorize(grpc::ClientContext* context) const {
+  // Set per call rather than as call credentials: gRPC sends those over TLS only, and a token
+  // on a plaintext loopback connection (or behind a TLS-terminating proxy) is legitimate.
+  if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
 }
 
 grpc::Status Client::Submit(const std::vector<v1::Histogram>& histograms,
@@ -21,6 +70,7 @@ grpc::Status Client::Submit(const std::vector<v1::Histogram>& histograms,
   v1::SubmitResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + timeout);
+  Authorize(&context);
   grpc::Status status = ingest_->Submit(&context, request, &response);
   if (status.ok() && verdicts) {
     verdicts->assign(response.verdicts().begin(), response.verdicts().end());
@@ -30,6 +80,7 @@ grpc::Status Client::Submit(const std::vector<v1::Histogram>& histograms,
 
 std::unique_ptr<Client::Stream> Client::OpenStream() {
   auto s = std::unique_ptr<Stream>(new Stream());
+  Authorize(&s->context_);
   s->rw_ = ingest_->Stream(&s->context_);
   return s;
 }

@@ -9,6 +9,14 @@
 //
 // A Client holds one channel and may be used from several threads at once. A Stream may be
 // written from one thread while another reads it (one writer, one reader).
+//
+// Against a daemon with TLS and tokens:
+//   histguard::ClientOptions o;
+//   o.tls_ca = "ca.pem";                 // verify the daemon's certificate
+//   o.token = histguard::ReadToken("");  // $HISTGUARD_TOKEN
+//   histguard::Client client("dqm.example.org:50051", o);
+// Calls made through control() carry the token once the caller's context went through
+// client.Authorize(&context).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -22,9 +30,26 @@
 
 namespace histguard {
 
+struct ClientOptions {
+  bool tls = false;      // TLS, verifying the daemon with the system's CAs (implied by tls_ca)
+  std::string tls_ca;    // PEM file of the CA that signed the daemon's certificate
+  std::string tls_cert;  // PEM client certificate and key (mTLS), both or neither
+  std::string tls_key;
+  std::string tls_server_name;  // the name to expect in the daemon's certificate, if not the host
+  std::string token;            // bearer token, sent as "authorization: Bearer TOKEN"
+};
+
+// The token in `path` (its first line, trimmed), or $HISTGUARD_TOKEN when `path` is empty; empty
+// when neither is given. Throws std::runtime_error when the file cannot be read.
+std::string ReadToken(const std::string& path);
+
 class Client {
  public:
-  explicit Client(const std::string& address);
+  // Throws std::runtime_error when a TLS file cannot be read.
+  explicit Client(const std::string& address, const ClientOptions& options = {});
+
+  // Adds the bearer token, if any, to a call's context.
+  void Authorize(grpc::ClientContext* context) const;
 
   grpc::Status Submit(const std::vector<v1::Histogram>& histograms,
                       std::vector<v1::Verdict>* verdicts,
@@ -57,6 +82,7 @@ class Client {
   v1::Control::Stub& control() { return *control_; }
 
  private:
+  std::string token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ingest::Stub> ingest_;
   std::unique_ptr<v1::Control::Stub> control_;

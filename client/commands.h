@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "client/client.h"
 #include "client/formats.h"
 #include "histguard/v1/histguard.pb.h"
 
@@ -19,6 +20,18 @@ void AddSimulateCommand(CLI::App& app, const std::string& address, int& exit_cod
 void AddHealthCommand(CLI::App& app, const std::string& address, int& exit_code);
 // Operator commands on the Control service: monitors, monitor, inspect, label, retrain, rollback.
 void AddControlCommands(CLI::App& app, const std::string& address, int& exit_code);
+// histguard token: makes a bearer token and prints the daemon's token-file line for it.
+void AddTokenCommand(CLI::App& app, int& exit_code);
+
+// How commands connect: TLS and the token, from the global options (--tls-ca, --tls-cert,
+// --tls-key, --tls-server-name, --token-file; HISTGUARD_TOKEN). Set once by main.
+struct ConnectionFlags {
+  ClientOptions options;
+  std::string token_file;
+};
+ConnectionFlags& Connection();
+// The options with the token read; throws std::runtime_error when a file cannot be read.
+const ClientOptions& ConnectionOptions();
 
 // Shared helpers.
 v1::Histogram ToProto(const client::HistogramFile& f);

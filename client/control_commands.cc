@@ -130,6 +130,10 @@ int ReportFailure(std::string_view command, const std::string& address, const gr
       std::cerr << "no answer from the daemon at " << address << " within " << deadline_text << ": "
                 << message << "\n";
       return 3;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      std::cerr << "the daemon at " << address << " refused the call: " << message << "\n";
+      return 3;
     case grpc::StatusCode::UNIMPLEMENTED:
       std::cerr << "the daemon at " << address
                 << " does not offer this call (is it an older version?): " << message << "\n";
@@ -144,9 +148,10 @@ int ReportFailure(std::string_view command, const std::string& address, const gr
 template <typename Call>
 int CallControl(std::string_view command, const std::string& address, std::chrono::seconds deadline,
                 Call call) {
-  Client client(address);
+  Client client(address, ConnectionOptions());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + deadline);
+  client.Authorize(&context);
   const grpc::Status s = call(client.control(), &context);
   if (s.ok()) return 0;
   const std::string deadline_text = deadline.count() % 60 == 0

@@ -13,7 +13,7 @@ void AddHealthCommand(CLI::App& app, const std::string& address, int& exit_code)
   auto timeout_s = std::make_shared<double>(3.0);
   cmd->add_option("--timeout", *timeout_s, "seconds to wait for an answer")->capture_default_str();
   cmd->callback([&address, &exit_code, timeout_s] {
-    Client client(address);
+    Client client(address, ConnectionOptions());
     std::string detail;
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(*timeout_s * 1000));
     switch (client.CheckHealth(timeout, &detail)) {

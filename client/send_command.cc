@@ -26,7 +26,7 @@ int RunSend(const std::string& address, const SendOptions& o) {
   std::map<std::string, size_t> by_quality;
   std::vector<v1::Histogram> batch;
   std::vector<std::string> batch_files;
-  Client client(address);
+  Client client(address, ConnectionOptions());
 
   auto progress = [&](bool final) {
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();

@@ -127,7 +127,7 @@ int RunSimulate(const std::string& address, const SimOptions& o) {
   }
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  Client client(address);
+  Client client(address, ConnectionOptions());
   if (!client.WaitForConnected(std::chrono::seconds(10))) {
     std::cerr << "histguard simulate: cannot connect to " << address << "\n";
     return 3;

@@ -13,6 +13,8 @@ PACKAGES=(
   # metrics, networking, config, storage
   prometheus-cpp-dev libboost-dev libboost-program-options-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
   librocksdb-dev libabsl-dev
+  # TLS and token hashes (OpenSSL); the openssl tool makes test and deployment certificates
+  libssl-dev openssl
   # tests: GoogleTest, promtool / prometheus server, curl for scrapes
   libgtest-dev libgmock-dev prometheus curl python3
   # Python client (python/): runtime, stub generation (protoc + grpc_python_plugin from

@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include "histguard/version.h"
+
 namespace histguard::server {
 namespace {
 
@@ -30,12 +32,40 @@ Setting Make(const char* key, const char* help, T Config::*field) {
       [field](const YAML::Node& n, Config& c) { c.*field = n.as<T>(); }};
 }
 
+// A switch given alone on the command line (--insecure), or as `insecure: true` in the file.
+Setting MakeSwitch(const char* key, const char* help, bool Config::*field) {
+  return Setting{key, help,
+                  [field, help](CLI::App& app, const std::string& flag, Config& c) {
+                    app.add_flag(flag, c.*field, help);
+                  },
+                  [field](const YAML::Node& n, Config& c) { c.*field = n.as<bool>(); }};
+}
+
 const std::vector<Setting>& Settings() {
   static const std::vector<Setting> s = {
       Make("listen", "gRPC listen address host:port (port 0 picks a free one)", &Config::listen),
       Make("metrics_listen", "HTTP address for /metrics and /healthz (port 0 picks one)",
            &Config::metrics_listen),
       Make("data_dir", "directory for models and state", &Config::data_dir),
+      Make("tls_cert",
+           "PEM certificate (chain) for TLS on the gRPC and HTTP ports, reloaded when it changes",
+           &Config::tls_cert),
+      Make("tls_key", "PEM private key of tls_cert", &Config::tls_key),
+      Make("tls_client_ca",
+           "PEM CA whose client certificates are verified (mTLS); their common names can be "
+           "given roles in the token file",
+           &Config::tls_client_ca),
+      Make("token_file",
+           "roles of bearer tokens (SHA-256 hashes) and client certificate names, one per line: "
+           "'ROLE sha256:HEX NAME' or 'ROLE cn:NAME' with ROLE ingest, read or operator "
+           "(histguard token prints a line); reloaded when it changes. Empty: no authentication",
+           &Config::token_file),
+      Make("audit_log", "JSON-lines record of state-changing calls (default <data_dir>/audit.log)",
+           &Config::audit_log),
+      MakeSwitch("insecure",
+           "allow listening beyond loopback with neither TLS nor a token file (anyone who reaches "
+           "the ports can send, read and steer)",
+           &Config::insecure),
       Make("scoring_threads", "threads scoring histograms", &Config::scoring_threads),
       Make("train_threads", "background training jobs at once", &Config::train_threads),
       Make("compute_threads", "LibTorch/OpenBLAS threads per training job", &Config::compute_threads),
@@ -175,6 +205,9 @@ std::optional<std::string> Validate(const Config& c) {
   if (c.max_batch < 1) return "max_batch must be at least 1";
   if (c.stream_in_flight < 1) return "stream_in_flight must be at least 1";
   if (c.listen.empty()) return "listen address is empty";
+  if (c.tls_cert.empty() != c.tls_key.empty()) return "tls_cert and tls_key go together";
+  if (!c.tls_client_ca.empty() && c.tls_cert.empty())
+    return "tls_client_ca needs tls_cert and tls_key (mTLS is TLS with client certificates)";
   if (c.window_size < c.min_train_samples) return "window_size must be at least min_train_samples";
   if (c.keep_versions < 1) return "keep_versions must be at least 1";
   if (c.drift_window < 20) return "drift_window must be at least 20";
@@ -232,7 +265,7 @@ ParseOutcome ParseConfig(int argc, char** argv) {
   app.get_formatter()->column_width(44);
   app.add_option("--config", config_path, "YAML configuration file (flags override it)");
   for (const auto& s : Settings()) s.add_flag(app, FlagName(s.key), config);
-  app.set_version_flag("--version", "histguardd 0.1.0");
+  app.set_version_flag("--version", "histguardd " HISTGUARD_VERSION);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

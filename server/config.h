@@ -19,9 +19,17 @@ struct ThresholdRule {
 };
 
 struct Config {
-  std::string listen = "0.0.0.0:50051";
-  std::string metrics_listen = "0.0.0.0:9650";
+  // Loopback by default: without TLS or tokens another address needs `insecure`.
+  std::string listen = "127.0.0.1:50051";
+  std::string metrics_listen = "127.0.0.1:9650";
   std::string data_dir = "./var/histguard";
+
+  // Security (server/security.h). TLS on both ports when tls_cert and tls_key are given; with
+  // tls_client_ca, client certificates signed by it are verified and identify callers.
+  std::string tls_cert, tls_key, tls_client_ca;
+  std::string token_file;  // roles for bearer tokens and certificate names; empty: none
+  std::string audit_log;   // JSON lines of state-changing calls; empty: <data_dir>/audit.log
+  bool insecure = false;   // listen beyond loopback without TLS or tokens
   int scoring_threads = 1;
   int train_threads = 1;
   int compute_threads = 1;  // LibTorch intra-op and OpenBLAS threads, per training job

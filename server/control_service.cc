@@ -32,6 +32,21 @@ void ControlService::FinishWithStoreError(grpc::ServerUnaryReactor* reactor,
                                                     ": " + std::string(status.message())));
 }
 
+std::optional<std::string> ControlService::Authorize(grpc::CallbackServerContext* context,
+                                                     grpc::ServerUnaryReactor* reactor,
+                                                     Role need) {
+  auto who = auth_.Check(context, need);
+  if (who.ok()) return *who;
+  reactor->Finish(ToGrpcStatus(who.status()));
+  return std::nullopt;
+}
+
+void ControlService::Audit(const std::string& who, std::string_view action,
+                           const std::string& monitor, nlohmann::json fields,
+                           const absl::Status& result) {
+  audit_.Record(who, action, monitor, fields.dump(), result);
+}
+
 std::shared_ptr<Monitor> ControlService::FindOrFinish(const std::string& name,
                                                       grpc::ServerUnaryReactor* reactor) {
   std::shared_ptr<Monitor> m = registry_.Find(name);
@@ -43,6 +58,7 @@ grpc::ServerUnaryReactor* ControlService::ListMonitors(grpc::CallbackServerConte
                                                        const v1::ListMonitorsRequest* request,
                                                        v1::ListMonitorsResponse* response) {
   auto* reactor = context->DefaultReactor();
+  if (!Authorize(context, reactor, Role::kRead)) return reactor;
   for (const auto& m : registry_.All()) {
     if (!m->name.starts_with(request->prefix())) continue;
     std::lock_guard lk(m->mu);
@@ -60,6 +76,7 @@ grpc::ServerUnaryReactor* ControlService::GetMonitor(grpc::CallbackServerContext
                                                      const v1::GetMonitorRequest* request,
                                                      v1::MonitorInfo* response) {
   auto* reactor = context->DefaultReactor();
+  if (!Authorize(context, reactor, Role::kRead)) return reactor;
   std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   {
@@ -94,6 +111,7 @@ grpc::ServerUnaryReactor* ControlService::Inspect(grpc::CallbackServerContext* c
                                                   const v1::InspectRequest* request,
                                                   v1::Inspection* response) {
   auto* reactor = context->DefaultReactor();
+  if (!Authorize(context, reactor, Role::kRead)) return reactor;
   std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   auto rec = store_.GetRecord(m->name, request->run(), request->lumisection());
@@ -134,9 +152,17 @@ grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* con
                                                 const v1::LabelRequest* request,
                                                 v1::LabelResponse* response) {
   auto* reactor = context->DefaultReactor();
+  const std::optional<std::string> who = Authorize(context, reactor, Role::kOperator);
+  if (!who) return reactor;
   const bool good = request->label() == v1::QUALITY_GOOD;
   if (!good && request->label() != v1::QUALITY_BAD) {
     reactor->Finish(Status(StatusCode::INVALID_ARGUMENT, "a label is QUALITY_GOOD or QUALITY_BAD"));
+    return reactor;
+  }
+  if (request->comment().size() > kMaxComment || request->author().size() > kMaxAuthor) {
+    reactor->Finish(Status(StatusCode::INVALID_ARGUMENT,
+                           "a label's comment holds at most " + std::to_string(kMaxComment) +
+                               " bytes and its author " + std::to_string(kMaxAuthor)));
     return reactor;
   }
   std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
@@ -146,10 +172,19 @@ grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* con
     FinishWithStoreError(reactor, rec.status(), *m, request->run(), request->lumisection());
     return reactor;
   }
+  // The author is who authenticated; a name the client gives counts only without
+  // authentication (a local daemon), and is kept as it was given, escaped where it is logged.
+  v1::LabelRequest label = *request;
+  if (auth_.enabled() || label.author().empty()) label.set_author(*who);
+  const nlohmann::json fields = {{"run", request->run()},
+                                 {"lumisection", request->lumisection()},
+                                 {"label", good ? "GOOD" : "BAD"},
+                                 {"comment", request->comment()}};
   Store::Batch batch;
-  store_.PutLabel(batch, *request);
+  store_.PutLabel(batch, label);
   if (const absl::Status s = store_.Commit(batch); !s.ok()) {
     metrics_.StoreErrors("write").Increment();
+    Audit(label.author(), "label", m->name, fields, s);
     reactor->Finish(Status(StatusCode::UNAVAILABLE, "label not stored: " + std::string(s.message())));
     return reactor;
   }
@@ -173,9 +208,10 @@ grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* con
     std::clog << "histguardd: " << m->name << ": cannot delete old histograms: " << s.message()
               << "\n";
   metrics_.Labels(good ? "good" : "bad").Increment();
+  Audit(label.author(), "label", m->name, fields, absl::OkStatus());
   std::clog << "histguardd: " << m->name << " " << KeyText(request->run(), request->lumisection())
-            << " labelled " << (good ? "GOOD" : "BAD")
-            << (request->author().empty() ? "" : " by " + request->author()) << "\n";
+            << " labelled " << (good ? "GOOD" : "BAD") << " by " << Printable(label.author())
+            << "\n";
   reactor->Finish(Status::OK);
   return reactor;
 }
@@ -184,6 +220,8 @@ grpc::ServerUnaryReactor* ControlService::Retrain(grpc::CallbackServerContext* c
                                                   const v1::RetrainRequest* request,
                                                   v1::RetrainResponse* response) {
   auto* reactor = context->DefaultReactor();
+  const std::optional<std::string> who = Authorize(context, reactor, Role::kOperator);
+  if (!who) return reactor;
   std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   std::lock_guard lk(m->mu);
@@ -199,7 +237,11 @@ grpc::ServerUnaryReactor* ControlService::Retrain(grpc::CallbackServerContext* c
                                " histograms in its window; at least 20 are needed"));
     return reactor;
   }
-  training_.ScheduleLocked(m, "manual", [reactor, response](const TrainResult& r) {
+  training_.ScheduleLocked(m, "manual", [this, who = *who, name = m->name, reactor,
+                                          response](const TrainResult& r) {
+    Audit(who, "retrain", name,
+          {{"accepted", r.accepted}, {"version", r.version}, {"reason", r.reason}},
+          absl::OkStatus());
     response->set_accepted(r.accepted);
     response->set_version(r.version);
     response->set_reason(r.reason);
@@ -212,6 +254,8 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
                                                    const v1::RollbackRequest* request,
                                                    v1::RollbackResponse* response) {
   auto* reactor = context->DefaultReactor();
+  const std::optional<std::string> who = Authorize(context, reactor, Role::kOperator);
+  if (!who) return reactor;
   std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
   if (!m) return reactor;
   bool kept = false;
@@ -258,7 +302,9 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
                            "rollback not recorded in the state store: " + std::string(s.message())));
     return reactor;
   }
-  std::clog << "histguardd: " << m->name << " rolled back to v" << request->version() << "\n";
+  Audit(*who, "rollback", m->name, {{"version", request->version()}}, absl::OkStatus());
+  std::clog << "histguardd: " << m->name << " rolled back to v" << request->version() << " by "
+            << Printable(*who) << "\n";
   response->set_active_version(request->version());
   reactor->Finish(Status::OK);
   return reactor;
@@ -268,12 +314,20 @@ grpc::ServerUnaryReactor* ControlService::Forget(grpc::CallbackServerContext* co
                                                  const v1::ForgetRequest* request,
                                                  v1::ForgetResponse* response) {
   auto* reactor = context->DefaultReactor();
+  const std::optional<std::string> who = Authorize(context, reactor, Role::kOperator);
+  if (!who) return reactor;
   std::shared_ptr<Monitor> m = registry_.Remove(request->monitor());
   if (!m) {
     reactor->Finish(Status(StatusCode::NOT_FOUND, "no monitor named '" + request->monitor() + "'"));
     return reactor;
   }
-  const absl::Status s = ForgetMonitor(*m, request->comment(), response);
+  if (request->comment().size() > kMaxComment) {
+    reactor->Finish(Status(StatusCode::INVALID_ARGUMENT,
+                           "a comment holds at most " + std::to_string(kMaxComment) + " bytes"));
+    return reactor;
+  }
+  const absl::Status s = ForgetMonitor(*m, *who + ": " + request->comment(), response);
+  Audit(*who, "forget", m->name, {{"comment", request->comment()}}, s);
   if (!s.ok()) {
     reactor->Finish(Status(StatusCode::UNAVAILABLE, std::string(s.message())));
     return reactor;
@@ -297,7 +351,7 @@ absl::Status ControlService::ForgetMonitor(Monitor& m, const std::string& why,
   const absl::Status s = store_.Commit(batch);
   files_.RemoveAll(m.name);
   std::clog << "histguardd: forgot monitor " << m.name << " (" << versions << " model versions, "
-            << histograms << " stored histograms)" << (why.empty() ? "" : ": " + why) << "\n";
+            << histograms << " stored histograms): " << Printable(why, 1024) << "\n";
   if (!s.ok()) {
     metrics_.StoreErrors("write").Increment();
     return absl::UnavailableError("monitor '" + m.name +
@@ -320,8 +374,9 @@ size_t ControlService::ForgetIdle(std::chrono::steady_clock::duration idle) {
       if (now - m->last_seen < idle || m->training) continue;
     }
     if (registry_.Remove(m->name) != m) continue;
-    if (ForgetMonitor(*m, "idle longer than monitor_idle_expiry_seconds", nullptr).ok())
-      ++forgotten;
+    const absl::Status s = ForgetMonitor(*m, "idle longer than monitor_idle_expiry_seconds", nullptr);
+    Audit("histguardd", "forget", m->name, {{"comment", "idle expiry"}}, s);
+    if (s.ok()) ++forgotten;
   }
   return forgotten;
 }

@@ -8,13 +8,20 @@
 //   Forget                    retires a monitor: deletes its models and everything stored of it
 // Unknown monitors, histograms or versions are NOT_FOUND with a message naming them. Reactors
 // never wait for training: Retrain answers from the training thread when the job ends.
+//
+// Reads need the `read` role, the rest `operator` (server/security.h); every state-changing
+// call is recorded in the audit log with the caller's identity, which is also a label's author.
 #pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "histguard/v1/histguard.grpc.pb.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/model_files.h"
 #include "server/monitors.h"
+#include "server/security.h"
 #include "server/store.h"
 #include "server/training.h"
 
@@ -23,13 +30,19 @@ namespace histguard::server {
 class ControlService final : public v1::Control::CallbackService {
  public:
   ControlService(const Config& config, Metrics& metrics, MonitorRegistry& registry, Store& store,
-                 const ModelFiles& files, TrainingScheduler& training)
+                 const ModelFiles& files, TrainingScheduler& training, const Authenticator& auth,
+                 AuditLog& audit)
       : config_(config),
         metrics_(metrics),
         registry_(registry),
         store_(store),
         files_(files),
-        training_(training) {}
+        training_(training),
+        auth_(auth),
+        audit_(audit) {}
+
+  static constexpr size_t kMaxComment = 4096;  // bytes of a label's or forget's comment
+  static constexpr size_t kMaxAuthor = 128;
 
   grpc::ServerUnaryReactor* ListMonitors(grpc::CallbackServerContext* context,
                                          const v1::ListMonitorsRequest* request,
@@ -60,6 +73,11 @@ class ControlService final : public v1::Control::CallbackService {
  private:
   // The monitor, or null after finishing `reactor` with NOT_FOUND.
   std::shared_ptr<Monitor> FindOrFinish(const std::string& name, grpc::ServerUnaryReactor* reactor);
+  // The caller's identity when it may act as `need`; otherwise the call is finished.
+  std::optional<std::string> Authorize(grpc::CallbackServerContext* context,
+                                       grpc::ServerUnaryReactor* reactor, Role need);
+  void Audit(const std::string& who, std::string_view action, const std::string& monitor,
+             nlohmann::json fields, const absl::Status& result);
   // Marks `m` (already out of the registry) forgotten and deletes its files and stored state.
   absl::Status ForgetMonitor(Monitor& m, const std::string& why, v1::ForgetResponse* response);
   // Answers a failed store read: NOT_FOUND when nothing is stored, DATA_LOSS (counted, logged)
@@ -73,6 +91,8 @@ class ControlService final : public v1::Control::CallbackService {
   Store& store_;
   const ModelFiles& files_;
   TrainingScheduler& training_;
+  const Authenticator& auth_;
+  AuditLog& audit_;
 };
 
 }  // namespace histguard::server

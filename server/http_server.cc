@@ -1,9 +1,13 @@
 #include "server/http_server.h"
 
+#include <sys/stat.h>
+
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <memory>
+#include <boost/beast/ssl.hpp>
+#include <iostream>
 #include <optional>
 #include <stdexcept>
 
@@ -11,61 +15,71 @@ namespace histguard::server {
 namespace {
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection; Stream is a beast::tcp_stream or a beast::ssl_stream over one.
+template <typename Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, const HttpServer::Render& metrics,
-          const HttpServer::HealthReport& health)
-      : stream_(std::move(socket)), metrics_(metrics), health_(health) {}
+  // `keep` stays alive as long as the session (the TLS context it was made with).
+  template <typename... Args>
+  Session(const HttpServer::Handler& handler, std::shared_ptr<void> keep, Args&&... stream_args)
+      : keep_(std::move(keep)), stream_(std::forward<Args>(stream_args)...), handler_(handler) {}
 
+  void Start() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      Read();
+    } else {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (!ec) self->Read();
+                              });
+    }
+  }
+
+ private:
   void Read() {
     request_ = {};
     parser_.emplace();
     parser_->body_limit(64 * 1024);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->Close();
                        self->request_ = self->parser_->release();
                        self->Respond();
                      });
   }
 
- private:
   void Respond() {
+    HttpRequest req;
+    req.method = std::string(request_.method_string());
+    const std::string target(request_.target());
+    const auto q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) req.query = target.substr(q + 1);
+    req.authorization = std::string(request_[http::field::authorization]);
+    req.body = request_.body();
+    HttpResponse out = handler_(req);
+
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(request_.version());
     res->keep_alive(request_.keep_alive());
+    res->result(static_cast<http::status>(out.status));
     res->set(http::field::server, "histguard");
-    const std::string target(request_.target());
-    const std::string path = target.substr(0, target.find('?'));
-    if (request_.method() != http::verb::get && request_.method() != http::verb::head) {
-      res->result(http::status::method_not_allowed);
-      res->set(http::field::content_type, "text/plain");
-      res->body() = "only GET\n";
-    } else if (path == "/metrics") {
-      res->result(http::status::ok);
-      res->set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res->body() = metrics_();
-    } else if (path == "/healthz") {
-      auto [ok, body] = health_();
-      res->result(ok ? http::status::ok : http::status::service_unavailable);
-      res->set(http::field::content_type, "text/plain");
-      res->body() = std::move(body);
-    } else {
-      res->result(http::status::not_found);
-      res->set(http::field::content_type, "text/plain");
-      res->body() = "histguard serves /metrics and /healthz\n";
-    }
+    res->set(http::field::content_type, out.content_type);
+    for (const auto& [k, v] : out.headers) res->set(k, v);
+    res->body() = std::move(out.body);
     if (request_.method() == http::verb::head) {
       res->content_length(res->body().size());
       res->body().clear();
     }
     res->prepare_payload();
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
                         if (ec || !res->keep_alive()) return self->Close();
                         self->Read();
                       });
@@ -73,18 +87,63 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<void> keep_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
-  const HttpServer::Render& metrics_;
-  const HttpServer::HealthReport& health_;
+  const HttpServer::Handler& handler_;
 };
 
+int64_t MtimeNs(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+// A server context with `cert` and `key`; throws with a clear message when they do not load.
+std::shared_ptr<ssl::context> MakeContext(const HttpServer::Tls& tls) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(tls.cert_file, ec);
+  if (ec) throw std::runtime_error("cannot load TLS certificate " + tls.cert_file + ": " + ec.message());
+  ctx->use_private_key_file(tls.key_file, ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("cannot load TLS key " + tls.key_file + ": " + ec.message());
+  return ctx;
+}
+
 }  // namespace
+
+struct HttpServer::TlsState {
+  Tls files;
+  std::shared_ptr<ssl::context> context;
+  int64_t cert_mtime = 0, key_mtime = 0;
+  std::chrono::steady_clock::time_point checked;
+
+  // The context for a new connection, reloaded first when the files changed.
+  std::shared_ptr<ssl::context> Current() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - checked < std::chrono::seconds(1)) return context;
+    checked = now;
+    const int64_t c = MtimeNs(files.cert_file), k = MtimeNs(files.key_file);
+    if (c == cert_mtime && k == key_mtime) return context;
+    cert_mtime = c;
+    key_mtime = k;
+    try {
+      context = MakeContext(files);
+      std::clog << "histguardd: HTTP TLS certificate reloaded from " << files.cert_file << "\n";
+    } catch (const std::exception& e) {
+      std::clog << "histguardd: HTTP TLS certificate not reloaded (" << e.what()
+                << "); the previous one stays\n";
+    }
+    return context;
+  }
+};
 
 bool SplitHostPort(const std::string& address, std::string& host, std::string& port) {
   const auto colon = address.rfind(':');
@@ -99,9 +158,17 @@ bool SplitHostPort(const std::string& address, std::string& host, std::string& p
   return std::stoul(port) <= 65535;
 }
 
-HttpServer::HttpServer(boost::asio::io_context& io, const std::string& address, Render metrics,
-                       HealthReport health)
-    : io_(io), acceptor_(io), metrics_(std::move(metrics)), health_(std::move(health)) {
+HttpServer::HttpServer(boost::asio::io_context& io, const std::string& address, Handler handler,
+                       Tls tls)
+    : io_(io), acceptor_(io), handler_(std::move(handler)) {
+  if (!tls.cert_file.empty() || !tls.key_file.empty()) {
+    tls_ = std::make_unique<TlsState>();
+    tls_->files = tls;
+    tls_->context = MakeContext(tls);
+    tls_->cert_mtime = MtimeNs(tls.cert_file);
+    tls_->key_mtime = MtimeNs(tls.key_file);
+    tls_->checked = std::chrono::steady_clock::now();
+  }
   std::string host, port;
   if (!SplitHostPort(address, host, port))
     throw std::runtime_error("metrics address '" + address + "' is not host:port");
@@ -120,10 +187,22 @@ HttpServer::HttpServer(boost::asio::io_context& io, const std::string& address, 
   Accept();
 }
 
+HttpServer::~HttpServer() = default;
+
 void HttpServer::Accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == boost::asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), metrics_, health_)->Read();
+    if (!ec) {
+      if (tls_) {
+        auto ctx = tls_->Current();
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(handler_, ctx,
+                                                                        std::move(socket), *ctx)
+            ->Start();
+      } else {
+        std::make_shared<Session<beast::tcp_stream>>(handler_, nullptr, std::move(socket))
+            ->Start();
+      }
+    }
     if (acceptor_.is_open()) Accept();
   });
 }

@@ -32,8 +32,17 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     service_.GiveBack(unanswered);
   }
 
-  // Starts reading, or ends at once when the daemon is already draining.
-  void Start() {
+  // Starts reading, or ends at once when the daemon is already draining or the caller may not
+  // ingest (`refused` not OK).
+  void Start(const absl::Status& refused) {
+    if (!refused.ok()) {
+      {
+        std::lock_guard lk(mu_);
+        finished_ = true;
+      }
+      Finish(ToGrpcStatus(refused));
+      return;
+    }
     if (service_.draining()) {
       Drain();
       return;
@@ -321,6 +330,10 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
                                                 v1::SubmitResponse* response) {
   auto* reactor = context->DefaultReactor();
   const int n = request->histograms_size();
+  if (auto who = auth_.Check(context, Role::kIngest); !who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
   if (draining()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "daemon is shutting down: send again to a running daemon"));
@@ -395,7 +408,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stre
     std::lock_guard lk(streams_mu_);
     streams_.insert(r);
   }
-  r->Start();
+  r->Start(auth_.Check(context, Role::kIngest).status());
   return r;
 }
 

@@ -27,6 +27,7 @@
 #include "server/config.h"
 #include "server/health.h"
 #include "server/inflight.h"
+#include "server/security.h"
 #include "server/metrics.h"
 #include "server/scorer.h"
 
@@ -38,11 +39,14 @@ class IngestService final
     : public v1::Ingest::WithCallbackMethod_Submit<
           v1::Ingest::WithRawCallbackMethod_Stream<v1::Ingest::Service>> {
  public:
-  IngestService(const Config& config, Metrics& metrics, Scorer& scorer, const Health& health)
+  // Submit and Stream need the `ingest` role of `auth`.
+  IngestService(const Config& config, Metrics& metrics, Scorer& scorer, const Health& health,
+                const Authenticator& auth)
       : config_(config),
         metrics_(metrics),
         scorer_(scorer),
         health_(health),
+        auth_(auth),
         budget_(config.memory_budget_bytes / 8) {}
 
   // Stops reading new histograms on every call, now and later; what was read is still answered.
@@ -65,6 +69,7 @@ class IngestService final
   Metrics& metrics_;
   Scorer& scorer_;
   const Health& health_;
+  const Authenticator& auth_;
   InFlightBudget budget_;
   std::atomic<bool> draining_{false};
   std::mutex streams_mu_;

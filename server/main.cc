@@ -17,6 +17,7 @@
 #include "server/config.h"
 #include "server/control_service.h"
 #include "server/health.h"
+#include "server/http_routes.h"
 #include "server/http_server.h"
 #include "server/ingest_service.h"
 #include "server/metrics.h"
@@ -24,6 +25,7 @@
 #include "server/monitors.h"
 #include "server/restore.h"
 #include "server/scorer.h"
+#include "server/security.h"
 #include "server/store.h"
 #include "server/training.h"
 
@@ -48,6 +50,24 @@ int main(int argc, char** argv) {
   }
   const hs::Config& config = *parsed.config;
 
+  // Security first: a daemon that would be open to anyone, or whose credentials do not load,
+  // does not start.
+  auto auth = hs::Authenticator::Open(config.token_file);
+  if (!auth.ok()) {
+    std::cerr << "histguardd: " << auth.status().message() << "\n";
+    return 2;
+  }
+  const bool tls = !config.tls_cert.empty();
+  for (const absl::Status& s :
+       {hs::CheckTlsFiles(config),
+        hs::ValidateExposure(config.listen, config.metrics_listen, tls, (*auth)->enabled(),
+                             config.insecure)}) {
+    if (!s.ok()) {
+      std::cerr << "histguardd: " << s.message() << "\n";
+      return 2;
+    }
+  }
+
   std::error_code fs_error;
   std::filesystem::create_directories(config.data_dir, fs_error);
   if (fs_error) {
@@ -55,6 +75,22 @@ int main(int argc, char** argv) {
               << fs_error.message() << "\n";
     return 1;
   }
+  auto audit =
+      hs::AuditLog::Open(config.audit_log.empty() ? config.data_dir + "/audit.log" : config.audit_log);
+  if (!audit.ok()) {
+    std::cerr << "histguardd: " << audit.status().message() << "\n";
+    return 1;
+  }
+  std::clog << "histguardd: "
+            << (tls ? "TLS on gRPC and HTTP" + std::string(config.tls_client_ca.empty()
+                                                               ? ""
+                                                               : " with client certificates")
+                    : std::string("no TLS"))
+            << ", "
+            << ((*auth)->enabled() ? "roles from " + config.token_file
+                                   : std::string("no authentication (every caller may do all)"))
+            << (!tls && !(*auth)->enabled() && !config.insecure ? "; loopback only" : "")
+            << (config.insecure ? "; --insecure" : "") << "\n";
   histguard::models::SetComputeThreads(config.compute_threads);
   // One malloc arena per core rather than per thread: gRPC's, the scorer's and the trainer's
   // threads each kept freed histograms in an arena of their own (hundreds of MB under 24
@@ -86,14 +122,14 @@ int main(int argc, char** argv) {
   health.AddStartupProblems(restored.problems);
   hs::TrainingScheduler training(config, metrics, *store, files);
   hs::Scorer scorer(config, metrics, registry, training, *store);
-  hs::IngestService ingest(config, metrics, scorer, health);
-  hs::ControlService control(config, metrics, registry, *store, files, training);
+  hs::IngestService ingest(config, metrics, scorer, health, **auth);
+  hs::ControlService control(config, metrics, registry, *store, files, training, **auth, **audit);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.AddListeningPort(config.listen, hs::GrpcServerCredentials(config), &grpc_port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   // gRPC's own buffers (messages received but not yet read by a call) are bounded by fixed
   // flow-control windows: with its bandwidth-delay probing a window grew to megabytes per stream,
@@ -115,8 +151,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<hs::HttpServer> http;
   try {
     http = std::make_unique<hs::HttpServer>(io, config.metrics_listen,
-                                            [&metrics] { return metrics.Render(); },
-                                            [&health] { return health.Report(); });
+                                            hs::MakeHttpRoutes(metrics, health, **auth),
+                                            hs::HttpServer::Tls{config.tls_cert, config.tls_key});
   } catch (const std::exception& e) {
     std::cerr << "histguardd: " << e.what() << "\n";
     server->Shutdown();

@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "histguard/version.h"
 #include "server/validation.h"
 
 namespace histguard::server {
@@ -122,7 +123,7 @@ Metrics::Metrics()
       .Name("histguard_build_info")
       .Help("Build information; the value is always 1")
       .Register(*registry_)
-      .Add({{"version", "0.1.0"}})
+      .Add({{"version", HISTGUARD_VERSION}})
       .Set(1);
 }
 

@@ -35,6 +35,8 @@ TEST(Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_DOUBLE_EQ(out.config->bad_p, 1e-5);
   EXPECT_DOUBLE_EQ(out.config->warning_p, 1e-3);
   EXPECT_EQ(out.config->data_dir, "./var/histguard");
+  EXPECT_EQ(out.config->listen, "127.0.0.1:50051") << "loopback unless secured or --insecure";
+  EXPECT_EQ(out.config->metrics_listen, "127.0.0.1:9650");
   EXPECT_TRUE(out.config->sync_writes) << "an acknowledged histogram survives a power loss";
 }
 
