@@ -2,7 +2,12 @@
 # histguard: the DQM anomaly daemon (histguardd) and its CLI (histguard).
 #
 #   docker build -t histguard:0.1.0 .
-#   docker run -p 50051:50051 -p 9650:9650 -v histguard-data:/var/lib/histguard histguard:0.1.0
+#   scripts/make-secrets.sh
+#   docker run -p 50051:50051 -p 9650:9650 -v histguard-data:/var/lib/histguard \
+#     -v "$PWD/deploy/secrets:/etc/histguard-secrets:ro" histguard:0.1.0
+#
+# The default command serves TLS with the certificate, key and token file in
+# /etc/histguard-secrets (docker compose and the Kubernetes manifests mount them there).
 #
 # Base images are pinned to dated Debian 12 (bookworm) tags; bump both together.
 
@@ -40,6 +45,7 @@ RUN apt-get update \
       libyaml-cpp0.7 \
       librocksdb7.8 \
       libabsl20220623 \
+      libssl3 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
@@ -67,10 +73,14 @@ VOLUME /var/lib/histguard
 # 50051: gRPC (Ingest, Control, Health, reflection); 9650: HTTP /metrics and /healthz.
 EXPOSE 50051 9650
 
+# The health service needs no token; the connection is TLS, checked against the mounted CA.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["histguard", "health", "--address", "127.0.0.1:50051"]
+  CMD ["histguard", "health", "--address", "127.0.0.1:50051", \
+       "--tls-ca", "/etc/histguard-secrets/ca.pem", "--tls-server-name", "localhost"]
 
 # SIGTERM: health goes NOT_SERVING, in-flight calls finish (drain_timeout_seconds), exit 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["histguardd", "--data-dir", "/var/lib/histguard"]
-CMD ["--listen", "0.0.0.0:50051", "--metrics-listen", "0.0.0.0:9650"]
+CMD ["--listen", "0.0.0.0:50051", "--metrics-listen", "0.0.0.0:9650", \
+     "--tls-cert", "/etc/histguard-secrets/tls.crt", "--tls-key", "/etc/histguard-secrets/tls.key", \
+     "--token-file", "/etc/histguard-secrets/tokens"]

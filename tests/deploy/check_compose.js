@@ -29,14 +29,16 @@ function mounts(service) {
 
 const hostPath = (source) => path.resolve(composeDir, source);
 const inContainer = (service, containerPath) => {
-  // Maps a path inside the container back to the repository through the service's bind mounts.
+  // Maps a path inside the container back to the repository through the service's bind mounts;
+  // the deepest mount wins, as in the container.
+  let best = null;
   for (const m of mounts(service)) {
     if (m.type !== 'bind') continue;
     if (containerPath === m.target || containerPath.startsWith(`${m.target}/`)) {
-      return path.join(hostPath(m.source), path.relative(m.target, containerPath));
+      if (!best || m.target.length > best.target.length) best = m;
     }
   }
-  return null;
+  return best && path.join(hostPath(best.source), path.relative(best.target, containerPath));
 };
 
 test('docker-compose.yml parses as YAML', () => {
@@ -100,6 +102,50 @@ test('prometheus: the config it is given exists, its rule files resolve, it scra
   assert.ok(job, 'no scrape job "histguard"');
   const targets = job.static_configs.flatMap((s) => s.targets);
   assert.deepEqual(targets, ['histguard:9650']);
+});
+
+// The files scripts/make-secrets.sh writes (deploy/secrets holds them once it has run).
+const SECRETS = (() => {
+  const script = fs.readFileSync(hostPath('scripts/make-secrets.sh'), 'utf8');
+  const names = new Set(['ca.pem', 'tls.crt', 'tls.key', 'tokens']);
+  for (const n of names) assert.ok(script.includes(n), `scripts/make-secrets.sh does not write ${n}`);
+  for (const role of ['ingest', 'read', 'operator']) {
+    assert.ok(/for role in ingest read operator/.test(script), 'make-secrets.sh does not make the role tokens');
+    names.add(`${role}.token`);
+  }
+  return names;
+})();
+const secretOnHost = (service, containerPath) => {
+  const host = inContainer(service, containerPath);
+  assert.ok(host, `${containerPath} is not mounted into ${service === compose.services.histguard ? 'histguard' : 'prometheus'}`);
+  assert.equal(path.dirname(host), hostPath('deploy/secrets'), `${containerPath} is not from deploy/secrets`);
+  assert.ok(SECRETS.has(path.basename(host)), `${path.basename(host)} is not a file make-secrets.sh writes`);
+  return host;
+};
+
+test('histguard: TLS with a token file from deploy/secrets, on all addresses', () => {
+  const h = compose.services.histguard;
+  const value = (flag) => ((h.command || []).find((c) => c.startsWith(`${flag}=`)) || '').split('=')[1];
+  assert.equal(value('--listen'), '0.0.0.0:50051');
+  assert.equal(value('--metrics-listen'), '0.0.0.0:9650');
+  for (const flag of ['--tls-cert', '--tls-key', '--token-file']) {
+    assert.ok(value(flag), `histguard is started without ${flag}`);
+    secretOnHost(h, value(flag));
+  }
+  assert.ok(!(h.command || []).includes('--insecure'), 'compose must not run histguard with --insecure');
+});
+
+test('prometheus: scrapes histguard over HTTPS with the read token', () => {
+  const p = compose.services.prometheus;
+  const configInContainer = (p.command || []).find((c) => c.startsWith('--config.file=')).split('=')[1];
+  const config = YAML.parse(fs.readFileSync(inContainer(p, configInContainer), 'utf8'));
+  const job = config.scrape_configs.find((s) => s.job_name === 'histguard');
+  assert.equal(job.scheme, 'https');
+  const inConfigDir = (f) => path.posix.resolve(path.posix.dirname(configInContainer), f);
+  secretOnHost(p, inConfigDir(job.tls_config.ca_file));
+  assert.equal(path.basename(job.tls_config.ca_file), 'ca.pem');
+  secretOnHost(p, inConfigDir(job.authorization.credentials_file));
+  assert.equal(path.basename(job.authorization.credentials_file), 'read.token');
 });
 
 test('grafana: provisioning and dashboards mounted where the provider looks; anonymous viewers', () => {

@@ -40,6 +40,7 @@ const DAEMON_KEYS = daemonKeys();
 const MODEL_MODULES = {
   v1: 'kubernetes-models/v1',
   'apps/v1': 'kubernetes-models/apps/v1',
+  'networking.k8s.io/v1': 'kubernetes-models/networking.k8s.io/v1',
   'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
 };
 
@@ -69,7 +70,7 @@ test('kustomization lists every manifest in the folder and is namespace-agnostic
     assert.equal(d.doc.metadata && d.doc.metadata.namespace, undefined, `${label(d)} names a namespace`);
   }
   const kinds = documents.map((d) => d.doc.kind).sort();
-  assert.deepEqual(kinds, ['ConfigMap', 'PrometheusRule', 'Service', 'Service', 'ServiceMonitor', 'StatefulSet']);
+  assert.deepEqual(kinds, ['ConfigMap', 'NetworkPolicy', 'PrometheusRule', 'Service', 'Service', 'ServiceMonitor', 'StatefulSet']);
 });
 
 for (const d of documents) {
@@ -93,7 +94,7 @@ test('schema check catches a misspelt field', () => {
   const problems = unknownFields(sts, require.resolve('kubernetes-models/apps/v1/StatefulSet').replace(/\.js$/, '.d.ts'));
   assert.deepEqual(problems, ['StatefulSet.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem: unknown field']);
   const { StatefulSet } = require('kubernetes-models/apps/v1/StatefulSet');
-  sts.spec.template.spec.containers[0].livenessProbe.grpc.port = 'grpc';
+  delete sts.spec.template.spec.containers[0].livenessProbe.httpGet.port;  // required
   assert.throws(() => new StatefulSet(sts).validate(), /port/);
 });
 
@@ -120,15 +121,20 @@ test('StatefulSet: one replica, data dir on a claim from volumeClaimTemplates', 
   assert.ok(matches(sts.spec.selector.matchLabels, sts.spec.template.metadata.labels), 'selector does not match the pod template');
 });
 
-test('StatefulSet: liveness, readiness (and startup) probes are gRPC health on 50051', () => {
+test('StatefulSet: liveness, readiness (and startup) probes are HTTPS /healthz on 9650', () => {
+  // The kubelet's gRPC probe speaks no TLS; /healthz needs no token and says 503 while draining.
   for (const kind of ['livenessProbe', 'readinessProbe']) {
     assert.ok(container[kind], `no ${kind}`);
   }
+  const ports = new Map(container.ports.map((p) => [p.name, p.containerPort]));
   for (const kind of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
     const probe = container[kind];
     if (!probe) continue;
-    assert.deepEqual(Object.keys(probe).filter((k) => ['grpc', 'httpGet', 'tcpSocket', 'exec'].includes(k)), ['grpc'], `${kind} is not a gRPC probe`);
-    assert.equal(probe.grpc.port, GRPC_PORT, `${kind} port`);
+    assert.deepEqual(Object.keys(probe).filter((k) => ['grpc', 'httpGet', 'tcpSocket', 'exec'].includes(k)), ['httpGet'], `${kind} is not an HTTP probe`);
+    assert.equal(probe.httpGet.path, '/healthz');
+    assert.equal(probe.httpGet.scheme, 'HTTPS', `${kind} must use HTTPS: the port serves TLS`);
+    const port = typeof probe.httpGet.port === 'string' ? ports.get(probe.httpGet.port) : probe.httpGet.port;
+    assert.equal(port, METRICS_PORT, `${kind} port`);
   }
   assert.deepEqual(container.ports.map((p) => [p.name, p.containerPort]).sort(), [['grpc', GRPC_PORT], ['metrics', METRICS_PORT]]);
 });
@@ -177,6 +183,36 @@ test('ConfigMap: mounted and passed with --config; only keys the daemon knows', 
   assert.equal(cfg.listen, `0.0.0.0:${GRPC_PORT}`);
   assert.equal(cfg.metrics_listen, `0.0.0.0:${METRICS_PORT}`);
   if ('data_dir' in cfg) assert.equal(cfg.data_dir, DATA_DIR);
+});
+
+test('TLS and the token file come from Secrets mounted where the ConfigMap points', () => {
+  const cfg = YAML.parse(configMap.data['histguard.yaml']);
+  assert.ok(cfg.tls_cert && cfg.tls_key && cfg.token_file, 'the daemon is configured without TLS or tokens');
+  assert.ok(!cfg.insecure, 'insecure must not be set');
+  for (const file of [cfg.tls_cert, cfg.tls_key, cfg.token_file]) {
+    const mount = container.volumeMounts.find((m) => path.dirname(file) === m.mountPath);
+    assert.ok(mount, `nothing mounted for ${file}`);
+    assert.equal(mount.readOnly, true);
+    const vol = pod.volumes.find((v) => v.name === mount.name);
+    const items = (vol.projected ? vol.projected.sources.map((s) => s.secret) : [vol.secret])
+      .filter(Boolean).flatMap((s) => (s.items || []).map((i) => ({ secret: s.name, path: i.path })));
+    assert.ok(items.some((i) => i.path === path.basename(file)), `${file} is not taken from a Secret`);
+  }
+});
+
+test('ServiceMonitor scrapes over HTTPS with a token; the NetworkPolicy admits only the two ports', () => {
+  const sm = one('ServiceMonitor');
+  for (const ep of sm.spec.endpoints) {
+    assert.equal(ep.scheme, 'https');
+    assert.ok(ep.tlsConfig && ep.tlsConfig.ca && ep.tlsConfig.ca.secret, 'no CA to verify the daemon');
+    assert.ok(ep.authorization && ep.authorization.credentials, 'no token for /metrics');
+  }
+  const np = one('NetworkPolicy');
+  assert.ok(matches(np.spec.podSelector.matchLabels, sts.spec.template.metadata.labels), 'NetworkPolicy selects no histguard pod');
+  assert.deepEqual(np.spec.policyTypes, ['Ingress']);
+  const ports = np.spec.ingress.flatMap((r) => r.ports.map((p) => p.port)).sort();
+  assert.deepEqual([...new Set(ports)], [METRICS_PORT, GRPC_PORT].sort());
+  for (const rule of np.spec.ingress) assert.ok(rule.from && rule.from.length > 0, 'an ingress rule open to every source');
 });
 
 test('terminationGracePeriodSeconds is longer than the drain timeout in the ConfigMap', () => {

@@ -17,7 +17,7 @@ const dockerfile = DockerfileParser.parse(fs.readFileSync(dockerfilePath, 'utf8'
 
 const RUNTIME_PACKAGES = [
   'ca-certificates', 'libgrpc++1.51', 'libprotobuf32', 'libtorch1.13', 'libopenblas0-pthread',
-  'libprometheus-cpp-core1.0', 'libyaml-cpp0.7', 'librocksdb7.8',
+  'libprometheus-cpp-core1.0', 'libyaml-cpp0.7', 'librocksdb7.8', 'libssl3',
 ];
 const BUILD_COMMANDS = [
   'cmake -S . -B build -DCMAKE_BUILD_TYPE=Release',
@@ -117,13 +117,16 @@ test('runtime stage: non-root USER 10001', () => {
   assert.ok(all.lastIndexOf('USER') > all.lastIndexOf('RUN'), 'RUN after the final USER');
 });
 
-test('HEALTHCHECK runs `histguard health` against the local gRPC port', () => {
+test('HEALTHCHECK runs `histguard health` against the local gRPC port over TLS', () => {
   const checks = inStage(finalStage, 'HEALTHCHECK').map(args);
   assert.equal(checks.length, 1, 'expected one HEALTHCHECK in the final stage');
   const cmd = checks[0].replace(/^.*?\bCMD\s+/, '');
   assert.ok(!/^NONE/.test(checks[0]), 'HEALTHCHECK NONE');
   const argv = cmd.trim().startsWith('[') ? JSON.parse(cmd) : cmd.split(/\s+/);
-  assert.deepEqual(argv, ['histguard', 'health', '--address', '127.0.0.1:50051']);
+  assert.deepEqual(argv.slice(0, 4), ['histguard', 'health', '--address', '127.0.0.1:50051']);
+  // The default command serves TLS: the check verifies the daemon with the mounted CA.
+  const ca = argv.indexOf('--tls-ca');
+  assert.ok(ca > 0 && argv[ca + 1] === '/etc/histguard-secrets/ca.pem', `no --tls-ca: ${argv}`);
 });
 
 test('ENTRYPOINT histguardd with the data dir; ports, volume and thread environment', () => {

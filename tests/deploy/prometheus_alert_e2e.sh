@@ -3,8 +3,10 @@
 #
 #   tests/deploy/prometheus_alert_e2e.sh HISTGUARDD HISTGUARD
 #
-# Starts histguardd on loopback ports chosen by the kernel with a fresh data dir, and Prometheus
-# (scrape and evaluation every 1 s) with a copy of deploy/prometheus/rules/histguard.rules.yml whose
+# Starts histguardd on loopback ports chosen by the kernel with a fresh data dir, as a control room
+# runs it: TLS on both ports (a CA and certificates made here with openssl) and a token file with
+# an ingest token (for the simulator) and a read token (for Prometheus). Prometheus scrapes over
+# HTTPS with its token (scrape and evaluation every 1 s) with a copy of deploy/prometheus/rules/histguard.rules.yml whose
 # `for:` durations are shortened to 3 s (same expressions). Streams normal histograms until the
 # models are trained and checks that HistguardMonitorBad is not firing; then streams a hot-bin
 # anomaly into one monitor and waits until HistguardMonitorBad fires for it. Finally checks that
@@ -15,7 +17,7 @@
 #   SCRAPE_OUT   if set, a /metrics scrape taken after both phases is written there
 #                (for `node tests/deploy/check_dashboards.js SCRAPE_OUT`)
 #   KEEP_WORK    if set to 1, the temporary folder (logs, configs) is kept
-# Needs: curl, python3.
+# Needs: curl, python3, openssl.
 set -euo pipefail
 
 usage() { echo "usage: $0 HISTGUARDD HISTGUARD" >&2; exit 2; }
@@ -45,7 +47,8 @@ diagnostics() {
     echo "---- prometheus log (tail)"; tail -n 20 "$work/prometheus.log" 2>/dev/null || true
     if [ -n "$metrics_addr" ]; then
       echo "---- histguard_anomaly_significance / histguard_model_version"
-      curl -fsS --max-time 5 "http://$metrics_addr/metrics" 2>/dev/null \
+      curl -fsS --max-time 5 --cacert "$work/ca.pem" -H "Authorization: Bearer ${read_token:-}" \
+        "https://$metrics_addr/metrics" 2>/dev/null \
         | grep -E '^histguard_(anomaly_significance|model_version)\{' || true
     fi
     if [ -n "$prom_url" ]; then
@@ -92,16 +95,36 @@ wait_for() {
 [ -z "${SCRAPE_OUT:-}" ] || rm -f "$SCRAPE_OUT" # never leave an older run's scrape behind
 
 # ---- prerequisites
-for tool in curl python3; do command -v "$tool" >/dev/null || fail "$tool is not installed"; done
+for tool in curl python3 openssl; do command -v "$tool" >/dev/null || fail "$tool is not installed"; done
 [ -x "$HISTGUARDD" ] || fail "histguardd not executable: $HISTGUARDD"
 [ -x "$HISTGUARD" ] || fail "histguard not executable: $HISTGUARD"
 [ -x "$PROMETHEUS" ] || fail "prometheus not executable: $PROMETHEUS (apt-get install prometheus)"
 [ -f "$RULES" ] || fail "rules file missing: $RULES"
 
+# ---- credentials: a CA, the daemon's certificate, an ingest and a read token
+(
+  cd "$work"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=histguard-test-ca \
+    -keyout ca.key -out ca.pem
+  openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr
+  echo "subjectAltName=DNS:localhost,IP:127.0.0.1" >san.cnf
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile san.cnf -out server.pem
+) >"$work/openssl.log" 2>&1 || { cat "$work/openssl.log" >&2; fail "could not make test certificates"; }
+: >"$work/tokens"
+for role in ingest read; do
+  out=$("$HISTGUARD" token --role "$role" --name "e2e-$role") || fail "histguard token failed"
+  sed -n 's/^token: //p' <<<"$out" >"$work/$role.token"
+  sed -n 's/^token-file line: //p' <<<"$out" >>"$work/tokens"
+done
+read_token=$(cat "$work/read.token")
+TLS_CLIENT=(--tls-ca "$work/ca.pem" --token-file "$work/ingest.token")
+
 # ---- histguardd on ports the kernel picks; its first stdout line says which
 mkdir -p "$work/data"
 : >"$work/daemon.out"
 "$HISTGUARDD" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$work/data" \
+  --tls-cert "$work/server.pem" --tls-key "$work/server.key" --token-file "$work/tokens" \
   --min-train-samples 100 >"$work/daemon.out" 2>"$work/daemon.err" &
 daemon_pid=$!
 
@@ -124,7 +147,14 @@ print(ev["grpc"], ev["metrics"])
 ') || fail "could not read the listening line"
 log "histguardd pid $daemon_pid: gRPC $grpc_addr, metrics $metrics_addr"
 
-curl -fsS --max-time 5 "http://$metrics_addr/metrics" >/dev/null || fail "GET http://$metrics_addr/metrics failed"
+# scrape: /metrics as Prometheus gets it (HTTPS, the read token).
+scrape() {
+  curl -fsS --max-time 5 --cacert "$work/ca.pem" -H "Authorization: Bearer $read_token" \
+    "https://$metrics_addr/metrics"
+}
+scrape >/dev/null || fail "GET https://$metrics_addr/metrics with the read token failed"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$work/ca.pem" "https://$metrics_addr/metrics")
+[ "$code" = 401 ] || fail "GET /metrics without a token answered $code, expected 401"
 
 # ---- Prometheus with the shipped rules, `for:` shortened
 rules_total=$(grep -cE '^[[:space:]]*for:' "$RULES" || true)
@@ -147,6 +177,11 @@ rule_files:
   - $work/histguard.rules.yml
 scrape_configs:
   - job_name: histguard
+    scheme: https
+    tls_config:
+      ca_file: $work/ca.pem
+    authorization:
+      credentials_file: $work/read.token
     static_configs:
       - targets: ["$metrics_addr"]
 EOF
@@ -184,10 +219,9 @@ for a in json.load(sys.stdin)["data"]["alerts"]:
 
 # ---- phase 1: normal histograms until every monitor has a model
 log "phase 1: $MONITORS monitors x 150 normal histograms (no anomalies)"
-"$HISTGUARD" simulate --address "$grpc_addr" --monitors "$MONITORS" --count 150 --rate 0 \
+"$HISTGUARD" simulate --address "$grpc_addr" "${TLS_CLIENT[@]}" --monitors "$MONITORS" --count 150 --rate 0 \
   --anomaly none --run 1 --first-lumisection 1 >"$work/simulate-normal.log" 2>&1 || { cat "$work/simulate-normal.log" >&2; fail "histguard simulate (normal) failed"; }
 
-scrape() { curl -fsS --max-time 5 "http://$metrics_addr/metrics"; }
 # Monitor names as the daemon reports them (whatever names simulate gives them).
 monitors() {
   scrape | python3 -c '
@@ -237,7 +271,7 @@ log "phase 1 ok: HistguardMonitorBad not firing on normal data"
 log "phase 2: hot_bin anomaly in $target"
 # Same run, later lumisections (a repeated (monitor, run, lumisection) is answered from before),
 # anomalies from the first histogram on (no warm-up).
-"$HISTGUARD" simulate --address "$grpc_addr" --monitors "$MONITORS" --count 30 --rate 10 \
+"$HISTGUARD" simulate --address "$grpc_addr" "${TLS_CLIENT[@]}" --monitors "$MONITORS" --count 30 --rate 10 \
   --anomaly hot_bin --anomaly-monitor "$target" --anomaly-fraction 1 \
   --run 1 --first-lumisection 151 --warmup 0 >"$work/simulate-anomaly.log" 2>&1 || { cat "$work/simulate-anomaly.log" >&2; fail "histguard simulate (anomaly) failed"; }
 
@@ -248,7 +282,7 @@ others=$(bad_alerts firing | grep -vxF "$target" || true)
 [ -z "$others" ] || fail "HistguardMonitorBad also fires for normal monitors: $(echo "$others" | tr '\n' ' ')"
 log "phase 2 ok: HistguardMonitorBad firing for $target after $((SECONDS - started)) s, for no other monitor"
 
-scrape >"$work/metrics.txt" || fail "could not scrape http://$metrics_addr/metrics"
+scrape >"$work/metrics.txt" || fail "could not scrape https://$metrics_addr/metrics"
 if [ -n "${SCRAPE_OUT:-}" ]; then
   cp "$work/metrics.txt" "$SCRAPE_OUT" || fail "could not write the scrape to $SCRAPE_OUT"
   log "wrote a /metrics scrape to $SCRAPE_OUT"
@@ -274,4 +308,4 @@ daemon_pid=""
 [ "$rc" -eq 0 ] || fail "histguardd exited with status $rc after SIGTERM (expected 0)"
 log "histguardd exited 0 after SIGTERM"
 
-log "PASS: HistguardMonitorBad quiet on normal data, firing for $target on a hot bin"
+log "PASS: over TLS with tokens, HistguardMonitorBad quiet on normal data, firing for $target on a hot bin"
