@@ -17,13 +17,14 @@ from histguard.errors import (DaemonUnavailable, HistguardError, InvalidHistogra
                               NotSupported, PermissionDenied, RejectedHistogram, UnknownMonitor)
 from histguard.plotting import plot
 from histguard.rootjson import read as read_json
-from histguard.types import (Axis, Histogram, Inspection, MonitorInfo, MonitorSummary,
-                             ModelVersion, Quality, RetrainResult, Thresholds, TopBin, Verdict)
+from histguard.types import (Axis, ForgetResult, Histogram, Inspection, MonitorInfo,
+                             MonitorSummary, ModelVersion, Quality, RetrainResult, Thresholds,
+                             TopBin, Verdict)
 
 __all__ = [
     "__version__", "Client", "to_histogram", "read_json", "plot",
     "Axis", "Histogram", "Inspection", "MonitorInfo", "MonitorSummary", "ModelVersion", "Quality",
-    "RetrainResult", "Thresholds", "TopBin", "Verdict",
+    "RetrainResult", "ForgetResult", "Thresholds", "TopBin", "Verdict",
     "HistguardError", "DaemonUnavailable", "PermissionDenied", "NotFound", "UnknownMonitor",
     "NotSupported", "InvalidHistogram", "RejectedHistogram",
 ]

@@ -15,8 +15,8 @@ from histguard.convert import to_histogram
 from histguard.errors import (DaemonUnavailable, HistguardError, NotFound, NotSupported,
                               PermissionDenied, RejectedHistogram, UnknownMonitor)
 from histguard.progress import Progress
-from histguard.types import (Histogram, Inspection, MonitorInfo, MonitorSummary, Quality,
-                             RetrainResult, Verdict, monitor_info_from_proto,
+from histguard.types import (ForgetResult, Histogram, Inspection, MonitorInfo, MonitorSummary,
+                             Quality, RetrainResult, Verdict, monitor_info_from_proto,
                              monitor_summary_from_proto)
 
 pb = _stubs.pb
@@ -345,6 +345,18 @@ class Client:
         r = self._call(self._control.Rollback,
                        pb.RollbackRequest(monitor=name, version=int(version)), "Rollback")
         return int(r.active_version)
+
+    def forget(self, monitor: str, comment: str = "") -> ForgetResult:
+        """Retires a monitor: the daemon deletes its models, stored histograms, labels and state,
+        and the name is free again (for a new binning, say). Cannot be undone.
+
+        ``comment`` says why, for the daemon's log and audit record. Needs the operator role;
+        an unknown name raises :class:`UnknownMonitor`.
+        """
+        r = self._call(self._control.Forget,
+                       pb.ForgetRequest(monitor=monitor, comment=comment), "Forget")
+        return ForgetResult(versions_deleted=int(r.versions_deleted),
+                            histograms_deleted=int(r.histograms_deleted))
 
     def approve(self, name: str, version: Optional[int] = None, *, comment: str = "",
                 author: Optional[str] = None) -> dict:

@@ -394,6 +394,14 @@ class RetrainResult:
     reason: str
 
 
+@dataclass(frozen=True)
+class ForgetResult:
+    """What :meth:`Client.forget` returns: how much of the monitor the daemon deleted."""
+
+    versions_deleted: int
+    histograms_deleted: int
+
+
 def _last_verdict(msg: Any, field_name: str, shape: Optional[Sequence[int]]) -> Optional[Verdict]:
     if not msg.HasField(field_name):
         return None

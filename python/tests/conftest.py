@@ -114,14 +114,19 @@ class Daemon:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def daemon():
+def require_daemon():
+    """The daemon binary; fails the test when $HISTGUARDD is wrong, skips it when there is none."""
     binary = daemon_path()
     if binary is None and os.environ.get("HISTGUARDD"):
         pytest.fail(f"HISTGUARDD={os.environ['HISTGUARDD']} is not an executable file")
     if binary is None:
         pytest.skip("no histguardd binary: build it (cmake --build build) or set HISTGUARDD")
-    d = Daemon(binary)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def daemon():
+    d = Daemon(require_daemon())
     yield d
     d.stop()
 

@@ -253,3 +253,30 @@ def test_approve_says_when_the_daemon_does_not_offer_it(client, trained):
     with pytest.raises(histguard.NotSupported, match="does not offer approving") as e:
         client.approve("py/map", 1)
     assert isinstance(e.value, NotImplementedError)
+
+
+def test_forget_deletes_a_monitors_models_and_frees_its_name(client):
+    name = "py/forget"
+    verdicts = client.submit_many([(name, 2, ls, spectrum()) for ls in range(1, 41)])
+    assert len(verdicts) == 40
+    ls, deadline = 41, time.monotonic() + 120
+    while client.submit(name, 2, ls, spectrum()).model_version == 0:
+        assert time.monotonic() < deadline, "no model trained in time"
+        ls += 1
+        time.sleep(0.2)
+    assert client.monitor(name).active_version >= 1
+
+    result = client.forget(name, comment="rebinned")
+    assert result.versions_deleted >= 1 and result.histograms_deleted >= 41
+    with pytest.raises(histguard.UnknownMonitor, match="py/forget"):
+        client.monitor(name)
+    with pytest.raises(histguard.UnknownMonitor):
+        client.inspect(name, 2, 1)
+    assert name not in [m.monitor for m in client.monitors(prefix="py/")]
+    with pytest.raises(histguard.UnknownMonitor, match="py/forget"):
+        client.forget(name)
+
+    # The old model is gone with it: the name starts learning again, with a new binning.
+    v = client.submit(name, 2, 1, np.full(SPECTRUM_BINS + 1, 50.0))
+    assert v.quality == "LEARNING" and v.model_version == 0
+    assert client.monitor(name).shape == (SPECTRUM_BINS + 1,)
