@@ -89,13 +89,14 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     service_.budget_.Take(slot->bytes);
     metrics_.inflight_bytes.Set(static_cast<double>(service_.budget_.used()));
     if (!grpc::SerializationTraits<v1::Histogram>::Deserialize(&slot->in, &slot->histogram).ok()) {
-      service_.GiveBack(slot->bytes);
       reads_done_ = true;
       end_status_ = grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           "message " + std::to_string(read_) + " of this stream is not a histguard.v1.Histogram; " +
               "the " + Count(read_ - 1) + " before it are answered, nothing after it was read");
       lk.unlock();
+      // Outside the lock: giving bytes back runs other streams' waiting reads.
+      service_.GiveBack(slot->bytes);
       metrics_.received.Increment();
       metrics_.Rejected("malformed_message").Increment();
       Pump();

@@ -154,6 +154,11 @@ class RecoveryLog : public rocksdb::Logger {
   std::vector<std::string> reports_;
 };
 
+// The directory whose file system holds the store: its parent while it does not exist yet.
+std::string SpaceDir(const std::string& dir) {
+  return std::filesystem::exists(dir) ? dir : std::filesystem::path(dir).parent_path().string();
+}
+
 uint64_t FreeBytes(const std::string& dir) {
   struct statvfs st {};
   if (::statvfs(dir.c_str(), &st) != 0) return UINT64_MAX;  // unknown: do not refuse on it
@@ -260,7 +265,7 @@ std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error,
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->reserve = reserve_bytes;
-  impl->free_bytes = FreeBytes(std::filesystem::exists(dir) ? dir : std::filesystem::path(dir).parent_path().string());
+  impl->free_bytes = FreeBytes(SpaceDir(dir));
   rocksdb::DB* db = nullptr;
   if (reserve_bytes > 0 && impl->free_bytes.load() < reserve_bytes) {
     // Opening for writing writes a new log and manifest: on a full disk, open read-only.
@@ -329,9 +334,7 @@ absl::Status Store::Sync() {
 }
 
 uint64_t Store::CheckSpace() {
-  const uint64_t free = FreeBytes(impl_->read_only.load() && !std::filesystem::exists(impl_->dir)
-                                      ? std::filesystem::path(impl_->dir).parent_path().string()
-                                      : impl_->dir);
+  const uint64_t free = FreeBytes(SpaceDir(impl_->dir));
   impl_->free_bytes = free;
   impl_->full = impl_->reserve > 0 && free < impl_->reserve;
   if (impl_->full.load() || !impl_->read_only.load()) return free;
