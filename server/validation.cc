@@ -74,6 +74,10 @@ std::optional<Rejection> Validate(const v1::Histogram& h, uint32_t max_bins) {
   }
   if (!std::isfinite(total))
     return Rejection{"bad_value", "sum of contents overflows"};
+  // Beyond 2^53 a double no longer holds every count, and the likelihood's arithmetic overflows.
+  if (total > 9007199254740992.0)
+    return Rejection{"bad_value", "sum of contents is " + std::to_string(total) +
+                                      ", above 2^53 (9.0e15): not a count of entries"};
   for (double v : {h.underflow(), h.overflow(), h.entries()}) {
     if (!std::isfinite(v) || v < 0)
       return Rejection{"bad_value", "underflow, overflow and entries must be finite and >= 0"};

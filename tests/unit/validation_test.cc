@@ -75,6 +75,16 @@ TEST(Validation, BadValues) {
   EXPECT_NE(ReasonOf(h).find("bad_value"), std::string::npos);
 }
 
+// Contents adding up past 2^53 are not counts, and gave NaN p-values that read as GOOD.
+TEST(Validation, ContentsBeyondExactCountsAreRefused) {
+  auto h = Good();
+  h.set_contents(1, 1.3e308);
+  EXPECT_NE(ReasonOf(h).find("bad_value: sum of contents"), std::string::npos) << ReasonOf(h);
+  h = Good();
+  h.set_contents(1, 9.0e15);  // just below 2^53 in all
+  EXPECT_EQ(ReasonOf(h), "ok");
+}
+
 TEST(Validation, TooManyBinsEvenWhenShapeLies) {
   auto h = Good();
   EXPECT_NE(ReasonOf(h, 3).find("too_many_bins"), std::string::npos);
