@@ -1,7 +1,11 @@
 #include "models/serialize.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
+
+#include "models/json_integer.h"
 
 namespace histguard::models {
 namespace {
@@ -25,6 +29,32 @@ std::vector<T> Unpack(const json& j) {
   return v;
 }
 
+// The CBOR reader recurses once per nesting level: a made-up file of nested arrays overflowed
+// the stack. A model nests 3 levels; reading stops at kMaxDepth.
+class DepthLimitedDom : public nlohmann::detail::json_sax_dom_parser<json> {
+ public:
+  static constexpr int kMaxDepth = 16;
+  explicit DepthLimitedDom(json& out) : json_sax_dom_parser(out, /*allow_exceptions=*/true) {}
+  bool start_object(std::size_t n) { return Enter() && json_sax_dom_parser::start_object(n); }
+  bool start_array(std::size_t n) { return Enter() && json_sax_dom_parser::start_array(n); }
+  bool end_object() { return --depth_, json_sax_dom_parser::end_object(); }
+  bool end_array() { return --depth_, json_sax_dom_parser::end_array(); }
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  bool Enter() {
+    too_deep_ = ++depth_ > kMaxDepth;
+    return !too_deep_;
+  }
+  int depth_ = 0;
+  bool too_deep_ = false;
+};
+
+template <typename T>
+bool AllFinite(const std::vector<T>& v) {
+  return std::all_of(v.begin(), v.end(), [](T x) { return std::isfinite(x); });
+}
+
 json Layer(const DenseLayer& l) {
   json j = {{"in", l.in}, {"out", l.out}, {"b", Pack(l.bias)}};
   if (l.weight_half.empty())
@@ -36,8 +66,8 @@ json Layer(const DenseLayer& l) {
 
 DenseLayer Layer(const json& j) {
   DenseLayer l;
-  l.in = j.at("in").get<uint32_t>();
-  l.out = j.at("out").get<uint32_t>();
+  l.in = JsonInteger<uint32_t>(j.at("in"), "layer input size");
+  l.out = JsonInteger<uint32_t>(j.at("out"), "layer output size");
   if (j.contains("h"))
     l.weight_half = Unpack<uint16_t>(j.at("h"));
   else
@@ -46,6 +76,11 @@ DenseLayer Layer(const json& j) {
   const size_t stored = l.weight_half.empty() ? l.weight.size() : l.weight_half.size();
   if (stored != static_cast<size_t>(l.in) * l.out || l.bias.size() != l.out)
     throw std::runtime_error("layer sizes do not match its weights");
+  // A NaN or infinite weight makes every p-value NaN, which no threshold flags.
+  if (!AllFinite(l.weight) || !AllFinite(l.bias) ||
+      std::any_of(l.weight_half.begin(), l.weight_half.end(),
+                  [](uint16_t h) { return (h & 0x7c00u) == 0x7c00u; }))
+    throw std::runtime_error("layer has weights that are not finite numbers");
   return l;
 }
 
@@ -67,8 +102,13 @@ Calibration Calib(const json& j) {
     mu = j.at("gumbel_mu").get<double>();
     if (!std::isfinite(mu)) throw std::runtime_error("calibration Gumbel location is not finite");
   }
-  return Calibration::FromParts(Unpack<double>(j.at("s")), j.at("u").get<double>(),
-                                j.at("scale").get<double>(), j.at("pu").get<double>(), shape, mu);
+  const std::vector<double> sorted = Unpack<double>(j.at("s"));
+  const double u = j.at("u").get<double>(), scale = j.at("scale").get<double>(),
+               pu = j.at("pu").get<double>();
+  if (!AllFinite(sorted) || !std::is_sorted(sorted.begin(), sorted.end()) || !std::isfinite(u) ||
+      !(scale >= 0 && std::isfinite(scale)) || !(pu >= 0 && pu <= 1))
+    throw std::runtime_error("calibration is not a sorted set of finite scores with a tail");
+  return Calibration::FromParts(sorted, u, scale, pu, shape, mu);
 }
 
 }  // namespace
@@ -95,14 +135,20 @@ std::string SerializeModel(const Model& m) {
 
 std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error) {
   try {
-    const json j = json::from_cbor(bytes.begin(), bytes.end());
-    if (j.at("format").get<int>() != kFormat) {
+    json j;
+    DepthLimitedDom dom(j);
+    if (!json::sax_parse(bytes.begin(), bytes.end(), &dom, nlohmann::detail::input_format_t::cbor)) {
+      *error = dom.too_deep() ? "cannot read model: nested deeper than a model is"
+                              : "cannot read model: not CBOR";
+      return std::nullopt;
+    }
+    if (JsonInteger<int>(j.at("format"), "format") != kFormat) {
       *error = "unknown model format " + j.at("format").dump();
       return std::nullopt;
     }
     Model m;
-    m.version = j.at("version").get<uint64_t>();
-    m.shape = j.at("shape").get<std::vector<uint32_t>>();
+    m.version = JsonInteger<uint64_t>(j.at("version"), "version");
+    m.shape = JsonIntegers<uint32_t>(j.at("shape"), "shape");
     m.input_mean = Unpack<float>(j.at("input_mean"));
     m.enc1 = Layer(j.at("enc1"));
     m.enc2 = Layer(j.at("enc2"));
@@ -132,6 +178,10 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
         m.latent_mean.size() != m.enc2.out ||
         m.latent_inv_cov.size() != m.latent_mean.size() * m.latent_mean.size()) {
       *error = "model layers do not fit together";
+      return std::nullopt;
+    }
+    if (!AllFinite(m.input_mean) || !AllFinite(m.latent_mean) || !AllFinite(m.latent_inv_cov)) {
+      *error = "model has values that are not finite numbers";
       return std::nullopt;
     }
     return m;

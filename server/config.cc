@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -149,11 +150,18 @@ std::string FlagName(const char* key) {
 }  // namespace
 
 std::optional<std::string> LoadYaml(const std::string& path, Config& config) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot read configuration file " + path;
+  std::stringstream text;
+  text << in.rdbuf();
+  return LoadYamlText(text.str(), path, config);
+}
+
+std::optional<std::string> LoadYamlText(std::string_view text, const std::string& path,
+                                        Config& config) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return "cannot read configuration file " + path;
+    root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     return "configuration file " + path + ": " + e.what();
   }
@@ -162,13 +170,15 @@ std::optional<std::string> LoadYaml(const std::string& path, Config& config) {
   std::map<std::string, const Setting*> by_key;
   for (const auto& s : Settings()) by_key[s.key] = &s;
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) return path + ": a setting's name must be a plain word";
+    const std::string key = kv.first.Scalar();
     try {
       if (key == "thresholds") {
         if (!kv.second.IsSequence()) return path + ": 'thresholds' must be a list";
         for (const auto& r : kv.second) {
           ThresholdRule rule{"", config.warning_p, config.bad_p, config.min_entries};
-          if (!r["match"]) return path + ": every 'thresholds' entry needs a 'match' pattern";
+          if (!r.IsMap() || !r["match"])
+            return path + ": every 'thresholds' entry needs a 'match' pattern";
           rule.match = r["match"].as<std::string>();
           if (r["warning_p"]) rule.warning_p = r["warning_p"].as<double>();
           if (r["bad_p"]) rule.bad_p = r["bad_p"].as<double>();

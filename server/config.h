@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace histguard::server {
@@ -100,6 +101,9 @@ ParseOutcome ParseConfig(int argc, char** argv);
 
 // Loads a YAML file onto `config`. Unknown keys and ill-typed values are errors naming the key.
 std::optional<std::string> LoadYaml(const std::string& path, Config& config);
+// The same for the text of such a file; `path` names it in errors.
+std::optional<std::string> LoadYamlText(std::string_view text, const std::string& path,
+                                        Config& config);
 
 // Checks ranges (threads >= 1, 0 < bad_p <= warning_p < 1, ...). Returns the first problem.
 std::optional<std::string> Validate(const Config& config);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "models/json_integer.h"
 #include "models/serialize.h"
 
 namespace histguard::server {
@@ -40,7 +41,7 @@ std::optional<std::string_view> CheckHeader(std::string_view file, const std::st
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(file.substr(kMagic.size(), eol - kMagic.size()));
-    if (h.at("format").get<int>() != kFileFormat) {
+    if (JsonInteger<int>(h.at("format"), "format") != kFileFormat) {
       *error = "unknown model file format " + h.at("format").dump();
       return std::nullopt;
     }
@@ -48,17 +49,17 @@ std::optional<std::string_view> CheckHeader(std::string_view file, const std::st
       *error = "model file belongs to monitor '" + h.at("monitor").get<std::string>() + "'";
       return std::nullopt;
     }
-    if (h.at("version").get<uint64_t>() != version) {
+    if (JsonInteger<uint64_t>(h.at("version"), "version") != version) {
       *error = "model file holds version " + h.at("version").dump();
       return std::nullopt;
     }
-    if (h.at("shape").get<std::vector<uint32_t>>() != shape) {
+    if (JsonIntegers<uint32_t>(h.at("shape"), "shape") != shape) {
       *error = "model file is for binning " + h.at("shape").dump() + ", the monitor has " +
                ShapeText(shape);
       return std::nullopt;
     }
     const std::string_view payload = file.substr(eol + 1);
-    if (h.at("payload_bytes").get<uint64_t>() != payload.size()) {
+    if (JsonInteger<uint64_t>(h.at("payload_bytes"), "payload_bytes") != payload.size()) {
       *error = "model file is " + std::to_string(payload.size()) + " bytes after its header, " +
                h.at("payload_bytes").dump() + " expected (truncated or appended to)";
       return std::nullopt;
@@ -162,25 +163,27 @@ std::optional<models::Model> ModelFiles::Load(const std::string& monitor, uint64
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string file = ss.str();
+  auto m = Parse(ss.str(), monitor, version, shape, error);
+  if (!m) *error = path + ": " + *error;
+  return m;
+}
+
+std::optional<models::Model> ModelFiles::Parse(std::string_view file, const std::string& monitor,
+                                               uint64_t version,
+                                               const std::vector<uint32_t>& shape,
+                                               std::string* error) {
   std::string_view payload = file;
   if (file.starts_with(kMagic)) {
     auto checked = CheckHeader(file, monitor, version, shape, error);
-    if (!checked) {
-      *error = path + ": " + *error;
-      return std::nullopt;
-    }
+    if (!checked) return std::nullopt;
     payload = *checked;
   }
   auto m = models::DeserializeModel(payload, error);
-  if (!m) {
-    *error = path + ": " + *error;
-    return std::nullopt;
-  }
+  if (!m) return std::nullopt;
   // Also what a file without a header (written before it) must pass: the layers were checked
   // against the model's own shape, and that against the monitor's.
   if (m->shape != shape || m->version != version) {
-    *error = path + ": holds version " + std::to_string(m->version) + " for binning " +
+    *error = "holds version " + std::to_string(m->version) + " for binning " +
              ShapeText(m->shape) + ", expected version " + std::to_string(version) +
              " for binning " + ShapeText(shape);
     return std::nullopt;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "models/model.h"
@@ -31,6 +32,10 @@ class ModelFiles {
   // Files written before the header (no checksum) load after the same shape checks.
   std::optional<models::Model> Load(const std::string& monitor, uint64_t version,
                                     const std::vector<uint32_t>& shape, std::string* error) const;
+  // Load's checks on the bytes of a file.
+  static std::optional<models::Model> Parse(std::string_view file, const std::string& monitor,
+                                            uint64_t version, const std::vector<uint32_t>& shape,
+                                            std::string* error);
   void Remove(const std::string& monitor, uint64_t version) const;
   // Every version of `monitor`, and its folder.
   void RemoveAll(const std::string& monitor) const;

@@ -63,6 +63,21 @@ TEST(Config, UnknownYamlKeyIsNamed) {
   std::filesystem::remove(path);
 }
 
+// Found by fuzzing: a key that is a list, or a threshold entry that is not a mapping, threw
+// out of LoadYaml and ended histguardd with an uncaught exception.
+TEST(Config, YamlOfTheWrongStructureIsAClearError) {
+  Config c;
+  auto e = LoadYamlText("[a]: 1\n", "x.yaml", c);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->find("a setting's name must be a plain word"), std::string::npos) << *e;
+  e = LoadYamlText("thresholds:\n  - pixel/*\n", "x.yaml", c);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->find("needs a 'match' pattern"), std::string::npos) << *e;
+  e = LoadYamlText("max_bins: [1, 2]\n", "x.yaml", c);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->find("bad value for 'max_bins'"), std::string::npos) << *e;
+}
+
 TEST(Config, BadValuesAndMissingFileAreClearErrors) {
   auto out = Args({"histguardd", "--bad-p", "0.1", "--warning-p", "0.01"}).Parse();
   EXPECT_FALSE(out.config);

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -141,6 +143,35 @@ TEST_F(ModelFilesTest, ModelWhoseLayersDoNotFitItsBinningIsRefused) {
   std::string error;
   EXPECT_FALSE(models::DeserializeModel(models::SerializeModel(m), &error));
   EXPECT_NE(error.find("do not fit"), std::string::npos) << error;
+}
+
+// A file that passes its checksum (made, not damaged) with a NaN or infinite value made every
+// p-value NaN, which no threshold flags; such a model does not load.
+TEST_F(ModelFilesTest, ModelWithValuesThatAreNotFiniteIsRefused) {
+  for (int where = 0; where < 4; ++where) {
+    models::Model m = SmallModel({4}, 1);
+    const float bad = where % 2 ? std::numeric_limits<float>::infinity() : std::nanf("");
+    if (where == 0) m.enc1.weight[3] = bad;
+    if (where == 1) m.dec2.bias[0] = bad;
+    if (where == 2) m.input_mean[2] = bad;
+    if (where == 3) m.latent_inv_cov[1] = bad;
+    Save("det/nan", m);
+    EXPECT_FALSE(Load("det/nan", 1, {4})) << where;
+    EXPECT_NE(error_.find("not finite"), std::string::npos) << error_;
+  }
+}
+
+// Integers in the header or the model that do not fit their type (a made-up file) are refused by
+// name; converting them was undefined behaviour.
+TEST_F(ModelFilesTest, NumbersOutOfRangeInAFileAreRefused) {
+  Save("det/big", SmallModel({4}, 1));
+  std::string file = Read(PathOf("det/big", 1));
+  const auto at = file.find("\"version\":1");
+  ASSERT_NE(at, std::string::npos) << file.substr(0, 200);
+  file.replace(at, 11, "\"version\":1e20");
+  std::string error;
+  EXPECT_FALSE(ModelFiles::Parse(file, "det/big", 1, {4}, &error));
+  EXPECT_NE(error.find("version is not an integer"), std::string::npos) << error;
 }
 
 TEST_F(ModelFilesTest, EveryValidNameFitsAFileNameAndStaysDistinct) {
