@@ -69,38 +69,6 @@ bool ReadVarint(const char*& p, const char* end, uint64_t& v) {
   return false;
 }
 
-std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v) {
-  v1::Inspection rec;
-  *rec.mutable_histogram() = h;
-  *rec.mutable_verdict() = v;
-  if (!AllWholeCounts(h)) return rec.SerializeAsString();
-  std::string out(1, kCompactRecord);
-  out.reserve(1 + 10 + 2 * static_cast<size_t>(h.contents_size()) + 256);
-  AppendVarint(out, static_cast<uint64_t>(h.contents_size()));
-  for (double c : h.contents()) AppendVarint(out, static_cast<uint64_t>(c));
-  rec.mutable_histogram()->clear_contents();  // every other field as it came
-  rec.AppendToString(&out);
-  return out;
-}
-
-bool DecodeRecord(std::string_view value, v1::Inspection& rec) {
-  if (value.empty() || value[0] != kCompactRecord)
-    return rec.ParseFromArray(value.data(), static_cast<int>(value.size()));
-  const char* p = value.data() + 1;
-  const char* end = value.data() + value.size();
-  uint64_t n = 0;
-  if (!ReadVarint(p, end, n) || n > static_cast<uint64_t>(end - p)) return false;
-  std::vector<double> counts(n);
-  for (double& c : counts) {
-    uint64_t v = 0;
-    if (!ReadVarint(p, end, v)) return false;
-    c = static_cast<double>(v);
-  }
-  if (!rec.ParseFromArray(p, static_cast<int>(end - p))) return false;
-  rec.mutable_histogram()->mutable_contents()->Assign(counts.begin(), counts.end());
-  return true;
-}
-
 // A histogram's or label's key without its (run, lumisection): one prefix per monitor, whose keys
 // arrive in lumisection order. With it the memtable keeps an insert hint per monitor, and an
 // insert starts from where that monitor's previous one went instead of searching the skip list
@@ -181,6 +149,38 @@ absl::Status ScanStatus(const rocksdb::Iterator& it, size_t unreadable, const st
 }
 
 }  // namespace
+
+std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v) {
+  v1::Inspection rec;
+  *rec.mutable_histogram() = h;
+  *rec.mutable_verdict() = v;
+  if (!AllWholeCounts(h)) return rec.SerializeAsString();
+  std::string out(1, kCompactRecord);
+  out.reserve(1 + 10 + 2 * static_cast<size_t>(h.contents_size()) + 256);
+  AppendVarint(out, static_cast<uint64_t>(h.contents_size()));
+  for (double c : h.contents()) AppendVarint(out, static_cast<uint64_t>(c));
+  rec.mutable_histogram()->clear_contents();  // every other field as it came
+  rec.AppendToString(&out);
+  return out;
+}
+
+bool DecodeRecord(std::string_view value, v1::Inspection& rec) {
+  if (value.empty() || value[0] != kCompactRecord)
+    return rec.ParseFromArray(value.data(), static_cast<int>(value.size()));
+  const char* p = value.data() + 1;
+  const char* end = value.data() + value.size();
+  uint64_t n = 0;
+  if (!ReadVarint(p, end, n) || n > static_cast<uint64_t>(end - p)) return false;
+  std::vector<double> counts(n);
+  for (double& c : counts) {
+    uint64_t v = 0;
+    if (!ReadVarint(p, end, v)) return false;
+    c = static_cast<double>(v);
+  }
+  if (!rec.ParseFromArray(p, static_cast<int>(end - p))) return false;
+  rec.mutable_histogram()->mutable_contents()->Assign(counts.begin(), counts.end());
+  return true;
+}
 
 struct Store::Batch::Impl {
   rocksdb::WriteBatch batch;

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -33,6 +34,11 @@
 #include "histguard/v1/histguard.pb.h"
 
 namespace histguard::server {
+
+// A stored histogram record: its counts as varints ahead of the rest as a v1::Inspection (older
+// records are a plain v1::Inspection). DecodeRecord is false on bytes that are neither.
+std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v);
+bool DecodeRecord(std::string_view value, v1::Inspection& rec);
 
 class Store {
  public:

@@ -1,5 +1,6 @@
 // The state store's records: what goes in comes back, whatever the encoding chosen on disk.
 #include "server/store.h"
+#include "server/meta.h"
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
@@ -170,6 +171,31 @@ TEST_F(StoreTest, DamagedRecordsAreToldApartFromMissingOnes) {
   EXPECT_NE(scan.message().find("1 stored histograms of 'pixel/barrel/l1/occupancy'"),
             std::string::npos)
       << scan;
+}
+
+// A monitor's meta record read back: what restore needs, and a clear error for a damaged one
+// (a number that does not fit its field was converted with undefined behaviour before).
+TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
+  VersionInfo v;
+  v.version = 3;
+  v.manifest = R"({"version": 3, "sample_count": 500, "reason": "drift",
+                   "window": {"first_run": 7, "first_lumisection": 1, "last_run": 7,
+                              "last_lumisection": 500}})";
+  auto meta = ParseStoredMeta(MetaJson({20, 30}, 3, 4, {v}));
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_EQ(meta->shape, (std::vector<uint32_t>{20, 30}));
+  EXPECT_EQ(meta->active_version, 3u);
+  EXPECT_EQ(meta->trained_versions, 4u);
+  ASSERT_EQ(meta->versions.size(), 1u);
+  EXPECT_EQ(meta->versions[0].sample_count, 500u);
+  EXPECT_EQ(meta->versions[0].last, (HistogramKey{7, 500}));
+
+  for (const char* bad : {R"({"shape": [64], "versions": [{"version": 1, "created_unix_ms": 1.7e20}]})",
+                          R"({"shape": [-1]})", R"({"shape": [64], "active_version": 2.5})",
+                          R"({"versions": []})", "{\"shape\": [6"}) {
+    const auto parsed = ParseStoredMeta(bad);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kDataLoss) << bad;
+  }
 }
 
 }  // namespace
