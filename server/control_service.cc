@@ -1,8 +1,10 @@
 #include "server/control_service.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "models/stats.h"
+#include "server/meta.h"
 
 namespace histguard::server {
 namespace {
@@ -281,9 +283,26 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
     reactor->Finish(Status(StatusCode::DATA_LOSS, error));
     return reactor;
   }
-  std::string meta;
   {
     std::lock_guard lk(m->mu);
+    if (std::none_of(m->versions.begin(), m->versions.end(),
+                     [&](const VersionInfo& v) { return v.version == model->version; })) {
+      reactor->Finish(Status(StatusCode::ABORTED, "version " + std::to_string(model->version) +
+                                                      " was dropped by a training meanwhile"));
+      return reactor;
+    }
+    // Recorded before it is scored with, as after a training: a restart never goes back behind
+    // an acknowledged verdict, and a training that finishes meanwhile cannot be overwritten.
+    Store::Batch batch;
+    store_.PutMeta(batch, m->name,
+                   MetaJson(m->shape, model->version, m->trained_versions,
+                                               m->versions));
+    if (const absl::Status s = store_.Commit(batch); !s.ok()) {
+      metrics_.StoreErrors("write").Increment();
+      reactor->Finish(Status(StatusCode::UNAVAILABLE, "rollback not recorded in the state store: " +
+                                                          std::string(s.message())));
+      return reactor;
+    }
     m->model = std::make_shared<const models::Model>(std::move(*model));
     // As after a training: the retraining triggers count from here, so a scheduled retraining
     // does not undo the operator's choice at once.
@@ -292,15 +311,6 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
     m->new_since_train = 0;
     m->last_trained = std::chrono::steady_clock::now();
     m->series.model_version->Set(static_cast<double>(m->model->version));
-    meta = TrainingScheduler::MetaJson(*m);
-  }
-  Store::Batch batch;
-  store_.PutMeta(batch, m->name, meta);
-  if (const absl::Status s = store_.Commit(batch); !s.ok()) {
-    metrics_.StoreErrors("write").Increment();
-    reactor->Finish(Status(StatusCode::UNAVAILABLE,
-                           "rollback not recorded in the state store: " + std::string(s.message())));
-    return reactor;
   }
   Audit(*who, "rollback", m->name, {{"version", request->version()}}, absl::OkStatus());
   std::clog << "histguardd: " << m->name << " rolled back to v" << request->version() << " by "

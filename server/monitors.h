@@ -97,7 +97,9 @@ struct Monitor {
 
   bool training = false;  // a training job is queued or running
   std::string last_training_error;
-  size_t failed_at_window = 0;  // window size when training last failed
+  uint64_t failed_at_new = 0;  // new_since_train when training last failed
+  // Histograms admitted to the window since the snapshot the active model trained on (while
+  // learning: since start-up).
   uint64_t new_since_train = 0;
   std::chrono::steady_clock::time_point last_trained = std::chrono::steady_clock::now();
   double drift_sum = 0;  // the drift trigger's CUSUM over the current model's verdicts

@@ -3,30 +3,11 @@
 #include <nlohmann/json.hpp>
 
 #include "models/stats.h"
+#include "server/meta.h"
 
 namespace histguard::server {
-namespace {
 
-VersionInfo VersionFromManifest(const nlohmann::json& j) {
-  VersionInfo v;
-  v.version = j.at("version").get<uint64_t>();
-  v.created_unix_ms = j.value("created_unix_ms", int64_t{0});
-  v.sample_count = j.value("sample_count", uint64_t{0});
-  v.train_loss = j.value("training_loss", 0.0);
-  v.holdout_loss = j.value("holdout_loss", 0.0);
-  v.reason = j.value("reason", "");
-  if (j.contains("window")) {
-    const auto& w = j.at("window");
-    v.first = {w.value("first_run", uint64_t{0}), w.value("first_lumisection", uint64_t{0})};
-    v.last = {w.value("last_run", uint64_t{0}), w.value("last_lumisection", uint64_t{0})};
-  }
-  v.manifest = j.dump(2);
-  return v;
-}
-
-}  // namespace
-
-RestoreReport RestoreMonitors(const Config& config, const Store& store, const ModelFiles& files,
+RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFiles& files,
                               MonitorRegistry& registry) {
   RestoreReport report;
   for (const std::string& r : store.RecoveryReports()) {
@@ -52,15 +33,13 @@ RestoreReport RestoreMonitors(const Config& config, const Store& store, const Mo
     std::lock_guard lk(m->mu);
     m->meta_saved = true;
     uint64_t active = 0;
-    try {
-      const auto meta = nlohmann::json::parse(meta_text);
-      m->shape = meta.at("shape").get<std::vector<uint32_t>>();
-      m->trained_versions = meta.value("trained_versions", uint64_t{0});
-      active = meta.value("active_version", uint64_t{0});
-      for (const auto& v : meta.value("versions", nlohmann::json::array()))
-        m->versions.push_back(VersionFromManifest(v));
-    } catch (const std::exception& e) {
-      report.problems.push_back(name + ": unreadable state (" + e.what() + ")");
+    if (auto meta = ParseStoredMeta(meta_text); meta.ok()) {
+      m->shape = std::move(meta->shape);
+      m->trained_versions = meta->trained_versions;
+      active = meta->active_version;
+      m->versions = std::move(meta->versions);
+    } else {
+      report.problems.push_back(name + ": " + std::string(meta.status().message()));
     }
     if (active > 0) {
       // The active version first, then the kept ones from newest to oldest: a damaged or foreign
@@ -73,9 +52,16 @@ RestoreReport RestoreMonitors(const Config& config, const Store& store, const Mo
         if (auto model = files.Load(name, v, m->shape, &error)) {
           m->model = std::make_shared<const models::Model>(std::move(*model));
           ++report.models;
-          if (v != active)
+          if (v != active) {
             report.problems.push_back(name + ": scores with v" + std::to_string(v) +
                                       ", the newest kept version that loads");
+            // Recorded, so the next start does not try the refused version first again.
+            Store::Batch batch;
+            store.PutMeta(batch, name, MetaJson(*m));
+            if (const absl::Status s = store.Commit(batch); !s.ok())
+              report.problems.push_back(name + ": v" + std::to_string(v) +
+                                        " not recorded as active (" + std::string(s.message()) + ")");
+          }
           break;
         }
         ++report.model_load_failures;

@@ -19,7 +19,7 @@ struct RestoreReport {
   std::vector<std::string> problems;  // monitors that could not be restored fully, and why
 };
 
-RestoreReport RestoreMonitors(const Config& config, const Store& store, const ModelFiles& files,
+RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFiles& files,
                               MonitorRegistry& registry);
 
 }  // namespace histguard::server

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <stdexcept>
 
 #include "models/stats.h"
+#include "server/meta.h"
 
 namespace histguard::server {
 namespace {
@@ -287,7 +289,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
   m->last_seen = std::chrono::steady_clock::now();
   if (m->shape.empty()) m->shape = shape;
   if (!m->meta_saved) {
-    store_.PutMeta(batch, m->name, TrainingScheduler::MetaJson(*m));
+    store_.PutMeta(batch, m->name, MetaJson(*m));
     m->meta_saved = true;
   }
   if (shape != m->shape) {
@@ -311,6 +313,9 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     std::shared_ptr<const models::Model> model = m->model;
     lk.unlock();  // the snapshot is immutable: score without holding the monitor
     const models::Score s = models::ScoreHistogram(*model, counts, scratch);
+    // NaN compares false against every threshold and would read as GOOD.
+    if (!(s.p_value >= 0 && s.p_value <= 1))
+      throw std::runtime_error("the model gave no p-value for this histogram");
     v.set_score(s.deviance);
     v.set_p_value(s.p_value);
     SetTopBins(s.top_bins, v);
@@ -345,6 +350,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     label = QualityLabel::kLearning;
     if (m->Admits(key, false) && !m->InWindow(key)) {
       AddToWindowLocked(*m, key, batch);
+      ++m->new_since_train;
       if (m->shape_sum.size() != counts.size()) m->shape_sum.assign(counts.size(), 0.0);
       for (size_t i = 0; i < counts.size(); ++i) m->shape_sum[i] += counts[i] / total;
     }
@@ -352,9 +358,10 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     std::string detail = "learning: " + std::to_string(m->window.size()) + " of " +
                          std::to_string(need) + " histograms collected before the first training";
     if (m->window.size() >= need) {
-      // After a failed attempt, retry only once the window has grown (not on every histogram).
+      // After a failed attempt, retry only once more histograms came in (not on every one). The
+      // count, not the window's size: a full window no longer grows.
       const bool retry_due = m->last_training_error.empty() ||
-                             m->window.size() >= m->failed_at_window + need / 4;
+                             m->new_since_train >= m->failed_at_new + need / 4;
       if (!m->training && retry_due) out.trainings.emplace_back(held, "first training");
       detail = "learning: first training in progress on " + std::to_string(m->window.size()) +
                " histograms";

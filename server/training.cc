@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/trainer.h"
+#include "server/meta.h"
 
 namespace histguard::server {
 namespace {
@@ -68,16 +69,6 @@ TrainingScheduler::TrainingScheduler(const Config& config, Metrics& metrics, Sto
       pool_(static_cast<size_t>(config.train_threads)) {}
 
 TrainingScheduler::~TrainingScheduler() { Stop(); }
-
-std::string TrainingScheduler::MetaJson(const Monitor& m) {
-  nlohmann::json versions = nlohmann::json::array();
-  for (const auto& v : m.versions) versions.push_back(nlohmann::json::parse(v.manifest));
-  return nlohmann::json{{"shape", m.shape},
-                        {"active_version", m.model ? m.model->version : 0},
-                        {"trained_versions", m.trained_versions},
-                        {"versions", versions}}
-      .dump();
-}
 
 void TrainingScheduler::ScheduleLocked(const std::shared_ptr<Monitor>& held, std::string reason,
                                        Done done) {
@@ -203,7 +194,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     std::lock_guard lk(m->mu);
     m->training = false;
     m->last_training_error = outcome.error;
-    m->failed_at_window = m->window.size();
+    m->failed_at_new = m->new_since_train;
     return finish({false, 0, "training failed: " + outcome.error});
   }
 
@@ -265,12 +256,14 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     std::lock_guard lk(m->mu);
     m->training = false;
     m->last_training_error = error;
-    m->failed_at_window = m->window.size();
+    m->failed_at_new = m->new_since_train;
     return finish({false, 0, error});
   }
 
+  // Recorded before it is used: the meta record naming the new version active is committed
+  // before any histogram is scored with it, so a restart never goes back to an older version
+  // than one that already answered.
   std::vector<uint64_t> drop;
-  std::string meta;
   {
     std::lock_guard lk(m->mu);
     if (m->forgotten) {
@@ -279,15 +272,33 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
       files_.RemoveAll(m->name);
       return finish({false, 0, "the monitor was forgotten while it trained"});
     }
-    m->model = std::shared_ptr<const models::Model>(std::move(outcome.model));
-    m->versions.push_back(info);
-    while (m->versions.size() > config_.keep_versions) {
-      // The oldest kept version that is not active goes.
-      auto it = m->versions.begin();
-      if (it->version == m->model->version) ++it;
+    std::vector<VersionInfo> kept = m->versions;
+    kept.push_back(info);
+    const uint64_t active = m->model ? m->model->version : 0;
+    while (kept.size() > config_.keep_versions) {
+      // The oldest kept version that is not the current one goes (the new one is newest).
+      auto it = kept.begin();
+      if (it->version == active && std::next(it)->version != info.version) ++it;
       drop.push_back(it->version);
-      m->versions.erase(it);
+      kept.erase(it);
     }
+    Store::Batch batch;
+    store_.PutMeta(batch, m->name, MetaJson(m->shape, info.version, m->trained_versions, kept));
+    if (const absl::Status s = store_.Commit(batch); !s.ok()) {
+      metrics_.StoreErrors("write").Increment();
+      metrics_.TrainingRuns("failed").Increment();
+      const std::string why =
+          "the new version cannot be recorded in the state store: " + std::string(s.message());
+      std::clog << "histguardd: " << m->name << " v" << info.version << ": " << why
+                << "; the current model stays\n";
+      files_.Remove(m->name, info.version);
+      m->training = false;
+      m->last_training_error = why;
+      m->failed_at_new = m->new_since_train;
+      return finish({false, 0, why});
+    }
+    m->model = std::shared_ptr<const models::Model>(std::move(outcome.model));
+    m->versions = std::move(kept);
     KeepCurrentLocked(m, new_at_snapshot);
     // A drift that overtook the last model within half the scheduled life is likely to go on:
     // the next trigger watches with half the threshold (in a 30% gain drift the warnings fell
@@ -297,14 +308,6 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     m->last_training_error.clear();
     m->series.model_version->Set(static_cast<double>(info.version));
     m->series.last_trained_time->Set(static_cast<double>(info.created_unix_ms) / 1000.0);
-    meta = MetaJson(*m);
-  }
-  Store::Batch batch;
-  store_.PutMeta(batch, m->name, meta);
-  if (const absl::Status s = store_.Commit(batch); !s.ok()) {
-    metrics_.StoreErrors("write").Increment();
-    std::clog << "histguardd: " << m->name << ": the new version is not recorded in the state store ("
-              << s.message() << "); a restart falls back to the previous one\n";
   }
   for (uint64_t v : drop) files_.Remove(m->name, v);
   metrics_.TrainingRuns("accepted").Increment();

@@ -46,8 +46,6 @@ class TrainingScheduler {
   // "scheduled", "interval", "drift", "manual"). `done` runs on the training thread.
   void ScheduleLocked(const std::shared_ptr<Monitor>& monitor, std::string reason, Done done = {});
 
-  // The monitor's state as stored (shape, versions, active version). Caller holds monitor->mu.
-  static std::string MetaJson(const Monitor& monitor);
 
   // Waits until every queued job has finished (for tests and orderly shutdown).
   void WaitIdle();
