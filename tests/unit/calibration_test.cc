@@ -50,7 +50,9 @@ TEST(Calibration, ExponentialTailEstimatesBeyondTheHoldout) {
     const double p = c.PValue(x);
     EXPECT_GT(p, truth / 3) << x;
     EXPECT_LT(p, truth * 3) << x;
-    if (x >= 12) EXPECT_LT(p, 0.1 / 2001) << "not clipped at 1/n";
+    if (x >= 12) {
+      EXPECT_LT(p, 0.1 / 2001) << "not clipped at 1/n";
+    }
   }
 }
 
@@ -67,7 +69,9 @@ TEST(Calibration, HonestOnFreshSamplesOfTheSameDistribution) {
     for (int i = 0; i < n; ++i) below += c.PValue(g(rng)) < t;
     const double rate = static_cast<double>(below) / n;
     EXPECT_LT(rate, 2.5 * t) << t;  // never more false alarms than promised
-    if (t >= 1e-2) EXPECT_GT(rate, t / 10) << t;  // conservative in the far tail, not useless
+    if (t >= 1e-2) {
+      EXPECT_GT(rate, t / 10) << t;  // conservative in the far tail, not useless
+    }
   }
 }
 
@@ -204,7 +208,9 @@ TEST(Calibration, HeavierTailsAreNotPromisedAway) {
   for (double& v : fit) v = 2 + e(rng);
   for (auto shape : {Calibration::Tail::kChiSquare, Calibration::Tail::kGumbel}) {
     const auto c = Calibration::Fit(fit, 1e-9, shape);
-    if (shape == Calibration::Tail::kChiSquare) EXPECT_EQ(c.tail(), Calibration::Tail::kExponential);
+    if (shape == Calibration::Tail::kChiSquare) {
+      EXPECT_EQ(c.tail(), Calibration::Tail::kExponential);
+    }
     for (double t : {1e-3, 1e-4}) {
       const double rate = FalseAlarmRate(c, [&](std::mt19937_64& r) { return 2 + e(r); }, rng,
                                          t, 400000);

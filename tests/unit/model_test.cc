@@ -44,7 +44,7 @@ Trained TrainOn(sim::Family family, double entries, size_t n, uint64_t seed,
 TEST(Model, PlainForwardAgreesWithLibTorch) {
   // 100 bins, and 61: the vectorised layers and softmax take eight or sixteen bins at a time,
   // and a binning that is no multiple of either also goes through their remainder loops.
-  for (const std::vector<uint32_t> shape : {std::vector<uint32_t>{}, std::vector<uint32_t>{61}}) {
+  for (const std::vector<uint32_t>& shape : {std::vector<uint32_t>{}, std::vector<uint32_t>{61}}) {
     auto t = TrainOn(sim::Family::kPeakOnBackground, 1e4, 100, 1, shape);
     ASSERT_TRUE(t.model);
     std::mt19937_64 rng(99);
