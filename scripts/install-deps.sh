@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git
+  # sanitizer builds and fuzzing (scripts/test-sanitizers.sh): clang with its runtimes (libFuzzer)
+  clang libclang-rt-14-dev
   # RPC and serialisation
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # ML core; OpenBLAS replaces the reference BLAS libtorch links by default (10-30x faster)

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds (Release, with tests) and runs every test suite with ctest.
+# Installs what is missing, builds (Release, with tests) and runs every test suite with ctest,
+# then the sanitizer and fuzzing stage (scripts/test-sanitizers.sh: the unit and end-to-end
+# suites under ASan and UBSan, and each fuzz target for FUZZ_SECONDS).
 # Usage: scripts/test.sh [extra ctest arguments, e.g. -L unit or -R Daemon]
+# Environment: SANITIZERS=0 skips the sanitizer and fuzzing stage (a quicker run while
+# developing); BUILD_DIR (build), JOBS (2), FUZZ_SECONDS (60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,3 +18,7 @@ cmake -S . -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release -DHISTGU
 cmake --build "$BUILD_DIR" -j "$JOBS"
 # One test at a time: the suites start real daemons and train models on the same 2 cores.
 ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 900 "$@"
+
+if [ "${SANITIZERS:-1}" != 0 ]; then
+  scripts/test-sanitizers.sh
+fi
