@@ -40,7 +40,66 @@ std::string QualityName(v1::Quality q) {
   }
 }
 
-std::string FormatVerdict(const v1::Verdict& v) {
+namespace {
+
+std::string Number(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
+}
+
+// "[low,high)" of bin i (0-based) of n on the axis; "" when the axis is unknown.
+std::string AxisRange(const client::AxisInfo& a, uint32_t i, uint32_t n) {
+  if (a.edges.size() == n + size_t{1}) return "[" + Number(a.edges[i]) + "," + Number(a.edges[i + 1]) + ")";
+  if (!(a.high > a.low) || n == 0) return "";
+  const double w = (a.high - a.low) / n;
+  return "[" + Number(a.low + i * w) + "," + Number(a.low + (i + 1) * w) + ")";
+}
+
+client::AxisInfo AxisOf(const v1::Axis& a) {
+  client::AxisInfo info;
+  info.low = a.low();
+  info.high = a.high();
+  info.title = a.title();
+  return info;
+}
+
+}  // namespace
+
+BinNames BinNames::Of(const v1::Histogram& h) {
+  BinNames b;
+  b.shape.assign(h.shape().begin(), h.shape().end());
+  b.x = AxisOf(h.x_axis());
+  b.y = AxisOf(h.y_axis());
+  return b;
+}
+
+BinNames BinNames::Of(const client::HistogramFile& f) {
+  BinNames b;
+  b.shape = f.shape;
+  b.x = f.x_axis;
+  b.y = f.y_axis;
+  return b;
+}
+
+std::string BinNames::Bin(uint32_t flat) const {
+  if (shape.size() == 2 && shape[1] > 0)
+    return "(" + std::to_string(flat / shape[1] + 1) + "," + std::to_string(flat % shape[1] + 1) + ")";
+  return std::to_string(uint64_t{flat} + 1);
+}
+
+std::string BinNames::Range(uint32_t flat) const {
+  if (shape.size() == 2 && shape[1] > 0) {
+    const std::string rx = AxisRange(x, flat / shape[1], shape[0]);
+    const std::string ry = AxisRange(y, flat % shape[1], shape[1]);
+    if (rx.empty() || ry.empty()) return "";
+    return rx + " x " + ry;
+  }
+  if (shape.size() != 1 || flat >= shape[0]) return "";
+  return AxisRange(x, flat, shape[0]);
+}
+
+std::string FormatVerdict(const v1::Verdict& v, const BinNames& bins) {
   std::ostringstream o;
   char p[32];
   std::snprintf(p, sizeof p, "%.3g", v.p_value());
@@ -54,10 +113,13 @@ std::string FormatVerdict(const v1::Verdict& v) {
   if (v.top_bins_size() > 0 &&
       (v.quality() == v1::QUALITY_BAD || v.quality() == v1::QUALITY_WARNING)) {
     o << " bins";
-    for (const auto& b : v.top_bins()) {
+    for (int i = 0; i < v.top_bins_size(); ++i) {
+      const auto& b = v.top_bins(i);
       char pull[32];
       std::snprintf(pull, sizeof pull, "%+.1f", b.pull());
-      o << " " << b.bin() << "(" << pull << ")";
+      const std::string range = bins.Range(b.bin());
+      o << (i ? ", " : " ") << bins.Bin(b.bin()) << (range.empty() ? "" : " " + range) << " "
+        << pull;
     }
   }
   if (!v.detail().empty() && v.quality() != v1::QUALITY_GOOD) o << " - " << v.detail();

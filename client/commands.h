@@ -36,7 +36,18 @@ const ClientOptions& ConnectionOptions();
 // Shared helpers.
 v1::Histogram ToProto(const client::HistogramFile& f);
 std::string QualityName(v1::Quality q);  // "GOOD", "BAD", ...
-std::string FormatVerdict(const v1::Verdict& v);  // one line
+// Names a histogram's bins as ROOT users count them: from 1, and "(ix,iy)" in 2D, from the API's
+// 0-based flat index (ix * ny + iy); with the bin's axis range where the axes are known.
+struct BinNames {
+  std::vector<uint32_t> shape;  // empty: unknown, the flat index + 1 is shown
+  client::AxisInfo x, y;        // low == high: no range
+  static BinNames Of(const v1::Histogram& h);
+  static BinNames Of(const client::HistogramFile& f);  // keeps variable bin edges
+  std::string Bin(uint32_t flat) const;    // "20", "(5,3)"
+  std::string Range(uint32_t flat) const;  // "[1.9,2)", "[0.4,0.5) x [1,1.5)"; "" when unknown
+};
+// One line: monitor, run, lumisection, quality, score, p-value, model, the deviating bins.
+std::string FormatVerdict(const v1::Verdict& v, const BinNames& bins);
 bool StderrIsTerminal();
 
 }  // namespace histguard::cli

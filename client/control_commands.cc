@@ -15,6 +15,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -251,6 +254,8 @@ int RunMonitor(const std::string& address, const MonitorOptions& o) {
     thresholds = "WARNING if p < " + PValue(t.warning_p()) + ", BAD if p < " + PValue(t.bad_p()) +
                  ", LOW_STATISTICS below " + Printf("%.6g", t.min_entries()) + " entries";
   }
+  BinNames names;  // the stored axes are not part of MonitorInfo: ROOT's bin numbers only
+  names.shape.assign(info.shape().begin(), info.shape().end());
   const std::vector<std::pair<std::string, std::string>> header = {
       {"monitor", info.monitor()},
       {"shape", ShapeText(info.shape())},
@@ -260,7 +265,7 @@ int RunMonitor(const std::string& address, const MonitorOptions& o) {
       {"thresholds", thresholds},
       {"last verdict",
        info.has_last_verdict() && info.last_verdict().quality() != v1::QUALITY_UNSPECIFIED
-           ? FormatVerdict(info.last_verdict())
+           ? FormatVerdict(info.last_verdict(), names)
            : "-"},
   };
   size_t key_width = 0;
@@ -309,14 +314,6 @@ struct InspectOptions {
   bool json = false;
 };
 
-// "17" for 1D; "ix,iy" for 2D (bin = ix * ny + iy).
-std::string BinLabel(uint32_t bin, const google::protobuf::RepeatedField<uint32_t>& shape) {
-  if (shape.size() == 2 && shape[1] > 0) {
-    return std::to_string(bin / shape[1]) + "," + std::to_string(bin % shape[1]);
-  }
-  return std::to_string(bin);
-}
-
 int RunInspect(const std::string& address, const InspectOptions& o) {
   v1::InspectRequest request;
   request.set_monitor(o.monitor);
@@ -332,7 +329,8 @@ int RunInspect(const std::string& address, const InspectOptions& o) {
   if (o.json) return PrintJson("inspect", inspection);
 
   const auto& h = inspection.histogram();
-  std::cout << FormatVerdict(inspection.verdict()) << "\n";
+  const BinNames names = BinNames::Of(h);
+  std::cout << FormatVerdict(inspection.verdict(), names) << "\n";
   double entries = h.entries();  // 0 means "the sum of the contents"
   if (entries == 0)
     for (double c : h.contents()) entries += c;
@@ -361,12 +359,21 @@ int RunInspect(const std::string& address, const InspectOptions& o) {
   const size_t shown = o.all_bins ? bins.size() : std::min(o.top, bins.size());
 
   using Align = Table::Align;
-  Table table(
-      {{"BIN"}, {"OBSERVED", Align::kRight}, {"EXPECTED", Align::kRight}, {"PULL", Align::kRight}});
+  // ROOT's bin numbers, and each bin's range on the axes when the histogram came with them.
+  const bool ranges = !names.Range(0).empty();
+  std::vector<Table::Column> columns = {{h.shape_size() == 2 ? "BIN (IX,IY)" : "BIN"}};
+  if (ranges) columns.push_back({h.shape_size() == 2 ? "X x Y RANGE" : "RANGE"});
+  for (const char* c : {"OBSERVED", "EXPECTED", "PULL"}) columns.push_back({c, Align::kRight});
+  Table table(columns);
   for (size_t i = 0; i < shown; ++i) {
     const int b = static_cast<int>(bins[i]);
-    table.AddRow({BinLabel(bins[i], h.shape()), Printf("%.6g", h.contents(b)),
-                  Printf("%.6g", inspection.expected(b)), Printf("%+.2f", inspection.pulls(b))});
+    std::vector<std::string> row = {names.Bin(bins[i])};
+    if (ranges) row.push_back(names.Range(bins[i]));
+    for (const std::string& cell :
+         {Printf("%.6g", h.contents(b)), Printf("%.6g", inspection.expected(b)),
+          Printf("%+.2f", inspection.pulls(b))})
+      row.push_back(cell);
+    table.AddRow(row);
   }
   std::cout << "\n";
   table.Print(std::cout);
@@ -415,17 +422,55 @@ int RunLabel(const std::string& address, const LabelOptions& o) {
 
 // ---- retrain ----
 
+// On a terminal, "WHAT: 12 s" redrawn every second until it goes out of scope, then cleared;
+// nothing when stderr is not a terminal.
+class ElapsedLine {
+ public:
+  explicit ElapsedLine(std::string what) {
+    if (!StderrIsTerminal()) return;
+    thread_ = std::thread([this, what = std::move(what)] {
+      const auto start = std::chrono::steady_clock::now();
+      std::unique_lock lk(mu_);
+      do {
+        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::steady_clock::now() - start)
+                              .count();
+        std::cerr << "\r" << what << ": " << secs << " s" << std::flush;
+      } while (!cv_.wait_for(lk, std::chrono::seconds(1), [this] { return done_; }));
+      std::cerr << "\r\033[K" << std::flush;
+    });
+  }
+  ~ElapsedLine() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  ElapsedLine(const ElapsedLine&) = delete;
+  ElapsedLine& operator=(const ElapsedLine&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 int RunRetrain(const std::string& address, const std::string& monitor) {
   v1::RetrainRequest request;
   request.set_monitor(monitor);
   v1::RetrainResponse response;
-  if (StderrIsTerminal()) {
-    std::cerr << "training a candidate model for " << monitor << "; this can take minutes...\n";
+  int rc = 0;
+  {
+    const ElapsedLine ticking("training a candidate model for " + monitor);
+    rc = CallControl("retrain", address, kRetrainDeadline,
+                     [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                       return stub.Retrain(context, request, &response);
+                     });
   }
-  const int rc = CallControl("retrain", address, kRetrainDeadline,
-                             [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
-                               return stub.Retrain(context, request, &response);
-                             });
   if (rc != 0) return rc;
   if (response.accepted()) {
     std::cout << monitor << ": new model v" << response.version() << "\n";

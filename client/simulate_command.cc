@@ -41,6 +41,7 @@ struct Sent {
   std::string monitor;
   uint64_t lumisection;
   sim::Anomaly anomaly;
+  std::vector<uint32_t> shape;
 };
 
 // Tallies verdicts by (injected anomaly or none) x quality.
@@ -95,7 +96,7 @@ class Generator {
     h.set_lumisection(o_.first_lumisection + index);
     for (uint32_t d : s.shape) h.add_shape(d);
     h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
-    *sent = Sent{spec.name, h.lumisection(), anomaly};
+    *sent = Sent{spec.name, h.lumisection(), anomaly, s.shape};
     return h;
   }
 
@@ -113,8 +114,38 @@ bool ShouldPrint(const SimOptions& o, const Sent& s, const v1::Verdict& v) {
          v.quality() == v1::QUALITY_WARNING || v.quality() == v1::QUALITY_REJECTED;
 }
 
+// On a terminal, a status line on stderr (answered so far, rate), redrawn at most every half
+// second and cleared before a verdict line is printed; nothing when stderr is not a terminal.
+class Progress {
+ public:
+  Progress() : tty_(StderrIsTerminal()), start_(std::chrono::steady_clock::now()) {}
+  void Answered(uint64_t n) {
+    if (!tty_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(500)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    std::cerr << "\ranswered " << n << " (" << static_cast<long>(secs > 0 ? n / secs : 0)
+              << "/s)\033[K" << std::flush;
+    shown_ = true;
+  }
+  void Clear() {
+    if (!shown_) return;
+    std::cerr << "\r\033[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  const bool tty_;
+  const std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_{};
+  bool shown_ = false;
+};
+
 void PrintVerdict(const Sent& s, const v1::Verdict& v) {
-  std::cout << FormatVerdict(v);
+  BinNames bins;
+  bins.shape = s.shape;
+  std::cout << FormatVerdict(v, bins);
   if (s.anomaly != sim::Anomaly::kNone) std::cout << "   <- injected " << sim::Name(s.anomaly);
   std::cout << std::endl;
 }
@@ -137,6 +168,8 @@ int RunSimulate(const std::string& address, const SimOptions& o) {
   const auto start = Clock::now();
   const double interval = o.rate > 0 ? 1.0 / o.rate : 0.0;
   Tally tally;
+  Progress progress;
+  uint64_t answered = 0;
   auto pace = [&](uint64_t sent_so_far) {
     if (interval <= 0) return;
     std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
@@ -155,13 +188,18 @@ int RunSimulate(const std::string& address, const SimOptions& o) {
       std::vector<v1::Verdict> verdicts;
       const grpc::Status s = client.Submit(batch, &verdicts);
       if (!s.ok()) {
+        progress.Clear();
         std::cerr << "histguard simulate: Submit failed: " << s.error_message() << "\n";
         return 3;
       }
       for (size_t i = 0; i < m; ++i) {
         tally.Add(sent[i], verdicts[i]);
-        if (ShouldPrint(o, sent[i], verdicts[i])) PrintVerdict(sent[i], verdicts[i]);
+        if (ShouldPrint(o, sent[i], verdicts[i])) {
+          progress.Clear();
+          PrintVerdict(sent[i], verdicts[i]);
+        }
       }
+      progress.Answered(n);
     }
   } else {
     auto stream = client.OpenStream();
@@ -192,8 +230,13 @@ int RunSimulate(const std::string& address, const SimOptions& o) {
         in_flight.pop();
       }
       tally.Add(sent, v);
-      if (ShouldPrint(o, sent, v)) PrintVerdict(sent, v);
+      if (ShouldPrint(o, sent, v)) {
+        progress.Clear();
+        PrintVerdict(sent, v);
+      }
+      progress.Answered(++answered);
     }
+    progress.Clear();
     writer.join();
     const grpc::Status s = stream->Finish();
     if (!s.ok()) {
@@ -202,6 +245,7 @@ int RunSimulate(const std::string& address, const SimOptions& o) {
       return 3;
     }
   }
+  progress.Clear();
   tally.Print(std::cout, std::chrono::duration<double>(Clock::now() - start).count());
   return 0;
 }

@@ -5,7 +5,8 @@
 # Ctrl-C stops both cleanly and prints the summary.
 #
 # Environment: DEMO_MONITORS (8), DEMO_RATE histograms/s (200), DEMO_COUNT lumisections per
-# monitor (0 = until Ctrl-C), DEMO_GRPC / DEMO_METRICS listen addresses.
+# monitor (0 = until Ctrl-C), DEMO_WARMUP normal lumisections first (120), DEMO_GRPC /
+# DEMO_METRICS listen addresses. The run number is the start time, so each demo is a new run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,6 +1,7 @@
 #include "server/validation.h"
 
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 namespace histguard::server {
@@ -18,6 +19,12 @@ std::string Printable(std::string_view s) {
   if (s.size() > 64) out += "...";
   return out;
 }
+std::string Number(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.10g", v);
+  return b;
+}
+
 }  // namespace
 
 const std::vector<std::string>& RejectionReasons() {
@@ -25,7 +32,7 @@ const std::vector<std::string>& RejectionReasons() {
       "bad_monitor_name", "empty_contents",   "bad_shape",       "shape_mismatch",
       "bad_value",        "too_many_bins",    "binning_changed", "too_many_monitors",
       "queue_full",       "scoring_error",
-      "malformed_message", "disk_full",        "memory_budget"};
+      "malformed_message", "disk_full",        "memory_budget",  "not_counts"};
   return r;
 }
 
@@ -62,14 +69,27 @@ std::optional<Rejection> Validate(const v1::Histogram& h, uint32_t max_bins) {
     return Rejection{"shape_mismatch", "shape product is " + std::to_string(product) +
                                            " but contents have " +
                                            std::to_string(h.contents_size()) + " values"};
+  // The wire's index, and the bin as ROOT numbers it: from 1, (ix,iy) in 2D.
+  auto bin = [&h, dims](int i) {
+    const uint32_t ny = dims == 2 ? h.shape(1) : 1;
+    const std::string root =
+        dims == 2 ? "(" + std::to_string(i / ny + 1) + "," + std::to_string(i % ny + 1) + ")"
+                  : std::to_string(i + 1);
+    return "contents[" + std::to_string(i) + "] (ROOT bin " + root + ")";
+  };
   double total = 0;
   for (int i = 0; i < h.contents_size(); ++i) {
     const double v = h.contents(i);
-    if (std::isnan(v)) return Rejection{"bad_value", "bin " + std::to_string(i) + " is NaN"};
-    if (std::isinf(v)) return Rejection{"bad_value", "bin " + std::to_string(i) + " is infinite"};
-    if (v < 0)
-      return Rejection{"bad_value",
-                       "bin " + std::to_string(i) + " is negative (" + std::to_string(v) + ")"};
+    if (std::isnan(v)) return Rejection{"bad_value", bin(i) + " is NaN"};
+    if (std::isinf(v)) return Rejection{"bad_value", bin(i) + " is infinite"};
+    if (v < 0) return Rejection{"bad_value", bin(i) + " is negative (" + Number(v) + ")"};
+    // Scores are Poisson likelihoods of counts: a weighted, scaled or averaged histogram
+    // (efficiencies, normalised plots) has no such noise, and its sum is no number of entries.
+    if (v != std::floor(v))
+      return Rejection{"not_counts",
+                       bin(i) + " is " + Number(v) + ", not a whole number: histguard scores counts of entries. Send the "
+                           "unweighted histogram of fills (an efficiency as its numerator and "
+                           "denominator, two monitors), not a weighted or normalised one"};
     total += v;
   }
   if (!std::isfinite(total))

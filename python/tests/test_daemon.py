@@ -129,7 +129,7 @@ def test_a_negative_bin_is_rejected_with_the_daemons_reason(client):
     with pytest.raises(histguard.RejectedHistogram, match="negative") as e:
         client.submit("py/rejected", 1, 1, bad)
     assert e.value.verdict.quality == histguard.Quality.REJECTED
-    assert "bin 3" in e.value.reason
+    assert "contents[3] (ROOT bin 4)" in e.value.reason
     v = client.submit("py/rejected", 1, 1, bad, raise_on_reject=False)
     assert v.rejected and "negative" in v.detail
 
@@ -280,3 +280,4 @@ def test_forget_deletes_a_monitors_models_and_frees_its_name(client):
     v = client.submit(name, 2, 1, np.full(SPECTRUM_BINS + 1, 50.0))
     assert v.quality == "LEARNING" and v.model_version == 0
     assert client.monitor(name).shape == (SPECTRUM_BINS + 1,)
+

@@ -43,7 +43,7 @@ v1::Histogram Make(const sim::MonitorSpec& spec, const sim::Sample& s, uint64_t 
 void AddHotBin(v1::Histogram& h, uint32_t bin) {
   double total = 0;
   for (double c : h.contents()) total += c;
-  h.set_contents(bin, h.contents(bin) * 5 + 0.01 * total);
+  h.set_contents(bin, std::round(h.contents(bin) * 5 + 0.01 * total));  // counts are whole
 }
 
 v1::Verdict SubmitOne(Client& client, const v1::Histogram& h) {

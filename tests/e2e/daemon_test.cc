@@ -269,6 +269,75 @@ TEST_F(DaemonTest, CliHealthAndSendOfRootFiles) {
   EXPECT_NE(out.find("th1f_timing_pretty.json: hit_time_f run 0 ls 0: LEARNING"), std::string::npos) << out;
   EXPECT_NE(out.find("th2f_occupancy_compact.json: pixel_occupancy"), std::string::npos) << out;
   EXPECT_NE(out.find("sent 2 of 3 files"), std::string::npos) << out;
+  // The files give no run or lumisection and none was given: said, not stored in silence.
+  EXPECT_NE(out.find("no run number"), std::string::npos) << out;
+
+  // A missing file and a binary ROOT file are reported by name; the others are still sent.
+  const std::string root_file = daemon_->data_dir() + "/dqm.root";
+  std::ofstream(root_file, std::ios::binary) << std::string("root\0\0\xf4\x3c", 8)
+                                             << std::string(200, '\0');
+  out.clear();
+  EXPECT_EQ(RunCommand(std::string(HISTGUARD_CLI_PATH) + " send -a " + daemon_->grpc_address() +
+                           " --run 7 " + data + "th1f_timing_pretty.json " + daemon_->data_dir() +
+                           "/no-such-file.json " + root_file,
+                       &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("no-such-file.json: no such file"), std::string::npos) << out;
+  EXPECT_NE(out.find("dqm.root: a binary ROOT file"), std::string::npos) << out;
+  EXPECT_NE(out.find("hit_time_f run 7 ls 0"), std::string::npos) << out;
+  EXPECT_NE(out.find("sent 1 of 3 files"), std::string::npos) << out;
+}
+
+// ROOT users count bins from 1 and read (ix, iy) in 2D; the API's index is 0-based and flat.
+TEST_F(DaemonTest, TheCliNamesBinsAsRootDoesWithTheirAxisRanges) {
+  // ROOT bins 20-24 of a channel occupancy dead, sent as a TH1D over [0, 100): bin k is [k-1, k).
+  const sim::MonitorSpec* occupancy = nullptr;
+  const sim::MonitorSpec* map = nullptr;
+  for (const auto& spec : specs_) {
+    if (spec.family == sim::Family::kChannelOccupancy) occupancy = &spec;
+    if (spec.family == sim::Family::kOccupancy2D) map = &spec;
+  }
+  ASSERT_TRUE(occupancy && map);
+  sim::Sample s = Draw(*occupancy, Anomaly::kNone);
+  const size_t n = s.contents.size();
+  for (size_t i = 19; i <= 23; ++i) s.contents[i] = 0;
+  std::string cells = "0";
+  for (double c : s.contents) cells += "," + std::to_string(static_cast<long long>(c));
+  const std::string th1 = daemon_->data_dir() + "/dead.json";
+  std::ofstream(th1) << "{\"_typename\":\"TH1D\",\"fName\":\"occ\",\"fNcells\":" << n + 2
+                     << ",\"fXaxis\":{\"fNbins\":" << n << ",\"fXmin\":0,\"fXmax\":" << n
+                     << ",\"fXbins\":[]},\"fArray\":[" << cells << ",0]}";
+  // A hot bin in the 2D map, sent in the plain form (no axes: bin numbers only).
+  const sim::Sample hot = Draw(*map, Anomaly::kHotBin, 3.0);
+  ASSERT_FALSE(hot.defect_bins.empty());
+  const uint32_t ny = hot.shape[1];
+  std::string contents;
+  for (double c : hot.contents)
+    contents += (contents.empty() ? "" : ",") + std::to_string(static_cast<long long>(c));
+  const std::string plain = daemon_->data_dir() + "/hot.json";
+  std::ofstream(plain) << "{\"monitor\":\"" << map->name << "\",\"run\":1,\"lumisection\":"
+                       << ++ls_ << ",\"shape\":[" << hot.shape[0] << "," << ny
+                       << "],\"contents\":[" << contents << "]}";
+  const std::string cli = std::string(HISTGUARD_CLI_PATH) + " send -a " + daemon_->grpc_address();
+  std::string out;
+  RunCommand(cli + " --monitor " + occupancy->name + " --run 1 --lumisection " +
+                 std::to_string(++ls_) + " " + th1,
+             &out);
+  EXPECT_NE(out.find(": BAD"), std::string::npos) << out;
+  for (int k = 20; k <= 24; ++k)
+    EXPECT_NE(out.find(" " + std::to_string(k) + " [" + std::to_string(k - 1) + "," +
+                       std::to_string(k) + ") -"),
+              std::string::npos)
+        << "ROOT bin " << k << " with its range, pulling low\n" << out;
+  EXPECT_EQ(out.find(" 19 [18,19)"), std::string::npos) << out;
+  out.clear();
+  RunCommand(cli + " " + plain, &out);
+  const uint32_t flat = hot.defect_bins[0];
+  const std::string root_bin =
+      "(" + std::to_string(flat / ny + 1) + "," + std::to_string(flat % ny + 1) + ") +";
+  EXPECT_NE(out.find(": BAD"), std::string::npos) << out;
+  EXPECT_NE(out.find(root_bin), std::string::npos) << "hot bin " << root_bin << "\n" << out;
 }
 
 TEST(DaemonLifecycle, SigtermDrainsAndExitsZero) {

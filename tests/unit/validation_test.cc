@@ -68,11 +68,28 @@ TEST(Validation, BadValues) {
                    -std::numeric_limits<double>::infinity(), -1.0}) {
     auto h = Good();
     h.set_contents(2, v);
-    EXPECT_NE(ReasonOf(h).find("bad_value: bin 2"), std::string::npos) << v;
+    EXPECT_NE(ReasonOf(h).find("bad_value: contents[2] (ROOT bin 3)"), std::string::npos) << v;
   }
   auto h = Good();
   h.set_entries(std::nan(""));
   EXPECT_NE(ReasonOf(h).find("bad_value"), std::string::npos);
+}
+
+// Efficiencies and normalised plots have no Poisson noise to score: refused with what to send.
+TEST(Validation, FractionalContentsAreNotCounts) {
+  auto h = Good();
+  h.set_contents(3, 0.37);
+  EXPECT_NE(ReasonOf(h).find("not_counts: contents[3] (ROOT bin 4) is 0.37"), std::string::npos)
+      << ReasonOf(h);
+  EXPECT_NE(ReasonOf(h).find("unweighted"), std::string::npos) << ReasonOf(h);
+  h = Good();
+  h.clear_shape();
+  h.add_shape(2);
+  h.add_shape(2);
+  h.set_contents(1, 2.5);
+  EXPECT_NE(ReasonOf(h).find("contents[1] (ROOT bin (1,2))"), std::string::npos) << ReasonOf(h);
+  h.set_contents(1, 16777217);  // large counts, as a TH1D holds them, are whole numbers
+  EXPECT_EQ(ReasonOf(h), "ok");
 }
 
 // Contents adding up past 2^53 are not counts, and gave NaN p-values that read as GOOD.
