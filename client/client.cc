@@ -78,6 +78,20 @@ grpc::Status Client::Submit(const std::vector<v1::Histogram>& histograms,
   return status;
 }
 
+grpc::Status Client::SetRunState(uint64_t run, bool open, v1::RunState* state,
+                                 std::chrono::milliseconds timeout) {
+  v1::RunStateRequest request;
+  request.set_run(run);
+  request.set_open(open);
+  v1::RunState response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  Authorize(&context);
+  grpc::Status status = ingest_->SetRunState(&context, request, &response);
+  if (status.ok() && state) *state = response;
+  return status;
+}
+
 std::unique_ptr<Client::Stream> Client::OpenStream() {
   auto s = std::unique_ptr<Stream>(new Stream());
   Authorize(&s->context_);

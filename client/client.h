@@ -69,6 +69,10 @@ class Client {
   };
   std::unique_ptr<Stream> OpenStream();
 
+  // Run control: `run` started (open) or ended. `state` gets the daemon's run state after it.
+  grpc::Status SetRunState(uint64_t run, bool open, v1::RunState* state,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
   enum class Health { kServing, kNotServing, kUnreachable };
   // Asks grpc.health.v1.Health for the overall status; `detail` says why when not serving.
   Health CheckHealth(std::chrono::milliseconds timeout, std::string* detail = nullptr);

@@ -8,6 +8,7 @@
 //   histguard retrain NAME
 //   histguard rollback NAME --version V
 //   histguard forget NAME --yes [--comment TEXT]
+//   histguard run start|end RUN          (run control, with the ingest role)
 //
 // Output is plain aligned text for a terminal; --json prints the daemon's answer as proto3 JSON
 // (enum names, proto field names, defaults included; 64-bit integers are strings in proto3 JSON).
@@ -516,6 +517,17 @@ int RunForget(const std::string& address, const std::string& monitor, const std:
   return 0;
 }
 
+// ---- run ----
+
+int RunRunControl(const std::string& address, const std::string& action, uint64_t run) {
+  Client client(address, ConnectionOptions());
+  v1::RunState state;
+  const grpc::Status s = client.SetRunState(run, action == "start", &state);
+  if (!s.ok()) return ReportFailure("run", address, s, "10 s");
+  std::cout << "run " << state.run() << " is " << (state.open() ? "open" : "ended") << "\n";
+  return 0;
+}
+
 void AddRunLumisection(CLI::App* cmd, uint64_t& run, uint64_t& lumisection) {
   cmd->add_option("--run", run, "run number")->required();
   cmd->add_option("--lumisection,--ls", lumisection, "lumisection number")->required();
@@ -634,6 +646,22 @@ void AddControlCommands(CLI::App& app, const std::string& address, int& exit_cod
         return;
       }
       exit_code = RunForget(address, *monitor, *comment);
+    });
+  }
+  {
+    auto action = std::make_shared<std::string>();
+    auto run = std::make_shared<uint64_t>(0);
+    auto* cmd = app.add_subcommand(
+        "run",
+        "Run control: tell the daemon that a run started or ended, so that the silence between "
+        "runs raises no HistguardDaqSilent alert. A histogram of a newer run also opens it; "
+        "only `end` closes one. Needs the ingest role.");
+    cmd->add_option("action", *action, "start or end")
+        ->required()
+        ->check(CLI::IsMember({"start", "end"}));
+    cmd->add_option("run", *run, "run number")->required()->check(CLI::PositiveNumber);
+    cmd->callback([&address, &exit_code, action, run] {
+      exit_code = RunRunControl(address, *action, *run);
     });
   }
 }

@@ -103,6 +103,10 @@ const std::vector<Setting>& Settings() {
            "forget a monitor (models, stored histograms, state) that has received nothing for "
            "this long; 0 = never",
            &Config::monitor_idle_expiry_seconds),
+      Make("metrics_stale_seconds",
+           "stop exporting a monitor's anomaly score and significance this long after its last "
+           "verdict (0 = never), so that a last value does not keep alerts firing between runs",
+           &Config::metrics_stale_seconds),
       Make("memory_budget_bytes",
            "memory for histograms in flight (an eighth: beyond it Submit is refused and streams "
            "wait), gRPC's buffers (an eighth) and training jobs (half: larger windows train on "
@@ -228,6 +232,7 @@ std::optional<std::string> Validate(const Config& c) {
   if (c.history < c.window_size) return "history must be at least window_size";
   if (c.candidate_tolerance < 0) return "candidate_tolerance must be >= 0";
   if (!(c.monitor_idle_expiry_seconds >= 0)) return "monitor_idle_expiry_seconds must be >= 0";
+  if (!(c.metrics_stale_seconds >= 0)) return "metrics_stale_seconds must be >= 0";
   if (c.memory_budget_bytes / 8 < c.max_message_bytes)
     return "memory_budget_bytes (" + std::to_string(c.memory_budget_bytes) +
            ") must be at least 8 x max_message_bytes (" + std::to_string(c.max_message_bytes) +

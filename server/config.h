@@ -88,6 +88,10 @@ struct Config {
   // A monitor that receives nothing for this long is forgotten (0: never), as `histguard forget`
   // does: a flood of one-off names cannot hold max_monitors for good.
   double monitor_idle_expiry_seconds = 0;
+  // A monitor's anomaly score and significance gauges leave /metrics this long after its last
+  // verdict (0: never): a last value must not keep an alert firing through the gap between runs.
+  // Alerts on single lumisections count histguard_monitor_verdicts_total instead.
+  double metrics_stale_seconds = 300;
 };
 
 // Parses argv (flags and --config FILE). On --help, fills `exit_message` with the help text and

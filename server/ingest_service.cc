@@ -118,6 +118,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
                                       NotTaken(s->index)));
       return;
     } else {
+      service_.runs_.Seen(s->histogram.run());
       Hold();
       ScoreJob job;
       job.items.push_back({&s->histogram, &s->verdict, Clock::now()});
@@ -376,6 +377,7 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
     if (auto why = Validate(h, config_.max_bins)) {
       scorer_.Reject(h, *why, *v);
     } else {
+      runs_.Seen(h.run());
       job.items.push_back({&h, v, now});
     }
   }
@@ -411,6 +413,29 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stre
   }
   r->Start(auth_.Check(context, Role::kIngest).status());
   return r;
+}
+
+grpc::ServerUnaryReactor* IngestService::SetRunState(grpc::CallbackServerContext* context,
+                                                     const v1::RunStateRequest* request,
+                                                     v1::RunState* response) {
+  auto* reactor = context->DefaultReactor();
+  auto who = auth_.Check(context, Role::kIngest);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  if (request->run() == 0) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "run numbers start at 1"));
+    return reactor;
+  }
+  const RunState::View now =
+      request->open() ? runs_.Start(request->run()) : runs_.End(request->run());
+  response->set_run(now.run);
+  response->set_open(now.open);
+  audit_.Record(*who, request->open() ? "run_start" : "run_end", "",
+                "{\"run\":" + std::to_string(request->run()) + "}", absl::OkStatus());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 }  // namespace histguard::server

@@ -29,6 +29,7 @@
 #include "server/inflight.h"
 #include "server/security.h"
 #include "server/metrics.h"
+#include "server/run_state.h"
 #include "server/scorer.h"
 
 namespace histguard::server {
@@ -36,17 +37,19 @@ namespace histguard::server {
 class StreamReactor;
 
 class IngestService final
-    : public v1::Ingest::WithCallbackMethod_Submit<
-          v1::Ingest::WithRawCallbackMethod_Stream<v1::Ingest::Service>> {
+    : public v1::Ingest::WithCallbackMethod_Submit<v1::Ingest::WithRawCallbackMethod_Stream<
+          v1::Ingest::WithCallbackMethod_SetRunState<v1::Ingest::Service>>> {
  public:
-  // Submit and Stream need the `ingest` role of `auth`.
+  // Submit, Stream and SetRunState need the `ingest` role of `auth`; run changes go to `audit`.
   IngestService(const Config& config, Metrics& metrics, Scorer& scorer, const Health& health,
-                const Authenticator& auth)
+                const Authenticator& auth, AuditLog& audit, RunState& runs)
       : config_(config),
         metrics_(metrics),
         scorer_(scorer),
         health_(health),
         auth_(auth),
+        audit_(audit),
+        runs_(runs),
         budget_(config.memory_budget_bytes / 8) {}
 
   // Stops reading new histograms on every call, now and later; what was read is still answered.
@@ -60,6 +63,10 @@ class IngestService final
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* context) override;
 
+  grpc::ServerUnaryReactor* SetRunState(grpc::CallbackServerContext* context,
+                                        const v1::RunStateRequest* request,
+                                        v1::RunState* response) override;
+
  private:
   friend class StreamReactor;
   void Forget(StreamReactor* r);
@@ -70,6 +77,8 @@ class IngestService final
   Scorer& scorer_;
   const Health& health_;
   const Authenticator& auth_;
+  AuditLog& audit_;
+  RunState& runs_;
   InFlightBudget budget_;
   std::atomic<bool> draining_{false};
   std::mutex streams_mu_;

@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   }
   hs::Health health;
   const hs::ModelFiles files(config.data_dir);
-  hs::Metrics metrics;
+  hs::Metrics metrics(config.metrics_stale_seconds);
   hs::MonitorRegistry registry(config, metrics);
   const auto restored = hs::RestoreMonitors(config, *store, files, registry);
   std::clog << "histguardd: restored " << restored.monitors << " monitors, " << restored.models
@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
   health.AddStartupProblems(restored.problems);
   hs::TrainingScheduler training(config, metrics, *store, files);
   hs::Scorer scorer(config, metrics, registry, training, *store);
-  hs::IngestService ingest(config, metrics, scorer, health, **auth);
+  hs::RunState runs(metrics);
+  hs::IngestService ingest(config, metrics, scorer, health, **auth, **audit, runs);
   hs::ControlService control(config, metrics, registry, *store, files, training, **auth, **audit);
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -2,6 +2,11 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <unordered_map>
+
 #include "histguard/version.h"
 #include "server/validation.h"
 
@@ -16,7 +21,9 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
 }
 }  // namespace
 
-Metrics::Metrics()
+double Significance(double p) { return std::min(300.0, -std::log10(std::max(p, 1e-300))); }
+
+Metrics::Metrics(double stale_seconds)
     : registry_(std::make_shared<prometheus::Registry>()),
       received(BuildCounter()
                    .Name("histguard_histograms_received_total")
@@ -68,6 +75,17 @@ Metrics::Metrics()
                                "memory_budget_bytes / 8")
                          .Register(*registry_)
                          .Add({})),
+      run_number(BuildGauge()
+                     .Name("histguard_run")
+                     .Help("The current run, or the last one (0: none yet)")
+                     .Register(*registry_)
+                     .Add({})),
+      run_open(BuildGauge()
+                   .Name("histguard_run_open")
+                   .Help("1 while the run is open: started by run control or by its histograms, "
+                         "until run control ends it")
+                   .Register(*registry_)
+                   .Add({})),
       rejected_family_(BuildCounter()
                            .Name("histguard_histograms_rejected_total")
                            .Help("Histograms answered REJECTED, by reason")
@@ -112,7 +130,18 @@ Metrics::Metrics()
       store_errors_family_(BuildCounter()
                                .Name("histguard_store_errors_total")
                                .Help("Store failures, by kind: write, read, corrupt")
-                               .Register(*registry_)) {
+                               .Register(*registry_)),
+      monitor_verdicts_family_(BuildCounter()
+                                   .Name("histguard_monitor_verdicts_total")
+                                   .Help("Verdicts of the monitor by quality (good, warning, bad); "
+                                         "one BAD lumisection is one increase")
+                                   .Register(*registry_)),
+      threshold_family_(BuildGauge()
+                            .Name("histguard_monitor_threshold_significance")
+                            .Help("Significance (-log10 p) from which the monitor's verdicts are "
+                                  "WARNING or BAD, by quality")
+                            .Register(*registry_)),
+      stale_seconds_(stale_seconds) {
   const char* q[] = {"good", "warning", "bad", "learning", "low_statistics", "rejected"};
   for (int i = 0; i < 6; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
   for (const auto& r : RejectionReasons()) rejected_family_.Add({{"reason", r}});
@@ -128,7 +157,41 @@ Metrics::Metrics()
 }
 
 std::string Metrics::Render() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return Render(std::chrono::duration<double>(now).count());
+}
+
+namespace {
+const std::string* MonitorLabel(const prometheus::ClientMetric& m) {
+  for (const auto& l : m.label)
+    if (l.name == "monitor") return &l.value;
+  return nullptr;
+}
+}  // namespace
+
+std::string Metrics::Render(double now) const {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  if (stale_seconds_ > 0) {
+    // The last verdict's time of each monitor, from its gauge in this same collection.
+    std::unordered_map<std::string, double> last;
+    for (const auto& f : families) {
+      if (f.name != "histguard_last_verdict_timestamp_seconds") continue;
+      for (const auto& m : f.metric)
+        if (const std::string* name = MonitorLabel(m)) last[*name] = m.gauge.value;
+    }
+    for (auto& f : families) {
+      if (f.name != "histguard_anomaly_score" && f.name != "histguard_anomaly_significance")
+        continue;
+      std::erase_if(f.metric, [&](const prometheus::ClientMetric& m) {
+        const std::string* name = MonitorLabel(m);
+        if (!name) return false;
+        auto it = last.find(*name);
+        // No verdict yet (0) or an old one: nothing current to report.
+        return it == last.end() || now - it->second > stale_seconds_;
+      });
+    }
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 Metrics::MonitorSeries Metrics::AddMonitor(const std::string& m) {
@@ -136,9 +199,19 @@ Metrics::MonitorSeries Metrics::AddMonitor(const std::string& m) {
   auto& [count, series] = series_[m];
   if (count++ == 0) {
     const prometheus::Labels l{{"monitor", m}};
-    series = MonitorSeries{&score_family_.Add(l),   &significance_family_.Add(l),
-                           &version_family_.Add(l), &last_verdict_family_.Add(l),
-                           &window_family_.Add(l),  &trained_family_.Add(l)};
+    series = MonitorSeries{};
+    series.score = &score_family_.Add(l);
+    series.significance = &significance_family_.Add(l);
+    series.model_version = &version_family_.Add(l);
+    series.last_verdict_time = &last_verdict_family_.Add(l);
+    series.window_size = &window_family_.Add(l);
+    series.last_trained_time = &trained_family_.Add(l);
+    // Created at 0 with the monitor, so that its first BAD is already an increase.
+    const char* q[] = {"good", "warning", "bad"};
+    for (int i = 0; i < 3; ++i)
+      series.verdicts[i] = &monitor_verdicts_family_.Add({{"monitor", m}, {"quality", q[i]}});
+    series.warning_threshold = &threshold_family_.Add({{"monitor", m}, {"quality", "warning"}});
+    series.bad_threshold = &threshold_family_.Add({{"monitor", m}, {"quality", "bad"}});
   }
   return series;
 }
@@ -154,6 +227,9 @@ void Metrics::RemoveMonitor(const std::string& m) {
   last_verdict_family_.Remove(s.last_verdict_time);
   window_family_.Remove(s.window_size);
   trained_family_.Remove(s.last_trained_time);
+  for (prometheus::Counter* c : s.verdicts) monitor_verdicts_family_.Remove(c);
+  threshold_family_.Remove(s.warning_threshold);
+  threshold_family_.Remove(s.bad_threshold);
   series_.erase(it);
 }
 

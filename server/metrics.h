@@ -1,6 +1,6 @@
 // The daemon's Prometheus metrics. Owns the prometheus-cpp Registry; every member is a reference
 // into it, valid for the Metrics object's lifetime. prometheus-cpp metrics are thread-safe, so
-// any thread may update them. Per-monitor series are created by MonitorSeries(), bounded by
+// any thread may update them. Per-monitor series are created by AddMonitor(), bounded by
 // max_monitors.
 #pragma once
 
@@ -19,15 +19,23 @@ namespace histguard::server {
 
 enum class QualityLabel { kGood, kWarning, kBad, kLearning, kLowStatistics, kRejected };
 
+// -log10 p, as exported: 3 is p = 1e-3; capped at 300 (p = 0 included).
+double Significance(double p);
+
 class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;  // first: every member below lives in it
 
  public:
-  Metrics();
+  // A monitor's anomaly score and significance are left out of Render() once its last verdict is
+  // older than `stale_seconds` (0: never), so that a last value does not outlive its lumisection
+  // (after a run, or when a source stops) and keep alerts firing.
+  explicit Metrics(double stale_seconds = 0);
 
-  // Prometheus text exposition of everything in the registry.
+  // Prometheus text exposition of everything in the registry, at unix time `now` (default: the
+  // clock's).
   std::string Render() const;
+  std::string Render(double now) const;
 
   struct MonitorSeries {
     prometheus::Gauge* score;
@@ -36,6 +44,12 @@ class Metrics {
     prometheus::Gauge* last_verdict_time;
     prometheus::Gauge* window_size;
     prometheus::Gauge* last_trained_time;
+    // Verdicts of the monitor by quality, GOOD, WARNING and BAD in that order: alert rules count
+    // their increase, which a last-value gauge cannot show for a single lumisection.
+    prometheus::Counter* verdicts[3];
+    // -log10 of the monitor's warning_p and bad_p: the significance from which it is WARNING, BAD.
+    prometheus::Gauge* warning_threshold;
+    prometheus::Gauge* bad_threshold;
   };
   // The monitor's series, created with the first caller for that name; RemoveMonitor drops them
   // once every caller that added them has removed them (an old and a new monitor of one name may
@@ -57,6 +71,8 @@ class Metrics {
   prometheus::Counter& model_load_failures;
   prometheus::Gauge& data_disk_free;
   prometheus::Gauge& inflight_bytes;
+  prometheus::Gauge& run_number;  // the current or last run (RunState)
+  prometheus::Gauge& run_open;    // 1 while it is open
   // Store failures by kind: "write" (a commit failed), "read" (a read failed), "corrupt" (a
   // stored record could not be decoded).
   prometheus::Counter& StoreErrors(const std::string& kind);
@@ -73,6 +89,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& training_runs_family_;
   prometheus::Family<prometheus::Counter>& labels_family_;
   prometheus::Family<prometheus::Counter>& store_errors_family_;
+  prometheus::Family<prometheus::Counter>& monitor_verdicts_family_;
+  prometheus::Family<prometheus::Gauge>& threshold_family_;
+  const double stale_seconds_;
   prometheus::Counter* verdicts_[6];
   std::mutex series_mu_;
   std::map<std::string, std::pair<int, MonitorSeries>> series_;  // guarded by series_mu_

@@ -68,6 +68,8 @@ std::shared_ptr<Monitor> MonitorRegistry::FindOrCreate(const std::string& name, 
         metrics->RemoveMonitor(gone->name);
         delete gone;
       });
+  m->series.warning_threshold->Set(Significance(m->thresholds.warning_p));
+  m->series.bad_threshold->Set(Significance(m->thresholds.bad_p));
   monitors_.emplace(name, m);
   metrics_.monitors.Set(static_cast<double>(monitors_.size()));
   return m;

@@ -13,8 +13,6 @@ namespace {
 
 constexpr size_t kLearningChi2From = 10;  // samples needed before the chi2 fallback is scored
 
-double Significance(double p) { return std::min(300.0, -std::log10(std::max(p, 1e-300))); }
-
 std::string ShapeText(const std::vector<uint32_t>& s) {
   std::string t = "[";
   for (size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
@@ -385,6 +383,9 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
   lk.unlock();
   if (keep) store_.PutRecord(batch, h, v);
   metrics_.Verdicts(label).Increment();
+  if (label == QualityLabel::kGood || label == QualityLabel::kWarning ||
+      label == QualityLabel::kBad)
+    m->series.verdicts[static_cast<int>(label)]->Increment();
 }
 
 }  // namespace histguard::server

@@ -1,7 +1,8 @@
 // Security: who may call what, and the record of what they changed.
 //
-// Three roles: `ingest` (Submit, Stream), `read` (ListMonitors, GetMonitor, Inspect, /metrics,
-// the console) and `operator` (Label, Retrain, Rollback, Approve, Forget; it may also read).
+// Three roles: `ingest` (Submit, Stream, SetRunState), `read` (ListMonitors, GetMonitor, Inspect,
+// /metrics, the console) and `operator` (Label, Retrain, Rollback, Approve, Forget; it may also
+// read).
 // A caller proves an identity with a bearer token (gRPC metadata or HTTP header
 // "authorization: Bearer TOKEN") or a TLS client certificate. The token file maps them to roles;
 // it stores only SHA-256 hashes of tokens, and is read again when it changes:

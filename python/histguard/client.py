@@ -282,6 +282,22 @@ class Client:
 
     # ---- control ----
 
+    def start_run(self, run: int) -> Tuple[int, bool]:
+        """Run control: ``run`` started. Returns the daemon's (run, open) after the call.
+
+        While a run is open the ``HistguardDaqSilent`` alert fires when histograms stop coming;
+        a histogram of a newer run also opens it. Needs the ingest role.
+        """
+        r = self._call(self._ingest.SetRunState, pb.RunStateRequest(run=int(run), open=True),
+                       "SetRunState")
+        return int(r.run), bool(r.open)
+
+    def end_run(self, run: int) -> Tuple[int, bool]:
+        """Run control: ``run`` ended, so the silence until the next run raises no alert."""
+        r = self._call(self._ingest.SetRunState, pb.RunStateRequest(run=int(run), open=False),
+                       "SetRunState")
+        return int(r.run), bool(r.open)
+
     def monitors(self, prefix: str = "") -> List[MonitorSummary]:
         """Every monitor (or those whose name starts with ``prefix``), sorted by name."""
         response = self._call(self._control.ListMonitors, pb.ListMonitorsRequest(prefix=prefix),

@@ -281,3 +281,14 @@ def test_forget_deletes_a_monitors_models_and_frees_its_name(client):
     assert v.quality == "LEARNING" and v.model_version == 0
     assert client.monitor(name).shape == (SPECTRUM_BINS + 1,)
 
+
+def test_run_control_opens_and_ends_runs(client):
+    assert client.start_run(41) == (41, True)
+    assert client.end_run(41) == (41, False)
+    # A late histogram of the ended run does not reopen it; one of the next run does.
+    client.submit("py/run-control", 41, 1, spectrum())
+    assert client.end_run(41) == (41, False)
+    client.submit("py/run-control", 42, 1, spectrum())
+    assert client.end_run(41) == (42, True), "run 42's histogram opened it; ending 41 leaves it"
+    with pytest.raises(histguard.HistguardError, match="run numbers start at 1"):
+        client.end_run(0)

@@ -7,10 +7,13 @@
 # runs it: TLS on both ports (a CA and certificates made here with openssl) and a token file with
 # an ingest token (for the simulator) and a read token (for Prometheus). Prometheus scrapes over
 # HTTPS with its token (scrape and evaluation every 1 s) with a copy of deploy/prometheus/rules/histguard.rules.yml whose
-# `for:` durations are shortened to 3 s (same expressions). Streams normal histograms until the
-# models are trained and checks that HistguardMonitorBad is not firing; then streams a hot-bin
-# anomaly into one monitor and waits until HistguardMonitorBad fires for it. Finally checks that
-# SIGTERM drains and exits 0. Everything started here is stopped on exit.
+# `for:` durations are shortened to 3 s and HistguardMonitorBad's window from 2 m to 10 s (same
+# expressions otherwise). Streams normal histograms until the models are trained and checks that
+# HistguardMonitorBad is not firing; then sends a single lumisection with a hot bin to one
+# monitor and waits until HistguardMonitorBad fires for it. The run then ends on that BAD
+# lumisection (`histguard run end`): the alert must stop, and the monitor's significance leave
+# /metrics once stale. Finally checks that SIGTERM drains and exits 0. Everything started here is
+# stopped on exit.
 #
 # Environment:
 #   PROMETHEUS   Prometheus server binary (default /usr/bin/prometheus, Debian's `prometheus`)
@@ -29,6 +32,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 RULES=$ROOT/deploy/prometheus/rules/histguard.rules.yml
 FOR=3s
+BAD_WINDOW=10s  # HistguardMonitorBad's increase() window in the copy (2m in the shipped rules)
+STALE=20        # --metrics-stale-seconds
 MONITORS=4
 
 log() { echo "prometheus_alert_e2e: $*"; }
@@ -125,7 +130,7 @@ mkdir -p "$work/data"
 : >"$work/daemon.out"
 "$HISTGUARDD" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$work/data" \
   --tls-cert "$work/server.pem" --tls-key "$work/server.key" --token-file "$work/tokens" \
-  --min-train-samples 100 >"$work/daemon.out" 2>"$work/daemon.err" &
+  --min-train-samples 100 --metrics-stale-seconds "$STALE" >"$work/daemon.out" 2>"$work/daemon.err" &
 daemon_pid=$!
 
 daemon_listening() {
@@ -156,15 +161,18 @@ scrape >/dev/null || fail "GET https://$metrics_addr/metrics with the read token
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$work/ca.pem" "https://$metrics_addr/metrics")
 [ "$code" = 401 ] || fail "GET /metrics without a token answered $code, expected 401"
 
-# ---- Prometheus with the shipped rules, `for:` shortened
-rules_total=$(grep -cE '^[[:space:]]*for:' "$RULES" || true)
-sed -E "s/^([[:space:]]*)for:[[:space:]].*/\1for: $FOR/" "$RULES" >"$work/histguard.rules.yml"
-rules_short=$(grep -cE "^[[:space:]]*for: $FOR\$" "$work/histguard.rules.yml" || true)
-if [ "$rules_total" -eq 0 ] || [ "$rules_total" != "$rules_short" ]; then
-  fail "shortening for: changed $rules_short of $rules_total durations"
-fi
-cmp -s <(grep -vE '^[[:space:]]*for:' "$RULES") <(grep -vE '^[[:space:]]*for:' "$work/histguard.rules.yml") \
-  || fail "the rules copy differs in more than its for: durations"
+# ---- Prometheus with the shipped rules, `for:` and HistguardMonitorBad's window shortened
+python3 - "$RULES" "$work/histguard.rules.yml" "$FOR" "$BAD_WINDOW" <<'PY' || fail "could not shorten the rules' durations"
+import re, sys
+src, dst, for_, window = sys.argv[1:]
+text = open(src).read()
+short, n_for = re.subn(r"(?m)^(\s*)for:\s.*$", r"\g<1>for: " + for_, text)
+bad = 'increase(histguard_monitor_verdicts_total{quality="bad"}[2m])'
+if n_for == 0 or text.count(bad) != 1:
+    sys.exit("expected for: durations and HistguardMonitorBad's window " + bad)
+short = short.replace(bad, bad.replace("[2m]", "[" + window + "]"))
+open(dst, "w").write(short)
+PY
 
 prom_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 prom_url="http://127.0.0.1:$prom_port"
@@ -226,7 +234,7 @@ log "phase 1: $MONITORS monitors x 150 normal histograms (no anomalies)"
 monitors() {
   scrape | python3 -c '
 import re, sys
-names = sorted({m.group(1) for m in re.finditer(r"^histguard_anomaly_significance\{[^}]*monitor=\"([^\"]+)\"", sys.stdin.read(), re.M)})
+names = sorted({m.group(1) for m in re.finditer(r"^histguard_model_version\{[^}]*monitor=\"([^\"]+)\"", sys.stdin.read(), re.M)})
 print("\n".join(names))'
 }
 all_trained() {
@@ -267,20 +275,28 @@ firing=$(bad_alerts firing) || fail "could not read Prometheus alerts"
 [ -z "$firing" ] || fail "HistguardMonitorBad is firing on normal data for: $(echo "$firing" | tr '\n' ' ')"
 log "phase 1 ok: HistguardMonitorBad not firing on normal data"
 
-# ---- phase 2: a hot bin in one monitor
-log "phase 2: hot_bin anomaly in $target"
-# Same run, later lumisections (a repeated (monitor, run, lumisection) is answered from before),
-# anomalies from the first histogram on (no warm-up).
-"$HISTGUARD" simulate --address "$grpc_addr" "${TLS_CLIENT[@]}" --monitors "$MONITORS" --count 30 --rate 10 \
+# ---- phase 2: one BAD lumisection in one monitor
+log "phase 2: a single lumisection with a hot bin in $target"
+# Same run, a later lumisection (a repeated (monitor, run, lumisection) is answered from before),
+# one histogram per monitor, the anomaly in the target's only.
+"$HISTGUARD" simulate --address "$grpc_addr" "${TLS_CLIENT[@]}" --monitors "$MONITORS" --count 1 --rate 0 \
   --anomaly hot_bin --anomaly-monitor "$target" --anomaly-fraction 1 \
   --run 1 --first-lumisection 151 --warmup 0 >"$work/simulate-anomaly.log" 2>&1 || { cat "$work/simulate-anomaly.log" >&2; fail "histguard simulate (anomaly) failed"; }
+bad_count() { # the target's BAD counter as the daemon exports it
+  scrape | python3 -c '
+import re, sys
+for m in re.finditer(r"^histguard_monitor_verdicts_total\{([^}]*)\} (\S+)$", sys.stdin.read(), re.M):
+    if "monitor=\"%s\"" % sys.argv[1] in m.group(1) and "quality=\"bad\"" in m.group(1):
+        print(int(float(m.group(2))))' "$target"
+}
+[ "$(bad_count)" = 1 ] || { cat "$work/simulate-anomaly.log" >&2; fail "the hot-bin lumisection of $target was not counted as one BAD verdict (counter: $(bad_count))"; }
 
 started=$SECONDS
 fired_for_target() { bad_alerts firing 2>/dev/null | grep -qxF "$target"; }
-wait_for 60 "HistguardMonitorBad to fire for $target" fired_for_target
+wait_for 30 "HistguardMonitorBad to fire for $target on a single BAD lumisection" fired_for_target
 others=$(bad_alerts firing | grep -vxF "$target" || true)
 [ -z "$others" ] || fail "HistguardMonitorBad also fires for normal monitors: $(echo "$others" | tr '\n' ' ')"
-log "phase 2 ok: HistguardMonitorBad firing for $target after $((SECONDS - started)) s, for no other monitor"
+log "phase 2 ok: HistguardMonitorBad firing for $target $((SECONDS - started)) s after one BAD lumisection, for no other monitor"
 
 scrape >"$work/metrics.txt" || fail "could not scrape https://$metrics_addr/metrics"
 if [ -n "${SCRAPE_OUT:-}" ]; then
@@ -296,6 +312,27 @@ if command -v node >/dev/null; then
 else
   log "node not installed: dashboard queries not checked on the live data"
 fi
+
+# ---- phase 3: the run ends on that BAD lumisection
+log "phase 3: run 1 ends on the BAD lumisection"
+run_open() { scrape | grep -qE "^histguard_run_open $1\$"; }
+run_open 1 || fail "histguard_run_open is not 1 while run 1's histograms arrive"
+"$HISTGUARD" run end 1 --address "$grpc_addr" "${TLS_CLIENT[@]}" >"$work/run-end.log" 2>&1 \
+  || { cat "$work/run-end.log" >&2; fail "histguard run end 1 failed"; }
+run_open 0 || fail "histguard_run_open is not 0 after histguard run end 1"
+started=$SECONDS
+bad_resolved() {
+  local firing
+  firing=$(bad_alerts firing) && ! grep -qxF "$target" <<<"$firing"
+}
+wait_for 60 "HistguardMonitorBad to stop firing for $target after its run ended on BAD" bad_resolved
+log "phase 3 ok: HistguardMonitorBad stopped $((SECONDS - started)) s after the run ended"
+significance_gone() {
+  local text
+  text=$(scrape) && ! grep -F "histguard_anomaly_significance{" <<<"$text" | grep -qF "monitor=\"$target\""
+}
+wait_for $((STALE + 20)) "$target's significance to leave /metrics ${STALE} s after its last verdict" significance_gone
+log "phase 3 ok: a stale significance is no longer exported"
 
 # ---- graceful stop: SIGTERM drains (drain timeout 10 s by default) and exits 0
 kill -TERM "$daemon_pid"

@@ -205,6 +205,35 @@ TEST_F(SecureDaemon, TheCliTakesTheSameCredentials) {
       << out;
 }
 
+TEST_F(SecureDaemon, RunControlNeedsTheIngestRoleAndIsAudited) {
+  v1::RunState state;
+  EXPECT_EQ(As("read")->SetRunState(5, true, &state).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(As("ingest")->SetRunState(0, true, &state).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(As("ingest")->SetRunState(5, true, &state).ok());
+  EXPECT_EQ(state.run(), 5u);
+  EXPECT_TRUE(state.open());
+  // The CLI, as run control would call it at the end of the run.
+  const std::string token_file = *dir_ + "/daq.token";
+  std::ofstream(token_file) << (*tokens_)["ingest"] << "\n";
+  std::string out;
+  EXPECT_EQ(RunCommand(std::string(HISTGUARD_CLI_PATH) + " -a " + daemon_->grpc_address() +
+                           " --tls-ca " + *dir_ + "/ca.pem --tls-server-name localhost" +
+                           " --token-file " + token_file + " run end 5",
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("run 5 is ended"), std::string::npos) << out;
+  std::ifstream audit(daemon_->data_dir() + "/audit.log");
+  std::string line;
+  bool ended = false;
+  while (std::getline(audit, line))
+    ended |= line.find("\"action\":\"run_end\"") != std::string::npos &&
+             line.find("\"run\":5") != std::string::npos;
+  EXPECT_TRUE(ended) << "no run_end record for run 5 in the audit log";
+}
+
 TEST_F(SecureDaemon, ARenewedHttpsCertificateIsServedWithoutARestart) {
   // A new CA and certificate written over the daemon's files.
   const std::string renew = *dir_ + "/renew";

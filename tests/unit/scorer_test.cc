@@ -96,6 +96,11 @@ TEST_F(ScorerTest, LearnsThenScoresWithAModel) {
   EXPECT_EQ(bad.quality(), v1::QUALITY_BAD) << bad.p_value();
   EXPECT_EQ(bad.top_bins_size(), 5);
   EXPECT_EQ(bad.model_version(), 1u);
+  // The monitor's own counters: learning verdicts are not counted, the BAD one is.
+  const std::string text = metrics_->Render();
+  const std::string series = "histguard_monitor_verdicts_total{monitor=\"" + spec_.name + "\",";
+  EXPECT_NE(text.find(series + "quality=\"bad\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(series + "quality=\"good\"} "), std::string::npos) << text;
 }
 
 TEST_F(ScorerTest, LowStatisticsIsNotScored) {
