@@ -26,7 +26,8 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
  && cmake --build build -j2 \
  && DESTDIR=/staging cmake --install build \
  && test -x /staging/usr/local/bin/histguardd \
- && test -x /staging/usr/local/bin/histguard
+ && test -x /staging/usr/local/bin/histguard \
+ && test -f /staging/usr/local/share/histguard/console/jsroot/jsroot.min.js
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM debian:bookworm-20241111-slim AS runtime
@@ -70,7 +71,8 @@ USER 10001:10001
 WORKDIR /var/lib/histguard
 VOLUME /var/lib/histguard
 
-# 50051: gRPC (Ingest, Control, Health, reflection); 9650: HTTP /metrics and /healthz.
+# 50051: gRPC (Ingest, Control, Health, reflection); 9650: HTTP /metrics, /healthz and the web
+# console (/console/, served from /usr/local/share/histguard/console, and its API /api/v1/).
 EXPOSE 50051 9650
 
 # The health service needs no token; the connection is TLS, checked against the mounted CA.

@@ -335,6 +335,12 @@ int RunInspect(const std::string& address, const InspectOptions& o) {
   double entries = h.entries();  // 0 means "the sum of the contents"
   if (entries == 0)
     for (double c : h.contents()) entries += c;
+  if (inspection.has_label()) {
+    const auto& l = inspection.label();
+    std::cout << "label: " << QualityName(l.label()) << " by "
+              << (l.author().empty() ? std::string("-") : l.author())
+              << (l.comment().empty() ? std::string() : " (" + l.comment() + ")") << "\n";
+  }
   std::cout << "histogram: " << ShapeText(h.shape()) << ", entries " << Printf("%.10g", entries)
             << ", underflow " << Printf("%.10g", h.underflow()) << ", overflow "
             << Printf("%.10g", h.overflow()) << "\n";

@@ -17,16 +17,18 @@ PACKAGES=(
   librocksdb-dev libabsl-dev
   # TLS and token hashes (OpenSSL); the openssl tool makes test and deployment certificates
   libssl-dev openssl
-  # tests: GoogleTest, promtool / prometheus server, curl for scrapes
-  libgtest-dev libgmock-dev prometheus curl python3
+  # tests: GoogleTest, promtool / prometheus server, curl for scrapes, headless Chromium for the
+  # console's browser test
+  libgtest-dev libgmock-dev prometheus curl python3 chromium
   # Python client (python/): runtime, stub generation (protoc + grpc_python_plugin from
   # protobuf-compiler-grpc above), install, tests and the optional plots
   python3-grpcio python3-protobuf python3-numpy python3-pip python3-setuptools python3-wheel
   python3-venv python3-pytest python3-matplotlib
 )
 
-# The deployment checks (Kubernetes schemas, Dockerfile lint, dashboards) run on Node.js; a
-# machine that already has node and npm (from any source) keeps them.
+# The console bundles JSROOT from npm at build time; the deployment checks (Kubernetes schemas,
+# Dockerfile lint, dashboards) and the console's browser test run on Node.js. A machine that
+# already has node and npm (from any source) keeps them.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 

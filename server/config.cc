@@ -48,6 +48,10 @@ const std::vector<Setting>& Settings() {
       Make("metrics_listen", "HTTP address for /metrics and /healthz (port 0 picks one)",
            &Config::metrics_listen),
       Make("data_dir", "directory for models and state", &Config::data_dir),
+      Make("console_dir",
+           "folder of the web console's pages, served under /console/ on the HTTP port (default: "
+           "the installed or built ones)",
+           &Config::console_dir),
       Make("tls_cert",
            "PEM certificate (chain) for TLS on the gRPC and HTTP ports, reloaded when it changes",
            &Config::tls_cert),

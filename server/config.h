@@ -24,6 +24,9 @@ struct Config {
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9650";
   std::string data_dir = "./var/histguard";
+  // The console's pages (index.html, console.js, JSROOT), served under /console/ on the HTTP port.
+  // Empty: the installed ones (share/histguard/console beside bin/), else the build tree's.
+  std::string console_dir;
 
   // Security (server/security.h). TLS on both ports when tls_cert and tls_key are given; with
   // tls_client_ca, client certificates signed by it are verified and identify callers.

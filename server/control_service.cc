@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "models/stats.h"
 #include "server/meta.h"
@@ -9,38 +11,28 @@
 namespace histguard::server {
 namespace {
 
-using grpc::Status;
-using grpc::StatusCode;
-
 std::string KeyText(uint64_t run, uint64_t ls) {
   return "run " + std::to_string(run) + " lumisection " + std::to_string(ls);
 }
 
 }  // namespace
 
-void ControlService::FinishWithStoreError(grpc::ServerUnaryReactor* reactor,
-                                          const absl::Status& status, const Monitor& m,
-                                          uint64_t run, uint64_t ls) {
-  if (absl::IsNotFound(status)) {
-    reactor->Finish(Status(StatusCode::NOT_FOUND, "monitor '" + m.name +
-                                                      "' has no stored histogram for " +
-                                                      KeyText(run, ls)));
-    return;
-  }
+absl::Status ControlService::StoreError(const absl::Status& status, const Monitor& m, uint64_t run,
+                                        uint64_t ls) {
+  if (absl::IsNotFound(status))
+    return absl::NotFoundError("monitor '" + m.name + "' has no stored histogram for " +
+                               KeyText(run, ls));
   metrics_.StoreErrors("corrupt").Increment();
   std::clog << "histguardd: " << m.name << " " << KeyText(run, ls) << ": " << status.message()
             << "\n";
-  reactor->Finish(Status(StatusCode::DATA_LOSS, "monitor '" + m.name + "', " + KeyText(run, ls) +
-                                                    ": " + std::string(status.message())));
+  return absl::DataLossError("monitor '" + m.name + "', " + KeyText(run, ls) + ": " +
+                             std::string(status.message()));
 }
 
-std::optional<std::string> ControlService::Authorize(grpc::CallbackServerContext* context,
-                                                     grpc::ServerUnaryReactor* reactor,
-                                                     Role need) {
-  auto who = auth_.Check(context, need);
-  if (who.ok()) return *who;
-  reactor->Finish(ToGrpcStatus(who.status()));
-  return std::nullopt;
+absl::StatusOr<std::shared_ptr<Monitor>> ControlService::Find(const std::string& name) const {
+  std::shared_ptr<Monitor> m = registry_.Find(name);
+  if (!m) return absl::NotFoundError("no monitor named '" + name + "'");
+  return m;
 }
 
 void ControlService::Audit(const std::string& who, std::string_view action,
@@ -49,78 +41,61 @@ void ControlService::Audit(const std::string& who, std::string_view action,
   audit_.Record(who, action, monitor, fields.dump(), result);
 }
 
-std::shared_ptr<Monitor> ControlService::FindOrFinish(const std::string& name,
-                                                      grpc::ServerUnaryReactor* reactor) {
-  std::shared_ptr<Monitor> m = registry_.Find(name);
-  if (!m) reactor->Finish(Status(StatusCode::NOT_FOUND, "no monitor named '" + name + "'"));
-  return m;
-}
+// ---- the calls ----
 
-grpc::ServerUnaryReactor* ControlService::ListMonitors(grpc::CallbackServerContext* context,
-                                                       const v1::ListMonitorsRequest* request,
-                                                       v1::ListMonitorsResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  if (!Authorize(context, reactor, Role::kRead)) return reactor;
+absl::Status ControlService::DoListMonitors(const v1::ListMonitorsRequest& request,
+                                            v1::ListMonitorsResponse* response) {
   for (const auto& m : registry_.All()) {
-    if (!m->name.starts_with(request->prefix())) continue;
+    if (!m->name.starts_with(request.prefix())) continue;
     std::lock_guard lk(m->mu);
     auto* s = response->add_monitors();
     s->set_monitor(m->name);
     s->set_model_version(m->model ? m->model->version : 0);
     s->set_window_size(m->window.size());
     *s->mutable_last_verdict() = m->last_verdict;
+    s->set_last_verdict_unix_ms(m->last_verdict_unix_ms);
   }
-  reactor->Finish(Status::OK);
-  return reactor;
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* ControlService::GetMonitor(grpc::CallbackServerContext* context,
-                                                     const v1::GetMonitorRequest* request,
-                                                     v1::MonitorInfo* response) {
-  auto* reactor = context->DefaultReactor();
-  if (!Authorize(context, reactor, Role::kRead)) return reactor;
-  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
-  if (!m) return reactor;
-  {
-    std::lock_guard lk(m->mu);
-    response->set_monitor(m->name);
-    for (uint32_t d : m->shape) response->add_shape(d);
-    const uint64_t active = m->model ? m->model->version : 0;
-    response->set_active_version(active);
-    for (const auto& v : m->versions) {
-      auto* mv = response->add_versions();
-      mv->set_version(v.version);
-      mv->set_created_unix_ms(v.created_unix_ms);
-      mv->set_sample_count(v.sample_count);
-      mv->set_training_loss(v.train_loss);
-      mv->set_holdout_loss(v.holdout_loss);
-      mv->set_reason(v.reason);
-      mv->set_manifest_json(v.manifest);
-      mv->set_active(v.version == active);
-    }
-    response->set_window_size(m->window.size());
-    auto* th = response->mutable_thresholds();
-    th->set_warning_p(m->thresholds.warning_p);
-    th->set_bad_p(m->thresholds.bad_p);
-    th->set_min_entries(m->thresholds.min_entries);
-    *response->mutable_last_verdict() = m->last_verdict;
+absl::Status ControlService::DoGetMonitor(const v1::GetMonitorRequest& request,
+                                          v1::MonitorInfo* response) {
+  auto m = Find(request.monitor());
+  if (!m.ok()) return m.status();
+  std::lock_guard lk((*m)->mu);
+  const Monitor& mon = **m;
+  response->set_monitor(mon.name);
+  for (uint32_t d : mon.shape) response->add_shape(d);
+  const uint64_t active = mon.model ? mon.model->version : 0;
+  response->set_active_version(active);
+  for (const auto& v : mon.versions) {
+    auto* mv = response->add_versions();
+    mv->set_version(v.version);
+    mv->set_created_unix_ms(v.created_unix_ms);
+    mv->set_sample_count(v.sample_count);
+    mv->set_training_loss(v.train_loss);
+    mv->set_holdout_loss(v.holdout_loss);
+    mv->set_reason(v.reason);
+    mv->set_manifest_json(v.manifest);
+    mv->set_active(v.version == active);
   }
-  reactor->Finish(Status::OK);
-  return reactor;
+  response->set_window_size(mon.window.size());
+  auto* th = response->mutable_thresholds();
+  th->set_warning_p(mon.thresholds.warning_p);
+  th->set_bad_p(mon.thresholds.bad_p);
+  th->set_min_entries(mon.thresholds.min_entries);
+  *response->mutable_last_verdict() = mon.last_verdict;
+  response->set_last_verdict_unix_ms(mon.last_verdict_unix_ms);
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* ControlService::Inspect(grpc::CallbackServerContext* context,
-                                                  const v1::InspectRequest* request,
-                                                  v1::Inspection* response) {
-  auto* reactor = context->DefaultReactor();
-  if (!Authorize(context, reactor, Role::kRead)) return reactor;
-  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
-  if (!m) return reactor;
-  auto rec = store_.GetRecord(m->name, request->run(), request->lumisection());
-  if (!rec.ok()) {
-    FinishWithStoreError(reactor, rec.status(), *m, request->run(), request->lumisection());
-    return reactor;
-  }
+absl::Status ControlService::DoInspect(const v1::InspectRequest& request,
+                                       v1::Inspection* response) {
+  auto found = Find(request.monitor());
+  if (!found.ok()) return found.status();
+  const std::shared_ptr<Monitor>& m = *found;
+  auto rec = store_.GetRecord(m->name, request.run(), request.lumisection());
+  if (!rec.ok()) return StoreError(rec.status(), *m, request.run(), request.lumisection());
   *response = std::move(*rec);
   // The expectation of the model that judged it, when that version is still at hand.
   std::shared_ptr<const models::Model> model;
@@ -129,7 +104,16 @@ grpc::ServerUnaryReactor* ControlService::Inspect(grpc::CallbackServerContext* c
     std::lock_guard lk(m->mu);
     model = m->model;
     shape = m->shape;
-    response->set_in_training_window(m->InWindow({request->run(), request->lumisection()}));
+    response->set_in_training_window(m->InWindow({request.run(), request.lumisection()}));
+  }
+  // The latest label a person gave it.
+  const absl::Status labels = store_.ForEachLabel(m->name, [&](const v1::LabelRequest& l) {
+    if (l.run() == request.run() && l.lumisection() == request.lumisection())
+      *response->mutable_label() = l;
+  });
+  if (!labels.ok()) {
+    metrics_.StoreErrors(absl::IsDataLoss(labels) ? "corrupt" : "read").Increment();
+    std::clog << "histguardd: " << m->name << ": labels: " << labels.message() << "\n";
   }
   const uint64_t judged_by = response->verdict().model_version();
   if (judged_by > 0 && (!model || model->version != judged_by)) {
@@ -146,54 +130,85 @@ grpc::ServerUnaryReactor* ControlService::Inspect(grpc::CallbackServerContext* c
     const auto pulls = models::Residuals(counts, scratch.expected);
     response->mutable_pulls()->Assign(pulls.begin(), pulls.end());
   }
-  reactor->Finish(Status::OK);
-  return reactor;
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* context,
-                                                const v1::LabelRequest* request,
-                                                v1::LabelResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  const std::optional<std::string> who = Authorize(context, reactor, Role::kOperator);
-  if (!who) return reactor;
-  const bool good = request->label() == v1::QUALITY_GOOD;
-  if (!good && request->label() != v1::QUALITY_BAD) {
-    reactor->Finish(Status(StatusCode::INVALID_ARGUMENT, "a label is QUALITY_GOOD or QUALITY_BAD"));
-    return reactor;
+absl::StatusOr<ControlService::History> ControlService::DoHistory(const std::string& monitor,
+                                                                  std::optional<uint64_t> run) {
+  auto found = Find(monitor);
+  if (!found.ok()) return found.status();
+  History h;
+  std::set<uint64_t> runs;
+  std::vector<std::pair<uint64_t, HistoryPoint>> all;  // (run, point)
+  std::map<HistogramKey, bool> labels;
+  {
+    std::lock_guard lk((*found)->mu);
+    labels = (*found)->labels;
   }
-  if (request->comment().size() > kMaxComment || request->author().size() > kMaxAuthor) {
-    reactor->Finish(Status(StatusCode::INVALID_ARGUMENT,
-                           "a label's comment holds at most " + std::to_string(kMaxComment) +
-                               " bytes and its author " + std::to_string(kMaxAuthor)));
-    return reactor;
+  const absl::Status s = store_.ForEachRecord(monitor, [&](const v1::Inspection& rec) {
+    const v1::Verdict& v = rec.verdict();
+    runs.insert(v.run());
+    HistoryPoint p;
+    p.lumisection = v.lumisection();
+    p.quality = v.quality();
+    p.p_value = v.p_value();
+    p.score = v.score();
+    p.time_unix_ms = rec.histogram().time_unix_ms();
+    if (auto it = labels.find({v.run(), v.lumisection()}); it != labels.end())
+      p.label = it->second ? v1::QUALITY_GOOD : v1::QUALITY_BAD;
+    all.emplace_back(v.run(), p);
+    return true;
+  });
+  if (absl::IsDataLoss(s)) {  // damaged records are skipped: the rest is shown
+    metrics_.StoreErrors("corrupt").Increment();
+    std::clog << "histguardd: " << monitor << ": " << s.message() << "\n";
+  } else if (!s.ok()) {
+    metrics_.StoreErrors("read").Increment();
+    return absl::UnavailableError("monitor '" + monitor +
+                                  "': reading its stored histograms failed: " +
+                                  std::string(s.message()));
   }
-  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
-  if (!m) return reactor;
-  const auto rec = store_.GetRecord(m->name, request->run(), request->lumisection());
-  if (!rec.ok()) {
-    FinishWithStoreError(reactor, rec.status(), *m, request->run(), request->lumisection());
-    return reactor;
-  }
+  h.runs.assign(runs.rbegin(), runs.rend());
+  h.run = run ? *run : (runs.empty() ? 0 : *runs.rbegin());
+  for (auto& [r, p] : all)
+    if (r == h.run) h.points.push_back(p);
+  std::sort(h.points.begin(), h.points.end(),
+            [](const HistoryPoint& a, const HistoryPoint& b) { return a.lumisection < b.lumisection; });
+  return h;
+}
+
+absl::Status ControlService::DoLabel(const std::string& who, const v1::LabelRequest& request) {
+  const bool good = request.label() == v1::QUALITY_GOOD;
+  if (!good && request.label() != v1::QUALITY_BAD)
+    return absl::InvalidArgumentError("a label is QUALITY_GOOD or QUALITY_BAD");
+  if (request.comment().size() > kMaxComment || request.author().size() > kMaxAuthor)
+    return absl::InvalidArgumentError("a label's comment holds at most " +
+                                      std::to_string(kMaxComment) + " bytes and its author " +
+                                      std::to_string(kMaxAuthor));
+  auto found = Find(request.monitor());
+  if (!found.ok()) return found.status();
+  const std::shared_ptr<Monitor>& m = *found;
+  const auto rec = store_.GetRecord(m->name, request.run(), request.lumisection());
+  if (!rec.ok()) return StoreError(rec.status(), *m, request.run(), request.lumisection());
   // The author is who authenticated; a name the client gives counts only without
   // authentication (a local daemon), and is kept as it was given, escaped where it is logged.
-  v1::LabelRequest label = *request;
-  if (auth_.enabled() || label.author().empty()) label.set_author(*who);
-  const nlohmann::json fields = {{"run", request->run()},
-                                 {"lumisection", request->lumisection()},
+  v1::LabelRequest label = request;
+  if (auth_.enabled() || label.author().empty()) label.set_author(who);
+  const nlohmann::json fields = {{"run", request.run()},
+                                 {"lumisection", request.lumisection()},
                                  {"label", good ? "GOOD" : "BAD"},
-                                 {"comment", request->comment()}};
+                                 {"comment", request.comment()}};
   Store::Batch batch;
   store_.PutLabel(batch, label);
   if (const absl::Status s = store_.Commit(batch); !s.ok()) {
     metrics_.StoreErrors("write").Increment();
     Audit(label.author(), "label", m->name, fields, s);
-    reactor->Finish(Status(StatusCode::UNAVAILABLE, "label not stored: " + std::string(s.message())));
-    return reactor;
+    return absl::UnavailableError("label not stored: " + std::string(s.message()));
   }
   Store::Batch unkept;
   {
     std::lock_guard lk(m->mu);
-    const HistogramKey key{request->run(), request->lumisection()};
+    const HistogramKey key{request.run(), request.lumisection()};
     m->labels[key] = good;
     const auto& h = rec->histogram();
     if (!good) {
@@ -211,97 +226,72 @@ grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* con
               << "\n";
   metrics_.Labels(good ? "good" : "bad").Increment();
   Audit(label.author(), "label", m->name, fields, absl::OkStatus());
-  std::clog << "histguardd: " << m->name << " " << KeyText(request->run(), request->lumisection())
+  std::clog << "histguardd: " << m->name << " " << KeyText(request.run(), request.lumisection())
             << " labelled " << (good ? "GOOD" : "BAD") << " by " << Printable(label.author())
             << "\n";
-  reactor->Finish(Status::OK);
-  return reactor;
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* ControlService::Retrain(grpc::CallbackServerContext* context,
-                                                  const v1::RetrainRequest* request,
-                                                  v1::RetrainResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  const std::optional<std::string> who = Authorize(context, reactor, Role::kOperator);
-  if (!who) return reactor;
-  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
-  if (!m) return reactor;
+absl::Status ControlService::DoRetrain(const std::string& who, const v1::RetrainRequest& request,
+                                       std::function<void(const TrainResult&)> done) {
+  auto found = Find(request.monitor());
+  if (!found.ok()) return found.status();
+  const std::shared_ptr<Monitor>& m = *found;
   std::lock_guard lk(m->mu);
-  if (m->training) {
-    reactor->Finish(Status(StatusCode::FAILED_PRECONDITION,
-                           "a training of '" + m->name + "' is already running; try again when "
-                           "it has finished"));
-    return reactor;
-  }
-  if (m->window.size() < 20) {
-    reactor->Finish(Status(StatusCode::FAILED_PRECONDITION,
-                           "monitor '" + m->name + "' has only " + std::to_string(m->window.size()) +
-                               " histograms in its window; at least 20 are needed"));
-    return reactor;
-  }
-  training_.ScheduleLocked(m, "manual", [this, who = *who, name = m->name, reactor,
-                                          response](const TrainResult& r) {
-    Audit(who, "retrain", name,
-          {{"accepted", r.accepted}, {"version", r.version}, {"reason", r.reason}},
-          absl::OkStatus());
-    response->set_accepted(r.accepted);
-    response->set_version(r.version);
-    response->set_reason(r.reason);
-    reactor->Finish(Status::OK);
-  });
-  return reactor;
+  if (m->training)
+    return absl::FailedPreconditionError("a training of '" + m->name +
+                                         "' is already running; try again when it has finished");
+  if (m->window.size() < 20)
+    return absl::FailedPreconditionError("monitor '" + m->name + "' has only " +
+                                         std::to_string(m->window.size()) +
+                                         " histograms in its window; at least 20 are needed");
+  training_.ScheduleLocked(
+      m, "manual", [this, who, name = m->name, done = std::move(done)](const TrainResult& r) {
+        Audit(who, "retrain", name,
+              {{"accepted", r.accepted}, {"version", r.version}, {"reason", r.reason}},
+              absl::OkStatus());
+        if (done) done(r);
+      });
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* context,
-                                                   const v1::RollbackRequest* request,
-                                                   v1::RollbackResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  const std::optional<std::string> who = Authorize(context, reactor, Role::kOperator);
-  if (!who) return reactor;
-  std::shared_ptr<Monitor> m = FindOrFinish(request->monitor(), reactor);
-  if (!m) return reactor;
+absl::Status ControlService::DoRollback(const std::string& who, const v1::RollbackRequest& request,
+                                        v1::RollbackResponse* response) {
+  auto found = Find(request.monitor());
+  if (!found.ok()) return found.status();
+  const std::shared_ptr<Monitor>& m = *found;
   bool kept = false;
-  {
-    std::lock_guard lk(m->mu);
-    for (const auto& v : m->versions) kept |= v.version == request->version();
-  }
-  if (!kept) {
-    reactor->Finish(Status(StatusCode::NOT_FOUND, "monitor '" + m->name + "' keeps no version " +
-                                                      std::to_string(request->version())));
-    return reactor;
-  }
-  std::string error;
   std::vector<uint32_t> shape;
   {
     std::lock_guard lk(m->mu);
+    for (const auto& v : m->versions) kept |= v.version == request.version();
     shape = m->shape;
   }
-  auto model = files_.Load(m->name, request->version(), shape, &error);
+  if (!kept)
+    return absl::NotFoundError("monitor '" + m->name + "' keeps no version " +
+                               std::to_string(request.version()));
+  std::string error;
+  auto model = files_.Load(m->name, request.version(), shape, &error);
   if (!model) {
     metrics_.model_load_failures.Increment();
     std::clog << "histguardd: rollback of " << m->name << " refused: " << error << "\n";
-    reactor->Finish(Status(StatusCode::DATA_LOSS, error));
-    return reactor;
+    return absl::DataLossError(error);
   }
   {
     std::lock_guard lk(m->mu);
     if (std::none_of(m->versions.begin(), m->versions.end(),
-                     [&](const VersionInfo& v) { return v.version == model->version; })) {
-      reactor->Finish(Status(StatusCode::ABORTED, "version " + std::to_string(model->version) +
-                                                      " was dropped by a training meanwhile"));
-      return reactor;
-    }
+                     [&](const VersionInfo& v) { return v.version == model->version; }))
+      return absl::AbortedError("version " + std::to_string(model->version) +
+                                " was dropped by a training meanwhile");
     // Recorded before it is scored with, as after a training: a restart never goes back behind
     // an acknowledged verdict, and a training that finishes meanwhile cannot be overwritten.
     Store::Batch batch;
     store_.PutMeta(batch, m->name,
-                   MetaJson(m->shape, model->version, m->trained_versions,
-                                               m->versions));
+                   MetaJson(m->shape, model->version, m->trained_versions, m->versions));
     if (const absl::Status s = store_.Commit(batch); !s.ok()) {
       metrics_.StoreErrors("write").Increment();
-      reactor->Finish(Status(StatusCode::UNAVAILABLE, "rollback not recorded in the state store: " +
-                                                          std::string(s.message())));
-      return reactor;
+      return absl::UnavailableError("rollback not recorded in the state store: " +
+                                    std::string(s.message()));
     }
     m->model = std::make_shared<const models::Model>(std::move(*model));
     // As after a training: the retraining triggers count from here, so a scheduled retraining
@@ -312,38 +302,96 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
     m->last_trained = std::chrono::steady_clock::now();
     m->series.model_version->Set(static_cast<double>(m->model->version));
   }
-  Audit(*who, "rollback", m->name, {{"version", request->version()}}, absl::OkStatus());
-  std::clog << "histguardd: " << m->name << " rolled back to v" << request->version() << " by "
-            << Printable(*who) << "\n";
-  response->set_active_version(request->version());
-  reactor->Finish(Status::OK);
+  Audit(who, "rollback", m->name, {{"version", request.version()}}, absl::OkStatus());
+  std::clog << "histguardd: " << m->name << " rolled back to v" << request.version() << " by "
+            << Printable(who) << "\n";
+  response->set_active_version(request.version());
+  return absl::OkStatus();
+}
+
+absl::Status ControlService::DoForget(const std::string& who, const v1::ForgetRequest& request,
+                                      v1::ForgetResponse* response) {
+  if (request.comment().size() > kMaxComment)
+    return absl::InvalidArgumentError("a comment holds at most " + std::to_string(kMaxComment) +
+                                      " bytes");
+  std::shared_ptr<Monitor> m = registry_.Remove(request.monitor());
+  if (!m) return absl::NotFoundError("no monitor named '" + request.monitor() + "'");
+  const absl::Status s = ForgetMonitor(*m, who + ": " + request.comment(), response);
+  Audit(who, "forget", m->name, {{"comment", request.comment()}}, s);
+  return s;
+}
+
+// ---- gRPC: authorize, then the call ----
+
+template <typename Call>
+grpc::ServerUnaryReactor* ControlService::Answer(grpc::CallbackServerContext* context, Role need,
+                                                 Call call) {
+  auto* reactor = context->DefaultReactor();
+  auto who = auth_.Check(context, need);
+  reactor->Finish(ToGrpcStatus(who.ok() ? call(*who) : who.status()));
   return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::ListMonitors(grpc::CallbackServerContext* context,
+                                                       const v1::ListMonitorsRequest* request,
+                                                       v1::ListMonitorsResponse* response) {
+  return Answer(context, Role::kRead,
+                [&](const std::string&) { return DoListMonitors(*request, response); });
+}
+
+grpc::ServerUnaryReactor* ControlService::GetMonitor(grpc::CallbackServerContext* context,
+                                                     const v1::GetMonitorRequest* request,
+                                                     v1::MonitorInfo* response) {
+  return Answer(context, Role::kRead,
+                [&](const std::string&) { return DoGetMonitor(*request, response); });
+}
+
+grpc::ServerUnaryReactor* ControlService::Inspect(grpc::CallbackServerContext* context,
+                                                  const v1::InspectRequest* request,
+                                                  v1::Inspection* response) {
+  return Answer(context, Role::kRead,
+                [&](const std::string&) { return DoInspect(*request, response); });
+}
+
+grpc::ServerUnaryReactor* ControlService::Label(grpc::CallbackServerContext* context,
+                                                const v1::LabelRequest* request,
+                                                v1::LabelResponse*) {
+  return Answer(context, Role::kOperator,
+                [&](const std::string& who) { return DoLabel(who, *request); });
+}
+
+grpc::ServerUnaryReactor* ControlService::Retrain(grpc::CallbackServerContext* context,
+                                                  const v1::RetrainRequest* request,
+                                                  v1::RetrainResponse* response) {
+  // Answered from the training thread when the job ends; reactors never wait for training.
+  auto* reactor = context->DefaultReactor();
+  auto who = auth_.Check(context, Role::kOperator);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  const absl::Status s = DoRetrain(*who, *request, [reactor, response](const TrainResult& r) {
+    response->set_accepted(r.accepted);
+    response->set_version(r.version);
+    response->set_reason(r.reason);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (!s.ok()) reactor->Finish(ToGrpcStatus(s));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* context,
+                                                   const v1::RollbackRequest* request,
+                                                   v1::RollbackResponse* response) {
+  return Answer(context, Role::kOperator,
+                [&](const std::string& who) { return DoRollback(who, *request, response); });
 }
 
 grpc::ServerUnaryReactor* ControlService::Forget(grpc::CallbackServerContext* context,
                                                  const v1::ForgetRequest* request,
                                                  v1::ForgetResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  const std::optional<std::string> who = Authorize(context, reactor, Role::kOperator);
-  if (!who) return reactor;
-  std::shared_ptr<Monitor> m = registry_.Remove(request->monitor());
-  if (!m) {
-    reactor->Finish(Status(StatusCode::NOT_FOUND, "no monitor named '" + request->monitor() + "'"));
-    return reactor;
-  }
-  if (request->comment().size() > kMaxComment) {
-    reactor->Finish(Status(StatusCode::INVALID_ARGUMENT,
-                           "a comment holds at most " + std::to_string(kMaxComment) + " bytes"));
-    return reactor;
-  }
-  const absl::Status s = ForgetMonitor(*m, *who + ": " + request->comment(), response);
-  Audit(*who, "forget", m->name, {{"comment", request->comment()}}, s);
-  if (!s.ok()) {
-    reactor->Finish(Status(StatusCode::UNAVAILABLE, std::string(s.message())));
-    return reactor;
-  }
-  reactor->Finish(Status::OK);
-  return reactor;
+  return Answer(context, Role::kOperator,
+                [&](const std::string& who) { return DoForget(who, *request, response); });
 }
 
 absl::Status ControlService::ForgetMonitor(Monitor& m, const std::string& why,

@@ -11,10 +11,13 @@
 //
 // Reads need the `read` role, the rest `operator` (server/security.h); every state-changing
 // call is recorded in the audit log with the caller's identity, which is also a label's author.
+// The console's HTTP API (server/console_api.h) makes the same calls through the Do* methods.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <optional>
+#include <vector>
 
 #include "histguard/v1/histguard.grpc.pb.h"
 #include "server/config.h"
@@ -70,20 +73,51 @@ class ControlService final : public v1::Control::CallbackService {
   // many. Called from the daemon's housekeeping timer.
   size_t ForgetIdle(std::chrono::steady_clock::duration idle);
 
+  // The calls themselves, shared by the gRPC methods above and the console's HTTP API: the
+  // caller has checked the role (reads need `read`, the rest `operator`), and `who` is the
+  // authenticated identity. Errors are NOT_FOUND (unknown monitor, histogram or version),
+  // INVALID_ARGUMENT, FAILED_PRECONDITION, DATA_LOSS (a damaged record or model file, counted and
+  // logged) or UNAVAILABLE (the store refused a write).
+  absl::Status DoListMonitors(const v1::ListMonitorsRequest& request,
+                              v1::ListMonitorsResponse* response);
+  absl::Status DoGetMonitor(const v1::GetMonitorRequest& request, v1::MonitorInfo* response);
+  absl::Status DoInspect(const v1::InspectRequest& request, v1::Inspection* response);
+  absl::Status DoLabel(const std::string& who, const v1::LabelRequest& request);
+  // Queues the training; `done` runs on the training thread when it ends.
+  absl::Status DoRetrain(const std::string& who, const v1::RetrainRequest& request,
+                         std::function<void(const TrainResult&)> done);
+  absl::Status DoRollback(const std::string& who, const v1::RollbackRequest& request,
+                          v1::RollbackResponse* response);
+  absl::Status DoForget(const std::string& who, const v1::ForgetRequest& request,
+                        v1::ForgetResponse* response);
+
+  // A monitor's stored verdicts of one run (default: its newest), for the console's history.
+  struct HistoryPoint {
+    uint64_t lumisection = 0;
+    v1::Quality quality = v1::QUALITY_UNSPECIFIED;
+    double p_value = 1, score = 0;
+    int64_t time_unix_ms = 0;
+    v1::Quality label = v1::QUALITY_UNSPECIFIED;  // a person's GOOD or BAD, if any
+  };
+  struct History {
+    uint64_t run = 0;
+    std::vector<uint64_t> runs;  // every run with stored histograms, newest first
+    std::vector<HistoryPoint> points;  // by lumisection
+  };
+  absl::StatusOr<History> DoHistory(const std::string& monitor, std::optional<uint64_t> run);
+
  private:
-  // The monitor, or null after finishing `reactor` with NOT_FOUND.
-  std::shared_ptr<Monitor> FindOrFinish(const std::string& name, grpc::ServerUnaryReactor* reactor);
-  // The caller's identity when it may act as `need`; otherwise the call is finished.
-  std::optional<std::string> Authorize(grpc::CallbackServerContext* context,
-                                       grpc::ServerUnaryReactor* reactor, Role need);
+  absl::StatusOr<std::shared_ptr<Monitor>> Find(const std::string& name) const;
+  // Authorizes the caller for `need` and answers with what `call(identity)` returns.
+  template <typename Call>
+  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, Role need, Call call);
   void Audit(const std::string& who, std::string_view action, const std::string& monitor,
              nlohmann::json fields, const absl::Status& result);
   // Marks `m` (already out of the registry) forgotten and deletes its files and stored state.
   absl::Status ForgetMonitor(Monitor& m, const std::string& why, v1::ForgetResponse* response);
-  // Answers a failed store read: NOT_FOUND when nothing is stored, DATA_LOSS (counted, logged)
-  // when the stored record is damaged.
-  void FinishWithStoreError(grpc::ServerUnaryReactor* reactor, const absl::Status& status,
-                            const Monitor& m, uint64_t run, uint64_t ls);
+  // A failed store read: NOT_FOUND when nothing is stored, DATA_LOSS (counted, logged) when the
+  // stored record is damaged.
+  absl::Status StoreError(const absl::Status& status, const Monitor& m, uint64_t run, uint64_t ls);
 
   const Config& config_;
   Metrics& metrics_;

@@ -11,8 +11,10 @@ HttpResponse Refusal(const absl::Status& why) {
 }
 
 HttpServer::Handler MakeHttpRoutes(const Metrics& metrics, const Health& health,
-                                   const Authenticator& auth) {
-  return [&metrics, &health, &auth](const HttpRequest& req) {
+                                   const Authenticator& auth, const ConsoleApi* console) {
+  return [&metrics, &health, &auth, console](const HttpRequest& req) {
+    if (console)
+      if (auto answer = console->Handle(req)) return *answer;
     HttpResponse r;
     if (req.method != "GET" && req.method != "HEAD") {
       r.status = 405;
@@ -34,7 +36,7 @@ HttpServer::Handler MakeHttpRoutes(const Metrics& metrics, const Health& health,
       return r;
     }
     r.status = 404;
-    r.body = "histguard serves /metrics and /healthz\n";
+    r.body = "histguard serves /metrics, /healthz, the console (/console/) and its API (/api/v1/)\n";
     return r;
   };
 }

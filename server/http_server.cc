@@ -62,6 +62,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     req.path = target.substr(0, q);
     if (q != std::string::npos) req.query = target.substr(q + 1);
     req.authorization = std::string(request_[http::field::authorization]);
+    req.content_type = std::string(request_[http::field::content_type]);
     req.body = request_.body();
     HttpResponse out = handler_(req);
 

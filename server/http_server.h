@@ -22,6 +22,7 @@ struct HttpRequest {
   std::string path;           // without the query
   std::string query;          // after '?', undecoded
   std::string authorization;  // the Authorization header
+  std::string content_type;   // the Content-Type header
   std::string body;
 };
 

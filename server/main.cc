@@ -149,10 +149,16 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  const std::string console_dir =
+      config.console_dir.empty() ? hs::DefaultConsoleDir(argv[0]) : config.console_dir;
+  if (console_dir.empty())
+    std::clog << "histguardd: the console's pages are not installed: /console/ is not served "
+                 "(its API is)\n";
+  hs::ConsoleApi console(control, **auth, console_dir);
   std::unique_ptr<hs::HttpServer> http;
   try {
     http = std::make_unique<hs::HttpServer>(io, config.metrics_listen,
-                                            hs::MakeHttpRoutes(metrics, health, **auth),
+                                            hs::MakeHttpRoutes(metrics, health, **auth, &console),
                                             hs::HttpServer::Tls{config.tls_cert, config.tls_key});
   } catch (const std::exception& e) {
     std::cerr << "histguardd: " << e.what() << "\n";

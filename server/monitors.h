@@ -109,6 +109,7 @@ struct Monitor {
   bool meta_saved = false;  // the store knows this monitor
   bool forgotten = false;   // removed from the registry: nothing more is stored for it
   v1::Verdict last_verdict;
+  int64_t last_verdict_unix_ms = 0;  // when it was given; 0: none since start-up
   // When the monitor last received a histogram (its restore, for a restored one).
   std::chrono::steady_clock::time_point last_seen = std::chrono::steady_clock::now();
 

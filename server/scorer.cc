@@ -375,8 +375,10 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     m->series.significance->Set(0);
   }
   m->series.window_size->Set(static_cast<double>(m->window.size()));
-  m->series.last_verdict_time->Set(UnixNow());
+  const double now = UnixNow();
+  m->series.last_verdict_time->Set(now);
   m->last_verdict = v;
+  m->last_verdict_unix_ms = static_cast<int64_t>(now * 1000);
   // Forgotten while this histogram was scored: answered, but nothing more is stored for it.
   const bool keep = !m->forgotten;
   if (keep) RecordLocked(*m, key, batch);

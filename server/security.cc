@@ -206,6 +206,9 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
     case absl::StatusCode::kResourceExhausted:
       return {grpc::StatusCode::RESOURCE_EXHAUSTED, message};
     case absl::StatusCode::kDataLoss: return {grpc::StatusCode::DATA_LOSS, message};
+    case absl::StatusCode::kFailedPrecondition:
+      return {grpc::StatusCode::FAILED_PRECONDITION, message};
+    case absl::StatusCode::kAborted: return {grpc::StatusCode::ABORTED, message};
     default: return {grpc::StatusCode::UNAVAILABLE, message};
   }
 }

@@ -205,6 +205,64 @@ TEST_F(SecureDaemon, TheCliTakesTheSameCredentials) {
       << out;
 }
 
+// The console's JSON API: the same roles as the gRPC Control service, actions only as JSON.
+TEST_F(SecureDaemon, TheConsoleApiKeepsTheRolesAndRefusesWhatItCannotRead) {
+  std::vector<v1::Verdict> out;
+  ASSERT_TRUE(As("ingest")->Submit({Flat("secure/h", 1)}, &out).ok());
+  const std::string port =
+      daemon_->metrics_address().substr(daemon_->metrics_address().rfind(':') + 1);
+  // Answers "CODE BODY" for a request with curl.
+  auto call = [&](const std::string& role, const std::string& path, const std::string& body = "",
+                  const std::string& type = "application/json") {
+    std::string result;
+    std::string cmd = "curl -s -w ' %{http_code}' --cacert " + *dir_ + "/ca.pem";
+    if (!role.empty()) cmd += " -H 'Authorization: Bearer " + (*tokens_)[role] + "'";
+    if (!body.empty()) cmd += " -H 'Content-Type: " + type + "' --data-binary '" + body + "'";
+    RunCommand(cmd + " 'https://localhost:" + port + path + "'", &result);
+    const size_t space = result.rfind(' ');
+    return std::make_pair(std::atoi(result.c_str() + space + 1), result.substr(0, space));
+  };
+  EXPECT_EQ(call("", "/api/v1/monitors").first, 401);
+  EXPECT_EQ(call("ingest", "/api/v1/monitors").first, 403);
+  auto [code, body] = call("read", "/api/v1/monitors?prefix=secure%2F");
+  EXPECT_EQ(code, 200) << body;
+  EXPECT_NE(body.find("\"monitor\":\"secure/h\""), std::string::npos) << body;
+  std::tie(code, body) = call("read", "/api/v1/inspect?monitor=secure%2Fh&run=1&lumisection=1");
+  EXPECT_EQ(code, 200) << body;
+  EXPECT_NE(body.find("\"quality\":\"QUALITY_LEARNING\""), std::string::npos) << body;
+  std::tie(code, body) = call("read", "/api/v1/inspect?monitor=secure%2Fh&run=1&lumisection=x");
+  EXPECT_EQ(code, 400) << body;
+  EXPECT_NE(body.find("lumisection 'x' is not a number"), std::string::npos) << body;
+  EXPECT_EQ(call("read", "/api/v1/monitor?monitor=no%2Fsuch").first, 404);
+  std::tie(code, body) = call("read", "/api/v1/history?monitor=secure%2Fh");
+  EXPECT_EQ(code, 200) << body;
+  EXPECT_NE(body.find("\"lumisection\":1"), std::string::npos) << body;
+
+  const std::string label =
+      R"({"monitor":"secure/h","run":"1","lumisection":"1","label":"QUALITY_BAD","comment":"c"})";
+  EXPECT_EQ(call("read", "/api/v1/label", label).first, 403);
+  EXPECT_EQ(call("operator", "/api/v1/label", label, "text/plain").first, 415)
+      << "a cross-site form cannot send JSON";
+  std::tie(code, body) = call("operator", "/api/v1/label", "{\"monitor\": 7}");
+  EXPECT_EQ(code, 400) << body;
+  std::tie(code, body) = call("operator", "/api/v1/label", label);
+  EXPECT_EQ(code, 200) << body;
+  // The label is the gRPC API's too, by the identity that made it.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  auto reader = As("read");
+  reader->Authorize(&ctx);
+  v1::InspectRequest req;
+  req.set_monitor("secure/h");
+  req.set_run(1);
+  req.set_lumisection(1);
+  v1::Inspection ins;
+  ASSERT_TRUE(reader->control().Inspect(&ctx, req, &ins).ok());
+  EXPECT_EQ(ins.label().label(), v1::QUALITY_BAD);
+  EXPECT_EQ(ins.label().author(), "alice");
+  EXPECT_EQ(call("read", "/api/v1/nothing").first, 404);
+}
+
 TEST_F(SecureDaemon, RunControlNeedsTheIngestRoleAndIsAudited) {
   v1::RunState state;
   EXPECT_EQ(As("read")->SetRunState(5, true, &state).error_code(),
