@@ -17,6 +17,12 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FILTER=${1:-*}
+# Left to the plain build's ctest: what these assert depends on how fast trainings keep up with
+# a stream, and the instrumented daemon is several times slower. The drift test counts false
+# alarms while models chase the drift; the 100-kill test needs models retrained between kills
+# (under the sanitizers none finished in time). Their code paths run in the other continual and
+# restart tests here.
+SLOW_STATISTICS="Continual.RetrainingFollowsAGainDriftAndStillFlagsAnomalies:Hardening.HundredKillsMidStreamLoseNothingAndNoVersionRegresses"
 ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
 FUZZ_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 TARGETS=(histogram_json histogram_scoring store_record model_file config_yaml)
@@ -24,7 +30,7 @@ TARGETS=(histogram_json histogram_scoring store_record model_file config_yaml)
 generator() { command -v ninja >/dev/null 2>&1 && [ ! -f "$1/CMakeCache.txt" ] && echo "-GNinja" || true; }
 
 if [ "${SANITIZE_SUITES:-1}" != 0 ]; then
-  cmake -S . -B "$ASAN_DIR" $(generator "$ASAN_DIR") -DCMAKE_BUILD_TYPE=Release \
+  cmake -S . -B "$ASAN_DIR" $(generator "$ASAN_DIR") -DCMAKE_BUILD_TYPE=Release -DHISTGUARD_CONSOLE=OFF \
     -DHISTGUARD_SANITIZE=address,undefined -DHISTGUARD_BUILD_TESTS=ON \
     -DHISTGUARD_BUILD_BENCH=OFF >/dev/null
   cmake --build "$ASAN_DIR" -j "$JOBS" --target unit_tests e2e_tests histguardd histguard
@@ -40,7 +46,7 @@ if [ "${SANITIZE_SUITES:-1}" != 0 ]; then
   echo "== unit tests (ASan, UBSan)"
   "$ASAN_DIR/tests/unit_tests" --gtest_filter="$FILTER" --gtest_brief=1 || status=1
   echo "== end-to-end tests (ASan, UBSan)"
-  "$ASAN_DIR/tests/e2e_tests" --gtest_filter="$FILTER" --gtest_brief=1 || status=1
+  "$ASAN_DIR/tests/e2e_tests" --gtest_filter="$FILTER:-$SLOW_STATISTICS" --gtest_brief=1 || status=1
   if compgen -G "$reports/*" >/dev/null; then
     echo "sanitizer reports:" >&2
     for f in "$reports"/*; do echo "---- $f" >&2; head -60 "$f" >&2; done
@@ -55,7 +61,7 @@ if ! command -v clang++ >/dev/null; then
   echo "test-sanitizers: clang++ is missing (scripts/install-deps.sh installs it)" >&2
   exit 1
 fi
-CC=clang CXX=clang++ cmake -S . -B "$FUZZ_DIR" $(generator "$FUZZ_DIR") -DCMAKE_BUILD_TYPE=Release \
+CC=clang CXX=clang++ cmake -S . -B "$FUZZ_DIR" $(generator "$FUZZ_DIR") -DCMAKE_BUILD_TYPE=Release -DHISTGUARD_CONSOLE=OFF \
   -DHISTGUARD_SANITIZE=address,undefined -DHISTGUARD_FUZZ=ON -DHISTGUARD_BUILD_BENCH=OFF >/dev/null
 cmake --build "$FUZZ_DIR" -j "$JOBS" --target "${TARGETS[@]/#/fuzz_}"
 failed=0
