@@ -4,6 +4,7 @@
 //   #                                  the overview
 //   #filter=TEXT                       the overview, filtered (e.g. a subsystem: pixel/)
 //   #monitor=NAME[&run=R][&ls=L]       a monitor, at a lumisection (default: its last verdict)
+//   #monitor=NAME&at=MS                the lumisection received nearest unix time MS (ms)
 // Bins are named as ROOT numbers them: from 1, (ix,iy) in 2D; the API's indices are 0-based.
 'use strict';
 
@@ -122,8 +123,9 @@ function route() {
     showOverview();
     return;
   }
-  const run = params.get('run'), ls = params.get('ls');
-  showMonitor(name, run ? Number(run) : null, ls ? Number(ls) : null).catch((e) => setStatus(e.message));
+  const run = params.get('run'), ls = params.get('ls'), at = params.get('at');
+  showMonitor(name, run ? Number(run) : null, ls ? Number(ls) : null, at ? Number(at) : null)
+    .catch((e) => setStatus(e.message));
 }
 
 function link(name, run, ls) {
@@ -198,7 +200,7 @@ function showOverview() {
 
 // ---- one monitor ----
 
-async function showMonitor(name, run, ls) {
+async function showMonitor(name, run, ls, at = null) {
   state.page = 'monitor';
   state.ready = false;
   state.drawn = null;
@@ -207,10 +209,13 @@ async function showMonitor(name, run, ls) {
   const info = await api('monitor?monitor=' + q(name));
   state.monitor = info;
   const last = info.last_verdict || {};
-  if (run === null) run = num(last.run);
-  const history = await api('history?monitor=' + q(name) + (run ? '&run=' + run : ''));
+  // `at` (unix ms, from a Grafana panel or an alert): the lumisection received nearest then.
+  const atQuery = at && run === null ? '&at=' + Math.round(at) : '';
+  if (run === null && !atQuery) run = num(last.run);
+  const history = await api('history?monitor=' + q(name) + (run ? '&run=' + run : '') + atQuery);
   state.history = history;
   run = num(history.run);
+  if (ls === null && history.at_lumisection !== undefined) ls = num(history.at_lumisection);
   if (ls === null) {
     ls = num(last.run) === run && num(last.lumisection) ? num(last.lumisection)
        : (history.points.length ? num(history.points[history.points.length - 1].lumisection) : 0);

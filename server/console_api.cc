@@ -276,7 +276,13 @@ HttpResponse ConsoleApi::Api(const HttpRequest& req) const {
       run = Number(*query, "run", &error);
       if (!run) return Error(400, error);
     }
-    auto h = control_.DoHistory(get("monitor"), run);
+    std::optional<int64_t> at;
+    if (!get("at").empty()) {
+      const auto at_ms = Number(*query, "at", &error);
+      if (!at_ms || *at_ms > static_cast<uint64_t>(INT64_MAX)) return Error(400, error);
+      at = static_cast<int64_t>(*at_ms);
+    }
+    auto h = control_.DoHistory(get("monitor"), run, at);
     if (!h.ok()) return Error(h.status());
     nlohmann::json points = nlohmann::json::array();
     for (const auto& p : h->points) {
@@ -289,12 +295,12 @@ HttpResponse ConsoleApi::Api(const HttpRequest& req) const {
       if (p.label != v1::QUALITY_UNSPECIFIED) j["label"] = QualityName(p.label);
       points.push_back(std::move(j));
     }
-    return Json(200, nlohmann::json{{"monitor", get("monitor")},
-                                    {"run", h->run},
-                                    {"runs", h->runs},
-                                    {"points", std::move(points)}}
-                             .dump() +
-                         "\n");
+    nlohmann::json out = {{"monitor", get("monitor")},
+                          {"run", h->run},
+                          {"runs", h->runs},
+                          {"points", std::move(points)}};
+    if (h->at_lumisection) out["at_lumisection"] = *h->at_lumisection;
+    return Json(200, out.dump() + "\n");
   }
   return Error(404, "no API call " + std::string(route));
 }

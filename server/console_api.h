@@ -6,7 +6,9 @@
 //   GET  /api/v1/monitor?monitor=M                       MonitorInfo
 //   GET  /api/v1/inspect?monitor=M&run=R&lumisection=L   Inspection (histogram, expectation,
 //                                                        pulls, verdict, label)
-//   GET  /api/v1/history?monitor=M[&run=R]               the run's verdicts by lumisection
+//   GET  /api/v1/history?monitor=M[&run=R][&at=MS]       the run's verdicts by lumisection; with
+//                                                        `at` (unix ms), the run and lumisection
+//                                                        received nearest that time
 //   POST /api/v1/label     LabelRequest                  {}
 //   POST /api/v1/retrain   RetrainRequest                202: the training is queued
 //   POST /api/v1/rollback  RollbackRequest               RollbackResponse

@@ -1,6 +1,7 @@
 #include "server/control_service.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <set>
@@ -133,8 +134,8 @@ absl::Status ControlService::DoInspect(const v1::InspectRequest& request,
   return absl::OkStatus();
 }
 
-absl::StatusOr<ControlService::History> ControlService::DoHistory(const std::string& monitor,
-                                                                  std::optional<uint64_t> run) {
+absl::StatusOr<ControlService::History> ControlService::DoHistory(
+    const std::string& monitor, std::optional<uint64_t> run, std::optional<int64_t> at_unix_ms) {
   auto found = Find(monitor);
   if (!found.ok()) return found.status();
   History h;
@@ -170,6 +171,19 @@ absl::StatusOr<ControlService::History> ControlService::DoHistory(const std::str
   }
   h.runs.assign(runs.rbegin(), runs.rend());
   h.run = run ? *run : (runs.empty() ? 0 : *runs.rbegin());
+  if (at_unix_ms) {
+    const std::pair<uint64_t, HistoryPoint>* nearest = nullptr;
+    for (const auto& rp : all) {
+      if ((run && rp.first != *run) || rp.second.time_unix_ms <= 0) continue;
+      if (!nearest || std::llabs(rp.second.time_unix_ms - *at_unix_ms) <
+                          std::llabs(nearest->second.time_unix_ms - *at_unix_ms))
+        nearest = &rp;
+    }
+    if (nearest) {
+      h.run = nearest->first;
+      h.at_lumisection = nearest->second.lumisection;
+    }
+  }
   for (auto& [r, p] : all)
     if (r == h.run) h.points.push_back(p);
   std::sort(h.points.begin(), h.points.end(),

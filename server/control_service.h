@@ -103,8 +103,12 @@ class ControlService final : public v1::Control::CallbackService {
     uint64_t run = 0;
     std::vector<uint64_t> runs;  // every run with stored histograms, newest first
     std::vector<HistoryPoint> points;  // by lumisection
+    std::optional<uint64_t> at_lumisection;  // the one nearest `at_unix_ms`, when asked
   };
-  absl::StatusOr<History> DoHistory(const std::string& monitor, std::optional<uint64_t> run);
+  // With `at_unix_ms` (e.g. where a Grafana panel or an alert points) and no run: the run of the
+  // stored lumisection received nearest that time.
+  absl::StatusOr<History> DoHistory(const std::string& monitor, std::optional<uint64_t> run,
+                                    std::optional<int64_t> at_unix_ms = std::nullopt);
 
  private:
   absl::StatusOr<std::shared_ptr<Monitor>> Find(const std::string& name) const;

@@ -141,6 +141,11 @@ Metrics::Metrics(double stale_seconds)
                             .Help("Significance (-log10 p) from which the monitor's verdicts are "
                                   "WARNING or BAD, by quality")
                             .Register(*registry_)),
+      last_bad_family_(BuildGauge()
+                           .Name("histguard_monitor_last_bad_timestamp_seconds")
+                           .Help("Unix time of the monitor's last BAD verdict (0: none since "
+                                 "start-up)")
+                           .Register(*registry_)),
       stale_seconds_(stale_seconds) {
   const char* q[] = {"good", "warning", "bad", "learning", "low_statistics", "rejected"};
   for (int i = 0; i < 6; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
@@ -212,6 +217,7 @@ Metrics::MonitorSeries Metrics::AddMonitor(const std::string& m) {
       series.verdicts[i] = &monitor_verdicts_family_.Add({{"monitor", m}, {"quality", q[i]}});
     series.warning_threshold = &threshold_family_.Add({{"monitor", m}, {"quality", "warning"}});
     series.bad_threshold = &threshold_family_.Add({{"monitor", m}, {"quality", "bad"}});
+    series.last_bad_time = &last_bad_family_.Add(l);
   }
   return series;
 }
@@ -230,6 +236,7 @@ void Metrics::RemoveMonitor(const std::string& m) {
   for (prometheus::Counter* c : s.verdicts) monitor_verdicts_family_.Remove(c);
   threshold_family_.Remove(s.warning_threshold);
   threshold_family_.Remove(s.bad_threshold);
+  last_bad_family_.Remove(s.last_bad_time);
   series_.erase(it);
 }
 

@@ -50,6 +50,9 @@ class Metrics {
     // -log10 of the monitor's warning_p and bad_p: the significance from which it is WARNING, BAD.
     prometheus::Gauge* warning_threshold;
     prometheus::Gauge* bad_threshold;
+    // Unix time of the monitor's last BAD verdict (0: none since start-up), so that an alert can
+    // link to that lumisection in the console.
+    prometheus::Gauge* last_bad_time;
   };
   // The monitor's series, created with the first caller for that name; RemoveMonitor drops them
   // once every caller that added them has removed them (an old and a new monitor of one name may
@@ -91,6 +94,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& store_errors_family_;
   prometheus::Family<prometheus::Counter>& monitor_verdicts_family_;
   prometheus::Family<prometheus::Gauge>& threshold_family_;
+  prometheus::Family<prometheus::Gauge>& last_bad_family_;
   const double stale_seconds_;
   prometheus::Counter* verdicts_[6];
   std::mutex series_mu_;

@@ -376,18 +376,20 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
   }
   m->series.window_size->Set(static_cast<double>(m->window.size()));
   const double now = UnixNow();
+  const auto now_ms = static_cast<int64_t>(now * 1000);
   m->series.last_verdict_time->Set(now);
   m->last_verdict = v;
-  m->last_verdict_unix_ms = static_cast<int64_t>(now * 1000);
+  m->last_verdict_unix_ms = now_ms;
   // Forgotten while this histogram was scored: answered, but nothing more is stored for it.
   const bool keep = !m->forgotten;
   if (keep) RecordLocked(*m, key, batch);
   lk.unlock();
-  if (keep) store_.PutRecord(batch, h, v);
+  if (keep) store_.PutRecord(batch, h, v, now_ms);
   metrics_.Verdicts(label).Increment();
   if (label == QualityLabel::kGood || label == QualityLabel::kWarning ||
       label == QualityLabel::kBad)
     m->series.verdicts[static_cast<int>(label)]->Increment();
+  if (label == QualityLabel::kBad) m->series.last_bad_time->Set(now);
 }
 
 }  // namespace histguard::server

@@ -150,10 +150,12 @@ absl::Status ScanStatus(const rocksdb::Iterator& it, size_t unreadable, const st
 
 }  // namespace
 
-std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v) {
+std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v, int64_t received_unix_ms) {
   v1::Inspection rec;
   *rec.mutable_histogram() = h;
   *rec.mutable_verdict() = v;
+  if (h.time_unix_ms() == 0 && received_unix_ms > 0)
+    rec.mutable_histogram()->set_time_unix_ms(received_unix_ms);
   if (!AllWholeCounts(h)) return rec.SerializeAsString();
   std::string out(1, kCompactRecord);
   out.reserve(1 + 10 + 2 * static_cast<size_t>(h.contents_size()) + 256);
@@ -294,8 +296,10 @@ std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error,
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
-void Store::PutRecord(Batch& b, const v1::Histogram& h, const v1::Verdict& v) {
-  b.impl_->batch.Put(Key('h', h.monitor(), h.run(), h.lumisection()), EncodeRecord(h, v));
+void Store::PutRecord(Batch& b, const v1::Histogram& h, const v1::Verdict& v,
+                      int64_t received_unix_ms) {
+  b.impl_->batch.Put(Key('h', h.monitor(), h.run(), h.lumisection()),
+                     EncodeRecord(h, v, received_unix_ms));
 }
 
 void Store::PutLabel(Batch& b, const v1::LabelRequest& label) {

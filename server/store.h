@@ -36,8 +36,11 @@
 namespace histguard::server {
 
 // A stored histogram record: its counts as varints ahead of the rest as a v1::Inspection (older
-// records are a plain v1::Inspection). DecodeRecord is false on bytes that are neither.
-std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v);
+// records are a plain v1::Inspection). DecodeRecord is false on bytes that are neither. A
+// histogram without a producer time (time_unix_ms 0, "time received") is stored with
+// `received_unix_ms` when that is given.
+std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v,
+                         int64_t received_unix_ms = 0);
 bool DecodeRecord(std::string_view value, v1::Inspection& rec);
 
 class Store {
@@ -67,7 +70,8 @@ class Store {
   // read-only on a full disk and not yet reopened).
   absl::Status WritableStatus() const;
 
-  void PutRecord(Batch& b, const v1::Histogram& h, const v1::Verdict& v);
+  void PutRecord(Batch& b, const v1::Histogram& h, const v1::Verdict& v,
+                 int64_t received_unix_ms = 0);
   void PutLabel(Batch& b, const v1::LabelRequest& label);
   void PutMeta(Batch& b, const std::string& monitor, const std::string& json);
   void DeleteRecord(Batch& b, const std::string& monitor, uint64_t run, uint64_t ls);

@@ -167,6 +167,16 @@ const [nx, ny] = shapes.get(map);
 check(maps.every((m) => m && m[0] === nx && m[1] === ny), `observed, expected and pulls maps drawn at ${nx}x${ny}: ${JSON.stringify(maps)}`);
 await page.screenshot({ path: path.join(shots, 'console-monitor-2d.png'), fullPage: true });
 
+// 3b. by time, as a Grafana point or an alert links to it: the lumisection received nearest then
+const hist = await json(`/api/v1/history?monitor=${encodeURIComponent(occupancy)}&run=1`);
+const badPoint = hist.points.find((p) => p.lumisection === badLs);
+await page.goto(`${base}/console/#monitor=${encodeURIComponent(occupancy)}&at=${badPoint.time_unix_ms}`);
+const atLs = await page.waitForFunction((name) => {
+  const st = window.histguardConsole.state;
+  return st.ready && st.drawn && st.drawn.dims === 1 && st.monitor.monitor === name && st.ls;
+}, { timeout: 30000 }, occupancy).then((h) => h.jsonValue());
+check(atLs === badLs, `a link by time (at=${badPoint.time_unix_ms}) opens lumisection ${badLs} (${atLs})`);
+
 // 4. a history point
 await page.goto(`${base}/console/#monitor=${encodeURIComponent(occupancy)}`);
 await page.waitForFunction(() => window.histguardConsole.state.ready && window.histguardConsole.state.drawn, { timeout: 30000 });

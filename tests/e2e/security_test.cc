@@ -237,6 +237,14 @@ TEST_F(SecureDaemon, TheConsoleApiKeepsTheRolesAndRefusesWhatItCannotRead) {
   std::tie(code, body) = call("read", "/api/v1/history?monitor=secure%2Fh");
   EXPECT_EQ(code, 200) << body;
   EXPECT_NE(body.find("\"lumisection\":1"), std::string::npos) << body;
+  // By time, as a Grafana point or an alert links: the lumisection received nearest then.
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::tie(code, body) =
+      call("read", "/api/v1/history?monitor=secure%2Fh&at=" + std::to_string(now_ms));
+  EXPECT_EQ(code, 200) << body;
+  EXPECT_NE(body.find("\"at_lumisection\":1"), std::string::npos) << body;
 
   const std::string label =
       R"({"monitor":"secure/h","run":"1","lumisection":"1","label":"QUALITY_BAD","comment":"c"})";

@@ -92,6 +92,25 @@ TEST_F(StoreTest, CountsAndWeightedContentsComeBackExactly) {
   EXPECT_EQ(seen, cases.size());
 }
 
+// The console finds a lumisection by when it came (a Grafana point, an alert): a histogram that
+// gives no producer time is stored with the time it was received, one that gives one keeps it.
+TEST_F(StoreTest, HistogramsWithoutAProducerTimeKeepTheTimeTheyWereReceived) {
+  auto store = Open();
+  Store::Batch batch;
+  v1::Histogram unstamped = Hist({1, 2, 3}, 1);
+  unstamped.set_time_unix_ms(0);  // "time received"
+  v1::Histogram stamped = Hist({1, 2, 3}, 2);
+  stamped.set_time_unix_ms(1700000000000);
+  store->PutRecord(batch, unstamped, Verdict(1), 1764857123456);
+  store->PutRecord(batch, stamped, Verdict(2), 1764857123456);
+  ASSERT_TRUE(store->Commit(batch).ok());
+  const auto received = store->GetRecord("pixel/barrel/l1/occupancy", 7, 1);
+  const auto producer = store->GetRecord("pixel/barrel/l1/occupancy", 7, 2);
+  ASSERT_TRUE(received.ok() && producer.ok());
+  EXPECT_EQ(received->histogram().time_unix_ms(), 1764857123456);
+  EXPECT_EQ(producer->histogram().time_unix_ms(), 1700000000000);
+}
+
 TEST_F(StoreTest, WholeCountsTakeAFractionOfTheSpace) {
   // 2,000 histograms of 100 bins at ~1e4 entries: the store's files stay well below the 1.6 MB
   // their contents take as doubles.
