@@ -59,6 +59,11 @@ HttpResponse MessageJson(const google::protobuf::Message& m, int status = 200) {
   return Json(status, out + "\n");
 }
 
+// The call's answer as JSON, or its error.
+HttpResponse Answer(const absl::Status& s, const google::protobuf::Message& out) {
+  return s.ok() ? MessageJson(out) : Error(s);
+}
+
 int Hex(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -225,14 +230,14 @@ HttpResponse ConsoleApi::Api(const HttpRequest& req) const {
       if (auto bad = parse(r)) return *bad;
       v1::RollbackResponse out;
       const absl::Status s = control_.DoRollback(*who, r, &out);
-      return s.ok() ? MessageJson(out) : Error(s);
+      return Answer(s, out);
     }
     if (route == "forget") {
       v1::ForgetRequest r;
       if (auto bad = parse(r)) return *bad;
       v1::ForgetResponse out;
       const absl::Status s = control_.DoForget(*who, r, &out);
-      return s.ok() ? MessageJson(out) : Error(s);
+      return Answer(s, out);
     }
     return Error(404, "no action " + std::string(route));
   }
@@ -249,14 +254,14 @@ HttpResponse ConsoleApi::Api(const HttpRequest& req) const {
     r.set_prefix(get("prefix"));
     v1::ListMonitorsResponse out;
     const absl::Status s = control_.DoListMonitors(r, &out);
-    return s.ok() ? MessageJson(out) : Error(s);
+    return Answer(s, out);
   }
   if (route == "monitor") {
     v1::GetMonitorRequest r;
     r.set_monitor(get("monitor"));
     v1::MonitorInfo out;
     const absl::Status s = control_.DoGetMonitor(r, &out);
-    return s.ok() ? MessageJson(out) : Error(s);
+    return Answer(s, out);
   }
   if (route == "inspect") {
     v1::InspectRequest r;
@@ -268,7 +273,7 @@ HttpResponse ConsoleApi::Api(const HttpRequest& req) const {
     r.set_lumisection(*ls);
     v1::Inspection out;
     const absl::Status s = control_.DoInspect(r, &out);
-    return s.ok() ? MessageJson(out) : Error(s);
+    return Answer(s, out);
   }
   if (route == "history") {
     std::optional<uint64_t> run;
