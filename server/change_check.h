@@ -1,0 +1,76 @@
+// Change check: is what a candidate model would learn a nuisance the monitor may follow on its
+// own (a drifting gain, a shifted axis, a smooth tilt), or a localised change (a block of bins,
+// a module, a region of a map going low or high) that only a person may make the new normal?
+//
+// It compares the mean shapes of two sets of a monitor's histograms: the newest ones the
+// candidate trained on (`now`) against the ones the current model also trained on (`reference`).
+// On 1D histograms the reference is first fitted to `now` with the nuisances profiled:
+//   M(x) = exp(t1 u + t2 u^2) A((x - shift) / gain) / norm,   u = x - 1/2,  x in [0, 1]
+// (the reference's cumulative distribution is transformed, so counts are moved between bins, not
+// resampled). Maps get the normalisation only. The residual B - M is then pooled over blocks of
+// neighbouring bins (1D widths 2 to n/8, 2D squares of 2 up to a quarter of the map), each against the
+// spread of the two means (the histograms' own lumisection-to-lumisection variance over their
+// number). A block is a localised change when it is both significant (|z| >= kMinZ) and large
+// (|relative change| >= kMinRelative): a nuisance the fit leaves over is smooth and small.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace histguard::server {
+
+// Mean and lumisection-to-lumisection variance of normalised shapes.
+struct ShapeStats {
+  std::vector<double> mean, var;
+  size_t count = 0;
+};
+// Of the histograms in `counts` (each of the same size; empty ones skipped).
+ShapeStats Summarise(std::span<const std::vector<float>> counts);
+
+// A block of bins: half-open ranges; 1D: y0 = 0, y1 = 1.
+struct BinBlock {
+  uint32_t x0 = 0, x1 = 0, y0 = 0, y1 = 1;
+};
+
+struct ChangeReport {
+  bool localised = false;
+  BinBlock block;       // where, when localised
+  double z = 0;         // pooled significance of the most significant large block
+  double relative = 0;  // its relative change, (now - fitted reference) / fitted reference
+  // The most significant block that changed by kMinRelative or more, localised or not: "bins
+  // 43-47 low by 48%" (numbered from 1, as ROOT does); empty when none did.
+  std::string where;
+  std::string nuisances;  // "gain 1.021, shift +0.003, tilt +0.01/+0.00" (1D), "" for maps
+};
+
+inline constexpr double kMinZ = 4.5;
+inline constexpr double kMinRelative = 0.1;
+
+ChangeReport CompareShapes(const ShapeStats& reference, const ShapeStats& now,
+                           const std::vector<uint32_t>& shape);
+
+// A held change, tested on each new histogram: the block's share of the histogram's entries
+// against its share in the reference histograms. The spread is the reference's
+// lumisection-to-lumisection spread beyond Poisson plus the Poisson spread at the new
+// histogram's entries, so the test means the same at 1e3 and 1e6 entries.
+struct HeldChange {
+  BinBlock block;
+  std::vector<uint32_t> shape;
+  bool low = false;          // the change lowered the block
+  double share = 0;          // the block's mean share in the reference
+  double extra_var = 0;      // its variance beyond Poisson
+  std::string where;         // "bins 43-46 low by 45%"
+  // How far `counts` moved the block the way the change did, in standard deviations (negative:
+  // the other way), and the relative change of its share.
+  double Pull(std::span<const double> counts, double* relative) const;
+};
+// From the reference histograms (each of `shape`'s size).
+HeldChange MakeHeldChange(const ChangeReport& change, std::span<const std::vector<float>> reference,
+                          const std::vector<uint32_t>& shape);
+
+}  // namespace histguard::server
