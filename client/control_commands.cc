@@ -264,6 +264,24 @@ int RunMonitor(const std::string& address, const MonitorOptions& o) {
        info.active_version() ? "v" + std::to_string(info.active_version()) : "none yet (learning)"},
       {"window", std::to_string(info.window_size()) + " histograms"},
       {"thresholds", thresholds},
+      {"lasting change",
+       info.lasting_change().empty()
+           ? (info.has_accepting()
+                  ? "none: learning the new normal accepted from run " +
+                        std::to_string(info.accepting().run()) + " lumisection " +
+                        std::to_string(info.accepting().from_lumisection())
+                  : "none")
+           : info.lasting_change() + " for " + std::to_string(info.lasting_lumisections()) +
+                 " lumisections"},
+      {"pending change",
+       !info.pending_change().empty()
+           ? info.pending_change() +
+                 " learned by a held candidate; flagged histograms stay out of the window "
+                 "(histguard approve|reject)"
+           : (info.change_rejected() ? "none (an operator rejected the last one; flagged "
+                                       "histograms stay out of the window)"
+                                     : "none")},
+      {"nuisances", info.nuisances().empty() ? "-" : info.nuisances()},
       {"last verdict",
        info.has_last_verdict() && info.last_verdict().quality() != v1::QUALITY_UNSPECIFIED
            ? FormatVerdict(info.last_verdict(), names)
@@ -397,17 +415,27 @@ struct LabelOptions {
   std::string monitor;
   uint64_t run = 0;
   uint64_t lumisection = 0;
+  uint64_t from = 0, to = 0;  // a range instead (both given)
   bool good = false;
   bool bad = false;
   std::string comment;
   std::string author;
 };
 
+// The most lumisections one `label` call takes: a range is a person's judgement of a period
+// (a run is about 1,500), not a way to relabel a monitor's whole history by mistake.
+constexpr uint64_t kMaxLabelRange = 10000;
+
 int RunLabel(const std::string& address, const LabelOptions& o) {
+  const bool range = o.from != 0 || o.to != 0;
+  if (range && (o.from == 0 || o.to < o.from || o.to - o.from >= kMaxLabelRange)) {
+    std::cerr << "histguard label: --from and --to give a range of at most " << kMaxLabelRange
+              << " lumisections, --from first\n";
+    return 2;
+  }
   v1::LabelRequest request;
   request.set_monitor(o.monitor);
   request.set_run(o.run);
-  request.set_lumisection(o.lumisection);
   request.set_label(o.good ? v1::QUALITY_GOOD : v1::QUALITY_BAD);
   request.set_comment(o.comment);
   std::string author = o.author;
@@ -415,16 +443,44 @@ int RunLabel(const std::string& address, const LabelOptions& o) {
     if (const char* user = std::getenv("USER")) author = user;
   }
   request.set_author(author);
-  v1::LabelResponse response;
-  if (int rc = CallControl("label", address, kDeadline,
-                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
-                             return stub.Label(context, request, &response);
-                           })) {
-    return rc;
+  if (!range) {
+    request.set_lumisection(o.lumisection);
+    v1::LabelResponse response;
+    if (int rc = CallControl("label", address, kDeadline,
+                             [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                               return stub.Label(context, request, &response);
+                             })) {
+      return rc;
+    }
+    std::cout << "labelled " << o.monitor << " run " << o.run << " ls " << o.lumisection << " as "
+              << QualityName(request.label()) << "\n";
+    return 0;
   }
-  std::cout << "labelled " << o.monitor << " run " << o.run << " ls " << o.lumisection << " as "
-            << QualityName(request.label()) << "\n";
-  return 0;
+  // A range: every stored lumisection in it; those the daemon does not hold are counted.
+  Client client(address, ConnectionOptions());
+  uint64_t labelled = 0, missing = 0;
+  for (uint64_t ls = o.from; ls <= o.to; ++ls) {
+    request.set_lumisection(ls);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kDeadline);
+    client.Authorize(&context);
+    v1::LabelResponse response;
+    const grpc::Status s = client.control().Label(&context, request, &response);
+    if (s.ok()) {
+      ++labelled;
+    } else if (s.error_code() == grpc::StatusCode::NOT_FOUND &&
+               s.error_message().rfind("no monitor named", 0) != 0) {
+      ++missing;
+    } else {
+      if (labelled) std::cerr << "histguard label: " << labelled << " lumisections labelled before this\n";
+      return ReportFailure("label", address, s, std::to_string(kDeadline.count()) + " s");
+    }
+  }
+  std::cout << "labelled " << labelled << " lumisections of " << o.monitor << " run " << o.run
+            << " (" << o.from << "-" << o.to << ") as " << QualityName(request.label());
+  if (missing) std::cout << "; " << missing << " in the range are not stored and were skipped";
+  std::cout << "\n";
+  return labelled ? 0 : 1;
 }
 
 // ---- retrain ----
@@ -523,6 +579,62 @@ int RunForget(const std::string& address, const std::string& monitor, const std:
   return 0;
 }
 
+// ---- accept ----
+
+int RunAccept(const std::string& address, const std::string& monitor, uint64_t run,
+              uint64_t from, const std::string& comment) {
+  v1::AcceptRequest request;
+  request.set_monitor(monitor);
+  request.set_run(run);
+  request.set_from_lumisection(from);
+  request.set_comment(comment);
+  v1::AcceptResponse response;
+  if (int rc = CallControl("accept", address, kDeadline,
+                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                             return stub.Accept(context, request, &response);
+                           })) {
+    return rc;
+  }
+  std::cout << monitor << ": run " << run << " lumisection " << from
+            << " on accepted as the new normal; the next model learns it from "
+            << response.histograms_needed() << " of its histograms and is promoted\n";
+  return 0;
+}
+
+// ---- approve, reject ----
+
+int RunApprove(const std::string& address, const std::string& monitor, const std::string& comment) {
+  v1::ApproveRequest request;
+  request.set_monitor(monitor);
+  request.set_comment(comment);
+  v1::ApproveResponse response;
+  if (int rc = CallControl("approve", address, kDeadline,
+                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                             return stub.Approve(context, request, &response);
+                           })) {
+    return rc;
+  }
+  std::cout << monitor << ": held candidate approved; active model is now v" << response.version()
+            << "\n";
+  return 0;
+}
+
+int RunReject(const std::string& address, const std::string& monitor, const std::string& comment) {
+  v1::RejectRequest request;
+  request.set_monitor(monitor);
+  request.set_comment(comment);
+  v1::RejectResponse response;
+  if (int rc = CallControl("reject", address, kDeadline,
+                           [&](v1::Control::Stub& stub, grpc::ClientContext* context) {
+                             return stub.Reject(context, request, &response);
+                           })) {
+    return rc;
+  }
+  std::cout << monitor << ": held candidate rejected; the change stays flagged and is not "
+               "learned\n";
+  return 0;
+}
+
 // ---- run ----
 
 int RunRunControl(const std::string& address, const std::string& action, uint64_t run) {
@@ -593,11 +705,21 @@ void AddControlCommands(CLI::App& app, const std::string& address, int& exit_cod
     auto o = std::make_shared<LabelOptions>();
     auto* cmd = app.add_subcommand(
         "label",
-        "Record a detector expert's judgement that one lumisection of a monitor is GOOD or BAD, "
-        "e.g. after checking it against the run logbook, whatever verdict the model gave. Give "
-        "exactly one of --good or --bad.");
+        "Record a detector expert's judgement that one lumisection of a monitor, or a range of "
+        "them (--from/--to), is GOOD or BAD, e.g. after checking it against the run logbook, "
+        "whatever verdict the model gave. Give exactly one of --good or --bad. GOOD ones enter "
+        "the training window, BAD ones leave it.");
     cmd->add_option("monitor", o->monitor, kMonitorHelp)->required();
-    AddRunLumisection(cmd, o->run, o->lumisection);
+    cmd->add_option("--run", o->run, "run number")->required();
+    auto* which = cmd->add_option_group("lumisections", "one lumisection or a range");
+    auto* one = which->add_option("--lumisection,--ls", o->lumisection, "lumisection number");
+    auto* from = which->add_option("--from", o->from, "first lumisection of a range");
+    auto* to = which->add_option("--to", o->to, "last lumisection of a range (included)");
+    from->needs(to);
+    to->needs(from);
+    one->excludes(from);
+    one->excludes(to);
+    which->require_option(1, 2);
     auto* quality = cmd->add_option_group("quality", "the label (exactly one)");
     quality->add_flag("--good", o->good, "the lumisection is good");
     quality->add_flag("--bad", o->bad, "the lumisection is bad");
@@ -652,6 +774,45 @@ void AddControlCommands(CLI::App& app, const std::string& address, int& exit_cod
         return;
       }
       exit_code = RunForget(address, *monitor, *comment);
+    });
+  }
+  {
+    auto monitor = std::make_shared<std::string>();
+    auto comment = std::make_shared<std::string>();
+    auto run = std::make_shared<uint64_t>(0);
+    auto from = std::make_shared<uint64_t>(0);
+    auto* cmd = app.add_subcommand(
+        "accept",
+        "Accept a lasting change of a monitor as its new normal from a lumisection on (a "
+        "detector region masked on purpose, a new configuration). Until then a lasting change "
+        "stays flagged and is never learned. The histograms from --run/--from on enter the "
+        "training window whatever their verdict (label one BAD to keep it out), and the next "
+        "model learns them and becomes active without approval. Needs the operator role.");
+    cmd->add_option("monitor", *monitor, kMonitorHelp)->required();
+    cmd->add_option("--run", *run, "run number")->required();
+    cmd->add_option("--from", *from, "first lumisection of the new normal")->required();
+    cmd->add_option("--comment", *comment, "why, in words (e.g. an elog reference)");
+    cmd->callback([&address, &exit_code, monitor, run, from, comment] {
+      exit_code = RunAccept(address, *monitor, *run, *from, *comment);
+    });
+  }
+  for (const bool approve : {true, false}) {
+    auto monitor = std::make_shared<std::string>();
+    auto comment = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand(
+        approve ? "approve" : "reject",
+        approve ? "Approve the candidate model a monitor holds because it learned a localised "
+                  "change (`histguard monitor NAME` shows it): it becomes the active model and "
+                  "the change the new normal. Needs the operator role."
+                : "Reject the candidate model a monitor holds because it learned a localised "
+                  "change: it is dropped, the change stays flagged and out of the training "
+                  "window, and later candidates that learn a localised change are dropped too, "
+                  "until one is approved or `histguard accept` is used. Needs the operator role.");
+    cmd->add_option("monitor", *monitor, kMonitorHelp)->required();
+    cmd->add_option("--comment", *comment, "why, in words (e.g. an elog reference)");
+    cmd->callback([&address, &exit_code, monitor, comment, approve] {
+      exit_code = approve ? RunApprove(address, *monitor, *comment)
+                          : RunReject(address, *monitor, *comment);
     });
   }
   {

@@ -87,6 +87,19 @@ absl::Status ControlService::DoGetMonitor(const v1::GetMonitorRequest& request,
   th->set_min_entries(mon.thresholds.min_entries);
   *response->mutable_last_verdict() = mon.last_verdict;
   response->set_last_verdict_unix_ms(mon.last_verdict_unix_ms);
+  if (mon.pending) response->set_pending_change(mon.pending->change);
+  response->set_change_rejected(mon.change_rejected);
+  response->set_nuisances(mon.last_nuisances);
+  if (mon.lasting_open()) {
+    response->set_lasting_change(mon.streak_bins);
+    response->set_lasting_lumisections(mon.flagged_streak);
+  }
+  if (mon.accepting) {
+    auto* a = response->mutable_accepting();
+    a->set_monitor(mon.name);
+    a->set_run(mon.accepted_from.first);
+    a->set_from_lumisection(mon.accepted_from.second);
+  }
   return absl::OkStatus();
 }
 
@@ -399,6 +412,102 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
                                                    v1::RollbackResponse* response) {
   return Answer(context, Role::kOperator,
                 [&](const std::string& who) { return DoRollback(who, *request, response); });
+}
+
+absl::Status ControlService::DoAccept(const std::string& who, const v1::AcceptRequest& request,
+                                      v1::AcceptResponse* response) {
+  if (request.comment().size() > kMaxComment)
+    return absl::InvalidArgumentError("a comment holds at most " + std::to_string(kMaxComment) +
+                                      " bytes");
+  auto found = Find(request.monitor());
+  if (!found.ok()) return found.status();
+  const std::shared_ptr<Monitor>& m = *found;
+  uint64_t needed = 0;
+  {
+    std::lock_guard lk(m->mu);
+    if (!m->model)
+      return absl::FailedPreconditionError("monitor '" + m->name +
+                                      "' is still learning: everything it collects is its normal");
+    m->AcceptFrom({request.run(), request.from_lumisection()}, AcceptTarget(config_));
+    needed = m->accept_target;
+  }
+  Audit(who, "accept", m->name,
+        {{"run", request.run()}, {"from_lumisection", request.from_lumisection()},
+         {"comment", request.comment()}},
+        absl::OkStatus());
+  std::clog << "histguardd: " << m->name << ": run " << request.run() << " lumisection "
+            << request.from_lumisection() << " on accepted as the new normal by " << Printable(who)
+            << "\n";
+  response->set_histograms_needed(needed);
+  return absl::OkStatus();
+}
+
+absl::Status ControlService::DoApprove(const std::string& who, const v1::ApproveRequest& request,
+                                       v1::ApproveResponse* response) {
+  if (request.comment().size() > kMaxComment)
+    return absl::InvalidArgumentError("a comment holds at most " + std::to_string(kMaxComment) +
+                                      " bytes");
+  auto found = Find(request.monitor());
+  if (!found.ok()) return found.status();
+  const std::shared_ptr<Monitor>& m = *found;
+  std::shared_ptr<Candidate> candidate;
+  {
+    std::lock_guard lk(m->mu);
+    candidate = m->pending;
+  }
+  if (!candidate)
+    return absl::FailedPreconditionError("monitor '" + m->name +
+                                         "' holds no candidate for approval");
+  const std::string change = candidate->change;
+  const TrainResult r = training_.Install(m.get(), std::move(candidate), /*from_training=*/false);
+  const absl::Status s = r.accepted ? absl::OkStatus() : absl::UnavailableError(r.reason);
+  Audit(who, "approve", m->name, {{"change", change}, {"comment", request.comment()}}, s);
+  if (s.ok()) response->set_version(r.version);
+  return s;
+}
+
+absl::Status ControlService::DoReject(const std::string& who, const v1::RejectRequest& request) {
+  if (request.comment().size() > kMaxComment)
+    return absl::InvalidArgumentError("a comment holds at most " + std::to_string(kMaxComment) +
+                                      " bytes");
+  auto found = Find(request.monitor());
+  if (!found.ok()) return found.status();
+  const std::shared_ptr<Monitor>& m = *found;
+  std::string change;
+  {
+    std::lock_guard lk(m->mu);
+    if (!m->pending)
+      return absl::FailedPreconditionError("monitor '" + m->name +
+                                           "' holds no candidate for approval");
+    change = m->pending->change;
+    m->pending.reset();
+    m->change_rejected = true;
+    m->series.pending_change->Set(0);
+  }
+  Audit(who, "reject", m->name, {{"change", change}, {"comment", request.comment()}},
+        absl::OkStatus());
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* ControlService::Approve(grpc::CallbackServerContext* context,
+                                                  const v1::ApproveRequest* request,
+                                                  v1::ApproveResponse* response) {
+  return Answer(context, Role::kOperator,
+                [&](const std::string& who) { return DoApprove(who, *request, response); });
+}
+
+grpc::ServerUnaryReactor* ControlService::Reject(grpc::CallbackServerContext* context,
+                                                 const v1::RejectRequest* request,
+                                                 v1::RejectResponse*) {
+  return Answer(context, Role::kOperator,
+                [&](const std::string& who) { return DoReject(who, *request); });
+}
+
+grpc::ServerUnaryReactor* ControlService::Accept(grpc::CallbackServerContext* context,
+                                                 const v1::AcceptRequest* request,
+                                                 v1::AcceptResponse* response) {
+  return Answer(context, Role::kOperator,
+                [&](const std::string& who) { return DoAccept(who, *request, response); });
 }
 
 grpc::ServerUnaryReactor* ControlService::Forget(grpc::CallbackServerContext* context,

@@ -6,6 +6,8 @@
 //   Retrain                   trains now; answers with the new version or why it was rejected
 //   Rollback                  makes a kept older version active again
 //   Forget                    retires a monitor: deletes its models and everything stored of it
+//   Accept                    takes a lasting change as the new normal from a lumisection on
+//   Approve, Reject           an operator's word on a candidate held for a localised change
 // Unknown monitors, histograms or versions are NOT_FOUND with a message naming them. Reactors
 // never wait for training: Retrain answers from the training thread when the job ends.
 //
@@ -68,6 +70,15 @@ class ControlService final : public v1::Control::CallbackService {
   grpc::ServerUnaryReactor* Forget(grpc::CallbackServerContext* context,
                                    const v1::ForgetRequest* request,
                                    v1::ForgetResponse* response) override;
+  grpc::ServerUnaryReactor* Accept(grpc::CallbackServerContext* context,
+                                   const v1::AcceptRequest* request,
+                                   v1::AcceptResponse* response) override;
+  grpc::ServerUnaryReactor* Approve(grpc::CallbackServerContext* context,
+                                    const v1::ApproveRequest* request,
+                                    v1::ApproveResponse* response) override;
+  grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* context,
+                                   const v1::RejectRequest* request,
+                                   v1::RejectResponse* response) override;
 
   // Forgets every monitor that has received nothing for `idle` (none in training); returns how
   // many. Called from the daemon's housekeeping timer.
@@ -90,6 +101,11 @@ class ControlService final : public v1::Control::CallbackService {
                           v1::RollbackResponse* response);
   absl::Status DoForget(const std::string& who, const v1::ForgetRequest& request,
                         v1::ForgetResponse* response);
+  absl::Status DoAccept(const std::string& who, const v1::AcceptRequest& request,
+                        v1::AcceptResponse* response);
+  absl::Status DoApprove(const std::string& who, const v1::ApproveRequest& request,
+                         v1::ApproveResponse* response);
+  absl::Status DoReject(const std::string& who, const v1::RejectRequest& request);
 
   // A monitor's stored verdicts of one run (default: its newest), for the console's history.
   struct HistoryPoint {

@@ -146,11 +146,24 @@ Metrics::Metrics(double stale_seconds)
                            .Help("Unix time of the monitor's last BAD verdict (0: none since "
                                  "start-up)")
                            .Register(*registry_)),
+      lasting_family_(BuildGauge()
+                          .Name("histguard_monitor_lasting_change_lumisections")
+                          .Help("Lumisections in a row the monitor has flagged WARNING or BAD, "
+                                "once that is a lasting change (10 or more); 0 otherwise. Flagged "
+                                "histograms stay out of the training window until an operator "
+                                "accepts the change as the new normal")
+                          .Register(*registry_)),
+      pending_family_(BuildGauge()
+                          .Name("histguard_monitor_pending_change")
+                          .Help("1 while a candidate model of the monitor that learned a localised "
+                                "change (a block of bins low or high against the data the active "
+                                "model knows) waits for an operator: histguard approve|reject")
+                          .Register(*registry_)),
       stale_seconds_(stale_seconds) {
   const char* q[] = {"good", "warning", "bad", "learning", "low_statistics", "rejected"};
   for (int i = 0; i < 6; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
   for (const auto& r : RejectionReasons()) rejected_family_.Add({{"reason", r}});
-  for (const char* r : {"accepted", "rejected", "failed"}) training_runs_family_.Add({{"result", r}});
+  for (const char* r : {"accepted", "rejected", "held", "failed"}) training_runs_family_.Add({{"result", r}});
   for (const char* l : {"good", "bad"}) labels_family_.Add({{"label", l}});
   for (const char* k : {"write", "read", "corrupt"}) store_errors_family_.Add({{"kind", k}});
   BuildGauge()
@@ -218,6 +231,8 @@ Metrics::MonitorSeries Metrics::AddMonitor(const std::string& m) {
     series.warning_threshold = &threshold_family_.Add({{"monitor", m}, {"quality", "warning"}});
     series.bad_threshold = &threshold_family_.Add({{"monitor", m}, {"quality", "bad"}});
     series.last_bad_time = &last_bad_family_.Add(l);
+    series.lasting_change = &lasting_family_.Add(l);
+    series.pending_change = &pending_family_.Add(l);
   }
   return series;
 }
@@ -237,6 +252,8 @@ void Metrics::RemoveMonitor(const std::string& m) {
   threshold_family_.Remove(s.warning_threshold);
   threshold_family_.Remove(s.bad_threshold);
   last_bad_family_.Remove(s.last_bad_time);
+  lasting_family_.Remove(s.lasting_change);
+  pending_family_.Remove(s.pending_change);
   series_.erase(it);
 }
 

@@ -53,6 +53,10 @@ class Metrics {
     // Unix time of the monitor's last BAD verdict (0: none since start-up), so that an alert can
     // link to that lumisection in the console.
     prometheus::Gauge* last_bad_time;
+    // Lumisections a lasting change has been building up (0: none open).
+    prometheus::Gauge* lasting_change;
+    // 1 while a candidate that learned a localised change waits for an operator's approval.
+    prometheus::Gauge* pending_change;
   };
   // The monitor's series, created with the first caller for that name; RemoveMonitor drops them
   // once every caller that added them has removed them (an old and a new monitor of one name may
@@ -67,7 +71,7 @@ class Metrics {
   prometheus::Histogram& batch_size;
   prometheus::Gauge& queue_depth;
   prometheus::Gauge& monitors;
-  prometheus::Counter& TrainingRuns(const std::string& result);  // accepted, rejected, failed
+  prometheus::Counter& TrainingRuns(const std::string& result);  // accepted, rejected, held, failed
   prometheus::Histogram& training_duration;
   prometheus::Counter& Labels(const std::string& label);
   // Model files refused on load (damaged, foreign, another binning), at start-up or rollback.
@@ -95,6 +99,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& monitor_verdicts_family_;
   prometheus::Family<prometheus::Gauge>& threshold_family_;
   prometheus::Family<prometheus::Gauge>& last_bad_family_;
+  prometheus::Family<prometheus::Gauge>& lasting_family_;
+  prometheus::Family<prometheus::Gauge>& pending_family_;
   const double stale_seconds_;
   prometheus::Counter* verdicts_[6];
   std::mutex series_mu_;

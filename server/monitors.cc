@@ -38,10 +38,28 @@ size_t Monitor::bins() const {
   return n;
 }
 
-bool Monitor::Admits(const HistogramKey& k, bool flagged_bad) const {
+void Monitor::AcceptFrom(const HistogramKey& from, uint64_t target) {
+  accepting = true;
+  accepted_from = from;
+  accepted_admitted = 0;
+  accepted_in_training = 0;
+  accept_target = target;
+  flagged_streak = 0;
+  pending.reset();
+  change_rejected = false;
+  held_change.reset();
+  series.lasting_change->Set(0);
+  series.pending_change->Set(0);
+}
+
+bool Monitor::Admits(const HistogramKey& k, v1::Quality quality) const {
   const auto it = labels.find(k);
   if (it != labels.end()) return it->second;
-  return !flagged_bad;
+  if (quality == v1::QUALITY_REJECTED || quality == v1::QUALITY_LOW_STATISTICS) return false;
+  if (accepting && k >= accepted_from) return true;
+  if (pending || change_rejected)
+    return quality == v1::QUALITY_GOOD || quality == v1::QUALITY_LEARNING;
+  return quality != v1::QUALITY_BAD;
 }
 
 std::shared_ptr<Monitor> MonitorRegistry::FindOrCreate(const std::string& name, Rejection* why) {

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -26,6 +27,7 @@
 
 #include "histguard/v1/histguard.pb.h"
 #include "models/model.h"
+#include "server/change_check.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/validation.h"
@@ -70,6 +72,20 @@ struct VersionInfo {
   std::string manifest;          // the JSON as stored
 };
 
+// A trained model that passed validation and is not (yet) the active one.
+struct Candidate {
+  std::shared_ptr<models::Model> model;  // its version is set when it is installed
+  VersionInfo info;                      // all but version, created_unix_ms and manifest
+  std::vector<uint32_t> shape;
+  double seconds = 0;                    // training time
+  bool drift = false;                    // trained for a drift
+  uint64_t new_at_snapshot = 0;
+  std::string change;     // the localised change it learned ("bins 43-47 low by 48%"), if any
+  HeldChange held;        // that change, to test new histograms for
+  HistogramKey change_from{0, 0};  // the first histogram of the data that showed it
+  std::string nuisances;  // what the change check fitted ("gain 1.021, ...")
+};
+
 struct Monitor {
   Monitor(std::string n, ThresholdRule t, Metrics::MonitorSeries s)
       : name(std::move(n)), thresholds(std::move(t)), series(s) {}
@@ -108,10 +124,49 @@ struct Monitor {
   bool drifting = false;
   bool meta_saved = false;  // the store knows this monitor
   bool forgotten = false;   // removed from the registry: nothing more is stored for it
+  // Model verdicts flagged WARNING or BAD in a row, and the bins the streak's first one named
+  // most deviating. From kLastingAfter on the streak is an open lasting change: reported in the
+  // verdict's detail, GetMonitor and /metrics. (Flagged histograms never enter the window, so
+  // it is not learned as normal whether open or not.)
+  uint32_t flagged_streak = 0;
+  std::string streak_bins;
+  static constexpr uint32_t kLastingAfter = 10;
+  bool lasting_open() const { return flagged_streak >= kLastingAfter; }
+  // An operator accepted what comes from `accepted_from` on as the new normal: those histograms
+  // enter the window whatever their verdict (unless labelled BAD), until a model trained on
+  // `accept_target` of them is in place.
+  bool accepting = false;
+  HistogramKey accepted_from{0, 0};
+  uint64_t accepted_admitted = 0;  // admitted since the accept
+  uint64_t accept_target = 0;
+  uint64_t accepted_in_training = 0;  // accepted_admitted when the running training started
+  // A candidate that learned a localised change, held until an operator approves or rejects it
+  // (see change_check.h). While one is held, or after a rejection, only histograms judged GOOD
+  // enter the window. After a rejection, later localised candidates are dropped, until an
+  // operator approves or accepts a change.
+  std::shared_ptr<Candidate> pending;
+  bool change_rejected = false;
+  // The change held or rejected: while set, every histogram is also tested for it, so it stays
+  // flagged as long as it lasts (the model alone may see it only now and then).
+  std::optional<HeldChange> held_change;
+  // Histograms in a row in which the held change was not seen (p >= 0.01): a held change that
+  // went away releases the hold after kHeldGoneAfter of them.
+  uint32_t held_quiet = 0;
+  // CUSUM of the held change's pulls (allowance 1, steps clipped at 4, capped at 10): a change
+  // too faint to see in one lumisection adds up over the ones it lasts. On normal data it
+  // exceeds s with probability about exp(-2 s), its p-value.
+  double held_cusum = 0;
+  static constexpr uint32_t kHeldGoneAfter = 50;
+  std::string last_nuisances;  // of the active model against the data it replaced
   v1::Verdict last_verdict;
   int64_t last_verdict_unix_ms = 0;  // when it was given; 0: none since start-up
   // When the monitor last received a histogram (its restore, for a restored one).
   std::chrono::steady_clock::time_point last_seen = std::chrono::steady_clock::now();
+
+  // A person made what comes from `from` on the new normal (Accept, or Approve from where the
+  // approved change began): it is learned from the next `target` histograms, and no change is
+  // held any more. The caller holds mu.
+  void AcceptFrom(const HistogramKey& from, uint64_t target);
 
   // Window operations; the caller holds mu.
   bool InWindow(const HistogramKey& k) const { return window.Contains(k); }
@@ -122,9 +177,17 @@ struct Monitor {
   // Bins of this monitor's histograms (0 before the first one).
   size_t bins() const;
   // Whether a histogram with this key and verdict belongs in the training window: a person's
-  // label decides; otherwise everything the model did not flag BAD.
-  bool Admits(const HistogramKey& k, bool flagged_bad) const;
+  // label decides; then an accepted new normal (everything from it on); while a localised change
+  // is held or was rejected, only what was judged GOOD (so neither the change nor its warnings
+  // are learned); otherwise everything not judged BAD.
+  bool Admits(const HistogramKey& k, v1::Quality quality) const;
 };
+
+// Accepted histograms a monitor learns a new normal from: enough for a drift retraining's window
+// to be mostly the new normal.
+inline uint64_t AcceptTarget(const Config& config) {
+  return std::max<uint64_t>(config.min_train_samples, config.drift_window / 2);
+}
 
 class MonitorRegistry {
  public:

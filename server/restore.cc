@@ -84,7 +84,7 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       m->last_verdict = rec.verdict();
       const auto q = rec.verdict().quality();
       if (q == v1::QUALITY_REJECTED || q == v1::QUALITY_LOW_STATISTICS) return true;
-      if (!m->Admits(key, q == v1::QUALITY_BAD) || m->InWindow(key)) return true;
+      if (!m->Admits(key, q) || m->InWindow(key)) return true;
       m->AddToWindow(key, config.window_size);  // every stored record is a kept one here
       if (m->model && key > trained_until) ++m->new_since_train;
       if (!m->model) {

@@ -40,6 +40,54 @@ QualityLabel Judge(double p, const ThresholdRule& th, v1::Verdict& v) {
   return QualityLabel::kGood;
 }
 
+// Bins a verdict names most deviating, as ROOT numbers them (from 1): "bins 43, 44, 47" (1D),
+// "bins (7,12), (8,12)" (2D).
+std::string TopBinsText(const v1::Verdict& v, const std::vector<uint32_t>& shape) {
+  std::string t = v.top_bins_size() == 1 ? "bin " : "bins ";
+  for (int i = 0; i < v.top_bins_size() && i < 3; ++i) {
+    const uint32_t b = v.top_bins(i).bin();
+    if (i) t += ", ";
+    if (shape.size() == 2 && shape[1] > 0)
+      t += "(" + std::to_string(b / shape[1] + 1) + "," + std::to_string(b % shape[1] + 1) + ")";
+    else
+      t += std::to_string(b + 1);
+  }
+  return t;
+}
+
+// Follows the monitor's run of flagged verdicts (see Monitor::flagged_streak) and says so in the
+// detail once it is a lasting change. Caller holds m.mu.
+void FollowStreak(Monitor& m, bool flagged, v1::Verdict& v) {
+  if (!flagged || m.accepting) {
+    m.flagged_streak = 0;
+    m.series.lasting_change->Set(0);
+    if (m.accepting)
+      v.set_detail("accepted as the new normal from run " + std::to_string(m.accepted_from.first) +
+                   " lumisection " + std::to_string(m.accepted_from.second) + ": learning it (" +
+                   std::to_string(std::min(m.accepted_admitted, m.accept_target)) + " of " +
+                   std::to_string(m.accept_target) + " histograms)");
+    return;
+  }
+  if (m.flagged_streak++ == 0) m.streak_bins = TopBinsText(v, m.shape);
+  std::string detail;
+  if (m.lasting_open()) {
+    m.series.lasting_change->Set(static_cast<double>(m.flagged_streak));
+    detail = "flagged for " + std::to_string(m.flagged_streak) +
+             " lumisections in a row (from the start: " + m.streak_bins + ")";
+  }
+  if (m.pending) {
+    detail += std::string(detail.empty() ? "" : "; ") + "a lasting change (" + m.pending->change +
+              ") is pending approval: flagged histograms stay out of the training window "
+              "(histguard approve|reject " + m.name + ")";
+  } else if (m.change_rejected) {
+    detail += std::string(detail.empty() ? "" : "; ") +
+              "an operator rejected the lasting change: flagged histograms stay out of the "
+              "training window (histguard accept " + m.name + " --run R --from LS makes it the "
+              "new normal)";
+  }
+  if (!detail.empty()) v.set_detail(detail);
+}
+
 double UnixNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -227,9 +275,12 @@ void Scorer::MaybeRetrainLocked(const std::shared_ptr<Monitor>& held, double p_v
   m.drift_sum = std::max(0.0, m.drift_sum + term - config_.drift_allowance);
   if (!config_.retraining || m.training) return;
   const char* reason = nullptr;
-  if (m.new_since_train >= config_.retrain_every) {
+  if (m.accepting && m.accepted_admitted >= m.accept_target &&
+      m.accepted_in_training < m.accept_target) {
+    reason = "accepted";
+  } else if (m.new_since_train >= config_.retrain_every) {
     reason = "scheduled";
-  } else if (m.new_since_train >= config_.drift_min_new &&
+  } else if (!m.held_change && m.new_since_train >= config_.drift_min_new &&
              m.drift_sum >= (m.drifting ? 0.5 : 1.0) * config_.drift_threshold) {
     reason = "drift";
   } else if (m.new_since_train >= config_.retrain_min_new &&
@@ -315,18 +366,49 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     if (!(s.p_value >= 0 && s.p_value <= 1))
       throw std::runtime_error("the model gave no p-value for this histogram");
     v.set_score(s.deviance);
-    v.set_p_value(s.p_value);
     SetTopBins(s.top_bins, v);
-    label = Judge(s.p_value, th, v);
     m->series.score->Set(s.deviance);
-    m->series.significance->Set(Significance(s.p_value));
     lk.lock();
-    if (m->Admits(key, label == QualityLabel::kBad) && !m->InWindow(key)) {
+    double p = s.p_value;
+    std::string held_detail;
+    if (m->held_change) {
+      // The held change, tested directly: one hypothesis, no search, so a change the model sees
+      // only now and then is seen every time (Sidak over the two).
+      double relative = 0;
+      const double pull = m->held_change->Pull(counts, &relative);
+      m->held_cusum = std::min(10.0, std::max(0.0, m->held_cusum + std::min(pull, 4.0) - 1.0));
+      // This lumisection's pull, or the pulls of those before it added up.
+      const double p_held =
+          std::min(1.0, 2 * std::min(0.5 * std::erfc(pull / std::sqrt(2.0)),
+                                     std::exp(-2 * m->held_cusum)));
+      m->held_quiet = p_held >= 0.01 ? m->held_quiet + 1 : 0;
+      const double parts[2] = {s.p_value, p_held};
+      p = models::CombinePValues(parts, 2);
+      if (p_held < th.warning_p)
+        held_detail = m->held_change->where.substr(0, m->held_change->where.find(" by ")) +
+                      " by " + std::to_string(static_cast<int>(std::lround(std::fabs(relative) * 100))) +
+                      "% in this lumisection";
+    }
+    if (m->held_change && m->held_quiet >= Monitor::kHeldGoneAfter && !m->change_rejected) {
+      std::clog << "histguardd: " << m->name << ": the held change (" << m->held_change->where
+                << ") is gone for " << m->held_quiet << " histograms; the hold ends\n";
+      m->held_change.reset();
+      m->pending.reset();
+      m->series.pending_change->Set(0);
+    }
+    v.set_p_value(p);
+    label = Judge(p, th, v);
+    m->series.significance->Set(Significance(p));
+    FollowStreak(*m, label == QualityLabel::kWarning || label == QualityLabel::kBad, v);
+    if (!held_detail.empty())
+      v.set_detail(held_detail + (v.detail().empty() ? "" : "; " + v.detail()));
+    if (m->Admits(key, v.quality()) && !m->InWindow(key)) {
       AddToWindowLocked(*m, key, batch);
       ++m->new_since_train;
+      if (m->accepting && key >= m->accepted_from) ++m->accepted_admitted;
     }
     if (m->model && m->model->version == model->version)
-      MaybeRetrainLocked(held, s.p_value, out);
+      MaybeRetrainLocked(held, p, out);
   } else {
     // Learning: the classical test against the mean shape of what was collected so far.
     const size_t have = m->window.size();
@@ -346,7 +428,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     }
     v.set_quality(v1::QUALITY_LEARNING);
     label = QualityLabel::kLearning;
-    if (m->Admits(key, false) && !m->InWindow(key)) {
+    if (m->Admits(key, v1::QUALITY_LEARNING) && !m->InWindow(key)) {
       AddToWindowLocked(*m, key, batch);
       ++m->new_since_train;
       if (m->shape_sum.size() != counts.size()) m->shape_sum.assign(counts.size(), 0.0);

@@ -1,5 +1,7 @@
 #include "server/training.h"
 
+#include "server/change_check.h"
+
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
@@ -74,6 +76,7 @@ void TrainingScheduler::ScheduleLocked(const std::shared_ptr<Monitor>& held, std
                                        Done done) {
   Monitor* m = held.get();
   m->training = true;
+  m->accepted_in_training = m->accepting ? m->accepted_admitted : 0;
   std::vector<HistogramKey> keys(m->window.begin(), m->window.end());
   {
     std::lock_guard lk(idle_mu_);
@@ -120,7 +123,12 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   }
   // A drift means the older part of the window no longer looks like the present: train on the
   // newest histograms only.
-  const bool drift = reason == "drift";
+  const bool drift = reason == "drift" || reason == "accepted";
+  bool accepting;
+  {
+    std::lock_guard lk(m->mu);
+    accepting = m->accepting;
+  }
   if (drift && window.size() > config_.drift_window)
     window.erase(window.begin(), window.end() - config_.drift_window);
   std::vector<uint32_t> shape;
@@ -235,29 +243,89 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     }
   }
 
-  VersionInfo info;
+  auto candidate = std::make_shared<Candidate>();
+  candidate->info.sample_count = keys.size();
+  candidate->info.train_loss = outcome.report.train_deviance;
+  candidate->info.holdout_loss = outcome.report.holdout_deviance;
+  candidate->info.reason = reason;
+  candidate->info.first = keys.front();
+  candidate->info.last = keys.back();
+  candidate->shape = shape;
+  candidate->seconds = outcome.report.seconds;
+  candidate->drift = drift;
+  candidate->new_at_snapshot = new_at_snapshot;
+  candidate->model = std::move(outcome.model);
+
+  // What the candidate learned that the current model had not seen: a nuisance it may follow on
+  // its own, or a localised change that waits for a person (see change_check.h). Not for the
+  // new normal an operator accepted.
+  if (current && !accepting) {
+    constexpr size_t kMinNew = 10, kReference = 200;
+    size_t split = 0;
+    while (split < keys.size() && !(keys[split] > current_until)) ++split;
+    if (split >= kMinNew && keys.size() - split >= kMinNew) {
+      const std::span<const std::vector<float>> all(counts);
+      const size_t from = split > kReference ? split - kReference : 0;
+      const ChangeReport change =
+          CompareShapes(Summarise(all.subspan(from, split - from)), Summarise(all.subspan(split)),
+                        shape);
+      candidate->nuisances = change.nuisances;
+      std::clog << "histguardd: " << m->name << " (" << reason << ") candidate against the "
+                << split - from << " histograms the active model knows: "
+                << (change.nuisances.empty() ? "" : change.nuisances + "; ")
+                << (change.where.empty() ? "no block changed by 10% or more"
+                                         : "largest block change " + change.where + " at " +
+                                               std::to_string(change.z).substr(0, 5) + " sd")
+                << "\n";
+      if (change.localised) {
+        candidate->change = change.where;
+        candidate->held = MakeHeldChange(change, all.subspan(from, split - from), shape);
+        candidate->change_from = keys[split];
+        std::lock_guard lk(m->mu);
+        KeepCurrentLocked(m, new_at_snapshot);
+        metrics_.TrainingRuns("held").Increment();
+        std::string why;
+        if (m->change_rejected) {
+          why = "it learned a localised change (" + change.where +
+                ") after an operator rejected one; it is dropped and the current model stays";
+        } else {
+          why = "it learned a localised change (" + change.where +
+                "): held for an operator's approval (histguard approve|reject " + m->name +
+                "); the current model stays";
+          m->pending = candidate;
+          m->held_change = candidate->held;
+          m->held_quiet = 0;
+          m->held_cusum = 0;
+          m->series.pending_change->Set(1);
+        }
+        std::clog << "histguardd: " << m->name << " (" << reason << ") candidate " << why
+                  << "\n";
+        return finish({false, 0, why});
+      }
+    }
+  }
+  finish(Install(m, std::move(candidate), /*from_training=*/true));
+}
+
+TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> candidate,
+                                       bool from_training) {
+  VersionInfo info = candidate->info;
   {
     std::lock_guard lk(m->mu);
     info.version = ++m->trained_versions;
   }
   info.created_unix_ms = UnixMillis();
-  info.sample_count = keys.size();
-  info.train_loss = outcome.report.train_deviance;
-  info.holdout_loss = outcome.report.holdout_deviance;
-  info.reason = reason;
-  info.first = keys.front();
-  info.last = keys.back();
-  info.manifest = ManifestJson(m->name, info, shape, outcome.report.seconds).dump(2);
-  outcome.model->version = info.version;
+  info.manifest = ManifestJson(m->name, info, candidate->shape, candidate->seconds).dump(2);
+  candidate->model->version = info.version;
   std::string error;
-  if (!files_.Save(m->name, *outcome.model, info.manifest, &error)) {
+  if (!files_.Save(m->name, *candidate->model, info.manifest, &error)) {
     metrics_.TrainingRuns("failed").Increment();
     std::clog << "histguardd: cannot save model of " << m->name << ": " << error << "\n";
     std::lock_guard lk(m->mu);
-    m->training = false;
+    if (from_training) m->training = false;
     m->last_training_error = error;
     m->failed_at_new = m->new_since_train;
-    return finish({false, 0, error});
+    return {false, 0, error};
   }
 
   // Recorded before it is used: the meta record naming the new version active is committed
@@ -268,9 +336,9 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     std::lock_guard lk(m->mu);
     if (m->forgotten) {
       // Forgotten while it trained: nothing of it is kept.
-      m->training = false;
+      if (from_training) m->training = false;
       files_.RemoveAll(m->name);
-      return finish({false, 0, "the monitor was forgotten while it trained"});
+      return {false, 0, "the monitor was forgotten while it trained"};
     }
     std::vector<VersionInfo> kept = m->versions;
     kept.push_back(info);
@@ -292,29 +360,48 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
       std::clog << "histguardd: " << m->name << " v" << info.version << ": " << why
                 << "; the current model stays\n";
       files_.Remove(m->name, info.version);
-      m->training = false;
+      if (from_training) m->training = false;
       m->last_training_error = why;
       m->failed_at_new = m->new_since_train;
-      return finish({false, 0, why});
+      return {false, 0, why};
     }
-    m->model = std::shared_ptr<const models::Model>(std::move(outcome.model));
+    m->model = std::shared_ptr<const models::Model>(candidate->model);
     m->versions = std::move(kept);
-    KeepCurrentLocked(m, new_at_snapshot);
+    if (from_training) {
+      KeepCurrentLocked(m, candidate->new_at_snapshot);
+    } else {
+      m->drift_sum = 0;
+      m->new_since_train = 0;
+      m->last_trained = std::chrono::steady_clock::now();
+    }
     // A drift that overtook the last model within half the scheduled life is likely to go on:
     // the next trigger watches with half the threshold (in a 30% gain drift the warnings fell
     // from 0.6-0.8% of normal histograms to 0.13-0.47%: models lived 30-50 histograms, not
     // 50-90). A trigger that fires late, as a spurious one does, leaves this mode.
-    m->drifting = drift && new_at_snapshot < config_.retrain_every / 2;
+    m->drifting = candidate->drift && candidate->new_at_snapshot < config_.retrain_every / 2;
     m->last_training_error.clear();
+    m->last_nuisances = candidate->nuisances;
+    // The new normal an operator accepted is learned: flagged histograms stay out again.
+    if (m->accepting && m->accepted_in_training >= m->accept_target) m->accepting = false;
+    // An approved change is the new normal. (A model trained while a change is held learned
+    // none only because flagged histograms stayed out: the hold goes when the change does.)
+    if (!from_training) {
+      // Approved: the change is the new normal from the data that showed it on, learned as an
+      // accepted one (this candidate saw only part of it).
+      m->AcceptFrom(candidate->change_from, AcceptTarget(config_));
+    }
     m->series.model_version->Set(static_cast<double>(info.version));
     m->series.last_trained_time->Set(static_cast<double>(info.created_unix_ms) / 1000.0);
   }
   for (uint64_t v : drop) files_.Remove(m->name, v);
   metrics_.TrainingRuns("accepted").Increment();
-  std::clog << "histguardd: trained " << m->name << " v" << info.version << " (" << reason
-            << ") on " << keys.size() << " histograms in " << outcome.report.seconds
-            << " s, holdout deviance " << outcome.report.holdout_deviance << "\n";
-  finish({true, info.version, ""});
+  std::clog << "histguardd: " << (from_training ? "trained " : "approved ") << m->name << " v"
+            << info.version << " (" << info.reason << ") on " << info.sample_count
+            << " histograms in " << candidate->seconds << " s, holdout deviance "
+            << info.holdout_loss
+            << (candidate->nuisances.empty() ? "" : "; against the data it replaces: ")
+            << candidate->nuisances << "\n";
+  return {true, info.version, ""};
 }
 
 void TrainingScheduler::WaitIdle() {

@@ -47,6 +47,11 @@ class TrainingScheduler {
   void ScheduleLocked(const std::shared_ptr<Monitor>& monitor, std::string reason, Done done = {});
 
 
+  // Makes a candidate that passed validation the monitor's active model: saves it, records it in
+  // the store, swaps it in. `from_training`: called by the training job that made it (which
+  // then ends); otherwise an operator approved a held candidate.
+  TrainResult Install(Monitor* monitor, std::shared_ptr<Candidate> candidate, bool from_training);
+
   // Waits until every queued job has finished (for tests and orderly shutdown).
   void WaitIdle();
   // Asks running and queued jobs to end soon, keeping their current models; Stop() also joins.

@@ -383,6 +383,25 @@ TEST_F(ContinualDaemon, OperatorCommandsOfTheCli) {
   ASSERT_EQ(RunCommand(cli + "label " + spec_.name + " --run 1 --lumisection 3 --bad --comment noisy", &out), 0)
       << out;
   EXPECT_FALSE(Inspect(*client_, spec_.name, 1, 3).in_training_window());
+  // A range: every stored lumisection in it, and those not stored are counted, not fatal.
+  out.clear();
+  ASSERT_EQ(RunCommand(cli + "label " + spec_.name + " --run 1 --from 5 --to 9 --bad", &out), 0)
+      << out;
+  EXPECT_NE(out.find("labelled 5 lumisections"), std::string::npos) << out;
+  for (uint64_t ls = 5; ls <= 9; ++ls)
+    EXPECT_FALSE(Inspect(*client_, spec_.name, 1, ls).in_training_window()) << ls;
+  out.clear();
+  ASSERT_EQ(RunCommand(cli + "label " + spec_.name + " --run 1 --from 6 --to 7 --good", &out), 0)
+      << out;
+  EXPECT_TRUE(Inspect(*client_, spec_.name, 1, 6).in_training_window());
+  EXPECT_TRUE(Inspect(*client_, spec_.name, 1, 7).in_training_window());
+  out.clear();
+  EXPECT_EQ(RunCommand(cli + "label " + spec_.name + " --run 1 --from 9 --to 5 --bad", &out), 2)
+      << out;
+  out.clear();
+  EXPECT_NE(RunCommand(cli + "label " + spec_.name + " --run 1 --ls 3 --from 5 --to 9 --bad", &out),
+            0)
+      << "one lumisection or a range, not both: " << out;
   out.clear();
   EXPECT_EQ(RunCommand(cli + "monitor no/such/monitor", &out), 1) << out;
   EXPECT_NE(out.find("no/such/monitor"), std::string::npos) << out;

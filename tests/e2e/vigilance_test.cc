@@ -1,0 +1,327 @@
+// End to end, vigilance: a defect that lasts stays flagged while the monitor keeps retraining, a
+// slow drift in the same daemon is still followed, and an operator's "accept as normal" makes the
+// lasting change the new normal. Everything runs against the real daemon binary.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/client.h"
+#include "client/simulator.h"
+#include "tests/e2e/daemon_process.h"
+
+namespace histguard::testing {
+namespace {
+
+using sim::Anomaly;
+using Clock = std::chrono::steady_clock;
+
+sim::MonitorSpec SpecOf(sim::Family family) {
+  for (const auto& s : sim::DefaultMonitors(5))
+    if (s.family == family) return s;
+  return {};
+}
+
+v1::Histogram Make(const sim::MonitorSpec& spec, const sim::Sample& s, uint64_t run, uint64_t ls) {
+  v1::Histogram h;
+  h.set_monitor(spec.name);
+  h.set_run(run);
+  h.set_lumisection(ls);
+  for (auto d : s.shape) h.add_shape(d);
+  h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
+  return h;
+}
+
+// A block of channels at `efficiency`: each count survives with that probability (what a
+// half-efficient readout does to Poisson counts).
+void Thin(v1::Histogram& h, const std::vector<uint32_t>& bins, double efficiency,
+          std::mt19937_64& rng) {
+  for (uint32_t b : bins) {
+    std::binomial_distribution<long long> keep(static_cast<long long>(h.contents(b)), efficiency);
+    h.set_contents(b, static_cast<double>(keep(rng)));
+  }
+}
+
+// A hot channel on top of whatever the histogram is.
+void AddHotBin(v1::Histogram& h, uint32_t bin) {
+  double total = 0;
+  for (double c : h.contents()) total += c;
+  h.set_contents(bin, std::round(h.contents(bin) * 5 + 0.01 * total));
+}
+
+bool Flagged(const v1::Verdict& v) {
+  return v.quality() == v1::QUALITY_WARNING || v.quality() == v1::QUALITY_BAD;
+}
+
+// One monitor of the shared run: its histograms, and what its verdicts gave.
+struct Lane {
+  sim::MonitorSpec spec;
+  std::vector<uint32_t> block;  // bins of the lasting defect (empty: none)
+  double gain_per_ls = 0;       // a drift instead
+  bool late_anomalies = false;  // every 10th of the last 300 lumisections carries a hot channel
+  std::mt19937_64 rng;
+  // Results over the lumisections after the first model.
+  int sent = 0, flagged_last = 0, last_count = 0, normals = 0, false_alarms = 0;
+  int anomalies = 0, caught = 0;
+  int first_flag = -1;   // lumisections into the defect before the first flag
+  int last_unflagged = -1;  // the last lumisection of the defect not flagged
+  int gaps_after = 0;    // unflagged lumisections after the first flag
+  uint64_t last_version = 0;
+  int model_changes = 0;
+};
+
+// The bins of a w x h rectangle of a [nx, ny] map at (x0, y0), row-major.
+std::vector<uint32_t> Rectangle(uint32_t ny, uint32_t x0, uint32_t y0, uint32_t w, uint32_t h) {
+  std::vector<uint32_t> bins;
+  for (uint32_t x = x0; x < x0 + w; ++x)
+    for (uint32_t y = y0; y < y0 + h; ++y) bins.push_back(x * ny + y);
+  return bins;
+}
+
+std::vector<uint32_t> Range(uint32_t from, uint32_t to) {
+  std::vector<uint32_t> bins;
+  for (uint32_t b = from; b < to; ++b) bins.push_back(b);
+  return bins;
+}
+
+// Sends normal histograms on every lane until each has a model; returns the last lumisection.
+uint64_t TrainLanes(Client& client, std::vector<Lane>& lanes, int learn) {
+  uint64_t ls = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(180);
+  for (bool all = false; !all && Clock::now() < deadline;) {
+    ++ls;
+    std::vector<v1::Histogram> hs;
+    for (auto& l : lanes) hs.push_back(Make(l.spec, sim::Draw(l.spec, 1e4, Anomaly::kNone, 0, l.rng), 1, ls));
+    std::vector<v1::Verdict> vs;
+    EXPECT_TRUE(client.Submit(hs, &vs).ok());
+    if (vs.size() != lanes.size()) return ls;
+    all = true;
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      all = all && vs[i].model_version() > 0;
+      lanes[i].last_version = vs[i].model_version();
+    }
+    if (static_cast<int>(ls) > learn) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return ls;
+}
+
+// Feeds every lane `length` lumisections after `ls`; the lasting defects are present from
+// `defect_from` on (counted from 0), the drift goes on from where `drift_at` says. Fills the
+// lanes' results, counting "the last" over the final 200.
+void FeedLanes(Client& client, std::vector<Lane>& lanes, uint64_t& ls, int length, int defect_from,
+               int drift_at = 0, bool late_anomalies = true) {
+  for (int i = 0; i < length; ++i) {
+    ++ls;
+    std::vector<v1::Histogram> hs;
+    std::vector<bool> anomalous;
+    for (auto& l : lanes) {
+      if (l.gain_per_ls != 0) l.spec.gain = 1.0 + l.gain_per_ls * (drift_at + i);
+      auto h = Make(l.spec, sim::Draw(l.spec, 1e4, Anomaly::kNone, 0, l.rng), 1, ls);
+      if (!l.block.empty() && i >= defect_from) Thin(h, l.block, 0.5, l.rng);
+      const bool anomaly =
+          late_anomalies && l.late_anomalies && i >= length - 300 && i % 10 == 0;
+      if (anomaly) AddHotBin(h, 20 + static_cast<uint32_t>(i % 50));
+      anomalous.push_back(anomaly);
+      hs.push_back(std::move(h));
+    }
+    std::vector<v1::Verdict> vs;
+    ASSERT_TRUE(client.Submit(hs, &vs).ok());
+    ASSERT_EQ(vs.size(), lanes.size());
+    for (size_t j = 0; j < lanes.size(); ++j) {
+      Lane& l = lanes[j];
+      const bool flagged = Flagged(vs[j]);
+      ++l.sent;
+      if (vs[j].model_version() != l.last_version) ++l.model_changes;
+      l.last_version = vs[j].model_version();
+      if (anomalous[j]) {
+        ++l.anomalies;
+        l.caught += vs[j].quality() == v1::QUALITY_BAD;
+        continue;
+      }
+      if (l.block.empty() || i < defect_from) {
+        ++l.normals;
+        l.false_alarms += flagged;
+        continue;
+      }
+      if (l.first_flag < 0 && flagged) l.first_flag = i - defect_from;
+      if (!flagged) l.last_unflagged = i - defect_from;
+      if (l.first_flag >= 0 && !flagged) ++l.gaps_after;
+      if (i >= length - 200) {
+        ++l.last_count;
+        l.flagged_last += flagged;
+      }
+    }
+    // About 30 lumisections a second (700 times real time): trainings run while the stream
+    // goes on.
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+}
+
+v1::MonitorInfo GetMonitor(Client& client, const std::string& name) {
+  grpc::ClientContext ctx;
+  v1::GetMonitorRequest req;
+  req.set_monitor(name);
+  v1::MonitorInfo info;
+  EXPECT_TRUE(client.control().GetMonitor(&ctx, req, &info).ok());
+  return info;
+}
+
+// The value of a monitor's series in the daemon's /metrics ("" when absent).
+std::string MetricValue(const DaemonProcess& d, const std::string& family,
+                        const std::string& monitor) {
+  int status = 0;
+  const std::string body = HttpGet(d.metrics_address(), "/metrics", &status);
+  const std::string key = family + "{monitor=\"" + monitor + "\"} ";
+  const size_t at = body.find(key);
+  if (at == std::string::npos) return "";
+  return body.substr(at + key.size(), body.find('\n', at) - at - key.size());
+}
+
+void Reset(Lane& l) {
+  l.flagged_last = l.last_count = l.normals = l.false_alarms = l.anomalies = l.caught = 0;
+  l.first_flag = l.last_unflagged = -1;
+  l.gaps_after = 0;
+}
+
+void Print(const char* phase, const Lane& l) {
+  if (!l.block.empty())
+    std::printf("%s: lasting defect %-28s first flag after %d ls, flagged without a break from "
+                "ls %d on, last 200: %d/%d flagged; normals flagged %d/%d; %d model changes\n",
+                phase, l.spec.name.c_str(), l.first_flag + 1, l.last_unflagged + 2, l.flagged_last,
+                l.last_count, l.false_alarms, l.normals, l.model_changes);
+  else
+    std::printf("%s: no defect      %-28s %d/%d normals flagged, %d/%d late anomalies BAD, %d "
+                "model changes\n",
+                phase, l.spec.name.c_str(), l.false_alarms, l.normals, l.caught, l.anomalies,
+                l.model_changes);
+}
+
+// A half-efficient block at a fixed place for 1,000 lumisections in three families (a spectrum,
+// a channel occupancy and a 2D map) with retraining on, while a spectrum in the same daemon
+// drifts by 30% over 1,500 lumisections; then an operator's word on each held change: reject,
+// approve, and "accept as the new normal".
+TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.started()) << d.error();
+  Client client(d.grpc_address());
+  std::vector<Lane> lanes(6);
+  lanes[0].spec = SpecOf(sim::Family::kPeakOnBackground);
+  lanes[0].block = Range(42, 47);  // the peak's upper flank
+  lanes[1].spec = SpecOf(sim::Family::kChannelOccupancy);
+  lanes[1].block = Range(60, 68);  // a module's worth of channels
+  lanes[2].spec = SpecOf(sim::Family::kOccupancy2D);
+  lanes[2].block = Rectangle(20, 6, 11, 3, 3);
+  lanes[3].spec = SpecOf(sim::Family::kPeakOnBackground);
+  lanes[3].spec.name = "ecal/endcap/pi0_mass_drifting";
+  lanes[3].gain_per_ls = 0.3 / 1500;
+  lanes[3].late_anomalies = true;
+  lanes[4].spec = SpecOf(sim::Family::kPeakOnBackground);
+  lanes[4].spec.name = "ecal/endcap/pi0_mass_steady";
+  lanes[4].late_anomalies = true;
+  lanes[5].spec = SpecOf(sim::Family::kTiming);
+  lanes[5].block = Range(60, 64);  // the late tail
+  for (size_t i = 0; i < lanes.size(); ++i) lanes[i].rng.seed(100 + i);
+  uint64_t ls = TrainLanes(client, lanes, 100);
+  for (auto& l : lanes) Reset(l);
+  FeedLanes(client, lanes, ls, 1500, 500);
+  for (const Lane& l : lanes) Print("defect", l);
+  for (const Lane& l : lanes) {
+    SCOPED_TRACE(l.spec.name);
+    if (l.block.empty()) {
+      // The steady monitor within 2x warning_p (1e-3) as a count: fewer than 7 of ~1,470 is
+      // what a rate of 2e-3 gives at least 1% of the time. The drifting one is never held and
+      // follows the drift by retraining; between retrainings its model lags (0.2-0.9% flagged
+      // in this test, where six monitors share one training thread at 700 times real time).
+      EXPECT_LE(l.false_alarms, l.gain_per_ls != 0 ? 30 : 6) << "normal lumisections flagged";
+      EXPECT_GE(l.caught, l.anomalies - 1) << "late anomalies are caught";
+      continue;
+    }
+    EXPECT_GE(l.flagged_last, 0.95 * l.last_count) << "the defect is learned as normal";
+    EXPECT_GE(l.first_flag, 0);
+    EXPECT_LT(l.first_flag, 20);
+    EXPECT_LE(l.false_alarms, 6) << "normal lumisections before the defect flagged";
+  }
+
+  // Each held change is visible where the crew looks. (The occupancy's block is BAD on every
+  // lumisection: it never enters the window, and no candidate learns it.)
+  for (size_t i : {0, 2, 5}) {
+    const auto info = GetMonitor(client, lanes[i].spec.name);
+    SCOPED_TRACE(lanes[i].spec.name);
+    EXPECT_FALSE(info.pending_change().empty()) << "no change held";
+    EXPECT_EQ(MetricValue(d, "histguard_monitor_pending_change", lanes[i].spec.name), "1");
+  }
+  EXPECT_EQ(MetricValue(d, "histguard_monitor_pending_change", lanes[3].spec.name), "0")
+      << "the drift is followed, not held";
+  EXPECT_TRUE(GetMonitor(client, lanes[3].spec.name).pending_change().empty());
+  EXPECT_FALSE(GetMonitor(client, lanes[3].spec.name).nuisances().empty());
+
+  // Reject the map's change: it stays flagged. Approve the timing's: the candidate that learned
+  // it becomes active. Accept the spectrum's from the next lumisection on.
+  {
+    grpc::ClientContext ctx;
+    v1::RejectRequest req;
+    req.set_monitor(lanes[2].spec.name);
+    req.set_comment("module 8 lost half its channels: a defect");
+    v1::RejectResponse resp;
+    ASSERT_TRUE(client.control().Reject(&ctx, req, &resp).ok());
+    EXPECT_TRUE(GetMonitor(client, lanes[2].spec.name).change_rejected());
+  }
+  {
+    const uint64_t before = GetMonitor(client, lanes[5].spec.name).active_version();
+    grpc::ClientContext ctx;
+    v1::ApproveRequest req;
+    req.set_monitor(lanes[5].spec.name);
+    v1::ApproveResponse resp;
+    const auto s = client.control().Approve(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(MetricValue(d, "histguard_monitor_pending_change", lanes[5].spec.name), "0");
+    const auto info = GetMonitor(client, lanes[5].spec.name);
+    EXPECT_GT(info.active_version(), before);
+    EXPECT_EQ(info.active_version(), resp.version());
+    EXPECT_TRUE(info.pending_change().empty());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::AcceptRequest req;
+    req.set_monitor(lanes[0].spec.name);
+    req.set_run(1);
+    req.set_from_lumisection(ls + 1);
+    req.set_comment("the flank channels are masked from now on");
+    v1::AcceptResponse resp;
+    ASSERT_TRUE(client.control().Accept(&ctx, req, &resp).ok());
+    EXPECT_TRUE(GetMonitor(client, lanes[0].spec.name).has_accepting());
+  }
+  // 600 more lumisections with the defects; the drift lane goes on drifting.
+  for (auto& l : lanes) Reset(l);
+  FeedLanes(client, lanes, ls, 600, 0, 1500, /*late_anomalies=*/false);
+  for (const Lane& l : lanes) Print("after the operator's word", l);
+  EXPECT_GE(lanes[2].flagged_last, 0.95 * lanes[2].last_count) << "a rejected change stays flagged";
+  EXPECT_GE(lanes[1].flagged_last, 0.95 * lanes[1].last_count) << "the occupancy's block too";
+  EXPECT_LE(lanes[3].false_alarms, 3) << "the drift is still followed";
+  // Accepted: GOOD again within 600 lumisections (counted over the last 200), and a new defect
+  // on top of the new normal is still caught.
+  EXPECT_LE(lanes[0].flagged_last, 0.02 * lanes[0].last_count) << "the accepted normal is flagged";
+  EXPECT_FALSE(GetMonitor(client, lanes[0].spec.name).has_accepting()) << "still learning it";
+  EXPECT_LE(lanes[5].flagged_last, 0.02 * lanes[5].last_count) << "the approved change is flagged";
+  int caught = 0;
+  for (int i = 0; i < 20; ++i) {
+    Lane& l = lanes[0];
+    auto h = Make(l.spec, sim::Draw(l.spec, 1e4, Anomaly::kNone, 0, l.rng), 1, ++ls);
+    Thin(h, l.block, 0.5, l.rng);
+    AddHotBin(h, 20 + static_cast<uint32_t>(i));
+    std::vector<v1::Verdict> vs;
+    ASSERT_TRUE(client.Submit({h}, &vs).ok());
+    caught += vs.at(0).quality() == v1::QUALITY_BAD;
+  }
+  std::printf("after accept: %d/20 hot channels on top of the accepted change BAD\n", caught);
+  EXPECT_GE(caught, 19);
+}
+
+}  // namespace
+}  // namespace histguard::testing
