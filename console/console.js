@@ -223,6 +223,7 @@ async function showMonitor(name, run, ls, at = null) {
   state.run = run;
   state.ls = ls;
   document.getElementById('m-name').textContent = name;
+  drawChange(info);
   drawVersions(info);
   drawHistory(history);
   let inspection = null;
@@ -234,6 +235,20 @@ async function showMonitor(name, run, ls, at = null) {
   state.inspection = inspection;
   await drawInspection(info, inspection);
   state.ready = true;
+}
+
+// A candidate held for a localised change waits for a person's word; an open lasting change or
+// an accepted new normal being learned is shown too.
+function drawChange(info) {
+  const lines = [];
+  if (info.pending_change) lines.push(`A candidate model learned a lasting change (${info.pending_change}); it is held, and flagged lumisections stay out of the training window until you approve or reject it.`);
+  else if (info.change_rejected) lines.push('A lasting change was rejected as a defect: it stays flagged and out of the training window.');
+  if (num(info.lasting_lumisections)) lines.push(`Flagged ${num(info.lasting_lumisections)} lumisections in a row (from the start: ${info.lasting_change}).`);
+  if (info.accepting) lines.push(`Learning the new normal accepted from run ${num(info.accepting.run)} lumisection ${num(info.accepting.from_lumisection)}.`);
+  document.getElementById('change').hidden = !lines.length;
+  document.getElementById('change-text').textContent = lines.join(' ');
+  document.getElementById('approve').disabled = !info.pending_change;
+  document.getElementById('reject').disabled = !info.pending_change;
 }
 
 function drawVersions(info) {
@@ -482,6 +497,15 @@ function setUpActions() {
                   (r) => `active model is now v${num(r.active_version)}`))
       await showMonitor(state.monitor.monitor, state.run, state.ls);
   });
+  for (const verb of ['approve', 'reject']) {
+    document.getElementById(verb).addEventListener('click', async () => {
+      const comment = document.getElementById('change-comment').value;
+      if (await act(verb, { monitor: state.monitor.monitor, comment },
+                    (r) => verb === 'approve' ? `approved: active model is now v${num(r.version)}`
+                                              : 'rejected: the change stays flagged'))
+        await showMonitor(state.monitor.monitor, state.run, state.ls);
+    });
+  }
   document.getElementById('forget').addEventListener('click', async () => {
     const name = state.monitor.monitor;
     if (prompt(`Forget ${name}? Its models, stored histograms and labels are deleted. Type its name to confirm.`) !== name) return;

@@ -232,6 +232,26 @@ HttpResponse ConsoleApi::Api(const HttpRequest& req) const {
       const absl::Status s = control_.DoRollback(*who, r, &out);
       return Answer(s, out);
     }
+    if (route == "approve") {
+      v1::ApproveRequest r;
+      if (auto bad = parse(r)) return *bad;
+      v1::ApproveResponse out;
+      const absl::Status s = control_.DoApprove(*who, r, &out);
+      return Answer(s, out);
+    }
+    if (route == "reject") {
+      v1::RejectRequest r;
+      if (auto bad = parse(r)) return *bad;
+      const absl::Status s = control_.DoReject(*who, r);
+      return s.ok() ? Json(200, "{}\n") : Error(s);
+    }
+    if (route == "accept") {
+      v1::AcceptRequest r;
+      if (auto bad = parse(r)) return *bad;
+      v1::AcceptResponse out;
+      const absl::Status s = control_.DoAccept(*who, r, &out);
+      return Answer(s, out);
+    }
     if (route == "forget") {
       v1::ForgetRequest r;
       if (auto bad = parse(r)) return *bad;

@@ -13,6 +13,9 @@
 //   POST /api/v1/retrain   RetrainRequest                202: the training is queued
 //   POST /api/v1/rollback  RollbackRequest               RollbackResponse
 //   POST /api/v1/forget    ForgetRequest                 ForgetResponse
+//   POST /api/v1/approve   ApproveRequest                ApproveResponse
+//   POST /api/v1/reject    RejectRequest                 {}
+//   POST /api/v1/accept    AcceptRequest                 AcceptResponse
 //
 // Messages are the proto3 JSON mapping of proto/histguard/v1/histguard.proto (field names as in
 // the proto, 64-bit integers as strings, enums by name), made by the same ControlService calls as

@@ -374,34 +374,32 @@ class Client:
         return ForgetResult(versions_deleted=int(r.versions_deleted),
                             histograms_deleted=int(r.histograms_deleted))
 
-    def approve(self, name: str, version: Optional[int] = None, *, comment: str = "",
-                author: Optional[str] = None) -> dict:
-        """Approves a monitor's pending model as its new anchor (where the daemon offers it).
-
-        Raises :class:`NotSupported` when the daemon's API has no ``Control.Approve`` call.
+    def approve(self, name: str, *, comment: str = "") -> int:
+        """Approves the candidate a monitor holds because it learned a localised change
+        (``monitor(name).pending_change``): it becomes the active model and the change the new
+        normal. Returns the now active version. Needs the operator role; raises
+        :class:`HistguardError` (code ``FAILED_PRECONDITION``) when no candidate is held, and
+        :class:`NotSupported` against a daemon without the call.
         """
-        service = pb.DESCRIPTOR.services_by_name.get("Control")
-        method = service.methods_by_name.get("Approve") if service is not None else None
-        if method is None:
-            raise NotSupported(
-                "approve: this version of the histguard API (histguard.v1.Control) has no Approve "
-                "call, so the daemon does not offer approving models; use retrain/rollback")
-        request_class = getattr(pb, method.input_type.name)
-        response_class = getattr(pb, method.output_type.name)
-        if author is None:
-            try:
-                author = getpass.getuser()
-            except Exception:
-                author = ""
-        values = {"monitor": name, "version": version, "comment": comment, "author": author}
-        fields = request_class.DESCRIPTOR.fields_by_name
-        request = request_class(**{k: v for k, v in values.items()
-                                   if k in fields and v is not None})
-        call = self._channel.unary_unary(
-            f"/{service.full_name}/Approve",
-            request_serializer=request_class.SerializeToString,
-            response_deserializer=response_class.FromString)
-        response = self._call(call, request, "Approve")
-        return {f.name: v for f, v in response.ListFields()}
+        r = self._call(self._control.Approve, pb.ApproveRequest(monitor=name, comment=comment),
+                       "Approve")
+        return int(r.version)
+
+    def reject(self, name: str, *, comment: str = "") -> None:
+        """Rejects the candidate a monitor holds for a localised change: the change stays flagged
+        and out of the training window, and later candidates that learn one are dropped, until a
+        change is approved or accepted. Needs the operator role."""
+        self._call(self._control.Reject, pb.RejectRequest(monitor=name, comment=comment), "Reject")
+
+    def accept(self, name: str, run: int, from_lumisection: int, *, comment: str = "") -> int:
+        """Accepts what the monitor receives from (run, from_lumisection) on as its new normal:
+        those histograms enter the training window whatever their verdict (unless labelled BAD),
+        and the next model learns them. Returns how many accepted histograms that model needs.
+        Needs the operator role."""
+        r = self._call(self._control.Accept,
+                       pb.AcceptRequest(monitor=name, run=int(run),
+                                        from_lumisection=int(from_lumisection), comment=comment),
+                       "Accept")
+        return int(r.histograms_needed)
 
 

@@ -383,6 +383,17 @@ class MonitorInfo:
     window_size: int
     thresholds: Optional[Thresholds]
     last_verdict: Optional[Verdict]
+    #: A candidate held because it learned a localised change ("bins 43-46 low by 45%"), for
+    #: :meth:`Client.approve` or :meth:`Client.reject`; "" when none is held.
+    pending_change: str = ""
+    change_rejected: bool = False
+    #: (run, from_lumisection) of a new normal being learned after :meth:`Client.accept`.
+    accepting: Optional[Tuple[int, int]] = None
+    #: Lumisections in a row flagged, once 10 or more, and the bins the first of them named.
+    lasting_lumisections: int = 0
+    lasting_change: str = ""
+    #: What the active model's change check fitted against the data it replaced (1D).
+    nuisances: str = ""
 
 
 @dataclass(frozen=True)
@@ -448,4 +459,11 @@ def monitor_info_from_proto(m: Any) -> MonitorInfo:
         window_size=int(m.window_size),
         thresholds=thresholds,
         last_verdict=_last_verdict(m, "last_verdict", shape),
+        pending_change=getattr(m, "pending_change", ""),
+        change_rejected=bool(getattr(m, "change_rejected", False)),
+        accepting=((int(m.accepting.run), int(m.accepting.from_lumisection))
+                   if m.HasField("accepting") else None),
+        lasting_lumisections=int(getattr(m, "lasting_lumisections", 0)),
+        lasting_change=getattr(m, "lasting_change", ""),
+        nuisances=getattr(m, "nuisances", ""),
     )

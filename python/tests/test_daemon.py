@@ -245,14 +245,16 @@ def test_retrain_then_rollback(client, trained):
         client.rollback("py/map", 99)
 
 
-def test_approve_says_when_the_daemon_does_not_offer_it(client, trained):
-    from histguard import _stubs
-
-    if "Approve" in _stubs.pb.DESCRIPTOR.services_by_name["Control"].methods_by_name:
-        pytest.skip("this API has an Approve call")
-    with pytest.raises(histguard.NotSupported, match="does not offer approving") as e:
-        client.approve("py/map", 1)
-    assert isinstance(e.value, NotImplementedError)
+def test_approve_reject_and_accept_reach_the_daemon(client, trained):
+    # Nothing is held on a steady monitor: approve and reject say so.
+    for call in (client.approve, client.reject):
+        with pytest.raises(histguard.HistguardError, match="holds no candidate") as e:
+            call("py/map", comment="checked")
+        assert e.value.code == "FAILED_PRECONDITION"
+    with pytest.raises(histguard.UnknownMonitor):
+        client.reject("py/no-such-monitor")
+    assert client.accept("py/map", 7, 1, comment="new normal") > 0
+    assert client.monitor("py/map").accepting == (7, 1)
 
 
 def test_forget_deletes_a_monitors_models_and_frees_its_name(client):
