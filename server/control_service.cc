@@ -87,7 +87,13 @@ absl::Status ControlService::DoGetMonitor(const v1::GetMonitorRequest& request,
   th->set_min_entries(mon.thresholds.min_entries);
   *response->mutable_last_verdict() = mon.last_verdict;
   response->set_last_verdict_unix_ms(mon.last_verdict_unix_ms);
-  if (mon.pending) response->set_pending_change(mon.pending->change);
+  if (mon.pending) {
+    response->set_pending_change(mon.pending->change);
+  } else if (mon.held_change && !mon.change_rejected) {
+    response->set_pending_change(mon.held_change->where +
+                                 " (its candidate did not outlive a restart; the next training "
+                                 "that learns it holds a new one)");
+  }
   response->set_change_rejected(mon.change_rejected);
   response->set_nuisances(mon.last_nuisances);
   if (mon.lasting_open()) {
@@ -314,7 +320,7 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
     // an acknowledged verdict, and a training that finishes meanwhile cannot be overwritten.
     Store::Batch batch;
     store_.PutMeta(batch, m->name,
-                   MetaJson(m->shape, model->version, m->trained_versions, m->versions));
+                   MetaJson(*m, model->version, m->versions));
     if (const absl::Status s = store_.Commit(batch); !s.ok()) {
       metrics_.StoreErrors("write").Increment();
       return absl::UnavailableError("rollback not recorded in the state store: " +
@@ -430,6 +436,12 @@ absl::Status ControlService::DoAccept(const std::string& who, const v1::AcceptRe
                                       "' is still learning: everything it collects is its normal");
     m->AcceptFrom({request.run(), request.from_lumisection()}, AcceptTarget(config_));
     needed = m->accept_target;
+    if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
+      metrics_.StoreErrors("write").Increment();
+      Audit(who, "accept", m->name, {{"run", request.run()}, {"from_lumisection", request.from_lumisection()}}, s);
+      return absl::UnavailableError("accepted, but not recorded in the state store (" +
+                                    std::string(s.message()) + "): a restart forgets it");
+    }
   }
   Audit(who, "accept", m->name,
         {{"run", request.run()}, {"from_lumisection", request.from_lumisection()},
@@ -455,9 +467,17 @@ absl::Status ControlService::DoApprove(const std::string& who, const v1::Approve
     std::lock_guard lk(m->mu);
     candidate = m->pending;
   }
-  if (!candidate)
+  if (!candidate) {
+    std::lock_guard lk(m->mu);
+    if (m->held_change && !m->change_rejected)
+      return absl::FailedPreconditionError(
+          "monitor '" + m->name + "' holds a change (" + m->held_change->where +
+          ") but its candidate did not outlive a restart: the next training that learns the "
+          "change holds a new one; or make it the new normal with histguard accept " + m->name +
+          " --run R --from LS");
     return absl::FailedPreconditionError("monitor '" + m->name +
                                          "' holds no candidate for approval");
+  }
   const std::string change = candidate->change;
   const TrainResult r = training_.Install(m.get(), std::move(candidate), /*from_training=*/false);
   const absl::Status s = r.accepted ? absl::OkStatus() : absl::UnavailableError(r.reason);
@@ -483,6 +503,12 @@ absl::Status ControlService::DoReject(const std::string& who, const v1::RejectRe
     m->pending.reset();
     m->change_rejected = true;
     m->series.pending_change->Set(0);
+    if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
+      metrics_.StoreErrors("write").Increment();
+      Audit(who, "reject", m->name, {{"change", change}, {"comment", request.comment()}}, s);
+      return absl::UnavailableError("rejected, but not recorded in the state store (" +
+                                    std::string(s.message()) + "): a restart forgets it");
+    }
   }
   Audit(who, "reject", m->name, {{"change", change}, {"comment", request.comment()}},
         absl::OkStatus());

@@ -1,9 +1,11 @@
 // A monitor's meta record in the state store: its binning, its kept model versions (their
-// manifests) and which of them is active. Written whenever one of those changes, read back at
+// manifests), which of them is active, and what a person decided about lasting changes (a held
+// or rejected change, a new normal being learned: see Monitor). Written whenever one of those changes, read back at
 // start-up (server/restore.h). Plain functions, no shared state.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,17 +15,33 @@
 
 namespace histguard::server {
 
+// The lasting-change state that outlives a restart. (A held candidate model does not: after a
+// restart the change stays held, and the next training that learns it holds a new candidate.)
+struct StoredVigilance {
+  std::optional<HeldChange> held_change;
+  bool change_rejected = false;
+  bool accepting = false;
+  HistogramKey accepted_from{0, 0};
+  uint64_t accept_target = 0;
+};
+
 struct StoredMeta {
   std::vector<uint32_t> shape;
   uint64_t trained_versions = 0, active_version = 0;
   std::vector<VersionInfo> versions;
+  StoredVigilance vigilance;
 };
 
 // The record of `monitor` as it is now. Caller holds monitor.mu.
 std::string MetaJson(const Monitor& monitor);
-// The record with `active` the active version and `kept` the kept versions.
-std::string MetaJson(const std::vector<uint32_t>& shape, uint64_t active,
-                     uint64_t trained_versions, const std::vector<VersionInfo>& kept);
+// The record of `monitor` with `active` the active version and `kept` the kept versions (about to
+// be installed). Caller holds monitor.mu.
+std::string MetaJson(const Monitor& monitor, uint64_t active, const std::vector<VersionInfo>& kept);
+
+class Store;
+// Writes the record of `monitor` as it is now (after a change of its lasting-change state).
+// Caller holds monitor.mu.
+absl::Status SaveMeta(Store& store, const Monitor& monitor);
 
 // DataLoss naming what is wrong when the text is not such a record.
 absl::StatusOr<StoredMeta> ParseStoredMeta(std::string_view text);

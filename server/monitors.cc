@@ -57,8 +57,7 @@ bool Monitor::Admits(const HistogramKey& k, v1::Quality quality) const {
   if (it != labels.end()) return it->second;
   if (quality == v1::QUALITY_REJECTED || quality == v1::QUALITY_LOW_STATISTICS) return false;
   if (accepting && k >= accepted_from) return true;
-  if (pending || change_rejected)
-    return quality == v1::QUALITY_GOOD || quality == v1::QUALITY_LEARNING;
+  if (held_change) return quality == v1::QUALITY_GOOD || quality == v1::QUALITY_LEARNING;
   return quality != v1::QUALITY_BAD;
 }
 

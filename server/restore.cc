@@ -38,6 +38,11 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       m->trained_versions = meta->trained_versions;
       active = meta->active_version;
       m->versions = std::move(meta->versions);
+      m->held_change = std::move(meta->vigilance.held_change);
+      m->change_rejected = meta->vigilance.change_rejected;
+      if (meta->vigilance.accepting)
+        m->AcceptFrom(meta->vigilance.accepted_from, meta->vigilance.accept_target);
+      m->series.pending_change->Set(m->held_change && !m->change_rejected ? 1 : 0);
     } else {
       report.problems.push_back(name + ": " + std::string(meta.status().message()));
     }

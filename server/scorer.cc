@@ -395,6 +395,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
       m->held_change.reset();
       m->pending.reset();
       m->series.pending_change->Set(0);
+      store_.PutMeta(batch, m->name, MetaJson(*m));
     }
     v.set_p_value(p);
     label = Judge(p, th, v);

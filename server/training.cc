@@ -297,6 +297,11 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
           m->held_quiet = 0;
           m->held_cusum = 0;
           m->series.pending_change->Set(1);
+          if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
+            metrics_.StoreErrors("write").Increment();
+            std::clog << "histguardd: " << m->name << ": the held change is not recorded in the "
+                      << "state store (" << s.message() << "); a restart forgets it\n";
+          }
         }
         std::clog << "histguardd: " << m->name << " (" << reason << ") candidate " << why
                   << "\n";
@@ -351,7 +356,7 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
       kept.erase(it);
     }
     Store::Batch batch;
-    store_.PutMeta(batch, m->name, MetaJson(m->shape, info.version, m->trained_versions, kept));
+    store_.PutMeta(batch, m->name, MetaJson(*m, info.version, kept));
     if (const absl::Status s = store_.Commit(batch); !s.ok()) {
       metrics_.StoreErrors("write").Increment();
       metrics_.TrainingRuns("failed").Increment();
@@ -381,17 +386,29 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
     m->drifting = candidate->drift && candidate->new_at_snapshot < config_.retrain_every / 2;
     m->last_training_error.clear();
     m->last_nuisances = candidate->nuisances;
+    bool vigilance_changed = false;
     // The new normal an operator accepted is learned: flagged histograms stay out again.
-    if (m->accepting && m->accepted_in_training >= m->accept_target) m->accepting = false;
+    if (m->accepting && m->accepted_in_training >= m->accept_target) {
+      m->accepting = false;
+      vigilance_changed = true;
+    }
     // An approved change is the new normal. (A model trained while a change is held learned
     // none only because flagged histograms stayed out: the hold goes when the change does.)
     if (!from_training) {
       // Approved: the change is the new normal from the data that showed it on, learned as an
       // accepted one (this candidate saw only part of it).
       m->AcceptFrom(candidate->change_from, AcceptTarget(config_));
+      vigilance_changed = true;
     }
     m->series.model_version->Set(static_cast<double>(info.version));
     m->series.last_trained_time->Set(static_cast<double>(info.created_unix_ms) / 1000.0);
+    if (vigilance_changed) {
+      if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
+        metrics_.StoreErrors("write").Increment();
+        std::clog << "histguardd: " << m->name << ": the new normal is not recorded in the state "
+                  << "store (" << s.message() << ")\n";
+      }
+    }
   }
   for (uint64_t v : drop) files_.Remove(m->name, v);
   metrics_.TrainingRuns("accepted").Increment();

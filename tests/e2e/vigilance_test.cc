@@ -3,8 +3,12 @@
 // lasting change the new normal. Everything runs against the real daemon binary.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -321,6 +325,62 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
   }
   std::printf("after accept: %d/20 hot channels on top of the accepted change BAD\n", caught);
   EXPECT_GE(caught, 19);
+}
+
+// What a person decided outlives a restart: a rejected change stays rejected and flagged, a held
+// one stays held (its candidate model does not: approve says what to do instead).
+TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
+  char tmpl[] = "/tmp/histguard-vigilance-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  std::vector<Lane> lanes(2);
+  lanes[0].spec = SpecOf(sim::Family::kPeakOnBackground);
+  lanes[0].block = Range(42, 47);
+  lanes[1].spec = SpecOf(sim::Family::kTiming);
+  lanes[1].block = Range(60, 64);
+  for (size_t i = 0; i < lanes.size(); ++i) lanes[i].rng.seed(200 + i);
+  uint64_t ls = 0;
+  {
+    DaemonProcess d({}, dir);
+    ASSERT_TRUE(d.started()) << d.error();
+    Client client(d.grpc_address());
+    ls = TrainLanes(client, lanes, 100);
+    // The defect until both changes are held (a few hundred lumisections at most).
+    for (int round = 0; round < 10; ++round) {
+      FeedLanes(client, lanes, ls, 100, 0, 0, false);
+      if (!GetMonitor(client, lanes[0].spec.name).pending_change().empty() &&
+          !GetMonitor(client, lanes[1].spec.name).pending_change().empty())
+        break;
+    }
+    ASSERT_FALSE(GetMonitor(client, lanes[0].spec.name).pending_change().empty());
+    ASSERT_FALSE(GetMonitor(client, lanes[1].spec.name).pending_change().empty());
+    grpc::ClientContext ctx;
+    v1::RejectRequest req;
+    req.set_monitor(lanes[0].spec.name);
+    v1::RejectResponse resp;
+    ASSERT_TRUE(client.control().Reject(&ctx, req, &resp).ok());
+    ASSERT_EQ(d.Stop(SIGTERM), 0);
+  }
+  DaemonProcess d({}, dir);
+  ASSERT_TRUE(d.started()) << d.error();
+  Client client(d.grpc_address());
+  EXPECT_TRUE(GetMonitor(client, lanes[0].spec.name).change_rejected());
+  const auto held = GetMonitor(client, lanes[1].spec.name);
+  EXPECT_NE(held.pending_change().find("did not outlive a restart"), std::string::npos)
+      << held.pending_change();
+  EXPECT_EQ(MetricValue(d, "histguard_monitor_pending_change", lanes[1].spec.name), "1");
+  for (auto& l : lanes) Reset(l);
+  FeedLanes(client, lanes, ls, 200, 0, 0, false);
+  for (const Lane& l : lanes) Print("after a restart", l);
+  for (const Lane& l : lanes)
+    EXPECT_GE(l.flagged_last, 0.95 * l.last_count) << l.spec.name << ": flagged after a restart";
+  grpc::ClientContext ctx;
+  v1::ApproveRequest req;
+  req.set_monitor(lanes[1].spec.name);
+  v1::ApproveResponse resp;
+  const auto s = client.control().Approve(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("histguard accept"), std::string::npos) << s.error_message();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -200,7 +200,15 @@ TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
   v.manifest = R"({"version": 3, "sample_count": 500, "reason": "drift",
                    "window": {"first_run": 7, "first_lumisection": 1, "last_run": 7,
                               "last_lumisection": 500}})";
-  auto meta = ParseStoredMeta(MetaJson({20, 30}, 3, 4, {v}));
+  Config config;
+  Metrics metrics;
+  MonitorRegistry registry(config, metrics);
+  Rejection why;
+  auto m = registry.FindOrCreate("muon/dt/wheel0/occupancy_map", &why);
+  ASSERT_TRUE(m);
+  m->shape = {20, 30};
+  m->trained_versions = 4;
+  auto meta = ParseStoredMeta(MetaJson(*m, 3, {v}));
   ASSERT_TRUE(meta.ok()) << meta.status();
   EXPECT_EQ(meta->shape, (std::vector<uint32_t>{20, 30}));
   EXPECT_EQ(meta->active_version, 3u);
@@ -208,10 +216,41 @@ TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
   ASSERT_EQ(meta->versions.size(), 1u);
   EXPECT_EQ(meta->versions[0].sample_count, 500u);
   EXPECT_EQ(meta->versions[0].last, (HistogramKey{7, 500}));
+  EXPECT_FALSE(meta->vigilance.held_change);
+  EXPECT_FALSE(meta->vigilance.accepting);
+
+  // What a person decided about lasting changes comes back as it was.
+  HeldChange held;
+  held.block = {6, 9, 11, 14};
+  held.shape = m->shape;
+  held.low = true;
+  held.share = 0.0125;
+  held.extra_var = 2e-7;
+  held.where = "bins x 7-9, y 12-14 low by 47%";
+  m->held_change = held;
+  m->change_rejected = true;
+  meta = ParseStoredMeta(MetaJson(*m));
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  ASSERT_TRUE(meta->vigilance.held_change);
+  EXPECT_EQ(meta->vigilance.held_change->where, held.where);
+  EXPECT_EQ(meta->vigilance.held_change->block.y1, 14u);
+  EXPECT_TRUE(meta->vigilance.held_change->low);
+  EXPECT_DOUBLE_EQ(meta->vigilance.held_change->share, 0.0125);
+  EXPECT_TRUE(meta->vigilance.change_rejected);
+  m->AcceptFrom({356001, 12}, 250);
+  meta = ParseStoredMeta(MetaJson(*m));
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_TRUE(meta->vigilance.accepting);
+  EXPECT_EQ(meta->vigilance.accepted_from, (HistogramKey{356001, 12}));
+  EXPECT_EQ(meta->vigilance.accept_target, 250u);
+  EXPECT_FALSE(meta->vigilance.held_change) << "accepting ends a hold";
 
   for (const char* bad : {R"({"shape": [64], "versions": [{"version": 1, "created_unix_ms": 1.7e20}]})",
                           R"({"shape": [-1]})", R"({"shape": [64], "active_version": 2.5})",
-                          R"({"versions": []})", "{\"shape\": [6"}) {
+                          R"({"versions": []})", "{\"shape\": [6",
+                          // a held block outside the binning
+                          R"({"shape": [64], "vigilance": {"held_change": {"block": [60, 70, 0, 1],
+                              "low": true, "share": 0.1, "extra_var": 0, "where": "x"}}})"}) {
     const auto parsed = ParseStoredMeta(bad);
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kDataLoss) << bad;
   }
