@@ -342,11 +342,15 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
   return absl::OkStatus();
 }
 
+absl::Status ControlService::CheckComment(const std::string& comment) {
+  if (comment.size() <= kMaxComment) return absl::OkStatus();
+  return absl::InvalidArgumentError("a comment holds at most " + std::to_string(kMaxComment) +
+                                    " bytes");
+}
+
 absl::Status ControlService::DoForget(const std::string& who, const v1::ForgetRequest& request,
                                       v1::ForgetResponse* response) {
-  if (request.comment().size() > kMaxComment)
-    return absl::InvalidArgumentError("a comment holds at most " + std::to_string(kMaxComment) +
-                                      " bytes");
+  if (absl::Status s = CheckComment(request.comment()); !s.ok()) return s;
   std::shared_ptr<Monitor> m = registry_.Remove(request.monitor());
   if (!m) return absl::NotFoundError("no monitor named '" + request.monitor() + "'");
   const absl::Status s = ForgetMonitor(*m, who + ": " + request.comment(), response);
@@ -422,9 +426,7 @@ grpc::ServerUnaryReactor* ControlService::Rollback(grpc::CallbackServerContext* 
 
 absl::Status ControlService::DoAccept(const std::string& who, const v1::AcceptRequest& request,
                                       v1::AcceptResponse* response) {
-  if (request.comment().size() > kMaxComment)
-    return absl::InvalidArgumentError("a comment holds at most " + std::to_string(kMaxComment) +
-                                      " bytes");
+  if (absl::Status s = CheckComment(request.comment()); !s.ok()) return s;
   auto found = Find(request.monitor());
   if (!found.ok()) return found.status();
   const std::shared_ptr<Monitor>& m = *found;
@@ -456,9 +458,7 @@ absl::Status ControlService::DoAccept(const std::string& who, const v1::AcceptRe
 
 absl::Status ControlService::DoApprove(const std::string& who, const v1::ApproveRequest& request,
                                        v1::ApproveResponse* response) {
-  if (request.comment().size() > kMaxComment)
-    return absl::InvalidArgumentError("a comment holds at most " + std::to_string(kMaxComment) +
-                                      " bytes");
+  if (absl::Status s = CheckComment(request.comment()); !s.ok()) return s;
   auto found = Find(request.monitor());
   if (!found.ok()) return found.status();
   const std::shared_ptr<Monitor>& m = *found;
@@ -487,9 +487,7 @@ absl::Status ControlService::DoApprove(const std::string& who, const v1::Approve
 }
 
 absl::Status ControlService::DoReject(const std::string& who, const v1::RejectRequest& request) {
-  if (request.comment().size() > kMaxComment)
-    return absl::InvalidArgumentError("a comment holds at most " + std::to_string(kMaxComment) +
-                                      " bytes");
+  if (absl::Status s = CheckComment(request.comment()); !s.ok()) return s;
   auto found = Find(request.monitor());
   if (!found.ok()) return found.status();
   const std::shared_ptr<Monitor>& m = *found;

@@ -46,7 +46,7 @@ class ControlService final : public v1::Control::CallbackService {
         auth_(auth),
         audit_(audit) {}
 
-  static constexpr size_t kMaxComment = 4096;  // bytes of a label's or forget's comment
+  static constexpr size_t kMaxComment = 4096;  // bytes of an operator's comment
   static constexpr size_t kMaxAuthor = 128;
 
   grpc::ServerUnaryReactor* ListMonitors(grpc::CallbackServerContext* context,
@@ -128,6 +128,8 @@ class ControlService final : public v1::Control::CallbackService {
 
  private:
   absl::StatusOr<std::shared_ptr<Monitor>> Find(const std::string& name) const;
+  // InvalidArgument when an operator's comment is longer than kMaxComment.
+  static absl::Status CheckComment(const std::string& comment);
   // Authorizes the caller for `need` and answers with what `call(identity)` returns.
   template <typename Call>
   grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, Role need, Call call);

@@ -16,6 +16,7 @@
 #include "client/client.h"
 #include "client/simulator.h"
 #include "tests/e2e/daemon_process.h"
+#include "tests/e2e/histograms.h"
 
 namespace histguard::testing {
 namespace {
@@ -27,23 +28,6 @@ sim::MonitorSpec PeakMonitor() {
   for (const auto& s : sim::DefaultMonitors(5))
     if (s.family == sim::Family::kPeakOnBackground) return s;
   return {};
-}
-
-v1::Histogram Make(const sim::MonitorSpec& spec, const sim::Sample& s, uint64_t run, uint64_t ls) {
-  v1::Histogram h;
-  h.set_monitor(spec.name);
-  h.set_run(run);
-  h.set_lumisection(ls);
-  for (auto d : s.shape) h.add_shape(d);
-  h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
-  return h;
-}
-
-// A hot channel on top of whatever the histogram is.
-void AddHotBin(v1::Histogram& h, uint32_t bin) {
-  double total = 0;
-  for (double c : h.contents()) total += c;
-  h.set_contents(bin, std::round(h.contents(bin) * 5 + 0.01 * total));  // counts are whole
 }
 
 v1::Verdict SubmitOne(Client& client, const v1::Histogram& h) {

@@ -19,6 +19,7 @@
 #include "client/client.h"
 #include "client/simulator.h"
 #include "tests/e2e/daemon_process.h"
+#include "tests/e2e/histograms.h"
 
 namespace histguard::testing {
 namespace {
@@ -32,16 +33,6 @@ sim::MonitorSpec SpecOf(sim::Family family) {
   return {};
 }
 
-v1::Histogram Make(const sim::MonitorSpec& spec, const sim::Sample& s, uint64_t run, uint64_t ls) {
-  v1::Histogram h;
-  h.set_monitor(spec.name);
-  h.set_run(run);
-  h.set_lumisection(ls);
-  for (auto d : s.shape) h.add_shape(d);
-  h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
-  return h;
-}
-
 // A block of channels at `efficiency`: each count survives with that probability (what a
 // half-efficient readout does to Poisson counts).
 void Thin(v1::Histogram& h, const std::vector<uint32_t>& bins, double efficiency,
@@ -50,13 +41,6 @@ void Thin(v1::Histogram& h, const std::vector<uint32_t>& bins, double efficiency
     std::binomial_distribution<long long> keep(static_cast<long long>(h.contents(b)), efficiency);
     h.set_contents(b, static_cast<double>(keep(rng)));
   }
-}
-
-// A hot channel on top of whatever the histogram is.
-void AddHotBin(v1::Histogram& h, uint32_t bin) {
-  double total = 0;
-  for (double c : h.contents()) total += c;
-  h.set_contents(bin, std::round(h.contents(bin) * 5 + 0.01 * total));
 }
 
 bool Flagged(const v1::Verdict& v) {
