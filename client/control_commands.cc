@@ -262,6 +262,10 @@ int RunMonitor(const std::string& address, const MonitorOptions& o) {
       {"shape", ShapeText(info.shape())},
       {"active model",
        info.active_version() ? "v" + std::to_string(info.active_version()) : "none yet (learning)"},
+      {"anchor",
+       info.anchor_version() ? "v" + std::to_string(info.anchor_version()) +
+                                   " (the last a person chose, or the first; always kept)"
+                             : "-"},
       {"window", std::to_string(info.window_size()) + " histograms"},
       {"thresholds", thresholds},
       {"lasting change",
@@ -312,13 +316,15 @@ int RunMonitor(const std::string& address, const MonitorOptions& o) {
   for (const auto* v : versions) {
     const bool active =
         v->active() || (info.active_version() != 0 && v->version() == info.active_version());
-    table.AddRow({(active ? "* v" : "  v") + std::to_string(v->version()),
+    const bool anchor = v->anchor() || v->version() == info.anchor_version();
+    table.AddRow({std::string(active ? "*" : " ") + (anchor ? "A" : " ") + " v" +
+                      std::to_string(v->version()),
                   UtcTime(v->created_unix_ms()), std::to_string(v->sample_count()),
                   Printf("%.4g", v->training_loss()), Printf("%.4g", v->holdout_loss()),
                   v->reason().empty() ? "-" : v->reason()});
   }
   table.Print(std::cout);
-  std::cout << "(* = active)\n";
+  std::cout << "(* = active, A = anchor)\n";
   return 0;
 }
 

@@ -254,7 +254,8 @@ function drawChange(info) {
 function drawVersions(info) {
   const body = document.querySelector('#versions tbody');
   body.replaceChildren(...(info.versions || []).slice().reverse().map((v) => el('tr', {},
-    el('td', { text: 'v' + num(v.version) + (v.active ? ' (active)' : '') }),
+    el('td', { text: 'v' + num(v.version) + (v.active ? ' (active)' : '') + (v.anchor ? ' (anchor)' : ''),
+               title: v.anchor ? 'the last version a person chose, or the first: never dropped' : '' }),
     el('td', { text: num(v.created_unix_ms) ? new Date(num(v.created_unix_ms)).toISOString().replace('.000', '') : '-' }),
     el('td', { text: num(v.sample_count) }),
     el('td', { text: fmt(v.holdout_loss) }),

@@ -69,6 +69,7 @@ absl::Status ControlService::DoGetMonitor(const v1::GetMonitorRequest& request,
   for (uint32_t d : mon.shape) response->add_shape(d);
   const uint64_t active = mon.model ? mon.model->version : 0;
   response->set_active_version(active);
+  response->set_anchor_version(mon.anchor);
   for (const auto& v : mon.versions) {
     auto* mv = response->add_versions();
     mv->set_version(v.version);
@@ -79,6 +80,7 @@ absl::Status ControlService::DoGetMonitor(const v1::GetMonitorRequest& request,
     mv->set_reason(v.reason);
     mv->set_manifest_json(v.manifest);
     mv->set_active(v.version == active);
+    mv->set_anchor(v.version == mon.anchor);
   }
   response->set_window_size(mon.window.size());
   auto* th = response->mutable_thresholds();
@@ -320,13 +322,14 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
     // an acknowledged verdict, and a training that finishes meanwhile cannot be overwritten.
     Store::Batch batch;
     store_.PutMeta(batch, m->name,
-                   MetaJson(*m, model->version, m->versions));
+                   MetaJson(*m, model->version, m->versions, model->version));
     if (const absl::Status s = store_.Commit(batch); !s.ok()) {
       metrics_.StoreErrors("write").Increment();
       return absl::UnavailableError("rollback not recorded in the state store: " +
                                     std::string(s.message()));
     }
     m->model = std::make_shared<const models::Model>(std::move(*model));
+    m->anchor = m->model->version;  // a person chose it
     // As after a training: the retraining triggers count from here, so a scheduled retraining
     // does not undo the operator's choice at once.
     m->drift_sum = 0;

@@ -4,7 +4,7 @@
 //   Inspect                   a stored histogram with the expectation, pulls and verdict
 //   Label                     a person's GOOD/BAD: BAD leaves the training window, GOOD enters it
 //   Retrain                   trains now; answers with the new version or why it was rejected
-//   Rollback                  makes a kept older version active again
+//   Rollback                  makes a kept older version active again (and the anchor)
 //   Forget                    retires a monitor: deletes its models and everything stored of it
 //   Accept                    takes a lasting change as the new normal from a lumisection on
 //   Approve, Reject           an operator's word on a candidate held for a localised change

@@ -88,14 +88,16 @@ StoredVigilance VigilanceFrom(const nlohmann::json& j, const std::vector<uint32_
 }  // namespace
 
 std::string MetaJson(const Monitor& m) {
-  return MetaJson(m, m.model ? m.model->version : 0, m.versions);
+  return MetaJson(m, m.model ? m.model->version : 0, m.versions, m.anchor);
 }
 
-std::string MetaJson(const Monitor& m, uint64_t active, const std::vector<VersionInfo>& kept) {
+std::string MetaJson(const Monitor& m, uint64_t active, const std::vector<VersionInfo>& kept,
+                     uint64_t anchor) {
   nlohmann::json versions = nlohmann::json::array();
   for (const auto& v : kept) versions.push_back(nlohmann::json::parse(v.manifest));
   return nlohmann::json{{"shape", m.shape},
                         {"active_version", active},
+                        {"anchor_version", anchor},
                         {"trained_versions", m.trained_versions},
                         {"versions", versions},
                         {"vigilance", VigilanceJson(m)}}
@@ -115,6 +117,7 @@ absl::StatusOr<StoredMeta> ParseStoredMeta(std::string_view text) {
     out.shape = JsonIntegers<uint32_t>(meta.at("shape"), "shape");
     out.trained_versions = JsonInteger(meta, "trained_versions", uint64_t{0});
     out.active_version = JsonInteger(meta, "active_version", uint64_t{0});
+    out.anchor = JsonInteger(meta, "anchor_version", uint64_t{0});
     for (const auto& v : meta.value("versions", nlohmann::json::array()))
       out.versions.push_back(VersionFromManifest(v));
     if (meta.contains("vigilance")) out.vigilance = VigilanceFrom(meta.at("vigilance"), out.shape);

@@ -28,15 +28,17 @@ struct StoredVigilance {
 struct StoredMeta {
   std::vector<uint32_t> shape;
   uint64_t trained_versions = 0, active_version = 0;
+  uint64_t anchor = 0;  // 0 in a record written before anchors were kept
   std::vector<VersionInfo> versions;
   StoredVigilance vigilance;
 };
 
 // The record of `monitor` as it is now. Caller holds monitor.mu.
 std::string MetaJson(const Monitor& monitor);
-// The record of `monitor` with `active` the active version and `kept` the kept versions (about to
-// be installed). Caller holds monitor.mu.
-std::string MetaJson(const Monitor& monitor, uint64_t active, const std::vector<VersionInfo>& kept);
+// The record of `monitor` with `active` the active version, `kept` the kept versions and `anchor`
+// the anchor (about to be installed). Caller holds monitor.mu.
+std::string MetaJson(const Monitor& monitor, uint64_t active, const std::vector<VersionInfo>& kept,
+                     uint64_t anchor);
 
 class Store;
 // Writes the record of `monitor` as it is now (after a change of its lasting-change state).

@@ -38,6 +38,24 @@ size_t Monitor::bins() const {
   return n;
 }
 
+std::vector<uint64_t> PruneVersions(std::vector<VersionInfo>& kept, size_t keep, uint64_t active,
+                                    uint64_t anchor) {
+  std::vector<uint64_t> drop;
+  while (kept.size() > keep && kept.size() > 1) {
+    const auto last = std::prev(kept.end());  // the newest stays
+    auto it = std::find_if(kept.begin(), last, [&](const VersionInfo& v) {
+      return v.version != anchor && v.version != active;
+    });
+    if (it == last)
+      it = std::find_if(kept.begin(), last,
+                        [&](const VersionInfo& v) { return v.version != anchor; });
+    if (it == last) break;
+    drop.push_back(it->version);
+    kept.erase(it);
+  }
+  return drop;
+}
+
 void Monitor::AcceptFrom(const HistogramKey& from, uint64_t target) {
   accepting = true;
   accepted_from = from;

@@ -101,6 +101,10 @@ struct Monitor {
   std::shared_ptr<const models::Model> model;  // null while learning
   std::vector<VersionInfo> versions;           // kept versions, ascending
   uint64_t trained_versions = 0;               // last version number handed out
+  // The anchor: the last version a person chose (approved, accepted as a new normal, rolled back
+  // to), at first the first model. It is never dropped from the kept versions, so the model that
+  // knew the detector as a person last saw it can always be rolled back to. 0 while learning.
+  uint64_t anchor = 0;
 
   // The newest accepted histograms in (run, lumisection) order. Only their keys are held here:
   // the counts are in the store (a window's histograms are never deleted from it), and a
@@ -182,6 +186,12 @@ struct Monitor {
   // are learned); otherwise everything not judged BAD.
   bool Admits(const HistogramKey& k, v1::Quality quality) const;
 };
+
+// The versions to delete when `kept` (ascending, the one being installed last) holds more than
+// `keep`: the oldest first, never the anchor or the newest, and the active one only when nothing
+// else can go. `kept` loses them. More than `keep` stay when only those are left.
+std::vector<uint64_t> PruneVersions(std::vector<VersionInfo>& kept, size_t keep, uint64_t active,
+                                    uint64_t anchor);
 
 // Accepted histograms a monitor learns a new normal from: enough for a drift retraining's window
 // to be mostly the new normal.

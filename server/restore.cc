@@ -1,5 +1,6 @@
 #include "server/restore.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "models/stats.h"
@@ -38,6 +39,11 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       m->trained_versions = meta->trained_versions;
       active = meta->active_version;
       m->versions = std::move(meta->versions);
+      // A record from before anchors were kept, or a damaged one: the active version is it.
+      m->anchor = std::any_of(m->versions.begin(), m->versions.end(),
+                              [&](const VersionInfo& v) { return v.version == meta->anchor; })
+                      ? meta->anchor
+                      : active;
       m->held_change = std::move(meta->vigilance.held_change);
       m->change_rejected = meta->vigilance.change_rejected;
       if (meta->vigilance.accepting)

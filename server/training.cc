@@ -347,16 +347,15 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
     }
     std::vector<VersionInfo> kept = m->versions;
     kept.push_back(info);
-    const uint64_t active = m->model ? m->model->version : 0;
-    while (kept.size() > config_.keep_versions) {
-      // The oldest kept version that is not the current one goes (the new one is newest).
-      auto it = kept.begin();
-      if (it->version == active && std::next(it)->version != info.version) ++it;
-      drop.push_back(it->version);
-      kept.erase(it);
-    }
+    // A person chose this one: an approved change, the first model that learned an accepted new
+    // normal; or it is the first model.
+    const bool chosen = !from_training ||
+                        (m->accepting && m->accepted_in_training >= m->accept_target) ||
+                        m->anchor == 0;
+    const uint64_t anchor = chosen ? info.version : m->anchor;
+    drop = PruneVersions(kept, config_.keep_versions, m->model ? m->model->version : 0, anchor);
     Store::Batch batch;
-    store_.PutMeta(batch, m->name, MetaJson(*m, info.version, kept));
+    store_.PutMeta(batch, m->name, MetaJson(*m, info.version, kept, anchor));
     if (const absl::Status s = store_.Commit(batch); !s.ok()) {
       metrics_.StoreErrors("write").Increment();
       metrics_.TrainingRuns("failed").Increment();
@@ -372,6 +371,7 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
     }
     m->model = std::shared_ptr<const models::Model>(candidate->model);
     m->versions = std::move(kept);
+    m->anchor = anchor;
     if (from_training) {
       KeepCurrentLocked(m, candidate->new_at_snapshot);
     } else {

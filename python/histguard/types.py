@@ -370,6 +370,9 @@ class ModelVersion:
     reason: str
     manifest: Dict[str, Any]
     active: bool
+    #: The monitor's anchor: the last version a person chose (approve, accept, rollback), at
+    #: first its first model; trainings never drop it.
+    anchor: bool = False
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,8 @@ class MonitorInfo:
     lasting_change: str = ""
     #: What the active model's change check fitted against the data it replaced (1D).
     nuisances: str = ""
+    #: The anchor's version (see :attr:`ModelVersion.anchor`); 0 while learning.
+    anchor_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -445,7 +450,8 @@ def monitor_info_from_proto(m: Any) -> MonitorInfo:
             version=int(v.version), created=created, sample_count=int(v.sample_count),
             training_loss=float(v.training_loss), holdout_loss=float(v.holdout_loss),
             reason=v.reason, manifest=manifest,
-            active=bool(v.active) or (m.active_version != 0 and v.version == m.active_version)))
+            active=bool(v.active) or (m.active_version != 0 and v.version == m.active_version),
+            anchor=bool(getattr(v, "anchor", False))))
     versions.sort(key=lambda x: x.version, reverse=True)
     thresholds = None
     if m.HasField("thresholds"):
@@ -466,4 +472,5 @@ def monitor_info_from_proto(m: Any) -> MonitorInfo:
         lasting_lumisections=int(getattr(m, "lasting_lumisections", 0)),
         lasting_change=getattr(m, "lasting_change", ""),
         nuisances=getattr(m, "nuisances", ""),
+        anchor_version=int(getattr(m, "anchor_version", 0)),
     )

@@ -240,7 +240,11 @@ def test_retrain_then_rollback(client, trained):
     else:
         assert result.reason and after == before
     assert client.rollback("py/map", 1) == 1
-    assert client.monitor("py/map").active_version == 1
+    info = client.monitor("py/map")
+    assert info.active_version == 1
+    # The version an operator rolled back to is the anchor that trainings never drop.
+    assert info.anchor_version == 1
+    assert [v.version for v in info.versions if v.anchor] == [1]
     with pytest.raises(histguard.NotFound, match="keeps no version 99"):
         client.rollback("py/map", 99)
 

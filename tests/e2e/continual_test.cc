@@ -355,7 +355,7 @@ TEST_F(ContinualDaemon, OperatorCommandsOfTheCli) {
   out.clear();
   ASSERT_EQ(RunCommand(cli + "monitor " + spec_.name, &out), 0) << out;
   EXPECT_NE(out.find("first training"), std::string::npos) << out;
-  EXPECT_NE(out.find("* v1"), std::string::npos) << out;
+  EXPECT_NE(out.find("*A v1"), std::string::npos) << out;  // active, and the anchor
   out.clear();
   ASSERT_EQ(RunCommand(cli + "monitor " + spec_.name + " --json", &out), 0) << out;
   const auto info = nlohmann::json::parse(out);

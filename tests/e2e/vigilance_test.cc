@@ -248,6 +248,17 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
       << "the drift is followed, not held";
   EXPECT_TRUE(GetMonitor(client, lanes[3].spec.name).pending_change().empty());
   EXPECT_FALSE(GetMonitor(client, lanes[3].spec.name).nuisances().empty());
+  {
+    // The drift lane retrained more often than versions are kept (5): its anchor, the first
+    // model, is still there to roll back to.
+    const auto info = GetMonitor(client, lanes[3].spec.name);
+    EXPECT_GT(info.active_version(), 6u);
+    EXPECT_EQ(info.anchor_version(), 1u);
+    ASSERT_FALSE(info.versions().empty());
+    EXPECT_EQ(info.versions(0).version(), 1u) << "the anchor was dropped";
+    EXPECT_TRUE(info.versions(0).anchor());
+    EXPECT_LE(info.versions_size(), 6);
+  }
 
   // Reject the map's change: it stays flagged. Approve the timing's: the candidate that learned
   // it becomes active. Accept the spectrum's from the next lumisection on.
@@ -272,6 +283,7 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
     const auto info = GetMonitor(client, lanes[5].spec.name);
     EXPECT_GT(info.active_version(), before);
     EXPECT_EQ(info.active_version(), resp.version());
+    EXPECT_EQ(info.anchor_version(), resp.version()) << "the approved model is the anchor";
     EXPECT_TRUE(info.pending_change().empty());
   }
   {
@@ -295,7 +307,13 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
   // Accepted: GOOD again within 600 lumisections (counted over the last 200), and a new defect
   // on top of the new normal is still caught.
   EXPECT_LE(lanes[0].flagged_last, 0.02 * lanes[0].last_count) << "the accepted normal is flagged";
-  EXPECT_FALSE(GetMonitor(client, lanes[0].spec.name).has_accepting()) << "still learning it";
+  {
+    const auto info = GetMonitor(client, lanes[0].spec.name);
+    EXPECT_FALSE(info.has_accepting()) << "still learning it";
+    EXPECT_GT(info.anchor_version(), 1u) << "the model that learned the accepted normal anchors";
+    EXPECT_TRUE(std::any_of(info.versions().begin(), info.versions().end(),
+                            [&](const auto& v) { return v.anchor(); }));
+  }
   EXPECT_LE(lanes[5].flagged_last, 0.02 * lanes[5].last_count) << "the approved change is flagged";
   int caught = 0;
   for (int i = 0; i < 20; ++i) {
@@ -323,6 +341,7 @@ TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
   lanes[1].block = Range(60, 64);
   for (size_t i = 0; i < lanes.size(); ++i) lanes[i].rng.seed(200 + i);
   uint64_t ls = 0;
+  std::vector<v1::MonitorInfo> before(lanes.size());
   {
     DaemonProcess d({}, dir);
     ASSERT_TRUE(d.started()) << d.error();
@@ -342,6 +361,7 @@ TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
     req.set_monitor(lanes[0].spec.name);
     v1::RejectResponse resp;
     ASSERT_TRUE(client.control().Reject(&ctx, req, &resp).ok());
+    for (size_t i = 0; i < lanes.size(); ++i) before[i] = GetMonitor(client, lanes[i].spec.name);
     ASSERT_EQ(d.Stop(SIGTERM), 0);
   }
   DaemonProcess d({}, dir);
@@ -352,6 +372,13 @@ TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
   EXPECT_NE(held.pending_change().find("did not outlive a restart"), std::string::npos)
       << held.pending_change();
   EXPECT_EQ(MetricValue(d, "histguard_monitor_pending_change", lanes[1].spec.name), "1");
+  for (size_t i = 0; i < lanes.size(); ++i) {
+    // The anchor (here the first model, even where drift retrainings followed it) is restored.
+    const auto after = GetMonitor(client, lanes[i].spec.name);
+    EXPECT_EQ(before[i].anchor_version(), 1u);
+    EXPECT_EQ(after.anchor_version(), before[i].anchor_version());
+    EXPECT_EQ(after.active_version(), before[i].active_version());
+  }
   for (auto& l : lanes) Reset(l);
   FeedLanes(client, lanes, ls, 200, 0, 0, false);
   for (const Lane& l : lanes) Print("after a restart", l);

@@ -208,11 +208,12 @@ TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
   ASSERT_TRUE(m);
   m->shape = {20, 30};
   m->trained_versions = 4;
-  auto meta = ParseStoredMeta(MetaJson(*m, 3, {v}));
+  auto meta = ParseStoredMeta(MetaJson(*m, 3, {v}, 3));
   ASSERT_TRUE(meta.ok()) << meta.status();
   EXPECT_EQ(meta->shape, (std::vector<uint32_t>{20, 30}));
   EXPECT_EQ(meta->active_version, 3u);
   EXPECT_EQ(meta->trained_versions, 4u);
+  EXPECT_EQ(meta->anchor, 3u);
   ASSERT_EQ(meta->versions.size(), 1u);
   EXPECT_EQ(meta->versions[0].sample_count, 500u);
   EXPECT_EQ(meta->versions[0].last, (HistogramKey{7, 500}));
@@ -245,6 +246,11 @@ TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
   EXPECT_EQ(meta->vigilance.accept_target, 250u);
   EXPECT_FALSE(meta->vigilance.held_change) << "accepting ends a hold";
 
+  // A record written before anchors were kept reads with none (restore then anchors the active).
+  meta = ParseStoredMeta(R"({"shape": [64], "active_version": 2, "versions": []})");
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_EQ(meta->anchor, 0u);
+
   for (const char* bad : {R"({"shape": [64], "versions": [{"version": 1, "created_unix_ms": 1.7e20}]})",
                           R"({"shape": [-1]})", R"({"shape": [64], "active_version": 2.5})",
                           R"({"versions": []})", "{\"shape\": [6",
@@ -254,6 +260,50 @@ TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
     const auto parsed = ParseStoredMeta(bad);
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kDataLoss) << bad;
   }
+}
+
+std::vector<VersionInfo> Versions(std::initializer_list<uint64_t> numbers) {
+  std::vector<VersionInfo> out;
+  for (uint64_t n : numbers) out.push_back(VersionInfo{.version = n});
+  return out;
+}
+
+std::vector<uint64_t> Numbers(const std::vector<VersionInfo>& versions) {
+  std::vector<uint64_t> out;
+  for (const auto& v : versions) out.push_back(v.version);
+  return out;
+}
+
+TEST(PruneVersionsTest, TheAnchorIsNeverDroppedTheActiveOnlyWhenNothingElseCan) {
+  // Five kept, a sixth installed: the oldest goes, unless it is the anchor.
+  auto kept = Versions({1, 2, 3, 4, 5, 6});
+  EXPECT_EQ(PruneVersions(kept, 5, 5, 1), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(Numbers(kept), (std::vector<uint64_t>{1, 3, 4, 5, 6}));
+  // Many retrainings later the anchor is still there.
+  for (uint64_t v = 7; v <= 40; ++v) {
+    kept.push_back(VersionInfo{.version = v});
+    PruneVersions(kept, 5, v - 1, 1);
+  }
+  EXPECT_EQ(Numbers(kept), (std::vector<uint64_t>{1, 37, 38, 39, 40}));
+
+  // The version being replaced (active, after a rollback to an old one) stays while older ones
+  // can go.
+  kept = Versions({2, 3, 4, 5, 6, 7});
+  EXPECT_EQ(PruneVersions(kept, 5, 2, 4), (std::vector<uint64_t>{3}));
+  EXPECT_EQ(Numbers(kept), (std::vector<uint64_t>{2, 4, 5, 6, 7}));
+
+  // Keeping one: the new one stays, and the anchor beside it; the replaced one goes.
+  kept = Versions({3, 8, 9});
+  EXPECT_EQ(PruneVersions(kept, 1, 8, 3), (std::vector<uint64_t>{8}));
+  EXPECT_EQ(Numbers(kept), (std::vector<uint64_t>{3, 9}));
+  // The new one is the anchor (approved): only it stays.
+  kept = Versions({8, 9});
+  EXPECT_EQ(PruneVersions(kept, 1, 8, 9), (std::vector<uint64_t>{8}));
+  EXPECT_EQ(Numbers(kept), (std::vector<uint64_t>{9}));
+  // Within the limit nothing goes.
+  kept = Versions({1, 2});
+  EXPECT_TRUE(PruneVersions(kept, 5, 1, 1).empty());
+  EXPECT_EQ(kept.size(), 2u);
 }
 
 }  // namespace
