@@ -186,14 +186,18 @@ TEST(Continual, ContaminatedTrainingStillFlagsAnomalies) {
   }
   std::printf("contamination: BAD rate on anomalies, clean %.3f, 5%% contaminated %.3f\n",
               bad_rate[false], bad_rate[true]);
+  // The clean stream's models catch most of them (0.93 measured), so the comparison means
+  // something; the contaminated stream's within 10 percentage points of it.
+  EXPECT_GE(bad_rate[false], 0.8) << "a clean stream's models miss the anomalies";
   EXPECT_GE(bad_rate[true], bad_rate[false] - 0.1) << "within 10 percentage points";
 }
 
 // The window's histograms live only in the store: they stay stored while in the window even when
 // the stored history rolls past them, and a training reads every one of them from there.
 TEST(Continual, WindowHistogramsOutliveTheStoredHistory) {
+  // Any candidate is installed (tolerance 100x), so what each training read can be checked.
   DaemonProcess d({"--retraining", "false", "--window-size", "60", "--history", "60",
-                   "--min-train-samples", "40"});
+                   "--min-train-samples", "40", "--candidate-tolerance", "100"});
   ASSERT_TRUE(d.started()) << d.error();
   Client client(d.grpc_address());
   auto spec = PeakMonitor();
@@ -221,19 +225,18 @@ TEST(Continual, WindowHistogramsOutliveTheStoredHistory) {
   req.set_monitor(spec.name);
   v1::RetrainResponse resp;
   ASSERT_TRUE(client.control().Retrain(&ctx, req, &resp).ok());
-  if (resp.accepted()) {
-    const auto info = GetMonitor(client, spec.name);
-    const auto manifest = nlohmann::json::parse(info.versions().rbegin()->manifest_json());
-    EXPECT_EQ(manifest["sample_count"].get<uint64_t>(), window) << "every window histogram read";
-  } else {
-    EXPECT_NE(resp.reason().find("held-out"), std::string::npos) << resp.reason();
-  }
+  ASSERT_TRUE(resp.accepted()) << resp.reason();
+  const auto info = GetMonitor(client, spec.name);
+  const auto manifest = nlohmann::json::parse(info.versions().rbegin()->manifest_json());
+  EXPECT_EQ(manifest["sample_count"].get<uint64_t>(), window) << "every window histogram read";
 }
 
 class ContinualDaemon : public ::testing::Test {
  protected:
   void SetUp() override {
-    daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{"--retraining", "false"});
+    // Any candidate is installed (tolerance 100x): what a training read shows in its manifest.
+    daemon_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"--retraining", "false", "--candidate-tolerance", "100"});
     ASSERT_TRUE(daemon_->started()) << daemon_->error();
     client_ = std::make_unique<Client>(daemon_->grpc_address());
     spec_ = PeakMonitor();
@@ -291,15 +294,12 @@ TEST_F(ContinualDaemon, LabelsDecideWhatTheNextTrainingUses) {
   grpc::Status s;
   const auto r = Retrain(&s);
   ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(r.accepted()) << r.reason();
   const auto info = GetMonitor(*client_, spec_.name);
-  if (r.accepted()) {
-    ASSERT_EQ(info.active_version(), r.version());
-    const auto manifest = nlohmann::json::parse(info.versions().rbegin()->manifest_json());
-    EXPECT_EQ(manifest["sample_count"].get<uint64_t>(), window);
-    EXPECT_EQ(manifest["reason"], "manual");
-  } else {
-    EXPECT_FALSE(r.reason().empty());
-  }
+  ASSERT_EQ(info.active_version(), r.version());
+  const auto manifest = nlohmann::json::parse(info.versions().rbegin()->manifest_json());
+  EXPECT_EQ(manifest["sample_count"].get<uint64_t>(), window);
+  EXPECT_EQ(manifest["reason"], "manual");
   // Unknown things are NOT_FOUND with a message.
   grpc::Status missing;
   Inspect(*client_, spec_.name, 1, 999999, &missing);

@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -340,12 +342,68 @@ TEST_F(DaemonTest, TheCliNamesBinsAsRootDoesWithTheirAxisRanges) {
   EXPECT_NE(out.find(root_bin), std::string::npos) << "hot bin " << root_bin << "\n" << out;
 }
 
+// SIGTERM in the middle of a stream (2,000 histograms sent, 20 answers read): every histogram
+// the daemon read is answered and stored before it exits 0, and the stream's status says how
+// many were answered, so the sender knows what to send again.
 TEST(DaemonLifecycle, SigtermDrainsAndExitsZero) {
-  DaemonProcess d;
-  ASSERT_TRUE(d.started()) << d.error();
-  Client client(d.grpc_address());
-  ASSERT_EQ(client.CheckHealth(std::chrono::seconds(10)), Client::Health::kServing);
-  EXPECT_EQ(d.Stop(SIGTERM), 0);
+  char tmpl[] = "/tmp/histguard-drain-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const sim::MonitorSpec spec = sim::DefaultMonitors(1).at(0);
+  std::mt19937_64 rng(31);
+  std::vector<v1::Histogram> hs;
+  for (uint64_t ls = 1; ls <= 2000; ++ls)
+    hs.push_back(ToHistogram(spec, sim::Draw(spec, 1e3, Anomaly::kNone, 0, rng), ls));
+  std::vector<v1::Verdict> verdicts;
+  grpc::Status status;
+  {
+    DaemonProcess d({"--drain-timeout-seconds", "30"}, dir);
+    ASSERT_TRUE(d.started()) << d.error();
+    Client client(d.grpc_address());
+    ASSERT_EQ(client.CheckHealth(std::chrono::seconds(10)), Client::Health::kServing);
+    auto stream = client.OpenStream();
+    std::thread writer([&] {
+      for (const auto& h : hs)
+        if (!stream->Write(h)) break;
+      stream->WritesDone();
+    });
+    v1::Verdict v;
+    for (int i = 0; i < 20 && stream->Read(&v); ++i) verdicts.push_back(v);
+    ASSERT_EQ(verdicts.size(), 20u);
+    // The call is in flight: its answers are not read, so the daemon cannot have ended it.
+    std::thread stop([&] { EXPECT_EQ(d.Stop(SIGTERM), 0); });
+    while (stream->Read(&v)) verdicts.push_back(v);
+    writer.join();
+    status = stream->Finish();
+    stop.join();
+  }
+  for (size_t i = 0; i < verdicts.size(); ++i)
+    ASSERT_EQ(verdicts[i].lumisection(), i + 1) << "answered in order, none skipped";
+  if (verdicts.size() < hs.size()) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    EXPECT_NE(status.error_message().find(std::to_string(verdicts.size()) +
+                                          " histograms of this stream were answered"),
+              std::string::npos)
+        << verdicts.size() << " answers; " << status.error_message();
+  } else {
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  std::printf("SIGTERM after 20 answers: %zu of %zu histograms answered before the exit\n",
+              verdicts.size(), hs.size());
+  // Nothing answered is lost: each is stored.
+  DaemonProcess again({}, dir);
+  ASSERT_TRUE(again.started()) << again.error();
+  Client client(again.grpc_address());
+  for (const auto& answered : verdicts) {
+    grpc::ClientContext ctx;
+    v1::InspectRequest req;
+    req.set_monitor(spec.name);
+    req.set_run(1);
+    req.set_lumisection(answered.lumisection());
+    v1::Inspection out;
+    const grpc::Status s = client.control().Inspect(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << "ls " << answered.lumisection() << ": " << s.error_message();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(DaemonLifecycle, BadFlagsAreAClearErrorNotACrash) {
