@@ -18,6 +18,7 @@
 
 #include "client/client.h"
 #include "histguard/v1/histguard.grpc.pb.h"
+#include "proto/histguard/limits.h"
 
 namespace histguard::bench {
 namespace {
@@ -231,7 +232,7 @@ NoopServer::NoopServer() : impl_(std::make_unique<Impl>()) {
   grpc::ServerBuilder b;
   int port = 0;
   b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  b.SetMaxReceiveMessageSize(64 << 20);
+  b.SetMaxReceiveMessageSize(histguard::kMaxMessageBytes);
   b.RegisterService(&impl_->service);
   impl_->server = b.BuildAndStart();
   address_ = "127.0.0.1:" + std::to_string(port);

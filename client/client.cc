@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "proto/histguard/limits.h"
 
 namespace histguard {
 namespace {
@@ -37,8 +38,8 @@ std::string ReadToken(const std::string& path) {
 
 Client::Client(const std::string& address, const ClientOptions& options) : token_(options.token) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
   if (options.tls || !options.tls_ca.empty()) {
     grpc::SslCredentialsOptions ssl;

@@ -96,9 +96,12 @@ struct Score {
 // code. `counts` must have model.bins() entries and a positive total.
 void Expect(const Model& model, std::span<const double> counts, Scratch& scratch);
 
+// The bins a verdict names: the largest |residual| first.
+inline constexpr size_t kTopBins = 5;
+
 // Scores `counts` (size model.bins(), total > 0). `top_k` bins by |residual| in top_bins.
 Score ScoreHistogram(const Model& model, std::span<const double> counts, Scratch& scratch,
-                     size_t top_k = 5);
+                     size_t top_k = kTopBins);
 
 // The raw statistics for an expectation already in scratch (used by calibration); leaves the
 // per-bin deviance terms in scratch.terms.

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/histguard/limits.h"
+
 namespace histguard::server {
 
 // Thresholds for monitors whose name matches `match` (shell glob, e.g. "pixel/*"); the first
@@ -45,7 +47,7 @@ struct Config {
   uint32_t max_monitors = 10000;
   uint32_t max_bins = 65536;
   uint32_t max_histograms_per_request = 10000;
-  uint32_t max_message_bytes = 64 << 20;
+  uint32_t max_message_bytes = kMaxMessageBytes;
   uint32_t max_batch = 512;        // histograms scored per batch
   uint32_t batch_wait_us = 0;      // how long a small batch waits for more (0: the committer's
                                    // group commit already gathers what arrives while it syncs)

@@ -221,7 +221,7 @@ void Scorer::Run() {
 }
 
 void Scorer::Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v) {
-  v.set_monitor(h.monitor().size() <= 256 ? h.monitor() : h.monitor().substr(0, 256));
+  v.set_monitor(h.monitor().substr(0, kMaxMonitorName));
   v.set_run(h.run());
   v.set_lumisection(h.lumisection());
   v.set_quality(v1::QUALITY_REJECTED);
@@ -422,7 +422,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
       for (double x : m->shape_sum) collected += x;
       std::vector<double> mu(m->shape_sum);
       for (double& x : mu) x *= total / collected;
-      SetTopBins(models::TopPulls(counts, mu, 5), v);
+      SetTopBins(models::TopPulls(counts, mu, models::kTopBins), v);
       m->series.score->Set(chi2.chi2_per_ndf);
     } else {
       v.set_p_value(1);

@@ -6,7 +6,6 @@
 
 namespace histguard::server {
 namespace {
-constexpr size_t kMaxName = 256;
 
 bool NameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -38,9 +37,10 @@ const std::vector<std::string>& RejectionReasons() {
 
 std::optional<Rejection> CheckMonitorName(std::string_view name) {
   if (name.empty()) return Rejection{"bad_monitor_name", "monitor name is empty"};
-  if (name.size() > kMaxName)
+  if (name.size() > kMaxMonitorName)
     return Rejection{"bad_monitor_name", "monitor name is " + std::to_string(name.size()) +
-                                             " characters long, at most 256 allowed"};
+                                             " characters long, at most " +
+                                             std::to_string(kMaxMonitorName) + " allowed"};
   for (size_t i = 0; i < name.size(); ++i) {
     if (!NameChar(name[i]))
       return Rejection{"bad_monitor_name",

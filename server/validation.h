@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "histguard/v1/histguard.pb.h"
+#include "proto/histguard/limits.h"
 
 namespace histguard::server {
 
@@ -20,7 +21,7 @@ struct Rejection {
   std::string detail;  // for the sender
 };
 
-// Monitor names: 1..256 chars of [A-Za-z0-9_.:/-].
+// Monitor names: 1..kMaxMonitorName (256) chars of [A-Za-z0-9_.:/-].
 std::optional<Rejection> CheckMonitorName(std::string_view name);
 
 std::optional<Rejection> Validate(const v1::Histogram& h, uint32_t max_bins);
