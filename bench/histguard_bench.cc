@@ -28,6 +28,7 @@
 #include "bench/load.h"
 #include "client/client.h"
 #include "client/simulator.h"
+#include "models/torch_reference.h"
 #include "models/trainer.h"
 #include "server/model_files.h"
 

@@ -231,16 +231,6 @@ void Scorer::Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v
   metrics_.Verdicts(QualityLabel::kRejected).Increment();
 }
 
-void Scorer::ScoreAndCommit(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch) {
-  ScoredWrites out;
-  ScoreOne(h, v, scratch, out);
-  if (const absl::Status s = store_.Commit(out.writes); !s.ok()) {
-    v.set_detail(v.detail() + " [not stored: " + std::string(s.message()) + "]");
-    return;
-  }
-  StartTrainings(out);
-}
-
 void Scorer::StartTrainings(ScoredWrites& out) {
   for (auto& [m, reason] : out.trainings) {
     std::lock_guard lk(m->mu);

@@ -77,9 +77,6 @@ class Scorer {
   // Starts the trainings that scoring asked for; call once their writes are committed.
   void StartTrainings(ScoredWrites& out);
 
-  // Scores and commits one histogram (tests).
-  void ScoreAndCommit(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch);
-
   // Fills a REJECTED verdict and counts it.
   void Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v);
 

@@ -78,10 +78,6 @@ void TrainingScheduler::ScheduleLocked(const std::shared_ptr<Monitor>& held, std
   m->training = true;
   m->accepted_in_training = m->accepting ? m->accepted_admitted : 0;
   std::vector<HistogramKey> keys(m->window.begin(), m->window.end());
-  {
-    std::lock_guard lk(idle_mu_);
-    ++pending_;
-  }
   HistogramKey current_until{0, 0};
   for (const auto& v : m->versions)
     if (m->model && v.version == m->model->version) current_until = v.last;
@@ -93,11 +89,6 @@ void TrainingScheduler::ScheduleLocked(const std::shared_ptr<Monitor>& held, std
     // A large window's tensors are freed by now; hand the pages back rather than keep them in
     // the allocator's arenas (a 61,200-bin monitor held 1.1 GB after its first training).
     malloc_trim(0);
-    {
-      std::lock_guard lk(idle_mu_);
-      --pending_;
-    }
-    idle_cv_.notify_all();
   });
 }
 
@@ -419,11 +410,6 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
             << (candidate->nuisances.empty() ? "" : "; against the data it replaces: ")
             << candidate->nuisances << "\n";
   return {true, info.version, ""};
-}
-
-void TrainingScheduler::WaitIdle() {
-  std::unique_lock lk(idle_mu_);
-  idle_cv_.wait(lk, [this] { return pending_ == 0; });
 }
 
 void TrainingScheduler::Stop() {

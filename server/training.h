@@ -15,7 +15,6 @@
 
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
-#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -52,8 +51,6 @@ class TrainingScheduler {
   // then ends); otherwise an operator approved a held candidate.
   TrainResult Install(Monitor* monitor, std::shared_ptr<Candidate> candidate, bool from_training);
 
-  // Waits until every queued job has finished (for tests and orderly shutdown).
-  void WaitIdle();
   // Asks running and queued jobs to end soon, keeping their current models; Stop() also joins.
   void Cancel() { cancel_ = true; }
   void Stop();
@@ -71,9 +68,6 @@ class TrainingScheduler {
   const ModelFiles& files_;
   boost::asio::thread_pool pool_;
   std::atomic<bool> cancel_{false};
-  std::mutex idle_mu_;
-  std::condition_variable idle_cv_;
-  int pending_ = 0;  // guarded by idle_mu_
 };
 
 }  // namespace histguard::server

@@ -9,6 +9,7 @@
 
 #include "client/simulator.h"
 #include "models/serialize.h"
+#include "models/torch_reference.h"
 #include "models/trainer.h"
 
 namespace histguard::models {

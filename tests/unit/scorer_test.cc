@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "client/simulator.h"
 
@@ -50,10 +52,28 @@ class ScorerTest : public ::testing::Test {
     return h;
   }
 
+  // Scores and commits one histogram as a scoring thread does.
   v1::Verdict Score(const v1::Histogram& h) {
     v1::Verdict v;
-    scorer_->ScoreAndCommit(h, v, scratch_);
+    ScoredWrites out;
+    scorer_->ScoreOne(h, v, scratch_, out);
+    const absl::Status stored = store_->Commit(out.writes);
+    EXPECT_TRUE(stored.ok()) << stored.message();
+    if (stored.ok()) scorer_->StartTrainings(out);
     return v;
+  }
+
+  // Waits (up to two minutes) until the monitor's active model is `version` or newer.
+  bool WaitForModel(uint64_t version) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+    while (std::chrono::steady_clock::now() < until) {
+      if (const auto m = registry_->Find(spec_.name)) {
+        std::lock_guard lk(m->mu);
+        if (m->model && m->model->version >= version) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
   }
 
   Config config_;
@@ -88,7 +108,7 @@ TEST_F(ScorerTest, LearnsThenScoresWithAModel) {
   EXPECT_EQ(hot.model_version(), 0u);
 
   while (ls_ < 45) Score(Make());
-  training_->WaitIdle();
+  ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
   const auto v = Score(Make());
   EXPECT_EQ(v.model_version(), 1u);
   EXPECT_NE(v.quality(), v1::QUALITY_LEARNING);

@@ -264,7 +264,11 @@ TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
 
 std::vector<VersionInfo> Versions(std::initializer_list<uint64_t> numbers) {
   std::vector<VersionInfo> out;
-  for (uint64_t n : numbers) out.push_back(VersionInfo{.version = n});
+  for (uint64_t n : numbers) {
+    VersionInfo v;
+    v.version = n;
+    out.push_back(v);
+  }
   return out;
 }
 
@@ -281,7 +285,7 @@ TEST(PruneVersionsTest, TheAnchorIsNeverDroppedTheActiveOnlyWhenNothingElseCan) 
   EXPECT_EQ(Numbers(kept), (std::vector<uint64_t>{1, 3, 4, 5, 6}));
   // Many retrainings later the anchor is still there.
   for (uint64_t v = 7; v <= 40; ++v) {
-    kept.push_back(VersionInfo{.version = v});
+    kept.push_back(Versions({v})[0]);
     PruneVersions(kept, 5, v - 1, 1);
   }
   EXPECT_EQ(Numbers(kept), (std::vector<uint64_t>{1, 37, 38, 39, 40}));
