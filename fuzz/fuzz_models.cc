@@ -51,6 +51,7 @@ hm::Model MakeModel(std::vector<uint32_t> shape, uint32_t seed) {
   m.localised = Calibrated(rng, 2.0);
   m.latent = Calibrated(rng, 3.0);
   m.cumulative = Calibrated(rng, 1.0);
+  m.regional = Calibrated(rng, 1.0);
   m.tests = 2.5;
   return m;
 }

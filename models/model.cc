@@ -331,9 +331,125 @@ double CumulativeDistance(std::span<const uint32_t> shape, std::span<const doubl
   return gap * gap / total;
 }
 
+// Calls visit(block, c, e, first, w, h) for every block of RegionalBlocks(shape) (`block` its
+// index there) with the counts `c` and the expectation `e` pooled over it. Blocks of b bins along
+// an axis start every max(1, b/2) bins, so a defect of 1.5 b bins or more along each axis holds a
+// whole block. Running sums (in `prefix`) make it linear in the bins per block size. Visits
+// nothing when the shape does not fit the contents.
+template <typename Visit>
+void ForEachBlock(std::span<const uint32_t> shape, std::span<const double> counts,
+                  std::span<const double> expected, std::vector<double>& prefix, Visit visit) {
+  const BlockSizes sizes = RegionalBlocks(shape);
+  const std::span<const uint32_t> blocks = sizes.get();
+  const size_t n = counts.size();
+  size_t shape_bins = 1;
+  for (uint32_t d : shape) shape_bins *= d;
+  if (blocks.empty() || expected.size() != n || shape_bins != n) return;
+  if (shape.size() == 1) {
+    // prefix: counts [0, n], then expectations [n + 1, 2n + 1].
+    prefix.assign(2 * (n + 1), 0.0);
+    double* pc = prefix.data();
+    double* pe = pc + n + 1;
+    for (size_t i = 0; i < n; ++i) {
+      pc[i + 1] = pc[i] + counts[i];
+      pe[i + 1] = pe[i] + expected[i];
+    }
+    for (size_t k = 0; k < blocks.size(); ++k) {
+      const uint32_t b = blocks[k];
+      const size_t step = std::max<uint32_t>(1, b / 2);
+      for (size_t i = 0; i + b <= n; i += step)
+        visit(k, pc[i + b] - pc[i], pe[i + b] - pe[i], static_cast<uint32_t>(i), b, 1u);
+    }
+    return;
+  }
+  const size_t nx = shape[0], ny = shape[1], row = ny + 1, cells = (nx + 1) * row;
+  // prefix[ix * row + iy]: sums over [0, ix) x [0, iy); counts, then expectations.
+  prefix.assign(2 * cells, 0.0);
+  double* pc = prefix.data();
+  double* pe = pc + cells;
+  for (size_t ix = 0; ix < nx; ++ix) {
+    double rc = 0, re = 0;
+    for (size_t iy = 0; iy < ny; ++iy) {
+      rc += counts[ix * ny + iy];
+      re += expected[ix * ny + iy];
+      pc[(ix + 1) * row + iy + 1] = pc[ix * row + iy + 1] + rc;
+      pe[(ix + 1) * row + iy + 1] = pe[ix * row + iy + 1] + re;
+    }
+  }
+  auto box = [row](const double* p, size_t x0, size_t y0, size_t b) {
+    return p[(x0 + b) * row + y0 + b] - p[x0 * row + y0 + b] - p[(x0 + b) * row + y0] +
+           p[x0 * row + y0];
+  };
+  for (size_t k = 0; k < blocks.size(); ++k) {
+    const uint32_t b = blocks[k];
+    const size_t step = std::max<uint32_t>(1, b / 2);
+    for (size_t x0 = 0; x0 + b <= nx; x0 += step)
+      for (size_t y0 = 0; y0 + b <= ny; y0 += step)
+        visit(k, box(pc, x0, y0, b), box(pe, x0, y0, b), static_cast<uint32_t>(x0 * ny + y0), b,
+              b);
+  }
+}
+
+// Half the largest pooled deviance over the blocks, each divided by the variance the model's
+// spread adds at that block size (1 + spread M), for the expectation in scratch; where it is in
+// `region` when given. A block whose expectation is under one count is passed over (its deviance
+// is mostly the discreteness of tiny counts).
+double RegionalDeviance(const Model& m, std::span<const double> counts, Scratch& s,
+                        Region* region) {
+  double best = 0;
+  ForEachBlock(m.shape, counts, s.expected, s.prefix,
+               [&](size_t k, double c, double e, uint32_t first, uint32_t w, uint32_t h) {
+                 if (!(e >= 1)) return;
+                 const double spread = k < m.regional_spread.size() ? m.regional_spread[k] : 0;
+                 const double inflation = e * (1 + spread * e);
+                 // ln x <= x - 1 bounds the deviance by twice Pearson's term: most blocks are
+                 // passed over without a logarithm or a division.
+                 if (2 * (c - e) * (c - e) <= best * inflation) return;
+                 const double d = DevianceTerm(c, e) * e / inflation;
+                 if (d <= best) return;
+                 best = d;
+                 if (region) *region = Region{first, w, h, c, e};
+               });
+  return 0.5 * best;
+}
+
 }  // namespace
 
-RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch& s) {
+void RegionalSpread::Add(std::span<const uint32_t> shape, std::span<const double> counts,
+                         std::span<const double> expected) {
+  ForEachBlock(shape, counts, expected, prefix_,
+               [&](size_t k, double c, double e, uint32_t, uint32_t, uint32_t) {
+                 if (!(e >= 1)) return;
+                 if (excess_.size() <= k) {
+                   excess_.resize(k + 1, 0.0);
+                   squares_.resize(k + 1, 0.0);
+                 }
+                 excess_[k] += (c - e) * (c - e) - e;
+                 squares_[k] += e * e;
+               });
+}
+
+std::vector<double> RegionalSpread::Result() const {
+  std::vector<double> out(excess_.size(), 0.0);
+  for (size_t k = 0; k < out.size(); ++k)
+    if (squares_[k] > 0) out[k] = std::max(0.0, excess_[k] / squares_[k]);
+  return out;
+}
+
+BlockSizes RegionalBlocks(std::span<const uint32_t> shape) {
+  static constexpr std::array<uint32_t, 3> k1D = {4, 8, 16};
+  static constexpr std::array<uint32_t, 3> k2D = {2, 4, 8};
+  BlockSizes out;
+  if (shape.empty() || shape.size() > 2) return out;
+  uint32_t shortest = shape[0];
+  for (uint32_t d : shape) shortest = std::min(shortest, d);
+  for (uint32_t b : shape.size() == 1 ? k1D : k2D)
+    if (2 * b <= shortest) out.size[out.count++] = b;
+  return out;
+}
+
+RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch& s,
+                         Region* region) {
   RawStats r{};
   double dev = 0, max_term = 0;
   s.terms.resize(counts.size());
@@ -357,6 +473,7 @@ RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch
   }
   r.latent = 0.5 * std::max(d2, 0.0);
   r.cumulative = CumulativeDistance(m.shape, counts, s);
+  r.regional = RegionalDeviance(m, counts, s, region);
   return r;
 }
 
@@ -386,8 +503,8 @@ double EffectiveTests(std::span<const std::vector<double>> parts) {
 
 Score ScoreHistogram(const Model& m, std::span<const double> counts, Scratch& s, size_t top_k) {
   Expect(m, counts, s);
-  const RawStats raw = ComputeRawStats(m, counts, s);
   Score out;
+  const RawStats raw = ComputeRawStats(m, counts, s, &out.region);
   out.deviance = raw.deviance;
   out.max_residual = std::sqrt(2 * raw.localised);
   out.latent_distance = 2 * raw.latent;
@@ -396,7 +513,9 @@ Score ScoreHistogram(const Model& m, std::span<const double> counts, Scratch& s,
   out.p_localised = m.localised.PValue(raw.localised);
   out.p_latent = m.latent.PValue(raw.latent);
   out.p_cumulative = m.cumulative.PValue(raw.cumulative);
-  const double parts[kParts] = {out.p_recon, out.p_localised, out.p_latent, out.p_cumulative};
+  out.p_regional = m.regional.PValue(raw.regional);
+  const double parts[kParts] = {out.p_recon, out.p_localised, out.p_latent, out.p_cumulative,
+                                out.p_regional};
   out.p_value = CombinePValues(parts, m.tests);
   // The largest |residual| is the largest term: rank by the terms already computed.
   std::vector<BinPull>& top = out.top_bins;

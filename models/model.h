@@ -16,6 +16,11 @@
 //                   the larger of the two projections'). A small shift of a broad shape moves
 //                   every bin a little, below each bin's noise, but all of its cumulative sums
 //                   the same way.
+//   regional:       half the largest Poisson deviance of the counts pooled over a block of
+//                   neighbouring bins against the expectation pooled over it (blocks of 4 to 64
+//                   bins in 1D, boxes of 2x2 to 16x16 in 2D, each size at half-size steps). A
+//                   dead or hot module, or a calorimeter tower at 1.5x, moves each of its bins by
+//                   less than their noise but their sum far beyond its own.
 //
 // A Model is built by the trainer and never changes afterwards: share it as
 // std::shared_ptr<const Model> between any number of scoring threads. Evaluation here is plain
@@ -23,6 +28,7 @@
 // two forward passes agree.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -53,8 +59,9 @@ struct DenseLayer {
 // saved with single-precision weights keeps them and scores as it did.
 bool StoreHalf(DenseLayer& layer);
 
-// The statistics combined into one p-value: reconstruction, localisation, latent, cumulative.
-constexpr int kParts = 4;
+// The statistics combined into one p-value: reconstruction, localisation, latent, cumulative,
+// regional.
+constexpr int kParts = 5;
 
 struct Model {
   uint64_t version = 0;
@@ -63,9 +70,16 @@ struct Model {
   DenseLayer enc1, enc2, dec1, dec2;
   std::vector<double> latent_mean;     // k
   std::vector<double> latent_inv_cov;  // k x k
-  // `cumulative` is empty (its p-value 1) in models saved before it and in models whose deviance
-  // is mostly misfit (see Train).
-  Calibration recon, localised, latent, cumulative;
+  // `cumulative` and `regional` are empty (their p-value 1) in models saved before them and in
+  // models whose deviance is mostly misfit (see Train); `regional` also for histograms too small
+  // for its blocks.
+  Calibration recon, localised, latent, cumulative, regional;
+  // Per block size of RegionalBlocks(shape): the relative variance phi of a block's counts that
+  // the model misses, var(c - mu) = mu + phi mu^2 over the training sample (a module's
+  // efficiency that varies beyond what the bottleneck follows). The regional statistic divides a
+  // block's deviance by 1 + phi mu, so well-filled blocks are judged against what the model can
+  // know of them. Empty: phi = 0.
+  std::vector<double> regional_spread;
   // Effective number of independent tests among the p-values, in [1, kParts]: kParts when they
   // are independent on normal histograms, 1 when they always agree (see CombinePValues).
   double tests = kParts;
@@ -80,6 +94,14 @@ struct Scratch {
   std::vector<double> expected;
   std::vector<double> terms;  // per-bin deviance terms of the last ComputeRawStats
   std::vector<double> projection;  // 2D: the projections' counts and expectations
+  std::vector<double> prefix;      // running sums of the counts and expectations (regional)
+};
+
+// The block of neighbouring bins whose pooled counts deviate most from their expectation.
+struct Region {
+  uint32_t first = 0;               // its first bin (2D: its lowest ix and iy, index ix * ny + iy)
+  uint32_t width = 0, height = 0;   // bins along x (1D: along the axis) and along y (1D: 1)
+  double observed = 0, expected = 0;  // pooled counts
 };
 
 struct Score {
@@ -87,9 +109,10 @@ struct Score {
   double max_residual = 0;     // largest |deviance residual|
   double latent_distance = 0;  // Mahalanobis distance squared of the code
   double ks_distance = 0;      // sqrt(N) sup|F_c - F_mu| (the cumulative statistic's root)
-  double p_recon = 1, p_localised = 1, p_latent = 1, p_cumulative = 1;
+  double p_recon = 1, p_localised = 1, p_latent = 1, p_cumulative = 1, p_regional = 1;
   double p_value = 1;          // combined
   std::vector<BinPull> top_bins;
+  Region region;               // where the regional statistic is largest (width 0: none)
 };
 
 // Forward pass: fills scratch.expected with the expected counts (N q_i) and scratch.z with the
@@ -106,9 +129,31 @@ Score ScoreHistogram(const Model& model, std::span<const double> counts, Scratch
 // The raw statistics for an expectation already in scratch (used by calibration); leaves the
 // per-bin deviance terms in scratch.terms.
 struct RawStats {
-  double deviance, localised, latent, cumulative;
+  double deviance, localised, latent, cumulative, regional;
 };
-RawStats ComputeRawStats(const Model& model, std::span<const double> counts, Scratch& scratch);
+RawStats ComputeRawStats(const Model& model, std::span<const double> counts, Scratch& scratch,
+                         Region* region = nullptr);
+
+// Accumulates a training sample's blocks for Model::regional_spread.
+class RegionalSpread {
+ public:
+  void Add(std::span<const uint32_t> shape, std::span<const double> counts,
+           std::span<const double> expected);
+  std::vector<double> Result() const;  // per block size, >= 0
+
+ private:
+  std::vector<double> excess_, squares_, prefix_;
+};
+
+// Block sizes of the regional statistic (bins along an axis), for a histogram of `shape`: those
+// at most half of every axis. Empty when none fits (a histogram of fewer than 8 bins along an
+// axis, 4 cells along a map's).
+struct BlockSizes {
+  std::array<uint32_t, 3> size{};
+  size_t count = 0;
+  std::span<const uint32_t> get() const { return {size.data(), count}; }
+};
+BlockSizes RegionalBlocks(std::span<const uint32_t> shape);
 
 // Combination rule: the smallest of the p-values, corrected for `tests` independent tests
 // (Sidak): 1 - (1 - min p)^tests, about tests x min p when small.

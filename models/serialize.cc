@@ -128,6 +128,8 @@ std::string SerializeModel(const Model& m) {
             {"localised", Calib(m.localised)},
             {"latent", Calib(m.latent)},
             {"cumulative", Calib(m.cumulative)},
+            {"regional", Calib(m.regional)},
+            {"regional_spread", Pack(m.regional_spread)},
             {"tests", m.tests}};
   const auto bytes = json::to_cbor(j);
   return std::string(bytes.begin(), bytes.end());
@@ -161,6 +163,9 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
     m.latent = Calib(j.at("latent"));
     // Models saved before the cumulative statistic have none (p-value 1) and 3 tests at most.
     if (j.contains("cumulative")) m.cumulative = Calib(j.at("cumulative"));
+    // Models saved before the regional statistic have none (p-value 1) and 4 tests at most.
+    if (j.contains("regional")) m.regional = Calib(j.at("regional"));
+    if (j.contains("regional_spread")) m.regional_spread = Unpack<double>(j.at("regional_spread"));
     m.tests = j.value("tests", 3.0);
     if (!(m.tests >= 1 && m.tests <= kParts)) {
       *error = "model's number of tests is out of range";
@@ -178,6 +183,12 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
         m.latent_mean.size() != m.enc2.out ||
         m.latent_inv_cov.size() != m.latent_mean.size() * m.latent_mean.size()) {
       *error = "model layers do not fit together";
+      return std::nullopt;
+    }
+    if (m.regional_spread.size() > RegionalBlocks(m.shape).count ||
+        !std::all_of(m.regional_spread.begin(), m.regional_spread.end(),
+                     [](double v) { return v >= 0 && std::isfinite(v); })) {
+      *error = "model's regional spread does not fit its binning";
       return std::nullopt;
     }
     if (!AllFinite(m.input_mean) || !AllFinite(m.latent_mean) || !AllFinite(m.latent_inv_cov)) {

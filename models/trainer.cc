@@ -389,8 +389,15 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
       return ComputeRawStats(*model, counts, scratch);
     };
     double train_dev = 0;
-    for (size_t r = 0; r < n_train; ++r) train_dev += raw_of(r).deviance;
-    std::vector<double> rec, loc, lat, cum;
+    // What the model misses of each block size, measured on the training sample (the holdout
+    // is kept for calibrating what is left).
+    RegionalSpread spread;
+    for (size_t r = 0; r < n_train; ++r) {
+      train_dev += raw_of(r).deviance;
+      spread.Add(shape, counts, scratch.expected);
+    }
+    model->regional_spread = spread.Result();
+    std::vector<double> rec, loc, lat, cum, reg;
     double hold_mean_count = 0;
     for (size_t r = n_train; r < total; ++r) {
       for (float v : samples[order[r]]) hold_mean_count += v;
@@ -399,6 +406,7 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
       loc.push_back(s.localised);
       lat.push_back(s.latent);
       cum.push_back(s.cumulative);
+      reg.push_back(s.regional);
     }
     double hold_dev = 0;
     for (double d : rec) hold_dev += d;
@@ -451,12 +459,21 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
                                            safe_tails || median_deviance > 1.05
                                                ? 0.0
                                                : kolmogorov_scale);
+    // The regional statistic is a maximum over blocks like the localised one over bins, and its
+    // tail a Gumbel's. A model that misfits is not judged by it (its blocks' deviances are then
+    // mostly the misfit, pooled), nor one of a histogram too small for its blocks, nor one of a
+    // drifting window: it scores beyond the newest histogram it knows, and a shape that moved
+    // since is a block of bins one way beside a block the other (a 30% gain drift at 1e4
+    // entries: 0.9% of the normal lumisections flagged, 0.1% without it).
+    if (!misfit && !opt.drifting && *std::max_element(reg.begin(), reg.end()) > 0)
+      model->regional = Calibration::Fit(reg, 0.25, tail(Calibration::Tail::kGumbel, true));
     std::vector<std::vector<double>> p(kParts);
     for (size_t i = 0; i < rec.size(); ++i) {
       p[0].push_back(model->recon.PValue(rec[i]));
       p[1].push_back(model->localised.PValue(loc[i]));
       p[2].push_back(model->latent.PValue(lat[i]));
       p[3].push_back(model->cumulative.PValue(cum[i]));
+      p[4].push_back(model->regional.PValue(reg[i]));
     }
     model->tests = EffectiveTests(p);
 

@@ -55,6 +55,22 @@ std::string TopBinsText(const v1::Verdict& v, const std::vector<uint32_t>& shape
   return t;
 }
 
+// The block the regional statistic found, as ROOT numbers bins: "bins 41-44 at 52% of their
+// expectation" (1D), "bins (10-15, 20-25) at 150% of their expectation" (2D: x range, y range).
+std::string RegionText(const models::Region& r, const std::vector<uint32_t>& shape) {
+  const uint32_t ny = shape.size() == 2 && shape[1] > 0 ? shape[1] : 0;
+  const uint32_t x0 = ny ? r.first / ny : r.first, y0 = ny ? r.first % ny : 0;
+  std::string t = "bins ";
+  if (ny) {
+    t += "(" + std::to_string(x0 + 1) + "-" + std::to_string(x0 + r.width) + ", " +
+         std::to_string(y0 + 1) + "-" + std::to_string(y0 + r.height) + ")";
+  } else {
+    t += std::to_string(x0 + 1) + "-" + std::to_string(x0 + r.width);
+  }
+  const long percent = std::lround(100 * r.observed / std::max(r.expected, 1e-9));
+  return t + " at " + std::to_string(percent) + "% of their expectation";
+}
+
 // Follows the monitor's run of flagged verdicts (see Monitor::flagged_streak) and says so in the
 // detail once it is a lasting change. Caller holds m.mu.
 void FollowStreak(Monitor& m, bool flagged, v1::Verdict& v) {
@@ -391,6 +407,11 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     label = Judge(p, th, v);
     m->series.significance->Set(Significance(p));
     FollowStreak(*m, label == QualityLabel::kWarning || label == QualityLabel::kBad, v);
+    const bool flagged = label == QualityLabel::kWarning || label == QualityLabel::kBad;
+    // A block of bins that no single bin gives away: say where it is.
+    if (flagged && s.region.width > 0 &&
+        s.p_regional <= std::min({s.p_recon, s.p_localised, s.p_latent, s.p_cumulative}))
+      v.set_detail(RegionText(s.region, m->shape) + (v.detail().empty() ? "" : "; " + v.detail()));
     if (!held_detail.empty())
       v.set_detail(held_detail + (v.detail().empty() ? "" : "; " + v.detail()));
     if (m->Admits(key, v.quality()) && !m->InWindow(key)) {

@@ -51,6 +51,7 @@ bool Flagged(const v1::Verdict& v) {
 struct Lane {
   sim::MonitorSpec spec;
   std::vector<uint32_t> block;  // bins of the lasting defect (empty: none)
+  double efficiency = 0.5;      // of the block's channels
   double gain_per_ls = 0;       // a drift instead
   bool late_anomalies = false;  // every 10th of the last 300 lumisections carries a hot channel
   std::mt19937_64 rng;
@@ -111,7 +112,7 @@ void FeedLanes(Client& client, std::vector<Lane>& lanes, uint64_t& ls, int lengt
     for (auto& l : lanes) {
       if (l.gain_per_ls != 0) l.spec.gain = 1.0 + l.gain_per_ls * (drift_at + i);
       auto h = Make(l.spec, sim::Draw(l.spec, 1e4, Anomaly::kNone, 0, l.rng), 1, ls);
-      if (!l.block.empty() && i >= defect_from) Thin(h, l.block, 0.5, l.rng);
+      if (!l.block.empty() && i >= defect_from) Thin(h, l.block, l.efficiency, l.rng);
       const bool anomaly =
           late_anomalies && l.late_anomalies && i >= length - 300 && i % 10 == 0;
       if (anomaly) AddHotBin(h, 20 + static_cast<uint32_t>(i % 50));
@@ -192,13 +193,14 @@ void Print(const char* phase, const Lane& l) {
 
 // A half-efficient block at a fixed place for 1,000 lumisections in three families (a spectrum,
 // a channel occupancy and a 2D map) with retraining on, while a spectrum in the same daemon
-// drifts by 30% over 1,500 lumisections; then an operator's word on each held change: reject,
-// approve, and "accept as the new normal".
+// drifts by 30% over 1,500 lumisections, and two timing distributions' tails lose a fifth of
+// their counts; then an operator's word: accept the spectrum's block as the new normal, approve
+// one timing's held change and reject the other's.
 TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
   DaemonProcess d;
   ASSERT_TRUE(d.started()) << d.error();
   Client client(d.grpc_address());
-  std::vector<Lane> lanes(6);
+  std::vector<Lane> lanes(7);
   lanes[0].spec = SpecOf(sim::Family::kPeakOnBackground);
   lanes[0].block = Range(42, 47);  // the peak's upper flank
   lanes[1].spec = SpecOf(sim::Family::kChannelOccupancy);
@@ -214,6 +216,13 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
   lanes[4].late_anomalies = true;
   lanes[5].spec = SpecOf(sim::Family::kTiming);
   lanes[5].block = Range(60, 64);  // the late tail
+  // Faint enough that its lumisections are not all BAD: those flagged WARNING enter the window
+  // until a candidate learns the change, which is then held.
+  lanes[5].efficiency = 0.8;
+  lanes[6].spec = SpecOf(sim::Family::kTiming);
+  lanes[6].spec.name = "ecal/endcap/timing";
+  lanes[6].block = Range(60, 64);
+  lanes[6].efficiency = 0.8;
   for (size_t i = 0; i < lanes.size(); ++i) lanes[i].rng.seed(100 + i);
   uint64_t ls = TrainLanes(client, lanes, 100);
   for (auto& l : lanes) Reset(l);
@@ -232,13 +241,16 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
     }
     EXPECT_GE(l.flagged_last, 0.95 * l.last_count) << "the defect is learned as normal";
     EXPECT_GE(l.first_flag, 0);
-    EXPECT_LT(l.first_flag, 20);
+    // A half-efficient block is seen at once; the fainter ones take a few dozen lumisections.
+    if (l.efficiency <= 0.5) EXPECT_LT(l.first_flag, 20);
     EXPECT_LE(l.false_alarms, 6) << "normal lumisections before the defect flagged";
   }
 
-  // Each held change is visible where the crew looks. (The occupancy's block is BAD on every
-  // lumisection: it never enters the window, and no candidate learns it.)
-  for (size_t i : {0, 2, 5}) {
+  // A half-efficient block is BAD on almost every lumisection and never enters the window, or a
+  // candidate learns it from its first WARNING lumisections and is held: that depends on how the
+  // trainings interleave with the stream, and either way it stays flagged (above). The timings'
+  // fainter changes are learned and held, and visible where the crew looks.
+  for (size_t i : {5, 6}) {
     const auto info = GetMonitor(client, lanes[i].spec.name);
     SCOPED_TRACE(lanes[i].spec.name);
     EXPECT_FALSE(info.pending_change().empty()) << "no change held";
@@ -260,16 +272,17 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
     EXPECT_LE(info.versions_size(), 6);
   }
 
-  // Reject the map's change: it stays flagged. Approve the timing's: the candidate that learned
-  // it becomes active. Accept the spectrum's from the next lumisection on.
+  // Reject one timing's change: it stays flagged. Approve the other's: the candidate that
+  // learned it becomes active. Accept the spectrum's from the next lumisection on.
   {
     grpc::ClientContext ctx;
     v1::RejectRequest req;
-    req.set_monitor(lanes[2].spec.name);
-    req.set_comment("module 8 lost half its channels: a defect");
+    req.set_monitor(lanes[6].spec.name);
+    req.set_comment("a fifth of the late hits are lost: a defect");
     v1::RejectResponse resp;
-    ASSERT_TRUE(client.control().Reject(&ctx, req, &resp).ok());
-    EXPECT_TRUE(GetMonitor(client, lanes[2].spec.name).change_rejected());
+    const auto s = client.control().Reject(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_TRUE(GetMonitor(client, lanes[6].spec.name).change_rejected());
   }
   {
     const uint64_t before = GetMonitor(client, lanes[5].spec.name).active_version();
@@ -301,7 +314,8 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
   for (auto& l : lanes) Reset(l);
   FeedLanes(client, lanes, ls, 600, 0, 1500, /*late_anomalies=*/false);
   for (const Lane& l : lanes) Print("after the operator's word", l);
-  EXPECT_GE(lanes[2].flagged_last, 0.95 * lanes[2].last_count) << "a rejected change stays flagged";
+  EXPECT_GE(lanes[6].flagged_last, 0.95 * lanes[6].last_count) << "a rejected change stays flagged";
+  EXPECT_GE(lanes[2].flagged_last, 0.95 * lanes[2].last_count) << "the map's block too";
   EXPECT_GE(lanes[1].flagged_last, 0.95 * lanes[1].last_count) << "the occupancy's block too";
   EXPECT_LE(lanes[3].false_alarms, 3) << "the drift is still followed";
   // Accepted: GOOD again within 600 lumisections (counted over the last 200), and a new defect

@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -121,6 +123,37 @@ TEST_F(ScorerTest, LearnsThenScoresWithAModel) {
   const std::string series = "histguard_monitor_verdicts_total{monitor=\"" + spec_.name + "\",";
   EXPECT_NE(text.find(series + "quality=\"bad\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find(series + "quality=\"good\"} "), std::string::npos) << text;
+}
+
+// A block of a map's cells, each within its noise, that the regional statistic finds: the
+// verdict says where it is and by how much, as ROOT numbers the cells.
+TEST_F(ScorerTest, AFlaggedBlockOfCellsIsNamedInTheVerdict) {
+  spec_ = {"test/occupancy_map", sim::Family::kOccupancy2D, {40, 40}};
+  const double entries = 50.0 * 1600;
+  while (ls_ < 45) Score(Make(sim::Anomaly::kNone, entries));
+  ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
+  auto h = Make(sim::Anomaly::kNone, entries);
+  // Cells (17..24, 17..24), near the map's centre, at 1.3x: each moves by a few sigma at most.
+  for (uint32_t x = 16; x < 24; ++x)
+    for (uint32_t y = 16; y < 24; ++y) {
+      const int b = static_cast<int>(x * 40 + y);
+      h.set_contents(b, std::round(h.contents(b) * 1.3));
+    }
+  const auto v = Score(h);
+  std::printf("a block at 1.3x: %s, p %.2g\n", v.detail().c_str(), v.p_value());
+  ASSERT_TRUE(v.quality() == v1::QUALITY_WARNING || v.quality() == v1::QUALITY_BAD)
+      << v.p_value() << " " << v.detail();
+  // "bins (17-24, 17-24) at 130% of their expectation": a box of the statistic's sizes inside.
+  const size_t at = v.detail().find("bins (");
+  ASSERT_NE(at, std::string::npos) << v.detail();
+  int x0 = 0, x1 = 0, y0 = 0, y1 = 0, percent = 0;
+  ASSERT_EQ(std::sscanf(v.detail().c_str() + at, "bins (%d-%d, %d-%d) at %d%%", &x0, &x1, &y0,
+                        &y1, &percent),
+            5)
+      << v.detail();
+  EXPECT_TRUE(x0 >= 17 && x1 <= 24 && y0 >= 17 && y1 <= 24) << v.detail();
+  EXPECT_GE(percent, 115) << v.detail();
+  EXPECT_LE(percent, 145) << v.detail();
 }
 
 TEST_F(ScorerTest, LowStatisticsIsNotScored) {
