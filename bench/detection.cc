@@ -40,12 +40,12 @@ namespace hm = histguard::models;
 namespace {
 
 enum Method { kRecon, kLatent, kCumulative, kRegional, kHistguard, kChi2, kKs, kOracle, kMethods };
-const char* kMethodNames[kMethods] = {"recon", "latent", "cumul", "region",
-                                      "histguard", "chi2", "ks", "oracle"};
+const char* kMethodNames[kMethods] = {"recon",     "latent", "cumul", "region",
+                                      "histguard", "chi2",   "ks",    "oracle"};
 
 struct Scores {
   std::array<std::vector<double>, kMethods> by_method;
-  std::vector<double> deviance;  // histguard's raw score: Poisson deviance per bin
+  std::vector<double> deviance;   // histguard's raw score: Poisson deviance per bin
   std::vector<double> localised;  // -log10 p of the largest bin's term (the third part)
 };
 
@@ -61,7 +61,7 @@ struct CellResult {  // one family x statistics x anomaly class x method
 struct NormalResult {  // one family x statistics: the normals alone
   std::string family;
   double entries;
-  double rate[4];        // observed rate of combined p < 1e-2, 1e-3, 1e-4, 1e-5 (bad_p)
+  double rate[4];  // observed rate of combined p < 1e-2, 1e-3, 1e-4, 1e-5 (bad_p)
   double median_deviance;
   double part_rate[5][2];  // recon, localised, latent, cumul, region: rate of p < 1e-2, 1e-3
   double tests;            // the number of independent tests the combination assumes
@@ -113,9 +113,8 @@ sim::Sample DrawWithOracle(const sim::MonitorSpec& spec, double entries, sim::An
   return s;
 }
 
-void ScoreInto(const hm::Model& model, const std::vector<double>& reference,
-               const sim::Sample& s, const std::vector<double>& oracle, hm::Scratch& scratch,
-               Scores& out) {
+void ScoreInto(const hm::Model& model, const std::vector<double>& reference, const sim::Sample& s,
+               const std::vector<double>& oracle, hm::Scratch& scratch, Scores& out) {
   const auto score = hm::ScoreHistogram(model, s.contents, scratch, 0);
   out.by_method[kRecon].push_back(NegLog(score.p_recon));
   out.by_method[kLatent].push_back(NegLog(score.p_latent));
@@ -181,30 +180,18 @@ struct TunedSeverity {
   double severity;
 };
 constexpr TunedSeverity kTunedSeverities[] = {
-    {"spectrum", "dead_region", 0.24},
-    {"spectrum", "hot_bin", 0.109},
-    {"spectrum", "shifted_peak", 0.687},
-    {"spectrum", "broadened_peak", 0.528},
-    {"spectrum", "missing_feature", 0.549},
-    {"spectrum", "extra_noise", 0.043},
-    {"peak", "dead_region", 0.277},
-    {"peak", "hot_bin", 0.147},
-    {"peak", "shifted_peak", 0.083},
-    {"peak", "broadened_peak", 0.233},
-    {"peak", "missing_feature", 0.236},
-    {"peak", "extra_noise", 0.242},
-    {"occupancy", "dead_region", 0.264},
-    {"occupancy", "hot_bin", 0.144},
-    {"occupancy", "shifted_peak", 0.19},
-    {"occupancy", "broadened_peak", 0.423},
-    {"occupancy", "missing_feature", 0.307},
-    {"occupancy", "extra_noise", 1.17},
-    {"map2d", "dead_region", 0.328},
-    {"map2d", "hot_bin", 0.205},
-    {"map2d", "shifted_peak", 0.162},
-    {"map2d", "broadened_peak", 0.164},
-    {"map2d", "missing_feature", 0.345},
-    {"map2d", "extra_noise", 0.698},
+    {"spectrum", "dead_region", 0.24},       {"spectrum", "hot_bin", 0.109},
+    {"spectrum", "shifted_peak", 0.687},     {"spectrum", "broadened_peak", 0.528},
+    {"spectrum", "missing_feature", 0.549},  {"spectrum", "extra_noise", 0.043},
+    {"peak", "dead_region", 0.277},          {"peak", "hot_bin", 0.147},
+    {"peak", "shifted_peak", 0.083},         {"peak", "broadened_peak", 0.233},
+    {"peak", "missing_feature", 0.236},      {"peak", "extra_noise", 0.242},
+    {"occupancy", "dead_region", 0.264},     {"occupancy", "hot_bin", 0.144},
+    {"occupancy", "shifted_peak", 0.19},     {"occupancy", "broadened_peak", 0.423},
+    {"occupancy", "missing_feature", 0.307}, {"occupancy", "extra_noise", 1.17},
+    {"map2d", "dead_region", 0.328},         {"map2d", "hot_bin", 0.205},
+    {"map2d", "shifted_peak", 0.162},        {"map2d", "broadened_peak", 0.164},
+    {"map2d", "missing_feature", 0.345},     {"map2d", "extra_noise", 0.698},
 };
 
 double SeverityFor(const std::string& family, sim::Anomaly cls, double uniform) {
@@ -217,9 +204,9 @@ double SeverityFor(const std::string& family, sim::Anomaly cls, double uniform) 
 // The better classical test's TPR at FPR 1e-3 for one class at one severity, against the
 // thresholds of the normals; the same anomaly draws (seeded) at every severity, so the TPR is
 // close to monotone in it.
-double ClassicalTpr(const sim::MonitorSpec& spec, double entries, sim::Anomaly cls,
-                    double severity, const std::vector<double>& reference, double chi2_cut,
-                    double ks_cut, size_t n, uint64_t seed) {
+double ClassicalTpr(const sim::MonitorSpec& spec, double entries, sim::Anomaly cls, double severity,
+                    const std::vector<double>& reference, double chi2_cut, double ks_cut, size_t n,
+                    uint64_t seed) {
   std::mt19937_64 rng(seed);
   size_t chi2_hits = 0, ks_hits = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -339,8 +326,8 @@ int Check(const std::vector<CellResult>& cells, const std::vector<NormalResult>&
                              std::min(a.median_deviance, b.median_deviance);
         std::snprintf(line, sizeof line,
                       "%s: median normal deviance %.3f at %g and %.3f at %g, ratio %.2f < 2",
-                      a.family.c_str(), a.median_deviance, a.entries, b.median_deviance,
-                      b.entries, ratio);
+                      a.family.c_str(), a.median_deviance, a.entries, b.median_deviance, b.entries,
+                      ratio);
         report(ratio < 2, line);
       }
   for (const auto& c : contamination) {
@@ -411,7 +398,8 @@ double Spatial(uint32_t side, size_t training, size_t normals, size_t anomalies,
       for (uint32_t x = x0; x < x0 + 5; ++x)
         for (uint32_t y = y0; y < y0 + 5; ++y) {
           const size_t b = x * side + y;
-          s.contents[b] = static_cast<double>(std::poisson_distribution<long>(1.5 * s.expected[b])(rng));
+          s.contents[b] =
+              static_cast<double>(std::poisson_distribution<long>(1.5 * s.expected[b])(rng));
         }
       ++placed;
       break;
@@ -457,12 +445,10 @@ double Spatial(uint32_t side, size_t training, size_t normals, size_t anomalies,
     hm::Expect(*trained.model, map, scratch);
     sink += scratch.expected[0];
   });
-  const double scoring = time_of([&] {
-    sink += hm::ScoreHistogram(*trained.model, map, scratch).p_value;
-  });
-  const double statistics = time_of([&] {
-    sink += hm::ComputeRawStats(*trained.model, map, scratch).regional;
-  });
+  const double scoring =
+      time_of([&] { sink += hm::ScoreHistogram(*trained.model, map, scratch).p_value; });
+  const double statistics =
+      time_of([&] { sink += hm::ComputeRawStats(*trained.model, map, scratch).regional; });
   // The same model seen as one row of cells: no block fits, so no regional statistic.
   hm::Model row = *trained.model;
   row.shape = {static_cast<uint32_t>(cells), 1};
@@ -479,7 +465,8 @@ double Spatial(uint32_t side, size_t training, size_t normals, size_t anomalies,
 }
 
 int main(int argc, char** argv) {
-  CLI::App app{"histguard_detection: detection quality of histguard against the classical DQM tests"};
+  CLI::App app{
+      "histguard_detection: detection quality of histguard against the classical DQM tests"};
   size_t normals = 100000, anomalies = 200, training = 500;
   std::vector<double> statistics = {1e3, 1e4, 1e5, 1e6};
   std::vector<std::string> family_names;
@@ -493,7 +480,8 @@ int main(int argc, char** argv) {
   app.add_option("--training", training, "normal histograms each model trains on")
       ->capture_default_str();
   app.add_option("--entries", statistics, "statistics levels")->capture_default_str();
-  app.add_option("--families", family_names, "only these families (spectrum, peak, occupancy, map2d)");
+  app.add_option("--families", family_names,
+                 "only these families (spectrum, peak, occupancy, map2d)");
   app.add_option("--severity", severity,
                  "one anomaly severity for every class (simulator units); by default each family "
                  "and class has the severity at which the classical tests catch it partly (TPR "
@@ -502,17 +490,20 @@ int main(int argc, char** argv) {
   app.add_flag("--tune-severities", tune,
                "print the table of those severities (bisected on --normals normal and --anomalies "
                "anomalous histograms per class at 1e4 entries) and exit");
-  app.add_option("--contamination", contamination,
-                 "also train each model on a sample with this fraction of anomalies (all classes in "
-                 "turn) and compare histguard's AUC with the clean model's")
+  app.add_option(
+         "--contamination", contamination,
+         "also train each model on a sample with this fraction of anomalies (all classes in "
+         "turn) and compare histguard's AUC with the clean model's")
       ->check(CLI::Range(0.0, 0.5));
   app.add_option("--out", out_path, "also write the tables to this Markdown file");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
-  app.add_flag("--check", check,
-               "check the orderings that must hold (exit 1 when one does not): histguard beats chi2 "
-               "and KS on hot channels (and reaches 0.95 where they or the oracle do), catches missing features, combines without loss, raises at most 2x the "
-               "promised false alarms at p < 1e-2, scores the same at every statistics, survives "
-               "contamination");
+  app.add_flag(
+      "--check", check,
+      "check the orderings that must hold (exit 1 when one does not): histguard beats chi2 "
+      "and KS on hot channels (and reaches 0.95 where they or the oracle do), catches missing "
+      "features, combines without loss, raises at most 2x the "
+      "promised false alarms at p < 1e-2, scores the same at every statistics, survives "
+      "contamination");
   bool spatial_only = false;
   uint32_t spatial_side = 180;
   app.add_flag("--spatial", spatial_only,
@@ -549,8 +540,8 @@ int main(int argc, char** argv) {
     }
   }
   const std::vector<sim::Anomaly> classes = {
-      sim::Anomaly::kDeadRegion,     sim::Anomaly::kHotBin,     sim::Anomaly::kShiftedPeak,
-      sim::Anomaly::kBroadenedPeak,  sim::Anomaly::kMissingFeature, sim::Anomaly::kExtraNoise};
+      sim::Anomaly::kDeadRegion,    sim::Anomaly::kHotBin,         sim::Anomaly::kShiftedPeak,
+      sim::Anomaly::kBroadenedPeak, sim::Anomaly::kMissingFeature, sim::Anomaly::kExtraNoise};
 
   if (tune) {
     TuneSeverities(families, classes, training, normals, anomalies, seed);
@@ -558,8 +549,8 @@ int main(int argc, char** argv) {
   }
   if (spatial_only) {
     std::string table;
-    const double tpr = Spatial(spatial_side, training, normals, anomalies, seed, train_options,
-                               table);
+    const double tpr =
+        Spatial(spatial_side, training, normals, anomalies, seed, train_options, table);
     std::fputs(table.c_str(), stdout);
     if (!out_path.empty()) std::ofstream(out_path) << table;
     if (check) {
@@ -577,9 +568,10 @@ int main(int argc, char** argv) {
   for (const auto& [fname, spec] : families) {
     for (double entries : statistics) {
       std::vector<std::vector<float>> train, dirty;
-      std::vector<double> reference(spec.shape.size() == 2 ? spec.shape[0] * spec.shape[1]
-                                                           : spec.shape[0], 0.0);
-      const size_t every = contamination > 0 ? static_cast<size_t>(std::lround(1 / contamination)) : 0;
+      std::vector<double> reference(
+          spec.shape.size() == 2 ? spec.shape[0] * spec.shape[1] : spec.shape[0], 0.0);
+      const size_t every =
+          contamination > 0 ? static_cast<size_t>(std::lround(1 / contamination)) : 0;
       for (size_t i = 0; i < training; ++i) {
         const auto s = sim::Draw(spec, entries, sim::Anomaly::kNone, 0, rng);
         train.emplace_back(s.contents.begin(), s.contents.end());
@@ -609,7 +601,8 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < normals; ++i) {
         const auto s = DrawWithOracle(spec, entries, sim::Anomaly::kNone, 0, rng, oracle);
         ScoreInto(*trained.model, reference, s, oracle, scratch, normal);
-        if (trained_dirty.model) ScoreInto(*trained_dirty.model, reference, s, oracle, scratch, normal_dirty);
+        if (trained_dirty.model)
+          ScoreInto(*trained_dirty.model, reference, s, oracle, scratch, normal_dirty);
       }
       for (auto cls : classes) {
         Scores anom, anom_dirty;
@@ -617,7 +610,8 @@ int main(int argc, char** argv) {
           const auto s =
               DrawWithOracle(spec, entries, cls, SeverityFor(fname, cls, severity), rng, oracle);
           ScoreInto(*trained.model, reference, s, oracle, scratch, anom);
-          if (trained_dirty.model) ScoreInto(*trained_dirty.model, reference, s, oracle, scratch, anom_dirty);
+          if (trained_dirty.model)
+            ScoreInto(*trained_dirty.model, reference, s, oracle, scratch, anom_dirty);
         }
         for (int m = 0; m < kMethods; ++m)
           cells.push_back({fname, entries, cls, m, Auc(normal.by_method[m], anom.by_method[m]),
@@ -629,13 +623,13 @@ int main(int argc, char** argv) {
               {fname, entries, cls, Auc(normal.by_method[kHistguard], anom.by_method[kHistguard]),
                Auc(normal_dirty.by_method[kHistguard], anom_dirty.by_method[kHistguard])});
       }
-      NormalResult nr{fname, entries, {0, 0, 0, 0}, hm::Median(normal.deviance), {}, trained.model->tests};
+      NormalResult nr{
+          fname, entries, {0, 0, 0, 0}, hm::Median(normal.deviance), {}, trained.model->tests};
       const double ts[4] = {1e-2, 1e-3, 1e-4, kBadP};
       for (int k = 0; k < 4; ++k) nr.rate[k] = RateAbove(normal.by_method[kHistguard], ts[k]);
-      const std::vector<double>* parts[5] = {&normal.by_method[kRecon], &normal.localised,
-                                             &normal.by_method[kLatent],
-                                             &normal.by_method[kCumulative],
-                                             &normal.by_method[kRegional]};
+      const std::vector<double>* parts[5] = {
+          &normal.by_method[kRecon], &normal.localised, &normal.by_method[kLatent],
+          &normal.by_method[kCumulative], &normal.by_method[kRegional]};
       for (int p = 0; p < 5; ++p)
         for (int k = 0; k < 2; ++k) nr.part_rate[p][k] = RateAbove(*parts[p], ts[k]);
       normal_results.push_back(nr);
@@ -706,8 +700,8 @@ int main(int argc, char** argv) {
           << "|---|---:|---|---:|---:|---:|\n";
     for (const auto& c : contaminated_results) {
       std::snprintf(buf, sizeof buf, "| %s | %g | %s | %.3f | %.3f | %.3f |\n", c.family.c_str(),
-                    c.entries, std::string(sim::Name(c.cls)).c_str(), c.auc_clean, c.auc_contaminated,
-                    c.auc_clean - c.auc_contaminated);
+                    c.entries, std::string(sim::Name(c.cls)).c_str(), c.auc_clean,
+                    c.auc_contaminated, c.auc_clean - c.auc_contaminated);
       table << buf;
     }
   }

@@ -134,15 +134,16 @@ void PrintForwardRates(const ModelMap& models, const std::vector<hv::Histogram>&
     histograms.emplace_back(h.contents().begin(), h.contents().end());
   }
   const auto r = histguard::models::MeasureForwardRates(order, histograms, seconds);
-  std::printf("expected shapes only, 1 thread, one histogram per monitor: plain pass %.0f/s; "
-              "LibTorch per monitor, batch of 1: %.0f/s; LibTorch torch::bmm over the stacked "
-              "weights of %zu monitors: %.0f/s; one shared model in batches of 64: %.0f/s\n",
-              r.plain, r.one_at_a_time, r.stacked_monitors, r.stacked, r.shared);
+  std::printf(
+      "expected shapes only, 1 thread, one histogram per monitor: plain pass %.0f/s; "
+      "LibTorch per monitor, batch of 1: %.0f/s; LibTorch torch::bmm over the stacked "
+      "weights of %zu monitors: %.0f/s; one shared model in batches of 64: %.0f/s\n",
+      r.plain, r.one_at_a_time, r.stacked_monitors, r.stacked, r.shared);
 }
 
 // The model limit: the daemon's own models, the same histograms, in-process, on `threads`.
-double ModelLimit(const ModelMap& models, const std::vector<hv::Histogram>& pool,
-                  double seconds, int threads) {
+double ModelLimit(const ModelMap& models, const std::vector<hv::Histogram>& pool, double seconds,
+                  int threads) {
   std::atomic<uint64_t> n{0};
   std::vector<std::thread> ts;
   const auto stop = Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -177,8 +178,9 @@ void Row(const std::string& what, const hb::LoadResult& r, const std::string& ex
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"histguard_bench: throughput, latency and training time of histguard, with the "
-               "model and transport limits measured in the same run."};
+  CLI::App app{
+      "histguard_bench: throughput, latency and training time of histguard, with the "
+      "model and transport limits measured in the same run."};
   std::string daemon_path;
   size_t monitors = 1000;
   uint32_t bins = 100;
@@ -203,7 +205,8 @@ int main(int argc, char** argv) {
   int only_clients = 0;
   app.add_option("--only-clients", only_clients,
                  "with --only: this many streams or unary clients instead of the table's");
-  app.add_option("--daemon-arg", daemon_args, "extra flag for histguardd (repeatable), e.g. "
+  app.add_option("--daemon-arg", daemon_args,
+                 "extra flag for histguardd (repeatable), e.g. "
                  "--daemon-arg=--scoring-threads=2");
   CLI11_PARSE(app, argc, argv);
   histguard::models::SetComputeThreads(1);
@@ -214,7 +217,8 @@ int main(int argc, char** argv) {
 
   if (!skip_training_time) {
     for (uint32_t b : {100u, 1000u}) {
-      histguard::sim::MonitorSpec spec{"bench/train", histguard::sim::Family::kPeakOnBackground, {b}};
+      histguard::sim::MonitorSpec spec{
+          "bench/train", histguard::sim::Family::kPeakOnBackground, {b}};
       std::vector<std::vector<float>> samples;
       for (int i = 0; i < 2000; ++i) {
         const auto s = histguard::sim::Draw(spec, 1e4, histguard::sim::Anomaly::kNone, 0, rng);
@@ -228,8 +232,8 @@ int main(int argc, char** argv) {
 
   auto specs = histguard::sim::DefaultMonitors(monitors, bins);
   for (auto& s : specs)
-    if (s.family == histguard::sim::Family::kOccupancy2D) s.family = histguard::sim::Family::kTiming,
-                                                          s.shape = {bins};
+    if (s.family == histguard::sim::Family::kOccupancy2D)
+      s.family = histguard::sim::Family::kTiming, s.shape = {bins};
   const int per_monitor = 20;
   const auto pool = MakePool(specs, per_monitor, rng);
 
@@ -253,21 +257,23 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double rss_trained = RssMiB(d.pid);
-  std::printf("setup: %zu monitors trained in %.1f s; daemon RSS %.0f MiB empty, %.0f MiB with "
-              "%zu monitors (%d histograms each in the window) = %.1f KiB per monitor\n",
-              monitors, std::chrono::duration<double>(Clock::now() - t0).count(), rss_empty,
-              rss_trained, monitors, per_monitor,
-              (rss_trained - rss_empty) * 1024 / static_cast<double>(monitors));
+  std::printf(
+      "setup: %zu monitors trained in %.1f s; daemon RSS %.0f MiB empty, %.0f MiB with "
+      "%zu monitors (%d histograms each in the window) = %.1f KiB per monitor\n",
+      monitors, std::chrono::duration<double>(Clock::now() - t0).count(), rss_empty, rss_trained,
+      monitors, per_monitor, (rss_trained - rss_empty) * 1024 / static_cast<double>(monitors));
 
   if (fill > 0) {
     const auto t1 = Clock::now();
     Fill(client, pool, (fill + per_monitor - 1) / per_monitor);
     const double rss_full = RssMiB(d.pid);
-    std::printf("fill: %zu more histograms per monitor in %.1f s; daemon RSS %.0f MiB = %.1f KiB "
-                "per monitor with %zu histograms per monitor sent (windows hold at most window_size, 2000)\n",
-                fill, std::chrono::duration<double>(Clock::now() - t1).count(), rss_full,
-                (rss_full - rss_empty) * 1024 / static_cast<double>(monitors),
-                per_monitor + (fill + per_monitor - 1) / per_monitor * per_monitor);
+    std::printf(
+        "fill: %zu more histograms per monitor in %.1f s; daemon RSS %.0f MiB = %.1f KiB "
+        "per monitor with %zu histograms per monitor sent (windows hold at most window_size, "
+        "2000)\n",
+        fill, std::chrono::duration<double>(Clock::now() - t1).count(), rss_full,
+        (rss_full - rss_empty) * 1024 / static_cast<double>(monitors),
+        per_monitor + (fill + per_monitor - 1) / per_monitor * per_monitor);
   }
 
   if (!only.empty()) {
@@ -295,10 +301,11 @@ int main(int argc, char** argv) {
               ModelLimit(models, pool, seconds, 1), ModelLimit(models, pool, seconds, 2));
   PrintForwardRates(models, pool, seconds);
   const hb::SyncResult syncs = hb::MeasureSyncs(d.data_dir, seconds);
-  std::printf("storage limit, synced 300-byte appends in the data directory for %.0f s: "
-              "p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, longest %.1f ms%s\n",
-              seconds, syncs.p50 * 1e3, syncs.p99 * 1e3, syncs.p999 * 1e3, syncs.longest * 1e3,
-              syncs.syncs == 0 ? " (could not write there)" : "");
+  std::printf(
+      "storage limit, synced 300-byte appends in the data directory for %.0f s: "
+      "p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, longest %.1f ms%s\n",
+      seconds, syncs.p50 * 1e3, syncs.p99 * 1e3, syncs.p999 * 1e3, syncs.longest * 1e3,
+      syncs.syncs == 0 ? " (could not write there)" : "");
 
   std::printf("\n| %-58s | %10s | %8s | %8s | %8s |\n", "load", "hist/s", "p50 ms", "p99 ms",
               "p999 ms");
@@ -316,7 +323,8 @@ int main(int argc, char** argv) {
     o.address = d.grpc;
     const auto r = hb::RunLoad(o, pool);
     char ratio[64];
-    std::snprintf(ratio, sizeof ratio, "%.0f%% of no-op", 100.0 * r.rate() / std::max(base.rate(), 1.0));
+    std::snprintf(ratio, sizeof ratio, "%.0f%% of no-op",
+                  100.0 * r.rate() / std::max(base.rate(), 1.0));
     Row("histguardd: " + what, r, ratio);
     return r;
   };

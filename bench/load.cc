@@ -1,9 +1,9 @@
 #include "bench/load.h"
 
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,7 +34,8 @@ double Quantile(std::vector<double>& v, double q) {
 
 class Pacer {
  public:
-  Pacer(double rate, Clock::time_point start) : interval_(rate > 0 ? 1.0 / rate : 0), start_(start) {}
+  Pacer(double rate, Clock::time_point start)
+      : interval_(rate > 0 ? 1.0 / rate : 0), start_(start) {}
   // Waits for slot `n` (open loop); returns at once in closed loop.
   void Wait(uint64_t n) const {
     if (interval_ <= 0) return;
@@ -80,8 +81,8 @@ LoadResult RunLoad(const LoadOptions& o, const std::vector<v1::Histogram>& pool)
   client.WaitForConnected(std::chrono::seconds(10));
   const int workers = o.streams + o.unary_clients;
   const auto start = Clock::now();
-  const auto stop_at = start + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(o.seconds));
+  const auto stop_at =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   std::atomic<uint64_t> total{0}, errors{0};
   std::mutex lat_mu;
   std::vector<double> latencies;
@@ -120,7 +121,8 @@ LoadResult RunLoad(const LoadOptions& o, const std::vector<v1::Histogram>& pool)
         pacer.Wait(n);
         {
           std::unique_lock lk(mu);
-          if (worker_rate <= 0) cv.wait(lk, [&] { return sent.size() < static_cast<size_t>(o.in_flight); });
+          if (worker_rate <= 0)
+            cv.wait(lk, [&] { return sent.size() < static_cast<size_t>(o.in_flight); });
           sent.push_back(Clock::now());
         }
         if (!stream->Write(h)) break;
@@ -216,7 +218,8 @@ class NoopIngest final : public v1::Ingest::CallbackService {
     v1::Verdict out_;
   };
 
-  grpc::ServerBidiReactor<v1::Histogram, v1::Verdict>* Stream(grpc::CallbackServerContext*) override {
+  grpc::ServerBidiReactor<v1::Histogram, v1::Verdict>* Stream(
+      grpc::CallbackServerContext*) override {
     return new Echo();
   }
 };
@@ -253,7 +256,7 @@ Daemon StartDaemon(const std::string& path, const std::vector<std::string>& extr
   d.data_dir = mkdtemp(tmpl);
   int out[2];
   if (pipe(out) != 0) return d;
-  std::vector<std::string> args = {path, "--listen", "127.0.0.1:0", "--metrics-listen",
+  std::vector<std::string> args = {path,          "--listen",   "127.0.0.1:0", "--metrics-listen",
                                    "127.0.0.1:0", "--data-dir", d.data_dir};
   args.insert(args.end(), extra.begin(), extra.end());
   d.pid = fork();
@@ -291,6 +294,5 @@ double RssMiB(pid_t pid, const char* field) {
   }
   return kb / 1024.0;
 }
-
 
 }  // namespace histguard::bench

@@ -15,12 +15,12 @@ namespace histguard::bench {
 
 struct LoadOptions {
   std::string address;
-  int streams = 0;          // bidi streams, one histogram per message
-  int unary_clients = 0;    // threads calling Submit
-  int batch = 1;            // histograms per Submit
-  double rate = 0;          // histograms/s in all; 0 = closed loop, as fast as possible
+  int streams = 0;        // bidi streams, one histogram per message
+  int unary_clients = 0;  // threads calling Submit
+  int batch = 1;          // histograms per Submit
+  double rate = 0;        // histograms/s in all; 0 = closed loop, as fast as possible
   double seconds = 5;
-  int in_flight = 64;       // per stream, closed loop
+  int in_flight = 64;  // per stream, closed loop
   uint64_t run = 1;
 };
 

@@ -39,7 +39,8 @@ hv::Histogram Smooth(const std::string& monitor, std::vector<uint32_t> shape, do
   double sum = 0;
   for (size_t i = 0; i < n; ++i) sum += mu[i] = 1.5 + std::sin(0.001 * i) + std::cos(0.037 * i);
   for (size_t i = 0; i < n; ++i)
-    h.add_contents(static_cast<double>(std::poisson_distribution<long>(entries * mu[i] / sum)(rng)));
+    h.add_contents(
+        static_cast<double>(std::poisson_distribution<long>(entries * mu[i] / sum)(rng)));
   return h;
 }
 
@@ -130,9 +131,10 @@ int main(int argc, char** argv) {
   const double first_peak = first.Stop();
   std::this_thread::sleep_for(1s);
   const double rss_after_training = hb::RssMiB(d.pid);
-  std::printf("170x360 map, first model on %d histograms: peak RSS %.0f MiB, after %.0f MiB "
-              "(%.0f MiB above idle)\n",
-              map_samples, first_peak, rss_after_training, rss_after_training - rss_idle);
+  std::printf(
+      "170x360 map, first model on %d histograms: peak RSS %.0f MiB, after %.0f MiB "
+      "(%.0f MiB above idle)\n",
+      map_samples, first_peak, rss_after_training, rss_after_training - rss_idle);
 
   // 2. Streams of large histograms while the map retrains.
   std::vector<hv::Histogram> pool;
@@ -156,11 +158,12 @@ int main(int argc, char** argv) {
   const hb::LoadResult r = hb::RunLoad(lo, pool);
   retrain.join();
   const double peak = load_peak.Stop();
-  std::printf("%d streams of %u-bin histograms for %.0f s with a retraining: %llu histograms "
-              "(%.0f/s, %.0f MiB/s), %llu errors; peak RSS %.0f MiB (%.0f MiB above idle)\n",
-              streams, bins, r.seconds, static_cast<unsigned long long>(r.histograms), r.rate(),
-              r.rate() * bins * 8 / (1 << 20), static_cast<unsigned long long>(r.errors), peak,
-              peak - rss_idle);
+  std::printf(
+      "%d streams of %u-bin histograms for %.0f s with a retraining: %llu histograms "
+      "(%.0f/s, %.0f MiB/s), %llu errors; peak RSS %.0f MiB (%.0f MiB above idle)\n",
+      streams, bins, r.seconds, static_cast<unsigned long long>(r.histograms), r.rate(),
+      r.rate() * bins * 8 / (1 << 20), static_cast<unsigned long long>(r.errors), peak,
+      peak - rss_idle);
   std::printf("daemon's high-water mark (VmHWM): %.0f MiB; RSS at the end %.0f MiB\n",
               hb::RssMiB(d.pid, "VmHWM:"), hb::RssMiB(d.pid));
   hb::StopDaemon(d);

@@ -30,13 +30,20 @@ v1::Histogram ToProto(const client::HistogramFile& f) {
 
 std::string QualityName(v1::Quality q) {
   switch (q) {
-    case v1::QUALITY_GOOD: return "GOOD";
-    case v1::QUALITY_WARNING: return "WARNING";
-    case v1::QUALITY_BAD: return "BAD";
-    case v1::QUALITY_LEARNING: return "LEARNING";
-    case v1::QUALITY_LOW_STATISTICS: return "LOW_STATISTICS";
-    case v1::QUALITY_REJECTED: return "REJECTED";
-    default: return "UNSPECIFIED";
+    case v1::QUALITY_GOOD:
+      return "GOOD";
+    case v1::QUALITY_WARNING:
+      return "WARNING";
+    case v1::QUALITY_BAD:
+      return "BAD";
+    case v1::QUALITY_LEARNING:
+      return "LEARNING";
+    case v1::QUALITY_LOW_STATISTICS:
+      return "LOW_STATISTICS";
+    case v1::QUALITY_REJECTED:
+      return "REJECTED";
+    default:
+      return "UNSPECIFIED";
   }
 }
 
@@ -50,7 +57,8 @@ std::string Number(double v) {
 
 // "[low,high)" of bin i (0-based) of n on the axis; "" when the axis is unknown.
 std::string AxisRange(const client::AxisInfo& a, uint32_t i, uint32_t n) {
-  if (a.edges.size() == n + size_t{1}) return "[" + Number(a.edges[i]) + "," + Number(a.edges[i + 1]) + ")";
+  if (a.edges.size() == n + size_t{1})
+    return "[" + Number(a.edges[i]) + "," + Number(a.edges[i + 1]) + ")";
   if (!(a.high > a.low) || n == 0) return "";
   const double w = (a.high - a.low) / n;
   return "[" + Number(a.low + i * w) + "," + Number(a.low + (i + 1) * w) + ")";
@@ -84,7 +92,8 @@ BinNames BinNames::Of(const client::HistogramFile& f) {
 
 std::string BinNames::Bin(uint32_t flat) const {
   if (shape.size() == 2 && shape[1] > 0)
-    return "(" + std::to_string(flat / shape[1] + 1) + "," + std::to_string(flat % shape[1] + 1) + ")";
+    return "(" + std::to_string(flat / shape[1] + 1) + "," + std::to_string(flat % shape[1] + 1) +
+           ")";
   return std::to_string(uint64_t{flat} + 1);
 }
 

@@ -49,8 +49,7 @@ Client::Client(const std::string& address, const ClientOptions& options) : token
       ssl.pem_private_key = ReadFile(options.tls_key, "TLS client key");
     }
     creds = grpc::SslCredentials(ssl);
-    if (!options.tls_server_name.empty())
-      args.SetSslTargetNameOverride(options.tls_server_name);
+    if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   }
   channel_ = grpc::CreateCustomChannel(address, creds, args);
   ingest_ = v1::Ingest::NewStub(channel_);
@@ -112,7 +111,8 @@ Client::Health Client::CheckHealth(std::chrono::milliseconds timeout, std::strin
     return Health::kUnreachable;
   }
   if (response.status() == grpc::health::v1::HealthCheckResponse::SERVING) return Health::kServing;
-  if (detail) *detail = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+  if (detail)
+    *detail = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
   return Health::kNotServing;
 }
 

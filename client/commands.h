@@ -43,7 +43,7 @@ struct BinNames {
   client::AxisInfo x, y;        // low == high: no range
   static BinNames Of(const v1::Histogram& h);
   static BinNames Of(const client::HistogramFile& f);  // keeps variable bin edges
-  std::string Bin(uint32_t flat) const;    // "20", "(5,3)"
+  std::string Bin(uint32_t flat) const;                // "20", "(5,3)"
   std::string Range(uint32_t flat) const;  // "[1.9,2)", "[0.4,0.5) x [1,1.5)"; "" when unknown
 };
 // One line: monitor, run, lumisection, quality, score, p-value, model, the deviating bins.

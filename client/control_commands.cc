@@ -16,17 +16,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "client/client.h"
@@ -262,19 +262,17 @@ int RunMonitor(const std::string& address, const MonitorOptions& o) {
       {"shape", ShapeText(info.shape())},
       {"active model",
        info.active_version() ? "v" + std::to_string(info.active_version()) : "none yet (learning)"},
-      {"anchor",
-       info.anchor_version() ? "v" + std::to_string(info.anchor_version()) +
-                                   " (the last a person chose, or the first; always kept)"
-                             : "-"},
+      {"anchor", info.anchor_version() ? "v" + std::to_string(info.anchor_version()) +
+                                             " (the last a person chose, or the first; always kept)"
+                                       : "-"},
       {"window", std::to_string(info.window_size()) + " histograms"},
       {"thresholds", thresholds},
       {"lasting change",
        info.lasting_change().empty()
-           ? (info.has_accepting()
-                  ? "none: learning the new normal accepted from run " +
-                        std::to_string(info.accepting().run()) + " lumisection " +
-                        std::to_string(info.accepting().from_lumisection())
-                  : "none")
+           ? (info.has_accepting() ? "none: learning the new normal accepted from run " +
+                                         std::to_string(info.accepting().run()) + " lumisection " +
+                                         std::to_string(info.accepting().from_lumisection())
+                                   : "none")
            : info.lasting_change() + " for " + std::to_string(info.lasting_lumisections()) +
                  " lumisections"},
       {"pending change",
@@ -478,7 +476,8 @@ int RunLabel(const std::string& address, const LabelOptions& o) {
                s.error_message().rfind("no monitor named", 0) != 0) {
       ++missing;
     } else {
-      if (labelled) std::cerr << "histguard label: " << labelled << " lumisections labelled before this\n";
+      if (labelled)
+        std::cerr << "histguard label: " << labelled << " lumisections labelled before this\n";
       return ReportFailure("label", address, s, std::to_string(kDeadline.count()) + " s");
     }
   }
@@ -587,8 +586,8 @@ int RunForget(const std::string& address, const std::string& monitor, const std:
 
 // ---- accept ----
 
-int RunAccept(const std::string& address, const std::string& monitor, uint64_t run,
-              uint64_t from, const std::string& comment) {
+int RunAccept(const std::string& address, const std::string& monitor, uint64_t run, uint64_t from,
+              const std::string& comment) {
   v1::AcceptRequest request;
   request.set_monitor(monitor);
   request.set_run(run);
@@ -636,7 +635,8 @@ int RunReject(const std::string& address, const std::string& monitor, const std:
                            })) {
     return rc;
   }
-  std::cout << monitor << ": held candidate rejected; the change stays flagged and is not "
+  std::cout << monitor
+            << ": held candidate rejected; the change stays flagged and is not "
                "learned\n";
   return 0;
 }
@@ -833,9 +833,8 @@ void AddControlCommands(CLI::App& app, const std::string& address, int& exit_cod
         ->required()
         ->check(CLI::IsMember({"start", "end"}));
     cmd->add_option("run", *run, "run number")->required()->check(CLI::PositiveNumber);
-    cmd->callback([&address, &exit_code, action, run] {
-      exit_code = RunRunControl(address, *action, *run);
-    });
+    cmd->callback(
+        [&address, &exit_code, action, run] { exit_code = RunRunControl(address, *action, *run); });
   }
 }
 

@@ -641,10 +641,11 @@ HistogramFileOrError ReadHistogramFile(const std::string& path) {
     }
     // A ROOT file starts with "root"; no JSON text does.
     if (text.compare(0, 4, "root") == 0) {
-      return path + ": a binary ROOT file, not JSON. Write its histograms as JSON with ROOT "
-                    "(TBufferJSON::ToJSON(h), or h->SaveAs(\"h.json\")), or send them straight "
-                    "from the file with the Python client, which reads ROOT files with uproot "
-                    "(docs/python.md)";
+      return path +
+             ": a binary ROOT file, not JSON. Write its histograms as JSON with ROOT "
+             "(TBufferJSON::ToJSON(h), or h->SaveAs(\"h.json\")), or send them straight "
+             "from the file with the Python client, which reads ROOT files with uproot "
+             "(docs/python.md)";
     }
     HistogramFileOrError parsed = ParseHistogramJson(text);
     if (auto* e = std::get_if<std::string>(&parsed)) return path + ": " + *e;

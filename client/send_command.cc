@@ -43,8 +43,9 @@ int RunSend(const std::string& address, const SendOptions& o) {
     const grpc::Status s = client.Submit(batch, &verdicts);
     if (!s.ok()) {
       if (tty) std::cerr << "\n";
-      std::cerr << "histguard send: the daemon at " << address << " refused or failed the call: "
-                << s.error_message() << " (code " << s.error_code() << ")\n";
+      std::cerr << "histguard send: the daemon at " << address
+                << " refused or failed the call: " << s.error_message() << " (code "
+                << s.error_code() << ")\n";
       return false;
     }
     for (size_t i = 0; i < verdicts.size(); ++i) {
@@ -104,7 +105,8 @@ int RunSend(const std::string& address, const SendOptions& o) {
   // ROOT files carry no run or lumisection: sent as run 0, a later send of other files would
   // replace these histograms (a repeated monitor, run and lumisection is the same histogram).
   if (no_run > 0)
-    std::cerr << "histguard send: warning: " << no_run << (no_run == 1 ? " file gives" : " files give")
+    std::cerr << "histguard send: warning: " << no_run
+              << (no_run == 1 ? " file gives" : " files give")
               << " no run number and no --run was given: sent as run " << o.run
               << "; give --run (and --lumisection) so that they are stored as what they are\n";
   if (no_lumisection > 0 && !(no_run > 0 && no_lumisection == no_run))
@@ -136,7 +138,8 @@ void AddSendCommand(CLI::App& app, const std::string& address, int& exit_code) {
   cmd->add_option("--lumisection", o->lumisection,
                   "first lumisection for files that give none (counts up per monitor)")
       ->each([o](const std::string&) { o->lumisection_set = true; });
-  cmd->add_option("--batch", o->batch, "histograms per Submit call")->capture_default_str()
+  cmd->add_option("--batch", o->batch, "histograms per Submit call")
+      ->capture_default_str()
       ->check(CLI::Range(1, 10000));
   cmd->add_flag("-q,--quiet", o->quiet, "print only the summary");
   cmd->callback([&address, &exit_code, o] { exit_code = RunSend(address, *o); });

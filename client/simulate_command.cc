@@ -70,7 +70,10 @@ struct Tally {
 class Generator {
  public:
   explicit Generator(const SimOptions& o)
-      : o_(o), specs_(sim::DefaultMonitors(o.monitors, o.bins)), rng_(o.seed), pick_(o.seed ^ 0x9e37) {}
+      : o_(o),
+        specs_(sim::DefaultMonitors(o.monitors, o.bins)),
+        rng_(o.seed),
+        pick_(o.seed ^ 0x9e37) {}
 
   const std::vector<sim::MonitorSpec>& specs() const { return specs_; }
 
@@ -172,8 +175,9 @@ int RunSimulate(const std::string& address, const SimOptions& o) {
   uint64_t answered = 0;
   auto pace = [&](uint64_t sent_so_far) {
     if (interval <= 0) return;
-    std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
-                                              std::chrono::duration<double>(sent_so_far * interval)));
+    std::this_thread::sleep_until(start +
+                                  std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(sent_so_far * interval)));
   };
   const bool forever = o.count == 0;
 
@@ -260,15 +264,19 @@ void AddSimulateCommand(CLI::App& app, const std::string& address, int& exit_cod
       "maps) to the daemon, with injected anomalies after a clean warm-up, and print the "
       "verdicts. Ctrl-C stops and prints the summary: per injected anomaly kind, how the daemon "
       "judged it.");
-  cmd->add_option("--monitors", o->monitors, "number of monitors")->capture_default_str()
+  cmd->add_option("--monitors", o->monitors, "number of monitors")
+      ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   cmd->add_option("--bins", o->bins, "bins of 1D histograms (2D maps are 20x20)")
-      ->capture_default_str()->check(CLI::Range(2, 1 << 20));
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--rate", o->rate, "histograms per second in all (0 = as fast as possible)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--count", o->count, "lumisections per monitor (0 = until Ctrl-C)")
       ->capture_default_str();
-  cmd->add_option("--entries", o->entries, "mean entries per histogram")->capture_default_str()
+  cmd->add_option("--entries", o->entries, "mean entries per histogram")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--anomaly", o->anomaly,
                   "what to inject: none, random (dead_region, hot_bin, shifted_peak, extra_noise), "
@@ -277,11 +285,13 @@ void AddSimulateCommand(CLI::App& app, const std::string& address, int& exit_cod
       ->capture_default_str();
   cmd->add_option("--anomaly-fraction", o->anomaly_fraction,
                   "share of histograms after the warm-up that get the anomaly")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--anomaly-monitor", o->anomaly_monitor,
                   "inject only into this monitor (default: any)");
   cmd->add_option("--severity", o->severity, "anomaly strength (1 = clearly visible, 0.3 = subtle)")
-      ->capture_default_str()->check(CLI::Range(0.0, 5.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 5.0));
   cmd->add_option("--warmup", o->warmup,
                   "clean lumisections per monitor before anomalies (lets the models train)")
       ->capture_default_str();
@@ -292,7 +302,8 @@ void AddSimulateCommand(CLI::App& app, const std::string& address, int& exit_cod
   cmd->add_flag("--unary", o->unary, "one Submit per lumisection instead of a stream");
   cmd->add_option("--print", o->print,
                   "which verdicts to print: all, anomalies (injected or flagged), summary")
-      ->capture_default_str()->check(CLI::IsMember({"all", "anomalies", "summary"}));
+      ->capture_default_str()
+      ->check(CLI::IsMember({"all", "anomalies", "summary"}));
   cmd->callback([&address, &exit_code, o] { exit_code = RunSimulate(address, *o); });
 }
 

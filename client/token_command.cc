@@ -38,7 +38,7 @@ void AddTokenCommand(CLI::App& app, int& exit_code) {
       ->required()
       ->check([](const std::string& s) {
         return s.find_first_of(" \t\r\n#") == std::string::npos ? std::string()
-                                                                  : "no spaces or '#' in a name";
+                                                                : "no spaces or '#' in a name";
       });
   cmd->callback([role, name, &exit_code] {
     unsigned char raw[32];

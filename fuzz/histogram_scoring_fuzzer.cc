@@ -9,8 +9,8 @@
 #include <span>
 #include <vector>
 
-#include "histguard/v1/histguard.pb.h"
 #include "fuzz/fuzz_models.h"
+#include "histguard/v1/histguard.pb.h"
 #include "models/model.h"
 #include "models/stats.h"
 #include "server/validation.h"

@@ -109,7 +109,8 @@ int main(int argc, char** argv) {
     const std::string name = std::string(monitor).substr(5);  // without "fuzz/"
     Write(corpus / "model_file" / (name + ".model"), file);
     // A file from before the header: the serialised model alone.
-    Write(corpus / "model_file" / (name + "-legacy.model"), histguard::models::SerializeModel(model));
+    Write(corpus / "model_file" / (name + "-legacy.model"),
+          histguard::models::SerializeModel(model));
   }
   fs::remove_all(tmp);
   return 0;

@@ -35,8 +35,7 @@ __attribute__((target("avx2,fma"))) inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s4);
 }
 
-__attribute__((target("avx2,fma"))) void AffineAvx2(const DenseLayer& l, const float* x,
-                                                     float* y) {
+__attribute__((target("avx2,fma"))) void AffineAvx2(const DenseLayer& l, const float* x, float* y) {
   const uint32_t in = l.in;
   for (uint32_t o = 0; o < l.out; ++o) {
     const float* w = l.weight.data() + static_cast<size_t>(o) * in;
@@ -89,7 +88,7 @@ uint16_t ToHalf(float v) {
     return static_cast<uint16_t>(sign | 0x7c00u |
                                  (abs > 0x7f800000u ? 0x200u | ((abs >> 13) & 0x3ffu) : 0u));
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds past 65504
-  if (abs >= 0x38800000u) {  // a normal half
+  if (abs >= 0x38800000u) {                                              // a normal half
     uint32_t h = (abs >> 13) - (112u << 10);
     const uint32_t rem = abs & 0x1fffu;
     if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
@@ -113,8 +112,8 @@ void AffineHalfPortable(const DenseLayer& l, const float* x, float* y) {
   }
 }
 
-__attribute__((target("avx2,fma,f16c"))) void AffineHalfAvx2(const DenseLayer& l,
-                                                             const float* x, float* y) {
+__attribute__((target("avx2,fma,f16c"))) void AffineHalfAvx2(const DenseLayer& l, const float* x,
+                                                             float* y) {
   const uint32_t in = l.in;
   for (uint32_t o = 0; o < l.out; ++o) {
     const uint16_t* w = l.weight_half.data() + static_cast<size_t>(o) * in;
@@ -385,8 +384,7 @@ void ForEachBlock(std::span<const uint32_t> shape, std::span<const double> count
     const size_t step = std::max<uint32_t>(1, b / 2);
     for (size_t x0 = 0; x0 + b <= nx; x0 += step)
       for (size_t y0 = 0; y0 + b <= ny; y0 += step)
-        visit(k, box(pc, x0, y0, b), box(pe, x0, y0, b), static_cast<uint32_t>(x0 * ny + y0), b,
-              b);
+        visit(k, box(pc, x0, y0, b), box(pe, x0, y0, b), static_cast<uint32_t>(x0 * ny + y0), b, b);
   }
 }
 
@@ -467,7 +465,8 @@ RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch
     for (size_t a = 0; a < k; ++a) {
       const double da = s.z[a] - m.latent_mean[a];
       double row = 0;
-      for (size_t b = 0; b < k; ++b) row += m.latent_inv_cov[a * k + b] * (s.z[b] - m.latent_mean[b]);
+      for (size_t b = 0; b < k; ++b)
+        row += m.latent_inv_cov[a * k + b] * (s.z[b] - m.latent_mean[b]);
       d2 += da * row;
     }
   }

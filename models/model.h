@@ -92,15 +92,15 @@ struct Model {
 struct Scratch {
   std::vector<float> x, h, z, g, logits;
   std::vector<double> expected;
-  std::vector<double> terms;  // per-bin deviance terms of the last ComputeRawStats
+  std::vector<double> terms;       // per-bin deviance terms of the last ComputeRawStats
   std::vector<double> projection;  // 2D: the projections' counts and expectations
   std::vector<double> prefix;      // running sums of the counts and expectations (regional)
 };
 
 // The block of neighbouring bins whose pooled counts deviate most from their expectation.
 struct Region {
-  uint32_t first = 0;               // its first bin (2D: its lowest ix and iy, index ix * ny + iy)
-  uint32_t width = 0, height = 0;   // bins along x (1D: along the axis) and along y (1D: 1)
+  uint32_t first = 0;              // its first bin (2D: its lowest ix and iy, index ix * ny + iy)
+  uint32_t width = 0, height = 0;  // bins along x (1D: along the axis) and along y (1D: 1)
   double observed = 0, expected = 0;  // pooled counts
 };
 
@@ -110,9 +110,9 @@ struct Score {
   double latent_distance = 0;  // Mahalanobis distance squared of the code
   double ks_distance = 0;      // sqrt(N) sup|F_c - F_mu| (the cumulative statistic's root)
   double p_recon = 1, p_localised = 1, p_latent = 1, p_cumulative = 1, p_regional = 1;
-  double p_value = 1;          // combined
+  double p_value = 1;  // combined
   std::vector<BinPull> top_bins;
-  Region region;               // where the regional statistic is largest (width 0: none)
+  Region region;  // where the regional statistic is largest (width 0: none)
 };
 
 // Forward pass: fills scratch.expected with the expected counts (N q_i) and scratch.z with the

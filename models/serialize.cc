@@ -85,7 +85,9 @@ DenseLayer Layer(const json& j) {
 }
 
 json Calib(const Calibration& c) {
-  json j = {{"s", Pack(c.sorted_scores())}, {"u", c.tail_threshold()}, {"scale", c.tail_scale()},
+  json j = {{"s", Pack(c.sorted_scores())},
+            {"u", c.tail_threshold()},
+            {"scale", c.tail_scale()},
             {"pu", c.tail_p()}};
   if (c.tail_shape() > 0) j["shape"] = c.tail_shape();
   if (c.tail() == Calibration::Tail::kGumbel) j["gumbel_mu"] = c.tail_location();
@@ -96,7 +98,8 @@ json Calib(const Calibration& c) {
 // tails combined over 3 tests, as they were scored.
 Calibration Calib(const json& j) {
   const double shape = j.value("shape", 0.0);
-  if (!(shape >= 0 && shape <= 1e9)) throw std::runtime_error("calibration tail shape out of range");
+  if (!(shape >= 0 && shape <= 1e9))
+    throw std::runtime_error("calibration tail shape out of range");
   double mu = std::nan("");
   if (j.contains("gumbel_mu")) {
     mu = j.at("gumbel_mu").get<double>();
@@ -139,7 +142,8 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
   try {
     json j;
     DepthLimitedDom dom(j);
-    if (!json::sax_parse(bytes.begin(), bytes.end(), &dom, nlohmann::detail::input_format_t::cbor)) {
+    if (!json::sax_parse(bytes.begin(), bytes.end(), &dom,
+                         nlohmann::detail::input_format_t::cbor)) {
       *error = dom.too_deep() ? "cannot read model: nested deeper than a model is"
                               : "cannot read model: not CBOR";
       return std::nullopt;
@@ -179,8 +183,7 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
       return std::nullopt;
     }
     if (m.input_mean.size() != n || m.dec2.out != n || m.enc2.in != m.enc1.out ||
-        m.dec1.in != m.enc2.out || m.dec2.in != m.dec1.out ||
-        m.latent_mean.size() != m.enc2.out ||
+        m.dec1.in != m.enc2.out || m.dec2.in != m.dec1.out || m.latent_mean.size() != m.enc2.out ||
         m.latent_inv_cov.size() != m.latent_mean.size() * m.latent_mean.size()) {
       *error = "model layers do not fit together";
       return std::nullopt;

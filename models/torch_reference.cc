@@ -37,15 +37,14 @@ template <typename Fn>
 double RateOf(double seconds, size_t per_call, Fn batch) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  const auto stop = start + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(seconds));
+  const auto stop =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   size_t done = 0;
   while (Clock::now() < stop) {
     batch();
     done += per_call;
   }
-  return static_cast<double>(done) /
-         std::chrono::duration<double>(Clock::now() - start).count();
+  return static_cast<double>(done) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 }  // namespace

@@ -8,8 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <numeric>
 #include <mutex>
+#include <numeric>
 #include <random>
 
 #include "models/autoencoder.h"
@@ -221,12 +221,13 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     const uint32_t per_epoch = static_cast<uint32_t>((n_train + batch - 1) / batch);
     const uint32_t steps = std::clamp(opt.epochs * per_epoch, opt.min_steps, opt.max_steps);
     const uint32_t warmup = steps * 3 / 10;
-    const int64_t keep = std::max<int64_t>(
-        1, batch - static_cast<int64_t>(std::floor(opt.trim_fraction * batch)));
+    const int64_t keep =
+        std::max<int64_t>(1, batch - static_cast<int64_t>(std::floor(opt.trim_fraction * batch)));
     // Raw counts for the binomial split (rounded: weighted histograms are treated as counts).
     std::vector<float> cs(n_train * n);
     for (size_t r = 0; r < n_train; ++r)
-      for (size_t i = 0; i < n; ++i) cs[r * n + i] = std::round(std::max(samples[order[r]][i], 0.0f));
+      for (size_t i = 0; i < n; ++i)
+        cs[r * n + i] = std::round(std::max(samples[order[r]][i], 0.0f));
     auto c_train = ToTensor(cs, n_train, n);
     std::vector<float>().swap(cs);
 
@@ -249,7 +250,8 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
         auto other = cb - half;
         auto half_tot = half.sum(1, true).clamp_min(1.0);
         auto other_tot = other.sum(1, true).clamp_min(1.0);
-        auto xb = (torch::sqrt(half / half_tot * static_cast<double>(n)) - input_mean) * input_scale;
+        auto xb =
+            (torch::sqrt(half / half_tot * static_cast<double>(n)) - input_mean) * input_scale;
         auto fb = other / other_tot;
         auto [logits, z] = net->forward(xb);
         auto ce = -(fb * torch::log_softmax(logits, 1)).sum(1);
@@ -326,7 +328,8 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
         const double span = std::max(4.0 * static_cast<double>(opt.latent_horizon), 100.0);
         std::vector<int64_t> rows;
         for (size_t r = 0; r < n_train; ++r)
-          if (static_cast<double>(order[r]) >= newest - span) rows.push_back(static_cast<int64_t>(r));
+          if (static_cast<double>(order[r]) >= newest - span)
+            rows.push_back(static_cast<int64_t>(r));
         if (rows.size() < std::max<size_t>(4 * latent, 20)) {
           rows.clear();
           for (size_t r = 0; r < n_train; ++r) rows.push_back(static_cast<int64_t>(r));
@@ -434,11 +437,12 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     auto tail = [&](Calibration::Tail t, bool holds) {
       return safe_tails || !holds ? Calibration::Tail::kExponential : t;
     };
-    model->recon = Calibration::Fit(rec, 1.0 / static_cast<double>(n),
-                                    tail(Calibration::Tail::kChiSquare, gaussian_counts && !misfit));
+    model->recon =
+        Calibration::Fit(rec, 1.0 / static_cast<double>(n),
+                         tail(Calibration::Tail::kChiSquare, gaussian_counts && !misfit));
     model->localised = Calibration::Fit(loc, 0.25, tail(Calibration::Tail::kGumbel, true));
-    model->latent = Calibration::Fit(lat, 0.25,
-                                     tail(Calibration::Tail::kChiSquare, gaussian_counts && !trending));
+    model->latent = Calibration::Fit(
+        lat, 0.25, tail(Calibration::Tail::kChiSquare, gaussian_counts && !trending));
     // The Kolmogorov distance's tail is exponential in its square: P(K^2 > s) ~ 2 exp(-2s), a
     // scale of half K^2's own, whose median is 0.685. A model that absorbs part of the noise
     // scales K^2 down, shape variation it misses scales it up: the holdout's median gives the
@@ -455,10 +459,9 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     // anomaly at those statistics was caught by the gaps alone.
     const double kolmogorov_scale = std::max(1.2 * 0.5 * Median(cum) / 0.685, 0.05);
     if (!misfit)
-      model->cumulative = Calibration::Fit(cum, kolmogorov_scale, Calibration::Tail::kExponential,
-                                           safe_tails || median_deviance > 1.05
-                                               ? 0.0
-                                               : kolmogorov_scale);
+      model->cumulative =
+          Calibration::Fit(cum, kolmogorov_scale, Calibration::Tail::kExponential,
+                           safe_tails || median_deviance > 1.05 ? 0.0 : kolmogorov_scale);
     // The regional statistic is a maximum over blocks like the localised one over bins, and its
     // tail a Gumbel's. A model that misfits is not judged by it (its blocks' deviances are then
     // mostly the misfit, pooled), nor one of a histogram too small for its blocks, nor one of a

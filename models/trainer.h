@@ -34,10 +34,10 @@ constexpr uint64_t TrainingBytes(uint64_t samples, uint64_t bins) {
 }
 
 struct TrainOptions {
-  uint32_t hidden = 0;            // 0 = automatic (64, or 32 above 4096 bins)
-  uint32_t latent = 8;            // bottleneck width
+  uint32_t hidden = 0;  // 0 = automatic (64, or 32 above 4096 bins)
+  uint32_t latent = 8;  // bottleneck width
   double holdout_fraction = 0.25;
-  double trim_fraction = 0.05;    // share of each batch left out after warm-up
+  double trim_fraction = 0.05;  // share of each batch left out after warm-up
   double learning_rate = 5e-3;
   uint32_t batch_size = 128;
   uint32_t epochs = 60;

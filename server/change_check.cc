@@ -86,8 +86,10 @@ Params FitNuisances(const std::vector<double>& cum, const std::vector<double>& b
     if (fr < f[best]) {
       const Params e = along(-2);
       const double fe = cost(e);
-      if (fe < fr) x[worst] = e, f[worst] = fe;
-      else x[worst] = r, f[worst] = fr;
+      if (fe < fr)
+        x[worst] = e, f[worst] = fe;
+      else
+        x[worst] = r, f[worst] = fr;
     } else if (fr < f[second]) {
       x[worst] = r, f[worst] = fr;
     } else {
@@ -178,7 +180,8 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
   auto sum = [&](const std::vector<double>& s, size_t x0, size_t x1, size_t y0, size_t y1) {
     return s[x1 * w + y1] - s[x0 * w + y1] - s[x1 * w + y0] + s[x0 * w + y0];
   };
-  const size_t widest = two_d ? std::max<size_t>(1, std::min(nx, ny) / 4) : std::max<size_t>(1, n / 8);
+  const size_t widest =
+      two_d ? std::max<size_t>(1, std::min(nx, ny) / 4) : std::max<size_t>(1, n / 8);
   double best = 0;
   // From two bins wide: a single bin that changes is the model's own business (its localisation
   // statistic flags it on every lumisection, so it is never learned), and single bins are where

@@ -8,8 +8,8 @@
 //   M(x) = exp(t1 u + t2 u^2) A((x - shift) / gain) / norm,   u = x - 1/2,  x in [0, 1]
 // (the reference's cumulative distribution is transformed, so counts are moved between bins, not
 // resampled). Maps get the normalisation only. The residual B - M is then pooled over blocks of
-// neighbouring bins (1D widths 2 to n/8, 2D squares of 2 up to a quarter of the map), each against the
-// spread of the two means (the histograms' own lumisection-to-lumisection variance over their
+// neighbouring bins (1D widths 2 to n/8, 2D squares of 2 up to a quarter of the map), each against
+// the spread of the two means (the histograms' own lumisection-to-lumisection variance over their
 // number). A block is a localised change when it is both significant (|z| >= kMinZ) and large
 // (|relative change| >= kMinRelative): a nuisance the fit leaves over is smooth and small.
 //
@@ -61,10 +61,10 @@ ChangeReport CompareShapes(const ShapeStats& reference, const ShapeStats& now,
 struct HeldChange {
   BinBlock block;
   std::vector<uint32_t> shape;
-  bool low = false;          // the change lowered the block
-  double share = 0;          // the block's mean share in the reference
-  double extra_var = 0;      // its variance beyond Poisson
-  std::string where;         // "bins 43-46 low by 45%"
+  bool low = false;      // the change lowered the block
+  double share = 0;      // the block's mean share in the reference
+  double extra_var = 0;  // its variance beyond Poisson
+  std::string where;     // "bins 43-46 low by 45%"
   // How far `counts` moved the block the way the change did, in standard deviations (negative:
   // the other way), and the relative change of its share.
   double Pull(std::span<const double> counts, double* relative) const;

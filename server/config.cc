@@ -25,21 +25,20 @@ struct Setting {
 
 template <typename T>
 Setting Make(const char* key, const char* help, T Config::*field) {
-  return Setting{
-      key, help,
-      [field, help](CLI::App& app, const std::string& flag, Config& c) {
-        app.add_option(flag, c.*field, help)->capture_default_str();
-      },
-      [field](const YAML::Node& n, Config& c) { c.*field = n.as<T>(); }};
+  return Setting{key, help,
+                 [field, help](CLI::App& app, const std::string& flag, Config& c) {
+                   app.add_option(flag, c.*field, help)->capture_default_str();
+                 },
+                 [field](const YAML::Node& n, Config& c) { c.*field = n.as<T>(); }};
 }
 
 // A switch given alone on the command line (--insecure), or as `insecure: true` in the file.
 Setting MakeSwitch(const char* key, const char* help, bool Config::*field) {
   return Setting{key, help,
-                  [field, help](CLI::App& app, const std::string& flag, Config& c) {
-                    app.add_flag(flag, c.*field, help);
-                  },
-                  [field](const YAML::Node& n, Config& c) { c.*field = n.as<bool>(); }};
+                 [field, help](CLI::App& app, const std::string& flag, Config& c) {
+                   app.add_flag(flag, c.*field, help);
+                 },
+                 [field](const YAML::Node& n, Config& c) { c.*field = n.as<bool>(); }};
 }
 
 const std::vector<Setting>& Settings() {
@@ -67,13 +66,15 @@ const std::vector<Setting>& Settings() {
            &Config::token_file),
       Make("audit_log", "JSON-lines record of state-changing calls (default <data_dir>/audit.log)",
            &Config::audit_log),
-      MakeSwitch("insecure",
-           "allow listening beyond loopback with neither TLS nor a token file (anyone who reaches "
-           "the ports can send, read and steer)",
-           &Config::insecure),
+      MakeSwitch(
+          "insecure",
+          "allow listening beyond loopback with neither TLS nor a token file (anyone who reaches "
+          "the ports can send, read and steer)",
+          &Config::insecure),
       Make("scoring_threads", "threads scoring histograms", &Config::scoring_threads),
       Make("train_threads", "background training jobs at once", &Config::train_threads),
-      Make("compute_threads", "LibTorch/OpenBLAS threads per training job", &Config::compute_threads),
+      Make("compute_threads", "LibTorch/OpenBLAS threads per training job",
+           &Config::compute_threads),
       Make("warning_p", "p-value below which a histogram is WARNING", &Config::warning_p),
       Make("bad_p", "p-value below which a histogram is BAD", &Config::bad_p),
       Make("min_entries", "histograms with fewer entries are LOW_STATISTICS", &Config::min_entries),
@@ -101,8 +102,10 @@ const std::vector<Setting>& Settings() {
            &Config::drain_timeout_seconds),
       Make("train_budget_seconds", "longest a single training job may run",
            &Config::train_budget_seconds),
-      Make("train_min_steps", "optimiser steps a training takes at least", &Config::train_min_steps),
-      Make("window_size", "recent accepted histograms each monitor trains on", &Config::window_size),
+      Make("train_min_steps", "optimiser steps a training takes at least",
+           &Config::train_min_steps),
+      Make("window_size", "recent accepted histograms each monitor trains on",
+           &Config::window_size),
       Make("monitor_idle_expiry_seconds",
            "forget a monitor (models, stored histograms, state) that has received nothing for "
            "this long; 0 = never",
@@ -210,8 +213,7 @@ std::optional<std::string> Validate(const Config& c) {
   if (c.train_threads < 1) return "train_threads must be at least 1";
   if (c.compute_threads < 1) return "compute_threads must be at least 1";
   auto check_p = [](double w, double b, const std::string& where) -> std::optional<std::string> {
-    if (!(b > 0 && b <= w && w < 1))
-      return where + ": need 0 < bad_p <= warning_p < 1";
+    if (!(b > 0 && b <= w && w < 1)) return where + ": need 0 < bad_p <= warning_p < 1";
     return std::nullopt;
   };
   if (auto e = check_p(c.warning_p, c.bad_p, "thresholds")) return e;
@@ -243,8 +245,7 @@ std::optional<std::string> Validate(const Config& c) {
            "): an eighth of it bounds the histograms in flight, and the largest message must fit";
   // Settings that are each valid but do not work together.
   if (c.max_queue < c.max_histograms_per_request)
-    return "max_queue (" + std::to_string(c.max_queue) +
-           ") is below max_histograms_per_request (" +
+    return "max_queue (" + std::to_string(c.max_queue) + ") is below max_histograms_per_request (" +
            std::to_string(c.max_histograms_per_request) +
            "): a full-size Submit would be refused even by an idle daemon";
   return std::nullopt;

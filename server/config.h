@@ -48,24 +48,24 @@ struct Config {
   uint32_t max_bins = 65536;
   uint32_t max_histograms_per_request = 10000;
   uint32_t max_message_bytes = kMaxMessageBytes;
-  uint32_t max_batch = 512;        // histograms scored per batch
-  uint32_t batch_wait_us = 0;      // how long a small batch waits for more (0: the committer's
-                                   // group commit already gathers what arrives while it syncs)
+  uint32_t max_batch = 512;    // histograms scored per batch
+  uint32_t batch_wait_us = 0;  // how long a small batch waits for more (0: the committer's
+                               // group commit already gathers what arrives while it syncs)
   // Sync the store's write-ahead log before a verdict is answered: an acknowledged histogram
   // survives a power loss. false: it is in the log (the operating system's cache) before it is
   // answered, which survives a crash or kill -9 of the daemon but not of the node, and takes the
   // disk's sync latency off every answer.
   bool sync_writes = true;
-  uint32_t max_queue = 100000;     // histograms waiting for scoring before unary calls are refused
-  uint32_t stream_in_flight = 256; // unanswered histograms per stream before reads pause
+  uint32_t max_queue = 100000;      // histograms waiting for scoring before unary calls are refused
+  uint32_t stream_in_flight = 256;  // unanswered histograms per stream before reads pause
   double drain_timeout_seconds = 10;
   double train_budget_seconds = 60;
   uint32_t train_min_steps = 300;  // optimiser steps at least (small windows get several epochs)
 
   // Continual learning.
-  uint32_t window_size = 2000;          // recent accepted histograms a monitor trains on
-  bool retraining = true;               // retrain as new normal data arrive (false: first model only)
-  uint32_t retrain_every = 500;         // new window samples that trigger a retraining
+  uint32_t window_size = 2000;   // recent accepted histograms a monitor trains on
+  bool retraining = true;        // retrain as new normal data arrive (false: first model only)
+  uint32_t retrain_every = 500;  // new window samples that trigger a retraining
   double retrain_interval_seconds = 600;  // ... or this much time with at least retrain_min_new
   uint32_t retrain_min_new = 50;
   // Drift trigger: p-values of a model's verdicts are uniform while the data look like what it
@@ -76,11 +76,11 @@ struct Config {
   // a real model far less often); p-values whose -ln averages 1.5 cross after ~36, 2 after ~17.
   double drift_allowance = 1.2;
   double drift_threshold = 10;
-  uint32_t drift_min_new = 20;          // new histograms the drift trigger needs
-  uint32_t drift_window = 500;          // a drift retraining uses only the newest this many
-  double candidate_tolerance = 0.1;     // reject a candidate worse than the current model by this
-  uint32_t keep_versions = 5;           // model versions kept for rollback
-  uint32_t history = 2500;              // stored histograms per monitor (for Inspect and labels)
+  uint32_t drift_min_new = 20;       // new histograms the drift trigger needs
+  uint32_t drift_window = 500;       // a drift retraining uses only the newest this many
+  double candidate_tolerance = 0.1;  // reject a candidate worse than the current model by this
+  uint32_t keep_versions = 5;        // model versions kept for rollback
+  uint32_t history = 2500;           // stored histograms per monitor (for Inspect and labels)
 
   // New histograms are refused while the data directory has less free space than this, so the
   // store never meets a failing write; taken again when space returns.

@@ -34,15 +34,28 @@ HttpResponse Error(int status, const std::string& message) {
 HttpResponse Error(const absl::Status& s) {
   int status = 500;
   switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: status = 400; break;
-    case absl::StatusCode::kUnauthenticated: status = 401; break;
-    case absl::StatusCode::kPermissionDenied: status = 403; break;
-    case absl::StatusCode::kNotFound: status = 404; break;
+    case absl::StatusCode::kInvalidArgument:
+      status = 400;
+      break;
+    case absl::StatusCode::kUnauthenticated:
+      status = 401;
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      status = 403;
+      break;
+    case absl::StatusCode::kNotFound:
+      status = 404;
+      break;
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kAborted: status = 409; break;
+    case absl::StatusCode::kAborted:
+      status = 409;
+      break;
     case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kResourceExhausted: status = 503; break;
-    default: break;
+    case absl::StatusCode::kResourceExhausted:
+      status = 503;
+      break;
+    default:
+      break;
   }
   HttpResponse r = Error(status, std::string(s.message()));
   if (status == 401) r.headers["WWW-Authenticate"] = "Bearer realm=\"histguard\"";
@@ -127,11 +140,16 @@ std::optional<uint64_t> Number(const std::map<std::string, std::string>& q, cons
 
 std::string ContentType(const std::string& path) {
   static const std::map<std::string, std::string> types = {
-      {".html", "text/html; charset=utf-8"},   {".js", "text/javascript; charset=utf-8"},
-      {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-      {".json", "application/json"},           {".svg", "image/svg+xml"},
-      {".png", "image/png"},                   {".ico", "image/x-icon"},
-      {".woff2", "font/woff2"},                {".txt", "text/plain; charset=utf-8"}};
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".woff2", "font/woff2"},
+      {".txt", "text/plain; charset=utf-8"}};
   const auto it = types.find(fs::path(path).extension().string());
   return it == types.end() ? "application/octet-stream" : it->second;
 }
@@ -161,18 +179,19 @@ std::optional<HttpResponse> ConsoleApi::Handle(const HttpRequest& req) const {
 }
 
 HttpResponse ConsoleApi::Page(const std::string& path) const {
-  if (dir_.empty())
-    return Error(404, "the console's pages are not installed (see --console-dir)");
+  if (dir_.empty()) return Error(404, "the console's pages are not installed (see --console-dir)");
   const std::string file = path.empty() ? "index.html" : path;
   // Only plain relative names inside the console directory.
   if (file.size() > 512 || file.front() == '/' || file.find("..") != std::string::npos ||
-      file.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-") !=
+      file.find_first_not_of(
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-") !=
           std::string::npos)
     return Error(404, "no such page");
   const fs::path full = fs::path(dir_) / file;
   std::error_code ec;
   const uintmax_t size = fs::file_size(full, ec);
-  if (ec || !fs::is_regular_file(full, ec) || size > kMaxPageBytes) return Error(404, "no such page");
+  if (ec || !fs::is_regular_file(full, ec) || size > kMaxPageBytes)
+    return Error(404, "no such page");
   std::ifstream in(full, std::ios::binary);
   std::ostringstream body;
   body << in.rdbuf();
@@ -204,8 +223,8 @@ HttpResponse ConsoleApi::Api(const HttpRequest& req) const {
     google::protobuf::util::JsonParseOptions options;
     auto parse = [&](google::protobuf::Message& m) -> std::optional<HttpResponse> {
       const auto s = google::protobuf::util::JsonStringToMessage(req.body, &m, options);
-      if (!s.ok()) return Error(400, "the body is not a " + m.GetTypeName() + ": " +
-                                         std::string(s.message()));
+      if (!s.ok())
+        return Error(400, "the body is not a " + m.GetTypeName() + ": " + std::string(s.message()));
       return std::nullopt;
     };
     if (route == "label") {

@@ -186,9 +186,9 @@ absl::StatusOr<ControlService::History> ControlService::DoHistory(
     std::clog << "histguardd: " << monitor << ": " << s.message() << "\n";
   } else if (!s.ok()) {
     metrics_.StoreErrors("read").Increment();
-    return absl::UnavailableError("monitor '" + monitor +
-                                  "': reading its stored histograms failed: " +
-                                  std::string(s.message()));
+    return absl::UnavailableError(
+        "monitor '" + monitor +
+        "': reading its stored histograms failed: " + std::string(s.message()));
   }
   h.runs.assign(runs.rbegin(), runs.rend());
   h.run = run ? *run : (runs.empty() ? 0 : *runs.rbegin());
@@ -207,8 +207,9 @@ absl::StatusOr<ControlService::History> ControlService::DoHistory(
   }
   for (auto& [r, p] : all)
     if (r == h.run) h.points.push_back(p);
-  std::sort(h.points.begin(), h.points.end(),
-            [](const HistoryPoint& a, const HistoryPoint& b) { return a.lumisection < b.lumisection; });
+  std::sort(h.points.begin(), h.points.end(), [](const HistoryPoint& a, const HistoryPoint& b) {
+    return a.lumisection < b.lumisection;
+  });
   return h;
 }
 
@@ -321,8 +322,7 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
     // Recorded before it is scored with, as after a training: a restart never goes back behind
     // an acknowledged verdict, and a training that finishes meanwhile cannot be overwritten.
     Store::Batch batch;
-    store_.PutMeta(batch, m->name,
-                   MetaJson(*m, model->version, m->versions, model->version));
+    store_.PutMeta(batch, m->name, MetaJson(*m, model->version, m->versions, model->version));
     if (const absl::Status s = store_.Commit(batch); !s.ok()) {
       metrics_.StoreErrors("write").Increment();
       return absl::UnavailableError("rollback not recorded in the state store: " +
@@ -437,19 +437,21 @@ absl::Status ControlService::DoAccept(const std::string& who, const v1::AcceptRe
   {
     std::lock_guard lk(m->mu);
     if (!m->model)
-      return absl::FailedPreconditionError("monitor '" + m->name +
-                                      "' is still learning: everything it collects is its normal");
+      return absl::FailedPreconditionError(
+          "monitor '" + m->name + "' is still learning: everything it collects is its normal");
     m->AcceptFrom({request.run(), request.from_lumisection()}, AcceptTarget(config_));
     needed = m->accept_target;
     if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
       metrics_.StoreErrors("write").Increment();
-      Audit(who, "accept", m->name, {{"run", request.run()}, {"from_lumisection", request.from_lumisection()}}, s);
+      Audit(who, "accept", m->name,
+            {{"run", request.run()}, {"from_lumisection", request.from_lumisection()}}, s);
       return absl::UnavailableError("accepted, but not recorded in the state store (" +
                                     std::string(s.message()) + "): a restart forgets it");
     }
   }
   Audit(who, "accept", m->name,
-        {{"run", request.run()}, {"from_lumisection", request.from_lumisection()},
+        {{"run", request.run()},
+         {"from_lumisection", request.from_lumisection()},
          {"comment", request.comment()}},
         absl::OkStatus());
   std::clog << "histguardd: " << m->name << ": run " << request.run() << " lumisection "
@@ -476,8 +478,8 @@ absl::Status ControlService::DoApprove(const std::string& who, const v1::Approve
       return absl::FailedPreconditionError(
           "monitor '" + m->name + "' holds a change (" + m->held_change->where +
           ") but its candidate did not outlive a restart: the next training that learns the "
-          "change holds a new one; or make it the new normal with histguard accept " + m->name +
-          " --run R --from LS");
+          "change holds a new one; or make it the new normal with histguard accept " +
+          m->name + " --run R --from LS");
     return absl::FailedPreconditionError("monitor '" + m->name +
                                          "' holds no candidate for approval");
   }
@@ -582,7 +584,8 @@ size_t ControlService::ForgetIdle(std::chrono::steady_clock::duration idle) {
       if (now - m->last_seen < idle || m->training) continue;
     }
     if (registry_.Remove(m->name) != m) continue;
-    const absl::Status s = ForgetMonitor(*m, "idle longer than monitor_idle_expiry_seconds", nullptr);
+    const absl::Status s =
+        ForgetMonitor(*m, "idle longer than monitor_idle_expiry_seconds", nullptr);
     Audit("histguardd", "forget", m->name, {{"comment", "idle expiry"}}, s);
     if (s.ok()) ++forgotten;
   }

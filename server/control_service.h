@@ -1,10 +1,10 @@
 // The histguard.v1.Control gRPC service: what operators use to look at and steer the monitors.
 //
-//   ListMonitors, GetMonitor  read the monitors' state (versions with manifests, window, thresholds)
-//   Inspect                   a stored histogram with the expectation, pulls and verdict
-//   Label                     a person's GOOD/BAD: BAD leaves the training window, GOOD enters it
-//   Retrain                   trains now; answers with the new version or why it was rejected
-//   Rollback                  makes a kept older version active again (and the anchor)
+//   ListMonitors, GetMonitor  read the monitors' state (versions with manifests, window,
+//   thresholds) Inspect                   a stored histogram with the expectation, pulls and
+//   verdict Label                     a person's GOOD/BAD: BAD leaves the training window, GOOD
+//   enters it Retrain                   trains now; answers with the new version or why it was
+//   rejected Rollback                  makes a kept older version active again (and the anchor)
 //   Forget                    retires a monitor: deletes its models and everything stored of it
 //   Accept                    takes a lasting change as the new normal from a lumisection on
 //   Approve, Reject           an operator's word on a candidate held for a localised change
@@ -16,8 +16,8 @@
 // The console's HTTP API (server/console_api.h) makes the same calls through the Do* methods.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
@@ -117,8 +117,8 @@ class ControlService final : public v1::Control::CallbackService {
   };
   struct History {
     uint64_t run = 0;
-    std::vector<uint64_t> runs;  // every run with stored histograms, newest first
-    std::vector<HistoryPoint> points;  // by lumisection
+    std::vector<uint64_t> runs;              // every run with stored histograms, newest first
+    std::vector<HistoryPoint> points;        // by lumisection
     std::optional<uint64_t> at_lumisection;  // the one nearest `at_unix_ms`, when asked
   };
   // With `at_unix_ms` (e.g. where a Grafana panel or an alert points) and no run: the run of the

@@ -36,7 +36,8 @@ HttpServer::Handler MakeHttpRoutes(const Metrics& metrics, const Health& health,
       return r;
     }
     r.status = 404;
-    r.body = "histguard serves /metrics, /healthz, the console (/console/) and its API (/api/v1/)\n";
+    r.body =
+        "histguard serves /metrics, /healthz, the console (/console/) and its API (/api/v1/)\n";
     return r;
   };
 }

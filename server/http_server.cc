@@ -112,7 +112,8 @@ std::shared_ptr<ssl::context> MakeContext(const HttpServer::Tls& tls) {
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(tls.cert_file, ec);
-  if (ec) throw std::runtime_error("cannot load TLS certificate " + tls.cert_file + ": " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot load TLS certificate " + tls.cert_file + ": " + ec.message());
   ctx->use_private_key_file(tls.key_file, ssl::context::pem, ec);
   if (ec) throw std::runtime_error("cannot load TLS key " + tls.key_file + ": " + ec.message());
   return ctx;
@@ -183,7 +184,8 @@ HttpServer::HttpServer(boost::asio::io_context& io, const std::string& address, 
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(boost::asio::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen on metrics address '" + address + "': " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot listen on metrics address '" + address + "': " + ec.message());
   port_ = acceptor_.local_endpoint().port();
   Accept();
 }
@@ -200,8 +202,7 @@ void HttpServer::Accept() {
                                                                         std::move(socket), *ctx)
             ->Start();
       } else {
-        std::make_shared<Session<beast::tcp_stream>>(handler_, nullptr, std::move(socket))
-            ->Start();
+        std::make_shared<Session<beast::tcp_stream>>(handler_, nullptr, std::move(socket))->Start();
       }
     }
     if (acceptor_.is_open()) Accept();

@@ -42,7 +42,7 @@ class InFlightBudget {
  private:
   const uint64_t limit_;
   mutable std::mutex mu_;
-  uint64_t used_ = 0;                            // guarded by mu_
+  uint64_t used_ = 0;                           // guarded by mu_
   std::vector<std::function<void()>> waiting_;  // guarded by mu_
 };
 

@@ -114,8 +114,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     } else if (service_.health_.disk_full()) {
       metrics_.Rejected("disk_full").Increment();
       StopReading(s, grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                  service_.health_.disk_full_reason() + ": " +
-                                      NotTaken(s->index)));
+                                  service_.health_.disk_full_reason() + ": " + NotTaken(s->index)));
       return;
     } else {
       service_.runs_.Seen(s->histogram.run());
@@ -127,8 +126,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
           MarkReady(s);
         } else {
           StopReading(s, grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                      "not stored (" + std::string(stored.message()) + "): " +
-                                          NotTaken(s->index)));
+                                      "not stored (" + std::string(stored.message()) +
+                                          "): " + NotTaken(s->index)));
         }
         Pump();
         Release();
@@ -326,7 +325,6 @@ void IngestService::Forget(StreamReactor* r) {
   streams_.erase(r);
 }
 
-
 grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* context,
                                                 const v1::SubmitRequest* request,
                                                 v1::SubmitResponse* response) {
@@ -348,10 +346,10 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
     return reactor;
   }
   if (static_cast<uint32_t>(n) > config_.max_histograms_per_request) {
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        std::to_string(n) + " histograms in one Submit, at most " +
-            std::to_string(config_.max_histograms_per_request) + " allowed: split the batch"));
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 std::to_string(n) + " histograms in one Submit, at most " +
+                                     std::to_string(config_.max_histograms_per_request) +
+                                     " allowed: split the batch"));
     return reactor;
   }
   const uint64_t bytes = request->ByteSizeLong();
@@ -360,8 +358,8 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
     reactor->Finish(grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
         "histograms in flight fill the memory budget (" + std::to_string(budget_.used() >> 20) +
-            " of " + std::to_string(budget_.limit() >> 20) + " MiB, memory_budget_bytes / 8): " +
-            "retry later, or send smaller batches"));
+            " of " + std::to_string(budget_.limit() >> 20) +
+            " MiB, memory_budget_bytes / 8): " + "retry later, or send smaller batches"));
     return reactor;
   }
   metrics_.inflight_bytes.Set(static_cast<double>(budget_.used()));
@@ -388,11 +386,11 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
   }
   job.done = [this, reactor, bytes](const absl::Status& stored) {
     GiveBack(bytes);
-    reactor->Finish(stored.ok() ? grpc::Status::OK
-                                : grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                               "scored but not stored (" +
-                                                   std::string(stored.message()) +
-                                                   "): nothing of this batch was taken, retry"));
+    reactor->Finish(stored.ok()
+                        ? grpc::Status::OK
+                        : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                       "scored but not stored (" + std::string(stored.message()) +
+                                           "): nothing of this batch was taken, retry"));
   };
   if (!scorer_.Enqueue(std::move(job))) {
     GiveBack(bytes);

@@ -15,8 +15,9 @@
 // call with UNAVAILABLE too, never with a verdict that looks stored.
 //
 // Memory: every histogram between arrival and answer counts against one byte budget
-// (memory_budget_bytes / 8, see InFlightBudget; gRPC's transport buffers get another eighth): a Submit that does not fit is refused with
-// RESOURCE_EXHAUSTED, streams stop reading until answers give bytes back. Thread-safe.
+// (memory_budget_bytes / 8, see InFlightBudget; gRPC's transport buffers get another eighth): a
+// Submit that does not fit is refused with RESOURCE_EXHAUSTED, streams stop reading until answers
+// give bytes back. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -27,10 +28,10 @@
 #include "server/config.h"
 #include "server/health.h"
 #include "server/inflight.h"
-#include "server/security.h"
 #include "server/metrics.h"
 #include "server/run_state.h"
 #include "server/scorer.h"
+#include "server/security.h"
 
 namespace histguard::server {
 

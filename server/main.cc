@@ -4,10 +4,10 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <malloc.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <malloc.h>
 
 #include <csignal>
 #include <filesystem>
@@ -59,9 +59,8 @@ int main(int argc, char** argv) {
   }
   const bool tls = !config.tls_cert.empty();
   for (const absl::Status& s :
-       {hs::CheckTlsFiles(config),
-        hs::ValidateExposure(config.listen, config.metrics_listen, tls, (*auth)->enabled(),
-                             config.insecure)}) {
+       {hs::CheckTlsFiles(config), hs::ValidateExposure(config.listen, config.metrics_listen, tls,
+                                                        (*auth)->enabled(), config.insecure)}) {
     if (!s.ok()) {
       std::cerr << "histguardd: " << s.message() << "\n";
       return 2;
@@ -75,8 +74,8 @@ int main(int argc, char** argv) {
               << fs_error.message() << "\n";
     return 1;
   }
-  auto audit =
-      hs::AuditLog::Open(config.audit_log.empty() ? config.data_dir + "/audit.log" : config.audit_log);
+  auto audit = hs::AuditLog::Open(config.audit_log.empty() ? config.data_dir + "/audit.log"
+                                                           : config.audit_log);
   if (!audit.ok()) {
     std::cerr << "histguardd: " << audit.status().message() << "\n";
     return 1;
@@ -197,8 +196,9 @@ int main(int argc, char** argv) {
     if (const size_t n = control.ForgetIdle(
             std::chrono::duration_cast<std::chrono::steady_clock::duration>(expiry)))
       std::clog << "histguardd: forgot " << n << " idle monitors\n";
-    expiry_timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::clamp(expiry / 10, std::chrono::duration<double>(0.5), std::chrono::duration<double>(60))));
+    expiry_timer.expires_after(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::clamp(
+            expiry / 10, std::chrono::duration<double>(0.5), std::chrono::duration<double>(60))));
     expiry_timer.async_wait([&](const boost::system::error_code& ec) {
       if (!ec) expire();
     });
@@ -224,8 +224,9 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->Shutdown();
   ingest.Drain();
   training.Cancel();
-  const auto deadline = std::chrono::system_clock::now() +
-                        std::chrono::milliseconds(static_cast<int64_t>(config.drain_timeout_seconds * 1000));
+  const auto deadline =
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(config.drain_timeout_seconds * 1000));
   server->Shutdown(deadline);
   scorer.Stop();
   training.Stop();

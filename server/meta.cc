@@ -95,12 +95,9 @@ std::string MetaJson(const Monitor& m, uint64_t active, const std::vector<Versio
                      uint64_t anchor) {
   nlohmann::json versions = nlohmann::json::array();
   for (const auto& v : kept) versions.push_back(nlohmann::json::parse(v.manifest));
-  return nlohmann::json{{"shape", m.shape},
-                        {"active_version", active},
-                        {"anchor_version", anchor},
-                        {"trained_versions", m.trained_versions},
-                        {"versions", versions},
-                        {"vigilance", VigilanceJson(m)}}
+  return nlohmann::json{{"shape", m.shape},         {"active_version", active},
+                        {"anchor_version", anchor}, {"trained_versions", m.trained_versions},
+                        {"versions", versions},     {"vigilance", VigilanceJson(m)}}
       .dump();
 }
 

@@ -1,7 +1,7 @@
 // A monitor's meta record in the state store: its binning, its kept model versions (their
 // manifests), which of them is active, and what a person decided about lasting changes (a held
-// or rejected change, a new normal being learned: see Monitor). Written whenever one of those changes, read back at
-// start-up (server/restore.h). Plain functions, no shared state.
+// or rejected change, a new normal being learned: see Monitor). Written whenever one of those
+// changes, read back at start-up (server/restore.h). Plain functions, no shared state.
 #pragma once
 
 #include <cstdint>

@@ -17,7 +17,8 @@ using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
-  return {25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 1};
+  return {25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3,
+          5e-3,  10e-3, 25e-3,  50e-3,  0.1,    0.25, 1};
 }
 }  // namespace
 
@@ -51,12 +52,13 @@ Metrics::Metrics(double stale_seconds)
                    .Help("Monitors known to the daemon")
                    .Register(*registry_)
                    .Add({})),
-      training_duration(BuildHistogram()
-                            .Name("histguard_training_duration_seconds")
-                            .Help("Wall time of one monitor's training job")
-                            .Register(*registry_)
-                            .Add({}, prometheus::Histogram::BucketBoundaries{
-                                         0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120})),
+      training_duration(
+          BuildHistogram()
+              .Name("histguard_training_duration_seconds")
+              .Help("Wall time of one monitor's training job")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+                                                               30, 60, 120})),
       model_load_failures(BuildCounter()
                               .Name("histguard_model_load_failures_total")
                               .Help("Model files refused on load: damaged, of another monitor "
@@ -163,7 +165,8 @@ Metrics::Metrics(double stale_seconds)
   const char* q[] = {"good", "warning", "bad", "learning", "low_statistics", "rejected"};
   for (int i = 0; i < 6; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
   for (const auto& r : RejectionReasons()) rejected_family_.Add({{"reason", r}});
-  for (const char* r : {"accepted", "rejected", "held", "failed"}) training_runs_family_.Add({{"result", r}});
+  for (const char* r : {"accepted", "rejected", "held", "failed"})
+    training_runs_family_.Add({{"result", r}});
   for (const char* l : {"good", "bad"}) labels_family_.Add({{"label", l}});
   for (const char* k : {"write", "read", "corrupt"}) store_errors_family_.Add({{"kind", k}});
   BuildGauge()

@@ -11,8 +11,8 @@
 #include <prometheus/registry.h>
 
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace histguard::server {

@@ -144,8 +144,8 @@ bool ModelFiles::Save(const std::string& monitor, const models::Model& model,
   }
   const std::string stem = "v" + std::to_string(model.version);
   const std::string payload = models::SerializeModel(model);
-  const nlohmann::json header = {{"format", kFileFormat},       {"monitor", monitor},
-                                 {"version", model.version},    {"shape", model.shape},
+  const nlohmann::json header = {{"format", kFileFormat},           {"monitor", monitor},
+                                 {"version", model.version},        {"shape", model.shape},
                                  {"payload_bytes", payload.size()}, {"crc32c", Crc32c(payload)}};
   const std::string file = std::string(kMagic) + header.dump() + "\n" + payload;
   return WriteDurably(dir / (stem + ".model"), file, error) &&
@@ -169,8 +169,7 @@ std::optional<models::Model> ModelFiles::Load(const std::string& monitor, uint64
 }
 
 std::optional<models::Model> ModelFiles::Parse(std::string_view file, const std::string& monitor,
-                                               uint64_t version,
-                                               const std::vector<uint32_t>& shape,
+                                               uint64_t version, const std::vector<uint32_t>& shape,
                                                std::string* error) {
   std::string_view payload = file;
   if (file.starts_with(kMagic)) {
@@ -183,9 +182,8 @@ std::optional<models::Model> ModelFiles::Parse(std::string_view file, const std:
   // Also what a file without a header (written before it) must pass: the layers were checked
   // against the model's own shape, and that against the monitor's.
   if (m->shape != shape || m->version != version) {
-    *error = "holds version " + std::to_string(m->version) + " for binning " +
-             ShapeText(m->shape) + ", expected version " + std::to_string(version) +
-             " for binning " + ShapeText(shape);
+    *error = "holds version " + std::to_string(m->version) + " for binning " + ShapeText(m->shape) +
+             ", expected version " + std::to_string(version) + " for binning " + ShapeText(shape);
     return std::nullopt;
   }
   return m;

@@ -77,13 +77,13 @@ struct Candidate {
   std::shared_ptr<models::Model> model;  // its version is set when it is installed
   VersionInfo info;                      // all but version, created_unix_ms and manifest
   std::vector<uint32_t> shape;
-  double seconds = 0;                    // training time
-  bool drift = false;                    // trained for a drift
+  double seconds = 0;  // training time
+  bool drift = false;  // trained for a drift
   uint64_t new_at_snapshot = 0;
-  std::string change;     // the localised change it learned ("bins 43-47 low by 48%"), if any
-  HeldChange held;        // that change, to test new histograms for
+  std::string change;  // the localised change it learned ("bins 43-47 low by 48%"), if any
+  HeldChange held;     // that change, to test new histograms for
   HistogramKey change_from{0, 0};  // the first histogram of the data that showed it
-  std::string nuisances;  // what the change check fitted ("gain 1.021, ...")
+  std::string nuisances;           // what the change check fitted ("gain 1.021, ...")
 };
 
 struct Monitor {

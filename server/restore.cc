@@ -21,9 +21,8 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
     ++report.store_errors;
     report.problems.push_back(std::string(s.message()));
   };
-  noted(store.ForEachMeta([&](const std::string& name, const std::string& json) {
-    metas.emplace_back(name, json);
-  }));
+  noted(store.ForEachMeta(
+      [&](const std::string& name, const std::string& json) { metas.emplace_back(name, json); }));
   for (const auto& [name, meta_text] : metas) {
     Rejection why;
     std::shared_ptr<Monitor> m = registry.FindOrCreate(name, &why);
@@ -71,7 +70,8 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
             store.PutMeta(batch, name, MetaJson(*m));
             if (const absl::Status s = store.Commit(batch); !s.ok())
               report.problems.push_back(name + ": v" + std::to_string(v) +
-                                        " not recorded as active (" + std::string(s.message()) + ")");
+                                        " not recorded as active (" + std::string(s.message()) +
+                                        ")");
           }
           break;
         }

@@ -14,8 +14,8 @@ namespace histguard::server {
 
 struct RestoreReport {
   size_t monitors = 0, models = 0, histograms = 0;
-  size_t model_load_failures = 0;  // model files refused (each is also in problems)
-  size_t store_errors = 0;         // damage found in the state store (each is also in problems)
+  size_t model_load_failures = 0;     // model files refused (each is also in problems)
+  size_t store_errors = 0;            // damage found in the state store (each is also in problems)
   std::vector<std::string> problems;  // monitors that could not be restored fully, and why
 };
 

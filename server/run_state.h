@@ -38,7 +38,7 @@ class RunState {
   // Seen() is called for every histogram: it takes the mutex only when its run is not the open one.
   std::atomic<uint64_t> open_run_{0};  // the open run, 0 when none
   mutable std::mutex mu_;
-  View view_;              // guarded by mu_
+  View view_;                // guarded by mu_
   uint64_t last_ended_ = 0;  // guarded by mu_
 };
 

@@ -94,11 +94,14 @@ void FollowStreak(Monitor& m, bool flagged, v1::Verdict& v) {
   if (m.pending) {
     detail += std::string(detail.empty() ? "" : "; ") + "a lasting change (" + m.pending->change +
               ") is pending approval: flagged histograms stay out of the training window "
-              "(histguard approve|reject " + m.name + ")";
+              "(histguard approve|reject " +
+              m.name + ")";
   } else if (m.change_rejected) {
     detail += std::string(detail.empty() ? "" : "; ") +
               "an operator rejected the lasting change: flagged histograms stay out of the "
-              "training window (histguard accept " + m.name + " --run R --from LS makes it the "
+              "training window (histguard accept " +
+              m.name +
+              " --run R --from LS makes it the "
               "new normal)";
   }
   if (!detail.empty()) v.set_detail(detail);
@@ -307,8 +310,9 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
     v.Clear();
     std::clog << "histguardd: scoring " << h.monitor() << " run " << h.run() << " ls "
               << h.lumisection() << " failed: " << e.what() << "\n";
-    Reject(h, {"scoring_error", std::string("could not be scored (") + e.what() +
-                                    "); the histogram was not stored"},
+    Reject(h,
+           {"scoring_error",
+            std::string("could not be scored (") + e.what() + "); the histogram was not stored"},
            v);
   }
 }
@@ -331,7 +335,8 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     lk.unlock();
   }
   if (!lk.owns_lock())
-    return Reject(h, {"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"}, v);
+    return Reject(
+        h, {"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"}, v);
   Monitor* m = held.get();
 
   const std::span<const double> counts(h.contents().data(), h.contents_size());
@@ -349,10 +354,11 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
   }
   if (shape != m->shape) {
     lk.unlock();
-    return Reject(h, {"binning_changed", "binning " + ShapeText(shape) + " differs from " +
-                                             ShapeText(m->shape) + ", which monitor '" +
-                                             m->name + "' has been learning"},
-                  v);
+    return Reject(
+        h,
+        {"binning_changed", "binning " + ShapeText(shape) + " differs from " + ShapeText(m->shape) +
+                                ", which monitor '" + m->name + "' has been learning"},
+        v);
   }
   const uint64_t version = m->model ? m->model->version : 0;
   v.set_model_version(version);
@@ -384,15 +390,14 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
       const double pull = m->held_change->Pull(counts, &relative);
       m->held_cusum = std::min(10.0, std::max(0.0, m->held_cusum + std::min(pull, 4.0) - 1.0));
       // This lumisection's pull, or the pulls of those before it added up.
-      const double p_held =
-          std::min(1.0, 2 * std::min(0.5 * std::erfc(pull / std::sqrt(2.0)),
-                                     std::exp(-2 * m->held_cusum)));
+      const double p_held = std::min(
+          1.0, 2 * std::min(0.5 * std::erfc(pull / std::sqrt(2.0)), std::exp(-2 * m->held_cusum)));
       m->held_quiet = p_held >= 0.01 ? m->held_quiet + 1 : 0;
       const double parts[2] = {s.p_value, p_held};
       p = models::CombinePValues(parts, 2);
       if (p_held < th.warning_p)
-        held_detail = m->held_change->where.substr(0, m->held_change->where.find(" by ")) +
-                      " by " + std::to_string(static_cast<int>(std::lround(std::fabs(relative) * 100))) +
+        held_detail = m->held_change->where.substr(0, m->held_change->where.find(" by ")) + " by " +
+                      std::to_string(static_cast<int>(std::lround(std::fabs(relative) * 100))) +
                       "% in this lumisection";
     }
     if (m->held_change && m->held_quiet >= Monitor::kHeldGoneAfter && !m->change_rejected) {
@@ -419,8 +424,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
       ++m->new_since_train;
       if (m->accepting && key >= m->accepted_from) ++m->accepted_admitted;
     }
-    if (m->model && m->model->version == model->version)
-      MaybeRetrainLocked(held, p, out);
+    if (m->model && m->model->version == model->version) MaybeRetrainLocked(held, p, out);
   } else {
     // Learning: the classical test against the mean shape of what was collected so far.
     const size_t have = m->window.size();
@@ -452,8 +456,8 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     if (m->window.size() >= need) {
       // After a failed attempt, retry only once more histograms came in (not on every one). The
       // count, not the window's size: a full window no longer grows.
-      const bool retry_due = m->last_training_error.empty() ||
-                             m->new_since_train >= m->failed_at_new + need / 4;
+      const bool retry_due =
+          m->last_training_error.empty() || m->new_since_train >= m->failed_at_new + need / 4;
       if (!m->training && retry_due) out.trainings.emplace_back(held, "first training");
       detail = "learning: first training in progress on " + std::to_string(m->window.size()) +
                " histograms";

@@ -48,9 +48,12 @@ bool IsLoopback(const std::string& address) {
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kIngest: return "ingest";
-    case Role::kRead: return "read";
-    case Role::kOperator: return "operator";
+    case Role::kIngest:
+      return "ingest";
+    case Role::kRead:
+      return "read";
+    case Role::kOperator:
+      return "operator";
   }
   return "?";
 }
@@ -103,7 +106,8 @@ absl::StatusOr<Authenticator::Table> Authenticator::Read(const std::string& path
       return absl::InvalidArgumentError(where + "unknown role '" + Printable(role_text, 32) +
                                         "' (ingest, read or operator)");
     if (!(words >> credential))
-      return absl::InvalidArgumentError(where + "a role needs a credential (sha256:HEX or cn:NAME)");
+      return absl::InvalidArgumentError(where +
+                                        "a role needs a credential (sha256:HEX or cn:NAME)");
     words >> name;
     if (credential.rfind("sha256:", 0) == 0) {
       const std::string hex = credential.substr(7);
@@ -199,17 +203,24 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
   const std::string message(s.message());
   switch (s.code()) {
-    case absl::StatusCode::kUnauthenticated: return {grpc::StatusCode::UNAUTHENTICATED, message};
-    case absl::StatusCode::kPermissionDenied: return {grpc::StatusCode::PERMISSION_DENIED, message};
-    case absl::StatusCode::kInvalidArgument: return {grpc::StatusCode::INVALID_ARGUMENT, message};
-    case absl::StatusCode::kNotFound: return {grpc::StatusCode::NOT_FOUND, message};
+    case absl::StatusCode::kUnauthenticated:
+      return {grpc::StatusCode::UNAUTHENTICATED, message};
+    case absl::StatusCode::kPermissionDenied:
+      return {grpc::StatusCode::PERMISSION_DENIED, message};
+    case absl::StatusCode::kInvalidArgument:
+      return {grpc::StatusCode::INVALID_ARGUMENT, message};
+    case absl::StatusCode::kNotFound:
+      return {grpc::StatusCode::NOT_FOUND, message};
     case absl::StatusCode::kResourceExhausted:
       return {grpc::StatusCode::RESOURCE_EXHAUSTED, message};
-    case absl::StatusCode::kDataLoss: return {grpc::StatusCode::DATA_LOSS, message};
+    case absl::StatusCode::kDataLoss:
+      return {grpc::StatusCode::DATA_LOSS, message};
     case absl::StatusCode::kFailedPrecondition:
       return {grpc::StatusCode::FAILED_PRECONDITION, message};
-    case absl::StatusCode::kAborted: return {grpc::StatusCode::ABORTED, message};
-    default: return {grpc::StatusCode::UNAVAILABLE, message};
+    case absl::StatusCode::kAborted:
+      return {grpc::StatusCode::ABORTED, message};
+    default:
+      return {grpc::StatusCode::UNAVAILABLE, message};
   }
 }
 
@@ -260,7 +271,8 @@ absl::Status CheckTlsFiles(const Config& config) {
   if (!cert_bio) return absl::NotFoundError("cannot read tls_cert " + config.tls_cert);
   X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
   BIO_free(cert_bio);
-  if (!cert) return absl::InvalidArgumentError("tls_cert " + config.tls_cert + " holds no PEM certificate");
+  if (!cert)
+    return absl::InvalidArgumentError("tls_cert " + config.tls_cert + " holds no PEM certificate");
   BIO* key_bio = read(config.tls_key);
   if (!key_bio) {
     X509_free(cert);
@@ -295,8 +307,8 @@ std::shared_ptr<grpc::ServerCredentials> GrpcServerCredentials(const Config& con
       config.tls_client_ca.empty()
           ? std::make_shared<FileWatcherCertificateProvider>(config.tls_key, config.tls_cert,
                                                              kRefreshSeconds)
-          : std::make_shared<FileWatcherCertificateProvider>(
-                config.tls_key, config.tls_cert, config.tls_client_ca, kRefreshSeconds);
+          : std::make_shared<FileWatcherCertificateProvider>(config.tls_key, config.tls_cert,
+                                                             config.tls_client_ca, kRefreshSeconds);
   grpc::experimental::TlsServerCredentialsOptions options(provider);
   options.watch_identity_key_cert_pairs();
   if (config.tls_client_ca.empty()) {

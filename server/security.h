@@ -74,9 +74,9 @@ class Authenticator {
 
   const std::string path_;
   mutable std::mutex mu_;
-  mutable Table table_;                                          // guarded by mu_
-  mutable std::chrono::steady_clock::time_point checked_;        // guarded by mu_
-  mutable int64_t mtime_ns_ = 0;                                 // guarded by mu_
+  mutable Table table_;                                    // guarded by mu_
+  mutable std::chrono::steady_clock::time_point checked_;  // guarded by mu_
+  mutable int64_t mtime_ns_ = 0;                           // guarded by mu_
 };
 
 // gRPC status for an authentication result.

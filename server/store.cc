@@ -7,13 +7,13 @@
 
 #include <sys/statvfs.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdarg>
+#include <filesystem>
 #include <mutex>
 #include <shared_mutex>
 #include <string_view>
-#include <atomic>
-#include <filesystem>
 
 namespace histguard::server {
 namespace {
@@ -234,7 +234,8 @@ struct Store::Impl {
     batch.Clear();
     if (s.IsNoSpace()) {
       full = true;
-      return absl::ResourceExhaustedError("data disk full: state store write failed: " + s.ToString());
+      return absl::ResourceExhaustedError("data disk full: state store write failed: " +
+                                          s.ToString());
     }
     if (!s.ok()) return absl::InternalError("state store write failed: " + s.ToString());
     return absl::OkStatus();
@@ -369,8 +370,8 @@ uint64_t Store::CheckSpace() {
 
 absl::Status Store::WritableStatus() const {
   if (impl_->read_only.load())
-    return absl::UnavailableError("the state store opened read-only on a full disk (" +
-                                  impl_->dir + "); it takes writes again once there is room");
+    return absl::UnavailableError("the state store opened read-only on a full disk (" + impl_->dir +
+                                  "); it takes writes again once there is room");
   if (impl_->full.load()) return impl_->FullError();
   return absl::OkStatus();
 }
@@ -380,7 +381,8 @@ absl::StatusOr<v1::Inspection> Store::GetRecord(const std::string& monitor, uint
   std::shared_lock lk(impl_->mu);
   if (!impl_->db) return absl::NotFoundError("no stored histogram");
   std::string value;
-  const rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), Key('h', monitor, run, ls), &value);
+  const rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), Key('h', monitor, run, ls), &value);
   if (s.IsNotFound()) return absl::NotFoundError("no stored histogram");
   if (!s.ok()) return absl::DataLossError("the stored histogram cannot be read: " + s.ToString());
   v1::Inspection rec;

@@ -173,12 +173,11 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   // taken to be the current one's: short while a drift keeps triggering retrainings, up to
   // retrain_every when conditions are steady. Projected further than the model lives, the
   // reference runs ahead of the codes it will see and they look like outliers.
-  opt.latent_horizon =
-      config_.retraining
-          ? static_cast<uint32_t>(std::clamp<uint64_t>(new_at_snapshot, config_.drift_min_new,
-                                                       std::max<uint64_t>(config_.retrain_every,
-                                                                          config_.drift_min_new)))
-          : 0;
+  opt.latent_horizon = config_.retraining
+                           ? static_cast<uint32_t>(std::clamp<uint64_t>(
+                                 new_at_snapshot, config_.drift_min_new,
+                                 std::max<uint64_t>(config_.retrain_every, config_.drift_min_new)))
+                           : 0;
   opt.drifting = drift;
   opt.seed = std::hash<std::string>{}(m->name) ^ keys.size();
   models::TrainOutcome outcome = models::Train(counts, shape, opt);
@@ -257,9 +256,8 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     if (split >= kMinNew && keys.size() - split >= kMinNew) {
       const std::span<const std::vector<float>> all(counts);
       const size_t from = split > kReference ? split - kReference : 0;
-      const ChangeReport change =
-          CompareShapes(Summarise(all.subspan(from, split - from)), Summarise(all.subspan(split)),
-                        shape);
+      const ChangeReport change = CompareShapes(Summarise(all.subspan(from, split - from)),
+                                                Summarise(all.subspan(split)), shape);
       candidate->nuisances = change.nuisances;
       std::clog << "histguardd: " << m->name << " (" << reason << ") candidate against the "
                 << split - from << " histograms the active model knows: "
@@ -294,8 +292,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
                       << "state store (" << s.message() << "); a restart forgets it\n";
           }
         }
-        std::clog << "histguardd: " << m->name << " (" << reason << ") candidate " << why
-                  << "\n";
+        std::clog << "histguardd: " << m->name << " (" << reason << ") candidate " << why << "\n";
         return finish({false, 0, why});
       }
     }

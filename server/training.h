@@ -4,9 +4,10 @@
 // A job trains a candidate on a snapshot of the monitor's window. When the monitor already has a
 // model, the candidate must not be worse than it, by more than candidate_tolerance, on the
 // histograms of the candidate's holdout that are newer than the current model's training window
-// (so neither was trained on them); a worse one is rejected and the current model stays. An accepted candidate gets the next version number, is written to disk
-// with its manifest, swapped in under the monitor's lock and recorded in the store; versions
-// beyond keep_versions are deleted (never the active one).
+// (so neither was trained on them); a worse one is rejected and the current model stays. An
+// accepted candidate gets the next version number, is written to disk with its manifest, swapped in
+// under the monitor's lock and recorded in the store; versions beyond keep_versions are deleted
+// (never the active one).
 //
 // A job holds its monitor; one forgotten while it trains keeps no model and writes nothing.
 //
@@ -44,7 +45,6 @@ class TrainingScheduler {
   // has checked that no training is running; `reason` goes into the manifest ("first training",
   // "scheduled", "interval", "drift", "manual"). `done` runs on the training thread.
   void ScheduleLocked(const std::shared_ptr<Monitor>& monitor, std::string reason, Done done = {});
-
 
   // Makes a candidate that passed validation the monitor's active model: saves it, records it in
   // the store, swaps it in. `from_training`: called by the training job that made it (which

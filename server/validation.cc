@@ -28,10 +28,10 @@ std::string Number(double v) {
 
 const std::vector<std::string>& RejectionReasons() {
   static const std::vector<std::string> r = {
-      "bad_monitor_name", "empty_contents",   "bad_shape",       "shape_mismatch",
-      "bad_value",        "too_many_bins",    "binning_changed", "too_many_monitors",
-      "queue_full",       "scoring_error",
-      "malformed_message", "disk_full",        "memory_budget",  "not_counts"};
+      "bad_monitor_name", "empty_contents", "bad_shape",         "shape_mismatch",
+      "bad_value",        "too_many_bins",  "binning_changed",   "too_many_monitors",
+      "queue_full",       "scoring_error",  "malformed_message", "disk_full",
+      "memory_budget",    "not_counts"};
   return r;
 }
 
@@ -43,9 +43,10 @@ std::optional<Rejection> CheckMonitorName(std::string_view name) {
                                              std::to_string(kMaxMonitorName) + " allowed"};
   for (size_t i = 0; i < name.size(); ++i) {
     if (!NameChar(name[i]))
-      return Rejection{"bad_monitor_name",
-                       "monitor name '" + Printable(name) + "' has a character not in "
-                       "[A-Za-z0-9_.:/-] at position " + std::to_string(i)};
+      return Rejection{"bad_monitor_name", "monitor name '" + Printable(name) +
+                                               "' has a character not in "
+                                               "[A-Za-z0-9_.:/-] at position " +
+                                               std::to_string(i)};
   }
   return std::nullopt;
 }
@@ -63,8 +64,9 @@ std::optional<Rejection> Validate(const v1::Histogram& h, uint32_t max_bins) {
     product *= h.shape(d);
   }
   if (product > max_bins || static_cast<uint64_t>(h.contents_size()) > max_bins)
-    return Rejection{"too_many_bins", std::to_string(std::max<uint64_t>(product, h.contents_size())) +
-                                          " bins, more than max_bins " + std::to_string(max_bins)};
+    return Rejection{"too_many_bins",
+                     std::to_string(std::max<uint64_t>(product, h.contents_size())) +
+                         " bins, more than max_bins " + std::to_string(max_bins)};
   if (product != static_cast<uint64_t>(h.contents_size()))
     return Rejection{"shape_mismatch", "shape product is " + std::to_string(product) +
                                            " but contents have " +
@@ -87,13 +89,13 @@ std::optional<Rejection> Validate(const v1::Histogram& h, uint32_t max_bins) {
     // (efficiencies, normalised plots) has no such noise, and its sum is no number of entries.
     if (v != std::floor(v))
       return Rejection{"not_counts",
-                       bin(i) + " is " + Number(v) + ", not a whole number: histguard scores counts of entries. Send the "
+                       bin(i) + " is " + Number(v) +
+                           ", not a whole number: histguard scores counts of entries. Send the "
                            "unweighted histogram of fills (an efficiency as its numerator and "
                            "denominator, two monitors), not a weighted or normalised one"};
     total += v;
   }
-  if (!std::isfinite(total))
-    return Rejection{"bad_value", "sum of contents overflows"};
+  if (!std::isfinite(total)) return Rejection{"bad_value", "sum of contents overflows"};
   // Beyond 2^53 a double no longer holds every count, and the likelihood's arithmetic overflows.
   if (total > 9007199254740992.0)
     return Rejection{"bad_value", "sum of contents is " + std::to_string(total) +

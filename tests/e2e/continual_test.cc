@@ -65,7 +65,8 @@ uint64_t TrainFirstModel(Client& client, const sim::MonitorSpec& spec, std::mt19
   uint64_t ls = 0;
   const auto deadline = Clock::now() + std::chrono::seconds(120);
   while (Clock::now() < deadline) {
-    const auto v = SubmitOne(client, Make(spec, sim::Draw(spec, entries, Anomaly::kNone, 0, rng), run, ++ls));
+    const auto v =
+        SubmitOne(client, Make(spec, sim::Draw(spec, entries, Anomaly::kNone, 0, rng), run, ++ls));
     if (v.model_version() > 0) return ls;
     if (ls > 100) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -95,8 +96,8 @@ struct DriftResult {
 // (460 times real time); every 10th of the last 100 lumisections carries a hot channel.
 constexpr int64_t kPaceMicros = 20000;
 DriftResult RunDrift(bool retraining) {
-  DaemonProcess d({"--retraining", retraining ? "true" : "false", "--warning-p",
-                   std::to_string(kWarningP)});
+  DaemonProcess d(
+      {"--retraining", retraining ? "true" : "false", "--warning-p", std::to_string(kWarningP)});
   EXPECT_TRUE(d.started()) << d.error();
   Client client(d.grpc_address());
   auto spec = PeakMonitor();
@@ -131,9 +132,10 @@ TEST(Continual, RetrainingFollowsAGainDriftAndStillFlagsAnomalies) {
   const DriftResult on = RunDrift(true);
   std::printf("drift: retraining off: %d/%d false alarms (%.4f), %d/%d anomalies BAD\n",
               off.false_alarms, off.normals, off.rate(), off.flagged, off.anomalies);
-  std::printf("drift: retraining on:  %d/%d false alarms (%.4f), %d/%d anomalies BAD, %d model "
-              "changes\n",
-              on.false_alarms, on.normals, on.rate(), on.flagged, on.anomalies, on.retrained);
+  std::printf(
+      "drift: retraining on:  %d/%d false alarms (%.4f), %d/%d anomalies BAD, %d model "
+      "changes\n",
+      on.false_alarms, on.normals, on.rate(), on.flagged, on.anomalies, on.retrained);
   EXPECT_GT(off.rate(), 0.5) << "a frozen model cannot follow a 30% drift";
   EXPECT_GE(on.retrained, 10) << "the drift trigger retrains as the p-values fall";
   // The peak moves by its whole run-to-run spread every 50 lumisections, and every model scores
@@ -179,7 +181,8 @@ TEST(Continual, ContaminatedTrainingStillFlagsAnomalies) {
     std::mt19937_64 test_rng(99);
     int bad = 0;
     for (int i = 0; i < 120; ++i) {
-      const auto v = SubmitOne(client, Make(spec, sim::Draw(spec, 1e4, kinds[i % 3], 1.0, test_rng), 2, i + 1));
+      const auto v = SubmitOne(
+          client, Make(spec, sim::Draw(spec, 1e4, kinds[i % 3], 1.0, test_rng), 2, i + 1));
       bad += v.quality() == v1::QUALITY_BAD;
     }
     bad_rate[contaminated] = bad / 120.0;
@@ -280,8 +283,10 @@ TEST_F(ContinualDaemon, LabelsDecideWhatTheNextTrainingUses) {
   ASSERT_EQ(SubmitOne(*client_, bad_h).quality(), v1::QUALITY_BAD);
   const uint64_t bad_ls = ls;
   const uint64_t good_ls = ++ls;
-  ASSERT_NE(SubmitOne(*client_, Make(spec_, sim::Draw(spec_, 1e4, Anomaly::kNone, 0, rng_), 1, good_ls)).quality(),
-            v1::QUALITY_BAD);
+  ASSERT_NE(
+      SubmitOne(*client_, Make(spec_, sim::Draw(spec_, 1e4, Anomaly::kNone, 0, rng_), 1, good_ls))
+          .quality(),
+      v1::QUALITY_BAD);
   EXPECT_FALSE(Inspect(*client_, spec_.name, 1, bad_ls).in_training_window());
   EXPECT_TRUE(Inspect(*client_, spec_.name, 1, good_ls).in_training_window());
 
@@ -364,7 +369,10 @@ TEST_F(ContinualDaemon, OperatorCommandsOfTheCli) {
   ASSERT_EQ(RunCommand(cli + "inspect " + spec_.name + " --run 1 --lumisection 3", &out), 0) << out;
   EXPECT_NE(out.find("EXPECTED"), std::string::npos) << out;
   out.clear();
-  ASSERT_EQ(RunCommand(cli + "label " + spec_.name + " --run 1 --lumisection 3 --bad --comment noisy", &out), 0)
+  ASSERT_EQ(
+      RunCommand(cli + "label " + spec_.name + " --run 1 --lumisection 3 --bad --comment noisy",
+                 &out),
+      0)
       << out;
   EXPECT_FALSE(Inspect(*client_, spec_.name, 1, 3).in_training_window());
   // A range: every stored lumisection in it, and those not stored are counted, not fatal.
@@ -400,7 +408,8 @@ void RestartResumesVersionsWindowsAndVerdicts(const std::vector<std::string>& fl
   const auto spec = PeakMonitor();
   std::mt19937_64 rng(21);
   std::vector<v1::Histogram> probes;
-  for (int i = 0; i < 5; ++i) probes.push_back(Make(spec, sim::Draw(spec, 1e4, Anomaly::kNone, 0, rng), 9, i + 1));
+  for (int i = 0; i < 5; ++i)
+    probes.push_back(Make(spec, sim::Draw(spec, 1e4, Anomaly::kNone, 0, rng), 9, i + 1));
   probes[4].set_contents(25, probes[4].contents(25) * 6 + 200);
   std::vector<v1::Verdict> before;
   uint64_t version_before = 0, window_before = 0;

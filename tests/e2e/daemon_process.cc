@@ -44,8 +44,8 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args, std::string da
     error_ = "pipe failed";
     return;
   }
-  std::vector<std::string> args = {HISTGUARDD_PATH, "--listen", "127.0.0.1:0", "--metrics-listen",
-                                   "127.0.0.1:0", "--data-dir", data_dir_};
+  std::vector<std::string> args = {HISTGUARDD_PATH, "--listen",   "127.0.0.1:0", "--metrics-listen",
+                                   "127.0.0.1:0",   "--data-dir", data_dir_};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   pid_ = fork();
   if (pid_ == 0) {
@@ -118,13 +118,15 @@ std::string HttpGet(const std::string& host_port, const std::string& path, int* 
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(host_port.rfind(':') + 1))));
+  addr.sin_port =
+      htons(static_cast<uint16_t>(std::stoi(host_port.substr(host_port.rfind(':') + 1))));
   inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
     return "";
   }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  const std::string req =
+      "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
     close(fd);
     return "";

@@ -17,7 +17,7 @@ class DaemonProcess {
   ~DaemonProcess();
 
   bool started() const { return pid_ > 0 && !grpc_address_.empty(); }
-  const std::string& grpc_address() const { return grpc_address_; }   // 127.0.0.1:PORT
+  const std::string& grpc_address() const { return grpc_address_; }  // 127.0.0.1:PORT
   const std::string& metrics_address() const { return metrics_address_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& error() const { return error_; }

@@ -50,8 +50,8 @@ std::vector<v1::Verdict> StreamAll(Client& client, const std::vector<v1::Histogr
 class DaemonTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    daemon_ = new DaemonProcess({"--max-histograms-per-request", "500", "--max-message-bytes",
-                                 "200000"});
+    daemon_ =
+        new DaemonProcess({"--max-histograms-per-request", "500", "--max-message-bytes", "200000"});
     ASSERT_TRUE(daemon_->started()) << daemon_->error();
     client_ = new Client(daemon_->grpc_address());
     ASSERT_TRUE(client_->WaitForConnected(std::chrono::seconds(30)));
@@ -67,7 +67,8 @@ class DaemonTest : public ::testing::Test {
   static void TrainAll() {
     std::vector<v1::Histogram> hs;
     for (uint64_t ls = 0; ls < 100; ++ls)
-      for (const auto& spec : specs_) hs.push_back(ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_));
+      for (const auto& spec : specs_)
+        hs.push_back(ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_));
     const auto verdicts = StreamAll(*client_, hs);
     ASSERT_EQ(verdicts.size(), hs.size());
     for (size_t i = 0; i < hs.size(); ++i) {
@@ -80,12 +81,14 @@ class DaemonTest : public ::testing::Test {
     std::set<std::string> trained;
     while (trained.size() < specs_.size() && std::chrono::steady_clock::now() < deadline) {
       std::vector<v1::Histogram> batch;
-      for (const auto& spec : specs_) batch.push_back(ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_));
+      for (const auto& spec : specs_)
+        batch.push_back(ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_));
       std::vector<v1::Verdict> vs;
       ASSERT_TRUE(client_->Submit(batch, &vs).ok());
       for (const auto& v : vs)
         if (v.model_version() > 0) trained.insert(v.monitor());
-      if (trained.size() < specs_.size()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (trained.size() < specs_.size())
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     ASSERT_EQ(trained.size(), specs_.size()) << "models did not train in time";
   }
@@ -110,7 +113,8 @@ uint64_t DaemonTest::ls_ = 0;
 TEST_F(DaemonTest, NormalHistogramsComeBackGood) {
   std::vector<v1::Histogram> hs;
   for (int rep = 0; rep < 40; ++rep)
-    for (const auto& spec : specs_) hs.push_back(ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_));
+    for (const auto& spec : specs_)
+      hs.push_back(ToHistogram(spec, Draw(spec, Anomaly::kNone), ++ls_));
   const auto verdicts = StreamAll(*client_, hs);
   ASSERT_EQ(verdicts.size(), hs.size());
   std::map<v1::Quality, int> count;
@@ -126,8 +130,8 @@ TEST_F(DaemonTest, NormalHistogramsComeBackGood) {
 
 TEST_F(DaemonTest, EachInjectedAnomalyKindComesBackBadAtTheDefect) {
   // Every monitor family, each anomaly kind the simulator injects by default, clearly visible.
-  for (auto kind : {Anomaly::kDeadRegion, Anomaly::kHotBin, Anomaly::kShiftedPeak,
-                    Anomaly::kExtraNoise}) {
+  for (auto kind :
+       {Anomaly::kDeadRegion, Anomaly::kHotBin, Anomaly::kShiftedPeak, Anomaly::kExtraNoise}) {
     std::vector<v1::Histogram> hs;
     std::vector<sim::Sample> samples;
     for (int rep = 0; rep < 4; ++rep)
@@ -189,7 +193,8 @@ TEST_F(DaemonTest, InvalidHistogramsAreRejectedInPlaceAndTheRestGoesOn) {
   hs.push_back(h);  // binning differs from what the monitor trained on
   hs.push_back(good());
   const std::vector<std::string> expect_detail = {
-      "", "monitor name", "contents are empty", "shape product", "NaN", "negative", "differs from", ""};
+      "",    "monitor name", "contents are empty", "shape product",
+      "NaN", "negative",     "differs from",       ""};
   for (int pass = 0; pass < 2; ++pass) {
     std::vector<v1::Verdict> verdicts;
     if (pass == 0) {
@@ -238,11 +243,11 @@ TEST_F(DaemonTest, MetricsAreServedAndCleanUnderPromtool) {
   const std::string body = HttpGet(daemon_->metrics_address(), "/metrics", &status);
   ASSERT_EQ(status, 200);
   for (const char* name :
-       {"histguard_histograms_received_total", "histguard_histograms_rejected_total{reason=",
-        "histguard_verdicts_total{quality=\"bad\"}", "histguard_anomaly_score{monitor=",
-        "histguard_anomaly_significance{monitor=", "histguard_model_version{monitor=",
-        "histguard_scoring_latency_seconds_bucket", "histguard_batch_size_bucket",
-        "histguard_queue_depth", "histguard_monitors "})
+       {"histguard_histograms_received_total",
+        "histguard_histograms_rejected_total{reason=", "histguard_verdicts_total{quality=\"bad\"}",
+        "histguard_anomaly_score{monitor=", "histguard_anomaly_significance{monitor=",
+        "histguard_model_version{monitor=", "histguard_scoring_latency_seconds_bucket",
+        "histguard_batch_size_bucket", "histguard_queue_depth", "histguard_monitors "})
     EXPECT_NE(body.find(name), std::string::npos) << name;
   const std::string path = daemon_->data_dir() + "/scrape.txt";
   std::ofstream(path) << body;
@@ -254,7 +259,9 @@ TEST_F(DaemonTest, MetricsAreServedAndCleanUnderPromtool) {
 
 TEST_F(DaemonTest, CliHealthAndSendOfRootFiles) {
   std::string out;
-  EXPECT_EQ(RunCommand(std::string(HISTGUARD_CLI_PATH) + " health -a " + daemon_->grpc_address(), &out), 0)
+  EXPECT_EQ(
+      RunCommand(std::string(HISTGUARD_CLI_PATH) + " health -a " + daemon_->grpc_address(), &out),
+      0)
       << out;
   EXPECT_NE(out.find("SERVING"), std::string::npos);
 
@@ -262,13 +269,14 @@ TEST_F(DaemonTest, CliHealthAndSendOfRootFiles) {
   std::ofstream(bad) << "{\"_typename\":\"TH1F\",\"fNcells\":";
   const std::string data = HISTGUARD_TEST_DATA_DIR "/root-json/";
   out.clear();
-  const int rc = RunCommand(std::string(HISTGUARD_CLI_PATH) + " send -a " + daemon_->grpc_address() +
-                                " " + data + "th1f_timing_pretty.json " + bad + " " + data +
-                                "th2f_occupancy_compact.json",
+  const int rc = RunCommand(std::string(HISTGUARD_CLI_PATH) + " send -a " +
+                                daemon_->grpc_address() + " " + data + "th1f_timing_pretty.json " +
+                                bad + " " + data + "th2f_occupancy_compact.json",
                             &out);
   EXPECT_EQ(rc, 1) << "a malformed file makes the exit code say so\n" << out;
   EXPECT_NE(out.find("broken.json"), std::string::npos) << out;
-  EXPECT_NE(out.find("th1f_timing_pretty.json: hit_time_f run 0 ls 0: LEARNING"), std::string::npos) << out;
+  EXPECT_NE(out.find("th1f_timing_pretty.json: hit_time_f run 0 ls 0: LEARNING"), std::string::npos)
+      << out;
   EXPECT_NE(out.find("th2f_occupancy_compact.json: pixel_occupancy"), std::string::npos) << out;
   EXPECT_NE(out.find("sent 2 of 3 files"), std::string::npos) << out;
   // The files give no run or lumisection and none was given: said, not stored in silence.
@@ -276,8 +284,8 @@ TEST_F(DaemonTest, CliHealthAndSendOfRootFiles) {
 
   // A missing file and a binary ROOT file are reported by name; the others are still sent.
   const std::string root_file = daemon_->data_dir() + "/dqm.root";
-  std::ofstream(root_file, std::ios::binary) << std::string("root\0\0\xf4\x3c", 8)
-                                             << std::string(200, '\0');
+  std::ofstream(root_file, std::ios::binary)
+      << std::string("root\0\0\xf4\x3c", 8) << std::string(200, '\0');
   out.clear();
   EXPECT_EQ(RunCommand(std::string(HISTGUARD_CLI_PATH) + " send -a " + daemon_->grpc_address() +
                            " --run 7 " + data + "th1f_timing_pretty.json " + daemon_->data_dir() +
@@ -318,9 +326,9 @@ TEST_F(DaemonTest, TheCliNamesBinsAsRootDoesWithTheirAxisRanges) {
   for (double c : hot.contents)
     contents += (contents.empty() ? "" : ",") + std::to_string(static_cast<long long>(c));
   const std::string plain = daemon_->data_dir() + "/hot.json";
-  std::ofstream(plain) << "{\"monitor\":\"" << map->name << "\",\"run\":1,\"lumisection\":"
-                       << ++ls_ << ",\"shape\":[" << hot.shape[0] << "," << ny
-                       << "],\"contents\":[" << contents << "]}";
+  std::ofstream(plain) << "{\"monitor\":\"" << map->name << "\",\"run\":1,\"lumisection\":" << ++ls_
+                       << ",\"shape\":[" << hot.shape[0] << "," << ny << "],\"contents\":["
+                       << contents << "]}";
   const std::string cli = std::string(HISTGUARD_CLI_PATH) + " send -a " + daemon_->grpc_address();
   std::string out;
   RunCommand(cli + " --monitor " + occupancy->name + " --run 1 --lumisection " +
@@ -331,7 +339,8 @@ TEST_F(DaemonTest, TheCliNamesBinsAsRootDoesWithTheirAxisRanges) {
     EXPECT_NE(out.find(" " + std::to_string(k) + " [" + std::to_string(k - 1) + "," +
                        std::to_string(k) + ") -"),
               std::string::npos)
-        << "ROOT bin " << k << " with its range, pulling low\n" << out;
+        << "ROOT bin " << k << " with its range, pulling low\n"
+        << out;
   EXPECT_EQ(out.find(" 19 [18,19)"), std::string::npos) << out;
   out.clear();
   RunCommand(cli + " " + plain, &out);

@@ -35,7 +35,8 @@ v1::Histogram Peak(const std::string& monitor, uint64_t ls, uint32_t bins, doubl
   for (uint32_t i = 0; i < bins; ++i)
     sum += shape[i] = 0.3 + std::exp(-0.5 * std::pow((i - bins * 0.4) / (bins * 0.08), 2));
   for (uint32_t i = 0; i < bins; ++i)
-    h.add_contents(static_cast<double>(std::poisson_distribution<long>(entries * shape[i] / sum)(rng)));
+    h.add_contents(
+        static_cast<double>(std::poisson_distribution<long>(entries * shape[i] / sum)(rng)));
   return h;
 }
 
@@ -118,12 +119,15 @@ TEST(Hardening, NewMonitorsFedInBatchesTrainWithoutAFailedAttempt) {
     ASSERT_EQ(Submit(client, hs).size(), hs.size());
   }
   const auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (MetricValue(daemon.metrics_address(), "histguard_training_runs_total{result=\"accepted\"}") <
-             3 &&
+  while (MetricValue(daemon.metrics_address(),
+                     "histguard_training_runs_total{result=\"accepted\"}") < 3 &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(MetricValue(daemon.metrics_address(), "histguard_training_runs_total{result=\"accepted\"}"), 3);
-  EXPECT_EQ(MetricValue(daemon.metrics_address(), "histguard_training_runs_total{result=\"failed\"}"), 0);
+  EXPECT_EQ(
+      MetricValue(daemon.metrics_address(), "histguard_training_runs_total{result=\"accepted\"}"),
+      3);
+  EXPECT_EQ(
+      MetricValue(daemon.metrics_address(), "histguard_training_runs_total{result=\"failed\"}"), 0);
 }
 
 // Names the validator accepts but that encode to more than 255 bytes never saved a model.
@@ -174,9 +178,11 @@ TEST(Hardening, AMalformedMessageEndsTheStreamWithAnErrorAfterAnsweringWhatCameB
     grpc::Slice slice(bytes);
     messages.emplace_back(&slice, 1);
   };
-  for (uint64_t ls = 1; ls <= 3; ++ls) add(Peak("mid/stream", ls, 20, 1e3, rng).SerializeAsString());
+  for (uint64_t ls = 1; ls <= 3; ++ls)
+    add(Peak("mid/stream", ls, 20, 1e3, rng).SerializeAsString());
   add("\xff\xff\xff\xff\x0f");
-  for (uint64_t ls = 5; ls <= 6; ++ls) add(Peak("mid/stream", ls, 20, 1e3, rng).SerializeAsString());
+  for (uint64_t ls = 5; ls <= 6; ++ls)
+    add(Peak("mid/stream", ls, 20, 1e3, rng).SerializeAsString());
 
   grpc::GenericStub stub(client.channel());
   grpc::CompletionQueue cq;
@@ -247,7 +253,8 @@ TEST(Hardening, SigtermEndsOpenStreamsWithTheirHistogramsAnswered) {
   ASSERT_TRUE(client.WaitForConnected(30s));
   std::mt19937_64 rng(8);
   auto stream = client.OpenStream();
-  for (uint64_t ls = 1; ls <= 10; ++ls) ASSERT_TRUE(stream->Write(Peak("drain/me", ls, 20, 1e3, rng)));
+  for (uint64_t ls = 1; ls <= 10; ++ls)
+    ASSERT_TRUE(stream->Write(Peak("drain/me", ls, 20, 1e3, rng)));
   v1::Verdict v;
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(stream->Read(&v)) << i;
   // The stream stays open, its next read waiting, while the daemon is told to stop.
@@ -410,7 +417,8 @@ TEST(Hardening, AFullDataDiskRefusesHistogramsKeepsReadsAndRecovers) {
     EXPECT_EQ(IngestHealth(client), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
     EXPECT_EQ(client.CheckHealth(10s), Client::Health::kServing);  // reads are served
     int http = 0;
-    EXPECT_NE(HttpGet(daemon.metrics_address(), "/healthz", &http).find("ingest: refused, data disk full"),
+    EXPECT_NE(HttpGet(daemon.metrics_address(), "/healthz", &http)
+                  .find("ingest: refused, data disk full"),
               std::string::npos);
     EXPECT_LT(MetricValue(daemon.metrics_address(), "histguard_data_disk_free_bytes"), 4000000);
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
@@ -473,7 +481,8 @@ TEST(Hardening, ALossInTheStoreIsReportedAtStartUp) {
   ASSERT_TRUE(daemon.started()) << daemon.error();
   Client client(daemon.grpc_address());
   ASSERT_TRUE(client.WaitForConnected(30s));
-  EXPECT_GE(MetricValue(daemon.metrics_address(), "histguard_store_errors_total{kind=\"corrupt\"}"), 1);
+  EXPECT_GE(MetricValue(daemon.metrics_address(), "histguard_store_errors_total{kind=\"corrupt\"}"),
+            1);
   int http = 0;
   const std::string health = HttpGet(daemon.metrics_address(), "/healthz", &http);
   EXPECT_EQ(http, 200);
@@ -502,8 +511,8 @@ std::vector<std::string> MonitorNames(Client& client) {
 TEST(Hardening, ForgettingAMonitorFreesItsNameAndEverythingStoredOfIt) {
   char tmpl[] = "/tmp/histguard-forget-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
-  const std::vector<std::string> args = {"--max-monitors", "3", "--min-train-samples", "30",
-                                         "--retraining", "false"};
+  const std::vector<std::string> args = {"--max-monitors", "3",    "--min-train-samples", "30",
+                                         "--retraining",   "false"};
   std::mt19937_64 rng(12);
   {
     DaemonProcess daemon(args, dir);
@@ -536,7 +545,8 @@ TEST(Hardening, ForgettingAMonitorFreesItsNameAndEverythingStoredOfIt) {
     // The freed slot takes a new monitor; the old name comes back with another binning.
     const auto d = Submit(client, {Peak("real/d", 1, 40, 1e3, rng)});
     EXPECT_EQ(d[0].quality(), v1::QUALITY_LEARNING) << d[0].detail();
-    EXPECT_EQ(RunCommand(HISTGUARD_CLI_PATH " forget junk/b --yes -a " + daemon.grpc_address(), &out), 0);
+    EXPECT_EQ(
+        RunCommand(HISTGUARD_CLI_PATH " forget junk/b --yes -a " + daemon.grpc_address(), &out), 0);
     const auto again = Submit(client, {Peak("junk/a", 1, 64, 1e3, rng)});
     EXPECT_EQ(again[0].quality(), v1::QUALITY_LEARNING) << again[0].detail();
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
@@ -622,8 +632,8 @@ TEST(Hardening, HundredKillsMidStreamLoseNothingAndNoVersionRegresses) {
   char tmpl[] = "/tmp/histguard-kill-e2e-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   const std::vector<std::string> args = {
-      "--min-train-samples", "30", "--window-size", "60", "--retrain-every", "25",
-      "--retrain-min-new", "20", "--drift-window", "30", "--history", "100000"};
+      "--min-train-samples", "30", "--window-size",  "60", "--retrain-every", "25",
+      "--retrain-min-new",   "20", "--drift-window", "30", "--history",       "100000"};
   const std::string monitor = "kill/spectrum";
   const uint32_t bins = 40;
   auto histogram = [&](uint64_t ls) {  // the same histogram each time a lumisection is sent
@@ -659,8 +669,8 @@ TEST(Hardening, HundredKillsMidStreamLoseNothingAndNoVersionRegresses) {
       req.set_lumisection(ls);
       v1::Inspection ins;
       const grpc::Status s = client.control().Inspect(&ctx, req, &ins);
-      ASSERT_TRUE(s.ok()) << "round " << round << ": acknowledged ls " << ls << " is lost: "
-                          << s.error_message();
+      ASSERT_TRUE(s.ok()) << "round " << round << ": acknowledged ls " << ls
+                          << " is lost: " << s.error_message();
       const v1::Verdict& was = acknowledged[ls];
       EXPECT_EQ(ins.verdict().quality(), was.quality()) << "ls " << ls;
       EXPECT_EQ(ins.verdict().model_version(), was.model_version()) << "ls " << ls;

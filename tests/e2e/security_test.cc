@@ -70,7 +70,8 @@ class SecureDaemon : public ::testing::Test {
     dir_ = new std::string(mkdtemp(tmpl));
     MakeCertificates(*dir_);
     std::ofstream tokens(*dir_ + "/tokens");
-    for (auto [role, name] : {std::pair{"ingest", "daq"}, {"read", "grafana"}, {"operator", "alice"}}) {
+    for (auto [role, name] :
+         {std::pair{"ingest", "daq"}, {"read", "grafana"}, {"operator", "alice"}}) {
       auto [token, line] = NewToken(role, name);
       (*tokens_)[role] = token;
       tokens << line << "\n";
@@ -309,13 +310,14 @@ TEST_F(SecureDaemon, ARenewedHttpsCertificateIsServedWithoutARestart) {
                              std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(renew + "/server.key", *dir_ + "/server.key",
                              std::filesystem::copy_options::overwrite_existing);
-  const std::string port = daemon_->metrics_address().substr(daemon_->metrics_address().rfind(':') + 1);
+  const std::string port =
+      daemon_->metrics_address().substr(daemon_->metrics_address().rfind(':') + 1);
   std::string out;
   int code = -1;
   for (int i = 0; i < 30 && code != 0; ++i) {
     std::this_thread::sleep_for(200ms);
-    code = RunCommand("curl -sf -o /dev/null --cacert " + renew + "/ca.pem https://localhost:" +
-                          port + "/healthz",
+    code = RunCommand("curl -sf -o /dev/null --cacert " + renew +
+                          "/ca.pem https://localhost:" + port + "/healthz",
                       &out);
   }
   EXPECT_EQ(code, 0) << "the renewed certificate is not served: " << out;
@@ -326,8 +328,10 @@ TEST(Security, AnOpenAddressWithoutSecurityIsRefused) {
   char tmpl[] = "/tmp/histguard-open-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   std::string out;
-  const int code = RunCommand("timeout 60 " HISTGUARDD_PATH " --listen 0.0.0.0:0 --metrics-listen "
-                              "127.0.0.1:0 --data-dir " + dir,
+  const int code = RunCommand("timeout 60 " HISTGUARDD_PATH
+                              " --listen 0.0.0.0:0 --metrics-listen "
+                              "127.0.0.1:0 --data-dir " +
+                                  dir,
                               &out);
   std::filesystem::remove_all(dir);
   EXPECT_EQ(code, 2) << out;

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
@@ -58,9 +58,9 @@ struct Lane {
   // Results over the lumisections after the first model.
   int sent = 0, flagged_last = 0, last_count = 0, normals = 0, false_alarms = 0;
   int anomalies = 0, caught = 0;
-  int first_flag = -1;   // lumisections into the defect before the first flag
+  int first_flag = -1;      // lumisections into the defect before the first flag
   int last_unflagged = -1;  // the last lumisection of the defect not flagged
-  int gaps_after = 0;    // unflagged lumisections after the first flag
+  int gaps_after = 0;       // unflagged lumisections after the first flag
   uint64_t last_version = 0;
   int model_changes = 0;
 };
@@ -86,7 +86,8 @@ uint64_t TrainLanes(Client& client, std::vector<Lane>& lanes, int learn) {
   for (bool all = false; !all && Clock::now() < deadline;) {
     ++ls;
     std::vector<v1::Histogram> hs;
-    for (auto& l : lanes) hs.push_back(Make(l.spec, sim::Draw(l.spec, 1e4, Anomaly::kNone, 0, l.rng), 1, ls));
+    for (auto& l : lanes)
+      hs.push_back(Make(l.spec, sim::Draw(l.spec, 1e4, Anomaly::kNone, 0, l.rng), 1, ls));
     std::vector<v1::Verdict> vs;
     EXPECT_TRUE(client.Submit(hs, &vs).ok());
     if (vs.size() != lanes.size()) return ls;
@@ -113,8 +114,7 @@ void FeedLanes(Client& client, std::vector<Lane>& lanes, uint64_t& ls, int lengt
       if (l.gain_per_ls != 0) l.spec.gain = 1.0 + l.gain_per_ls * (drift_at + i);
       auto h = Make(l.spec, sim::Draw(l.spec, 1e4, Anomaly::kNone, 0, l.rng), 1, ls);
       if (!l.block.empty() && i >= defect_from) Thin(h, l.block, l.efficiency, l.rng);
-      const bool anomaly =
-          late_anomalies && l.late_anomalies && i >= length - 300 && i % 10 == 0;
+      const bool anomaly = late_anomalies && l.late_anomalies && i >= length - 300 && i % 10 == 0;
       if (anomaly) AddHotBin(h, 20 + static_cast<uint32_t>(i % 50));
       anomalous.push_back(anomaly);
       hs.push_back(std::move(h));
@@ -180,15 +180,17 @@ void Reset(Lane& l) {
 
 void Print(const char* phase, const Lane& l) {
   if (!l.block.empty())
-    std::printf("%s: lasting defect %-28s first flag after %d ls, flagged without a break from "
-                "ls %d on, last 200: %d/%d flagged; normals flagged %d/%d; %d model changes\n",
-                phase, l.spec.name.c_str(), l.first_flag + 1, l.last_unflagged + 2, l.flagged_last,
-                l.last_count, l.false_alarms, l.normals, l.model_changes);
+    std::printf(
+        "%s: lasting defect %-28s first flag after %d ls, flagged without a break from "
+        "ls %d on, last 200: %d/%d flagged; normals flagged %d/%d; %d model changes\n",
+        phase, l.spec.name.c_str(), l.first_flag + 1, l.last_unflagged + 2, l.flagged_last,
+        l.last_count, l.false_alarms, l.normals, l.model_changes);
   else
-    std::printf("%s: no defect      %-28s %d/%d normals flagged, %d/%d late anomalies BAD, %d "
-                "model changes\n",
-                phase, l.spec.name.c_str(), l.false_alarms, l.normals, l.caught, l.anomalies,
-                l.model_changes);
+    std::printf(
+        "%s: no defect      %-28s %d/%d normals flagged, %d/%d late anomalies BAD, %d "
+        "model changes\n",
+        phase, l.spec.name.c_str(), l.false_alarms, l.normals, l.caught, l.anomalies,
+        l.model_changes);
 }
 
 // A half-efficient block at a fixed place for 1,000 lumisections in three families (a spectrum,

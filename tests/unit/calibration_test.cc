@@ -145,9 +145,10 @@ TEST(Calibration, ATheoryScaleHoldsUnlessTheExceedancesAreClearlyHeavier) {
     const auto overruled = Calibration::Fit(heavy, 1e-9, Calibration::Tail::kExponential, 1.0);
     heavier_taken += overruled.tail_scale() > 2.0;
   }
-  std::printf("theory's scale kept in %d of 20, within 2x at 1e-3 in %d (exceedances alone: "
-              "%d); a 3x heavier tail taken in %d\n",
-              theory_kept, theory_within, fitted_within, heavier_taken);
+  std::printf(
+      "theory's scale kept in %d of 20, within 2x at 1e-3 in %d (exceedances alone: "
+      "%d); a 3x heavier tail taken in %d\n",
+      theory_kept, theory_within, fitted_within, heavier_taken);
   EXPECT_GE(theory_kept, 14);
   EXPECT_GE(theory_within, 12);
   EXPECT_GT(theory_within, fitted_within + 4);
@@ -212,8 +213,8 @@ TEST(Calibration, HeavierTailsAreNotPromisedAway) {
       EXPECT_EQ(c.tail(), Calibration::Tail::kExponential);
     }
     for (double t : {1e-3, 1e-4}) {
-      const double rate = FalseAlarmRate(c, [&](std::mt19937_64& r) { return 2 + e(r); }, rng,
-                                         t, 400000);
+      const double rate = FalseAlarmRate(
+          c, [&](std::mt19937_64& r) { return 2 + e(r); }, rng, t, 400000);
       EXPECT_LT(rate, 2 * t) << static_cast<int>(shape) << " " << t;
     }
   }

@@ -99,7 +99,8 @@ TEST(Config, BadValuesAndMissingFileAreClearErrors) {
 
 TEST(Config, SettingsThatDoNotWorkTogetherAreRefused) {
   // Each value is valid alone; together every full-size Submit would be refused by an idle daemon.
-  auto out = Args({"histguardd", "--max-queue", "100", "--max-histograms-per-request", "500"}).Parse();
+  auto out =
+      Args({"histguardd", "--max-queue", "100", "--max-histograms-per-request", "500"}).Parse();
   EXPECT_FALSE(out.config);
   EXPECT_EQ(out.exit_code, 2);
   EXPECT_NE(out.exit_message.find("max_queue (100) is below max_histograms_per_request (500)"),

@@ -26,10 +26,13 @@ TEST(Metrics, MonitorVerdictCountersExistAtZeroFromTheMonitorsFirstHistogram) {
   const std::string text = metrics.Render();
   for (const char* q : {"good", "warning", "bad"})
     EXPECT_TRUE(Has(text, std::string("histguard_monitor_verdicts_total{monitor=\"pixel/barrel/l1/"
-                                      "occupancy\",quality=\"") + q + "\"} 0"))
-        << q << "\n" << text;
-  EXPECT_TRUE(Has(text, "histguard_monitor_last_bad_timestamp_seconds{monitor=\"pixel/barrel/l1/"
-                        "occupancy\"} 0"))
+                                      "occupancy\",quality=\"") +
+                              q + "\"} 0"))
+        << q << "\n"
+        << text;
+  EXPECT_TRUE(Has(text,
+                  "histguard_monitor_last_bad_timestamp_seconds{monitor=\"pixel/barrel/l1/"
+                  "occupancy\"} 0"))
       << text;
 }
 

@@ -6,8 +6,8 @@
 
 #include <cmath>
 #include <filesystem>
-#include <limits>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -175,25 +175,27 @@ TEST_F(ModelFilesTest, NumbersOutOfRangeInAFileAreRefused) {
 }
 
 TEST_F(ModelFilesTest, EveryValidNameFitsAFileNameAndStaysDistinct) {
-  const std::vector<std::string> names = {
-      std::string(256, 'x'),
-      [] {
-        std::string s;
-        for (int i = 0; i < 128; ++i) s += "x/";
-        return s;
-      }(),
-      [] {
-        std::string s;
-        for (int i = 0; i < 128; ++i) s += "x:";
-        return s;
-      }(),
-      std::string(255, ':') + "a", std::string(255, ':') + "b", "short/name"};
+  const std::vector<std::string> names = {std::string(256, 'x'),
+                                          [] {
+                                            std::string s;
+                                            for (int i = 0; i < 128; ++i) s += "x/";
+                                            return s;
+                                          }(),
+                                          [] {
+                                            std::string s;
+                                            for (int i = 0; i < 128; ++i) s += "x:";
+                                            return s;
+                                          }(),
+                                          std::string(255, ':') + "a",
+                                          std::string(255, ':') + "b",
+                                          "short/name"};
   std::set<std::string> dirs;
   for (const auto& name : names) {
     const std::string dir = files_->Directory(name);
     const std::string leaf = std::filesystem::path(dir).filename().string();
     EXPECT_LE(leaf.size(), 255u) << name;
-    EXPECT_EQ(dir.find('/', dir_.size() + 8), std::string::npos) << "one folder per monitor: " << dir;
+    EXPECT_EQ(dir.find('/', dir_.size() + 8), std::string::npos)
+        << "one folder per monitor: " << dir;
     dirs.insert(dir);
     Save(name, SmallModel({20}, 1));
     EXPECT_TRUE(Load(name, 1, {20})) << name << ": " << error_;

@@ -210,7 +210,7 @@ TEST(Model, AFirstModelOnAHundredHistogramsKeepsItsPromise) {
         warnings += ScoreHistogram(*t.model, s.contents, scratch).p_value < 1e-2;
       }
       EXPECT_LT(warnings, n * 2e-2) << sim::Name(family) << " seed " << seed << ": " << warnings
-                                   << " of " << n << " below p = 0.01";
+                                    << " of " << n << " below p = 0.01";
     }
   }
 }
@@ -316,12 +316,13 @@ TEST(Model, ABlockOfNeighbouringBinsEachWithinItsNoiseIsCaughtByTheRegionalStati
     by_one_bin += score.p_localised < 1e-3;
     // The region found overlaps the tower.
     const uint32_t rx = score.region.first / shape[1], ry = score.region.first % shape[1];
-    found += score.region.width > 0 && rx < x0 + 5 && x0 < rx + score.region.width &&
-             ry < y0 + 5 && y0 < ry + score.region.height && score.region.observed > score.region.expected;
+    found += score.region.width > 0 && rx < x0 + 5 && x0 < rx + score.region.width && ry < y0 + 5 &&
+             y0 < ry + score.region.height && score.region.observed > score.region.expected;
   }
-  std::printf("5x5 tower at 1.5x in a 60x60 map: caught %d/%d at p < 1e-3 (the largest bin alone "
-              "%d), located %d; normals flagged %d/%d\n",
-              caught, towers, by_one_bin, found, normal_flagged, normals);
+  std::printf(
+      "5x5 tower at 1.5x in a 60x60 map: caught %d/%d at p < 1e-3 (the largest bin alone "
+      "%d), located %d; normals flagged %d/%d\n",
+      caught, towers, by_one_bin, found, normal_flagged, normals);
   EXPECT_GE(caught, towers * 9 / 10);
   EXPECT_GE(found, towers * 9 / 10);
   EXPECT_LT(by_one_bin, towers / 2) << "the tower was visible in a single bin: no test of blocks";
@@ -380,10 +381,11 @@ TEST(Model, SmallShiftOfABroadShapeIsCaughtByItsCumulativeSums) {
         EXPECT_NEAR(score.ks_distance, expected_ks, 1e-6 * expected_ks) << sim::Name(family);
       }
     }
-    std::printf("%s: %d of %d shifted caught at p < 1e-3, %d without the cumulative statistic; "
-                "%d and %d of %d normals\n",
-                std::string(sim::Name(family)).c_str(), caught, shifted, caught_per_bin,
-                false_alarms, false_alarms_per_bin, normals);
+    std::printf(
+        "%s: %d of %d shifted caught at p < 1e-3, %d without the cumulative statistic; "
+        "%d and %d of %d normals\n",
+        std::string(sim::Name(family)).c_str(), caught, shifted, caught_per_bin, false_alarms,
+        false_alarms_per_bin, normals);
     EXPECT_GE(caught, shifted * 3 / 4) << sim::Name(family);
     EXPECT_GE(caught - caught_per_bin, shifted / 4) << sim::Name(family);
     // At most its share of the false alarms (one test of five at 1e-3), and a sample's noise.
@@ -431,8 +433,10 @@ TEST(Model, LatentReferenceFollowsTheTrendOfItsWindow) {
     for (const auto& c : ahead)
       latent_outliers[horizon] += ScoreHistogram(*out.model, c, scratch).p_latent < 1e-2;
   }
-  std::printf("latent p < 0.01 among 100 histograms after a drifting window: %d without a "
-              "horizon, %d with\n", latent_outliers[0], latent_outliers[100]);
+  std::printf(
+      "latent p < 0.01 among 100 histograms after a drifting window: %d without a "
+      "horizon, %d with\n",
+      latent_outliers[0], latent_outliers[100]);
   EXPECT_LT(latent_outliers[100], 10) << "of 100 following the trend";
   EXPECT_GT(latent_outliers[0], 2 * latent_outliers[100]);
 }

@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -147,8 +147,8 @@ TEST_F(ScorerTest, AFlaggedBlockOfCellsIsNamedInTheVerdict) {
   const size_t at = v.detail().find("bins (");
   ASSERT_NE(at, std::string::npos) << v.detail();
   int x0 = 0, x1 = 0, y0 = 0, y1 = 0, percent = 0;
-  ASSERT_EQ(std::sscanf(v.detail().c_str() + at, "bins (%d-%d, %d-%d) at %d%%", &x0, &x1, &y0,
-                        &y1, &percent),
+  ASSERT_EQ(std::sscanf(v.detail().c_str() + at, "bins (%d-%d, %d-%d) at %d%%", &x0, &x1, &y0, &y1,
+                        &percent),
             5)
       << v.detail();
   EXPECT_TRUE(x0 >= 17 && x1 <= 24 && y0 >= 17 && y1 <= 24) << v.detail();
@@ -170,13 +170,15 @@ TEST_F(ScorerTest, ChangedBinningIsRejectedAndCounted) {
   const auto v = Score(h);
   EXPECT_EQ(v.quality(), v1::QUALITY_REJECTED);
   EXPECT_NE(v.detail().find("differs from"), std::string::npos) << v.detail();
-  EXPECT_NE(metrics_->Render().find("histguard_histograms_rejected_total{reason=\"binning_changed\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics_->Render().find("histguard_histograms_rejected_total{reason=\"binning_changed\"} 1"),
+      std::string::npos);
 }
 
 TEST_F(ScorerTest, MonitorsBeyondTheLimitAreRejected) {
-  for (int i = 0; i < 3; ++i) EXPECT_NE(Score(Make(sim::Anomaly::kNone, 1e4, "m" + std::to_string(i))).quality(),
-                                        v1::QUALITY_REJECTED);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_NE(Score(Make(sim::Anomaly::kNone, 1e4, "m" + std::to_string(i))).quality(),
+              v1::QUALITY_REJECTED);
   const auto v = Score(Make(sim::Anomaly::kNone, 1e4, "one/too/many"));
   EXPECT_EQ(v.quality(), v1::QUALITY_REJECTED);
   EXPECT_NE(v.detail().find("max_monitors"), std::string::npos);

@@ -88,7 +88,8 @@ TEST(Security, WithoutATokenFileEveryoneIsAnonymous) {
 
 TEST(Security, AnOpenAddressNeedsTlsTokensOrInsecure) {
   EXPECT_TRUE(ValidateExposure("127.0.0.1:50051", "localhost:9650", false, false, false).ok());
-  const absl::Status open = ValidateExposure("0.0.0.0:50051", "127.0.0.1:9650", false, false, false);
+  const absl::Status open =
+      ValidateExposure("0.0.0.0:50051", "127.0.0.1:9650", false, false, false);
   EXPECT_EQ(open.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(open.message().find("refusing to listen on 0.0.0.0:50051"), std::string::npos);
   EXPECT_FALSE(ValidateExposure("127.0.0.1:50051", "[::]:9650", false, false, false).ok());

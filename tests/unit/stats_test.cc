@@ -60,7 +60,8 @@ TEST(TopPulls, LargestAbsoluteFirstAndBounded) {
 TEST(Chi2, ConsistentShapePassesAndDistortedFails) {
   std::mt19937_64 rng(3);
   std::vector<double> ref(60), c(60);
-  for (size_t i = 0; i < ref.size(); ++i) ref[i] = 1.0 + std::exp(-0.5 * std::pow((i - 30.0) / 5, 2));
+  for (size_t i = 0; i < ref.size(); ++i)
+    ref[i] = 1.0 + std::exp(-0.5 * std::pow((i - 30.0) / 5, 2));
   double sum = 0;
   for (double r : ref) sum += r;
   for (size_t i = 0; i < c.size(); ++i)

@@ -72,7 +72,8 @@ TEST_F(StoreTest, CountsAndWeightedContentsComeBackExactly) {
       {},                                                          // nothing
   };
   Store::Batch batch;
-  for (size_t i = 0; i < cases.size(); ++i) store->PutRecord(batch, Hist(cases[i], i + 1), Verdict(i + 1));
+  for (size_t i = 0; i < cases.size(); ++i)
+    store->PutRecord(batch, Hist(cases[i], i + 1), Verdict(i + 1));
   ASSERT_TRUE(store->Commit(batch).ok());
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto rec = store->GetRecord("pixel/barrel/l1/occupancy", 7, i + 1);
@@ -180,8 +181,8 @@ TEST_F(StoreTest, DamagedRecordsAreToldApartFromMissingOnes) {
   EXPECT_EQ(store->GetRecord("pixel/barrel/l1/occupancy", 7, 4).status().code(),
             absl::StatusCode::kNotFound);
   std::vector<uint64_t> seen;
-  const absl::Status scan = store->ForEachRecord(
-      "pixel/barrel/l1/occupancy", [&](const v1::Inspection& rec) {
+  const absl::Status scan =
+      store->ForEachRecord("pixel/barrel/l1/occupancy", [&](const v1::Inspection& rec) {
         seen.push_back(rec.histogram().lumisection());
         return true;
       });
@@ -251,11 +252,12 @@ TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
   ASSERT_TRUE(meta.ok()) << meta.status();
   EXPECT_EQ(meta->anchor, 0u);
 
-  for (const char* bad : {R"({"shape": [64], "versions": [{"version": 1, "created_unix_ms": 1.7e20}]})",
-                          R"({"shape": [-1]})", R"({"shape": [64], "active_version": 2.5})",
-                          R"({"versions": []})", "{\"shape\": [6",
-                          // a held block outside the binning
-                          R"({"shape": [64], "vigilance": {"held_change": {"block": [60, 70, 0, 1],
+  for (const char* bad :
+       {R"({"shape": [64], "versions": [{"version": 1, "created_unix_ms": 1.7e20}]})",
+        R"({"shape": [-1]})", R"({"shape": [64], "active_version": 2.5})", R"({"versions": []})",
+        "{\"shape\": [6",
+        // a held block outside the binning
+        R"({"shape": [64], "vigilance": {"held_change": {"block": [60, 70, 0, 1],
                               "low": true, "share": 0.1, "extra_var": 0, "where": "x"}}})"}) {
     const auto parsed = ParseStoredMeta(bad);
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kDataLoss) << bad;
