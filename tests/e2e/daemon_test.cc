@@ -389,10 +389,16 @@ TEST(DaemonLifecycle, SigtermDrainsAndExitsZero) {
     ASSERT_EQ(verdicts[i].lumisection(), i + 1) << "answered in order, none skipped";
   if (verdicts.size() < hs.size()) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-    EXPECT_NE(status.error_message().find(std::to_string(verdicts.size()) +
-                                          " histograms of this stream were answered"),
-              std::string::npos)
-        << verdicts.size() << " answers; " << status.error_message();
+    // The daemon's status says how many it answered. While the sender is still writing, the
+    // connection's reset as the daemon exits can overtake that status, and the sender sees only
+    // the transport's error (Hardening.SigtermEndsOpenStreams... checks the message on a stream
+    // that is not writing). Either way the answers read are in order and stored (below).
+    const std::string& message = status.error_message();
+    if (message.find("histograms of this stream were answered") != std::string::npos)
+      EXPECT_NE(message.find(std::to_string(verdicts.size()) +
+                             " histograms of this stream were answered"),
+                std::string::npos)
+          << verdicts.size() << " answers; " << message;
   } else {
     EXPECT_TRUE(status.ok()) << status.error_message();
   }
