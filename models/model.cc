@@ -434,6 +434,164 @@ std::vector<double> RegionalSpread::Result() const {
   return out;
 }
 
+double FreemanTukey(double c, double e) {
+  c = std::max(c, 0.0);
+  return std::sqrt(c) + std::sqrt(c + 1) - std::sqrt(4 * std::max(e, 0.0) + 1);
+}
+
+size_t RegionalBlockCount(std::span<const uint32_t> shape) {
+  size_t count = 0;
+  for (uint32_t b : RegionalBlocks(shape).get()) {
+    const size_t step = std::max<uint32_t>(1, b / 2);
+    size_t along = 1;
+    for (uint32_t d : shape) along *= (d - b) / step + 1;
+    count += along;
+  }
+  return count;
+}
+
+void ProfileAxis(std::span<const uint32_t> shape, std::span<const double> counts,
+                 std::span<const double> expected, std::vector<double>& out) {
+  const size_t n = expected.size();
+  out.assign(expected.begin(), expected.end());
+  if (shape.size() != 1 || n < 8 || counts.size() != n) return;
+  auto slope = [&](size_t i) {
+    if (i == 0) return expected[1] - expected[0];
+    if (i == n - 1) return expected[n - 1] - expected[n - 2];
+    return 0.5 * (expected[i + 1] - expected[i - 1]);
+  };
+  double a11 = 0, a12 = 0, a22 = 0, r1 = 0, r2 = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double w = 1 / std::max(expected[i], 1.0);
+    const double t1 = slope(i), t2 = (static_cast<double>(i) + 0.5) / static_cast<double>(n) * t1;
+    const double r = counts[i] - expected[i];
+    a11 += w * t1 * t1;
+    a12 += w * t1 * t2;
+    a22 += w * t2 * t2;
+    r1 += w * r * t1;
+    r2 += w * r * t2;
+  }
+  const double det = a11 * a22 - a12 * a12;
+  if (!(det > 1e-12 * a11 * a22) || !std::isfinite(det)) return;
+  // a: minus the shift in bins; b: minus the gain's change times the axis' length in bins.
+  const double a = std::clamp((r1 * a22 - r2 * a12) / det, -2.0, 2.0);
+  const double b = std::clamp((r2 * a11 - r1 * a12) / det, -0.1 * static_cast<double>(n),
+                              0.1 * static_cast<double>(n));
+  for (size_t i = 0; i < n; ++i) {
+    const double t1 = slope(i), t2 = (static_cast<double>(i) + 0.5) / static_cast<double>(n) * t1;
+    out[i] = std::max(expected[i] + a * t1 + b * t2, 0.1 * expected[i]);
+  }
+}
+
+void LastingReferenceFit::Add(std::span<const uint32_t> shape, std::span<const double> counts,
+                              std::span<const double> expected) {
+  size_t i = 0;
+  ProfileAxis(shape, counts, expected, profiled_);
+  ForEachBlock(shape, counts, profiled_, prefix_,
+               [&](size_t k, double c, double e, uint32_t, uint32_t, uint32_t) {
+                 if (sum_.size() <= i) {
+                   sum_.resize(i + 1, 0.0);
+                   squares_.resize(i + 1, 0.0);
+                   expected_.resize(i + 1, 0.0);
+                   size_of_.resize(i + 1, static_cast<uint8_t>(k));
+                 }
+                 const double z = FreemanTukey(c, e);
+                 sum_[i] += z;
+                 squares_[i] += z * z;
+                 expected_[i++] += e;
+               });
+  if (i > 0) ++rows_;
+}
+
+LastingReference LastingReferenceFit::Result() const {
+  LastingReference out;
+  if (rows_ < kMinRows || sum_.empty()) return out;
+  const double n = static_cast<double>(rows_);
+  out.offset.resize(sum_.size());
+  // phi per block size, by moments over the blocks that take part: sum (var - 1) = phi sum e.
+  std::vector<double> excess, mass;
+  for (size_t b = 0; b < sum_.size(); ++b) {
+    const double mean = sum_[b] / n;
+    out.offset[b] = static_cast<float>(mean);
+    const double e = expected_[b] / n;
+    if (e < LastingRegions::kMinExpected) continue;
+    const size_t k = size_of_[b];
+    if (excess.size() <= k) {
+      excess.resize(k + 1, 0.0);
+      mass.resize(k + 1, 0.0);
+    }
+    const double var = std::max(0.0, (squares_[b] - n * mean * mean) / (n - 1));
+    excess[k] += var - 1;
+    mass[k] += e;
+  }
+  out.spread.resize(excess.size(), 0.0);
+  for (size_t k = 0; k < excess.size(); ++k)
+    if (mass[k] > 0) out.spread[k] = std::max(0.0, excess[k] / mass[k]);
+  out.allowance = 1 + 3 / std::sqrt(n);
+  return out;
+}
+
+void LastingRegions::Clear() {
+  high_ = {};
+  low_ = {};
+  high_length_ = {};
+  low_length_ = {};
+}
+
+LastingRegions::Finding LastingRegions::Add(const Model& m, std::span<const double> counts,
+                                            Scratch& s) {
+  Finding out;
+  const LastingReference& ref = m.lasting;
+  const size_t blocks = ref.offset.size();
+  if (blocks == 0 || m.regional.empty() || blocks != RegionalBlockCount(m.shape)) {
+    Clear();
+    return out;
+  }
+  if (high_.size() != blocks) {
+    high_.assign(blocks, 0.0f);
+    low_.assign(blocks, 0.0f);
+    high_length_.assign(blocks, 0);
+    low_length_.assign(blocks, 0);
+  }
+  const double allowance = ref.allowance;
+  auto follow = [allowance](float& sum, uint32_t& length, double step) {
+    sum = static_cast<float>(std::clamp(sum + std::min(step, kMaxStep) - allowance, 0.0, kCap));
+    length = sum > 0 ? length + 1 : 0;
+  };
+  size_t i = 0, taking_part = 0;
+  double largest = 0;
+  ProfileAxis(m.shape, counts, s.expected, s.profiled);
+  ForEachBlock(
+      m.shape, counts, s.profiled, s.prefix,
+      [&](size_t k, double c, double e, uint32_t first, uint32_t w, uint32_t h) {
+        const size_t at = i++;
+        if (at >= blocks) return;
+        double z = 0;  // a block too small to judge lets its sums fall
+        if (e >= kMinExpected) {
+          ++taking_part;
+          // In single precision (a deviate to 1e-4 at a million counts): the square
+          // roots are most of the cost of a large map's tens of thousands of blocks.
+          const float cf = static_cast<float>(std::max(c, 0.0)), ef = static_cast<float>(e),
+                      spread = k < ref.spread.size() ? static_cast<float>(ref.spread[k]) : 0;
+          z = (std::sqrt(cf) + std::sqrt(cf + 1) - std::sqrt(4 * ef + 1) - ref.offset[at]) /
+              std::sqrt(1 + spread * ef);
+        }
+        follow(high_[at], high_length_[at], z);
+        follow(low_[at], low_length_[at], -z);
+        const bool low = low_[at] > high_[at];
+        const double sum = low ? low_[at] : high_[at];
+        if (sum > largest) {
+          largest = sum;
+          out.region = Region{first, w, h, c, e};
+          out.low = low;
+          out.length = low ? low_length_[at] : high_length_[at];
+        }
+      });
+  if (taking_part > 0 && largest > 0)
+    out.p_value = std::min(1.0, 2.0 * static_cast<double>(taking_part) * std::exp(-2 * largest));
+  return out;
+}
+
 BlockSizes RegionalBlocks(std::span<const uint32_t> shape) {
   static constexpr std::array<uint32_t, 3> k1D = {4, 8, 16};
   static constexpr std::array<uint32_t, 3> k2D = {2, 4, 8};
@@ -474,6 +632,14 @@ RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch
   r.cumulative = CumulativeDistance(m.shape, counts, s);
   r.regional = RegionalDeviance(m, counts, s, region);
   return r;
+}
+
+double CombineWithLasting(double p, double p_lasting) {
+  return std::min({1.0, p / (1 - kLastingShare), p_lasting / kLastingShare});
+}
+
+bool LastingDecides(double p, double p_lasting) {
+  return p_lasting / kLastingShare < p / (1 - kLastingShare);
 }
 
 double CombinePValues(std::span<const double> p, double tests) {

@@ -63,6 +63,22 @@ bool StoreHalf(DenseLayer& layer);
 // regional.
 constexpr int kParts = 5;
 
+// What LastingRegions compares each block of RegionalBlocks with, measured on held-out histograms,
+// as scoring sees them (beyond the sample the network was fitted to, whose blocks it follows
+// more closely than any new histogram's):
+//   offset:    per block, in ForEachBlock's order, the mean of its Freeman-Tukey deviate: what
+//              the model misses of that block as a rule;
+//   spread:    per block size, phi of the deviate's variance beyond Poisson, 1 + phi e;
+//   allowance: of the CUSUMs, 1 + 3 / sqrt(held-out histograms): a block whose offset is off by
+//              three times the error of its estimate still falls on normal data.
+// `offset` is empty in models saved before it, in models without a regional calibration and in
+// those of too few held-out histograms: no lasting evidence is gathered with them.
+struct LastingReference {
+  std::vector<float> offset;
+  std::vector<double> spread;
+  double allowance = 1;
+};
+
 struct Model {
   uint64_t version = 0;
   std::vector<uint32_t> shape;    // binning it was trained on
@@ -80,6 +96,8 @@ struct Model {
   // block's deviance by 1 + phi mu, so well-filled blocks are judged against what the model can
   // know of them. Empty: phi = 0.
   std::vector<double> regional_spread;
+  // What the lasting evidence compares each block with (see LastingRegions).
+  LastingReference lasting;
   // Effective number of independent tests among the p-values, in [1, kParts]: kParts when they
   // are independent on normal histograms, 1 when they always agree (see CombinePValues).
   double tests = kParts;
@@ -95,6 +113,7 @@ struct Scratch {
   std::vector<double> terms;       // per-bin deviance terms of the last ComputeRawStats
   std::vector<double> projection;  // 2D: the projections' counts and expectations
   std::vector<double> prefix;      // running sums of the counts and expectations (regional)
+  std::vector<double> profiled;    // the expectation with the axis' nuisances profiled (lasting)
 };
 
 // The block of neighbouring bins whose pooled counts deviate most from their expectation.
@@ -154,6 +173,84 @@ struct BlockSizes {
   std::span<const uint32_t> get() const { return {size.data(), count}; }
 };
 BlockSizes RegionalBlocks(std::span<const uint32_t> shape);
+
+// Number of blocks of RegionalBlocks(shape), at their half-size steps.
+size_t RegionalBlockCount(std::span<const uint32_t> shape);
+
+// A block's Freeman-Tukey deviate, sqrt(c) + sqrt(c + 1) - sqrt(4 e + 1): close to a unit normal
+// for Poisson counts from a few expected on, at the cost of three square roots.
+double FreemanTukey(double c, double e);
+
+// The expectation moved by the gain and shift of the axis that fit `counts` best, into `out`:
+//   mu_i + a mu'_i + b x_i mu'_i    (x_i = (i + 1/2) / n, mu' the slope by central differences)
+// with a and b the least-squares fit of the residuals c - mu, weighted by 1 / mu, and bounded
+// (a shift of at most 2 bins, a gain within 10%). Linear in the two nuisances, so exact for the
+// small moves a slow gain drift makes between two retrainings; two smooth templates over the
+// whole axis, so a block of a few bins is hardly absorbed. Histograms of fewer than 8 bins and
+// maps (whose axes have no gain) get a copy of `expected`.
+void ProfileAxis(std::span<const uint32_t> shape, std::span<const double> counts,
+                 std::span<const double> expected, std::vector<double>& out);
+
+// Accumulates a Model's LastingReference over held-out histograms.
+class LastingReferenceFit {
+ public:
+  void Add(std::span<const uint32_t> shape, std::span<const double> counts,
+           std::span<const double> expected);
+  // Empty (no offsets) below kMinRows histograms.
+  LastingReference Result() const;
+  static constexpr size_t kMinRows = 20;
+
+ private:
+  std::vector<double> sum_, squares_, expected_, prefix_, profiled_;
+  std::vector<uint8_t> size_of_;  // block size index per block
+  size_t rows_ = 0;
+};
+
+// Evidence that grows with every lumisection a change lasts. Per block of RegionalBlocks, two
+// one-sided CUSUMs of its standardised deviate z = (FreemanTukey - offset) / sqrt(1 + phi e)
+// (Model::lasting; e against the expectation with the axis' gain and shift profiled, see
+// ProfileAxis, so a slow drift of the axis the model has not followed yet adds up to nothing),
+// with the allowance k of the model (1 to 1.6):
+//   S+ = max(0, S+ + min(z, 4) - k),   S- = max(0, S- + min(-z, 4) - k),   both capped at 12.
+// A block at 1.5 sigma in every lumisection, below what one lumisection can show among thousands
+// of blocks, adds up to 0.5 per lumisection; a clipped step adds at most 3, so one lumisection
+// alone never makes a lasting change. On normal data S exceeds s with probability below exp(-2 s)
+// (the random walk with drift -1), so the largest of the B blocks' 2 B sums has the p-value min(1,
+// 2 B exp(-2 S)). The cap bounds how long a change that ended stays flagged: S falls by about 1 per
+// lumisection. Not safe for concurrent use: one per monitor, under its lock.
+class LastingRegions {
+ public:
+  struct Finding {
+    double p_value = 1;
+    Region region;        // the block with the largest sum (width 0: none)
+    bool low = false;     // its counts below expectation
+    uint32_t length = 0;  // lumisections its sum has been above 0 in a row
+  };
+  // Adds one histogram scored against `model` (its expectation in scratch.expected, as
+  // ScoreHistogram leaves it). Gathers nothing, and forgets what it held, when the model has no
+  // regional offsets.
+  Finding Add(const Model& model, std::span<const double> counts, Scratch& scratch);
+  void Clear();
+  bool active() const { return !high_.empty(); }  // gathered with the last model it was given
+
+  static constexpr double kMaxStep = 4, kCap = 12;
+  // A block must expect this many counts to take part: its deviate is then near normal.
+  static constexpr double kMinExpected = 5;
+
+ private:
+  std::vector<float> high_, low_;
+  std::vector<uint32_t> high_length_, low_length_;
+};
+
+// The lasting evidence's share of the false-alarm budget when it is combined with the p-value of
+// what the lumisection itself shows (weighted Bonferroni): min(1, p / (1 - w), p_lasting / w)
+// with w = kLastingShare. A small share costs the lasting evidence about one lumisection more
+// (ln 10 / 2 of its sum) and the lumisection's own statistics a tenth of their false alarms,
+// where an even split (Sidak over two) doubled those.
+inline constexpr double kLastingShare = 0.1;
+double CombineWithLasting(double p, double p_lasting);
+// Whether the lasting evidence, rather than the lumisection's own p-value, sets the combination.
+bool LastingDecides(double p, double p_lasting);
 
 // Combination rule: the smallest of the p-values, corrected for `tests` independent tests
 // (Sidak): 1 - (1 - min p)^tests, about tests x min p when small.

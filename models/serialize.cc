@@ -133,6 +133,10 @@ std::string SerializeModel(const Model& m) {
             {"cumulative", Calib(m.cumulative)},
             {"regional", Calib(m.regional)},
             {"regional_spread", Pack(m.regional_spread)},
+            {"lasting",
+             {{"offset", Pack(m.lasting.offset)},
+              {"spread", Pack(m.lasting.spread)},
+              {"allowance", m.lasting.allowance}}},
             {"tests", m.tests}};
   const auto bytes = json::to_cbor(j);
   return std::string(bytes.begin(), bytes.end());
@@ -170,6 +174,13 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
     // Models saved before the regional statistic have none (p-value 1) and 4 tests at most.
     if (j.contains("regional")) m.regional = Calib(j.at("regional"));
     if (j.contains("regional_spread")) m.regional_spread = Unpack<double>(j.at("regional_spread"));
+    // Models saved before the lasting evidence gather none.
+    if (j.contains("lasting")) {
+      const json& l = j.at("lasting");
+      m.lasting.offset = Unpack<float>(l.at("offset"));
+      m.lasting.spread = Unpack<double>(l.at("spread"));
+      m.lasting.allowance = l.at("allowance").get<double>();
+    }
     m.tests = j.value("tests", 3.0);
     if (!(m.tests >= 1 && m.tests <= kParts)) {
       *error = "model's number of tests is out of range";
@@ -192,6 +203,15 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
         !std::all_of(m.regional_spread.begin(), m.regional_spread.end(),
                      [](double v) { return v >= 0 && std::isfinite(v); })) {
       *error = "model's regional spread does not fit its binning";
+      return std::nullopt;
+    }
+    const LastingReference& l = m.lasting;
+    if ((!l.offset.empty() && l.offset.size() != RegionalBlockCount(m.shape)) ||
+        l.spread.size() > RegionalBlocks(m.shape).count || !AllFinite(l.offset) ||
+        !std::all_of(l.spread.begin(), l.spread.end(),
+                     [](double v) { return v >= 0 && std::isfinite(v); }) ||
+        !(l.allowance >= 1 && l.allowance <= 10)) {
+      *error = "model's lasting-evidence reference does not fit its binning";
       return std::nullopt;
     }
     if (!AllFinite(m.input_mean) || !AllFinite(m.latent_mean) || !AllFinite(m.latent_inv_cov)) {

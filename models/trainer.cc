@@ -401,10 +401,12 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     }
     model->regional_spread = spread.Result();
     std::vector<double> rec, loc, lat, cum, reg;
+    LastingReferenceFit lasting;  // on the holdout: what scoring will see of each block
     double hold_mean_count = 0;
     for (size_t r = n_train; r < total; ++r) {
       for (float v : samples[order[r]]) hold_mean_count += v;
       const RawStats s = raw_of(r);
+      lasting.Add(shape, counts, scratch.expected);
       rec.push_back(s.deviance);
       loc.push_back(s.localised);
       lat.push_back(s.latent);
@@ -470,6 +472,8 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
     // entries: 0.9% of the normal lumisections flagged, 0.1% without it).
     if (!misfit && !opt.drifting && *std::max_element(reg.begin(), reg.end()) > 0)
       model->regional = Calibration::Fit(reg, 0.25, tail(Calibration::Tail::kGumbel, true));
+    // Lasting evidence is gathered where single lumisections are judged by blocks.
+    if (!model->regional.empty()) model->lasting = lasting.Result();
     std::vector<std::vector<double>> p(kParts);
     for (size_t i = 0; i < rec.size(); ++i) {
       p[0].push_back(model->recon.PValue(rec[i]));

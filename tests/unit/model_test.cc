@@ -105,6 +105,15 @@ TEST(Model, SavedAndLoadedScoresTheSame) {
     for (double x : {1.0, 5.0, 12.0, 40.0})
       EXPECT_DOUBLE_EQ((*back.*part).PValue(x), (*t.model.*part).PValue(x)) << x;
   }
+  ASSERT_FALSE(t.model->lasting.offset.empty());
+  EXPECT_EQ(back->lasting.offset, t.model->lasting.offset);
+  EXPECT_EQ(back->lasting.spread, t.model->lasting.spread);
+  EXPECT_DOUBLE_EQ(back->lasting.allowance, t.model->lasting.allowance);
+  // A reference of another binning's blocks is refused, not read past its end.
+  Model other = *t.model;
+  other.lasting.offset.pop_back();
+  EXPECT_FALSE(DeserializeModel(SerializeModel(other), &error));
+  EXPECT_NE(error.find("lasting"), std::string::npos) << error;
   EXPECT_DOUBLE_EQ(back->localised.tail_location(), t.model->localised.tail_location());
   std::mt19937_64 rng(5);
   Scratch s1, s2;
@@ -326,6 +335,71 @@ TEST(Model, ABlockOfNeighbouringBinsEachWithinItsNoiseIsCaughtByTheRegionalStati
   EXPECT_GE(caught, towers * 9 / 10);
   EXPECT_GE(found, towers * 9 / 10);
   EXPECT_LT(by_one_bin, towers / 2) << "the tower was visible in a single bin: no test of blocks";
+}
+
+// The lasting evidence keeps its promise on a long run of normal histograms (the rate of
+// p < 1e-3 and of p < 1e-2 within twice that), stays quiet while the gain drifts away from what
+// the model knows (the axis' nuisances are profiled), and adds a block too faint for one
+// histogram up to a flag within 20 of them, for the bins where it is.
+TEST(Model, LastingEvidenceKeepsItsPromiseFollowsAGainAndAddsUpAFaintBlock) {
+  auto t = TrainOn(sim::Family::kFallingSpectrum, 1e4, 500, 31);
+  ASSERT_TRUE(t.model);
+  ASSERT_FALSE(t.model->lasting.offset.empty())
+      << "no lasting reference on a 125-histogram holdout";
+  std::mt19937_64 rng(32);
+  Scratch scratch;
+  LastingRegions lasting;
+  const int normals = 3000;
+  int below_1e3 = 0, below_1e2 = 0;
+  for (int i = 0; i < normals; ++i) {
+    const auto s = sim::Draw(t.spec, 1e4, sim::Anomaly::kNone, 0, rng);
+    ScoreHistogram(*t.model, s.contents, scratch);
+    const auto f = lasting.Add(*t.model, s.contents, scratch);
+    below_1e3 += f.p_value < 1e-3;
+    below_1e2 += f.p_value < 1e-2;
+  }
+  // The gain drifts by 3% over 300 lumisections, beyond what the model was trained on.
+  int drift_flagged = 0, drift_single = 0;
+  sim::MonitorSpec drifting = t.spec;
+  for (int i = 0; i < 300; ++i) {
+    drifting.gain = 1 + 1e-4 * i;
+    const auto s = sim::Draw(drifting, 1e4, sim::Anomaly::kNone, 0, rng);
+    drift_single += ScoreHistogram(*t.model, s.contents, scratch).p_value < 1e-3;
+    drift_flagged += lasting.Add(*t.model, s.contents, scratch).p_value < 1e-3;
+  }
+  lasting.Clear();
+  // Bins 31-46 at 0.9: about 2 sigma of their sum in each histogram.
+  int first = -1, flagged = 0, single_flags = 0;
+  LastingRegions::Finding last;
+  const int lasting_for = 60;
+  for (int i = 0; i < lasting_for; ++i) {
+    auto s = sim::Draw(t.spec, 1e4, sim::Anomaly::kNone, 0, rng);
+    for (size_t b = 30; b < 46; ++b)
+      s.contents[b] = std::poisson_distribution<int>(0.9 * s.expected[b])(rng);
+    const auto score = ScoreHistogram(*t.model, s.contents, scratch);
+    single_flags += score.p_value < 1e-3;
+    last = lasting.Add(*t.model, s.contents, scratch);
+    if (last.p_value < 1e-3) {
+      if (first < 0) first = i;
+      ++flagged;
+    }
+  }
+  std::printf(
+      "lasting evidence on %d normal spectra: p < 1e-3 %d, p < 1e-2 %d; a 3%% gain drift: %d/300 "
+      "(single histograms %d/300); bins 31-46 at 0.9: single histograms flagged %d/%d, lasting "
+      "evidence first at %d, then %d/%d, last at bins %u-%u (%s) for %u\n",
+      normals, below_1e3, below_1e2, drift_flagged, drift_single, single_flags, lasting_for,
+      first + 1, flagged, lasting_for - first, last.region.first + 1,
+      last.region.first + last.region.width, last.low ? "low" : "high", last.length);
+  EXPECT_LE(below_1e3, 2 * normals / 1000);
+  EXPECT_LE(below_1e2, 2 * normals / 100);
+  EXPECT_LE(drift_flagged, 1);
+  EXPECT_LT(single_flags, lasting_for / 4) << "the block is visible in single histograms";
+  ASSERT_GE(first, 0) << "the faint block was never flagged";
+  EXPECT_LT(first, 20);
+  EXPECT_GE(flagged, (lasting_for - first) * 95 / 100);
+  EXPECT_TRUE(last.low);
+  EXPECT_TRUE(last.region.first < 46 && last.region.first + last.region.width > 30);
 }
 
 // sqrt(N) sup_j |F_c(j) - F_e(j)| over bins in the given order.
