@@ -128,10 +128,10 @@ struct Monitor {
   bool drifting = false;
   bool meta_saved = false;  // the store knows this monitor
   bool forgotten = false;   // removed from the registry: nothing more is stored for it
-  // Model verdicts flagged WARNING or BAD in a row, and the bins the streak's first one named
-  // most deviating. From kLastingAfter on the streak is an open lasting change: reported in the
-  // verdict's detail, GetMonitor and /metrics. (Flagged histograms never enter the window, so
-  // it is not learned as normal whether open or not.)
+  // Model verdicts flagged WARNING or BAD in a row, and where the streak's first one deviated
+  // (the block it named, else its most deviating bins). From kLastingAfter on the streak is an open
+  // lasting change: reported in the verdict's detail, GetMonitor and /metrics. (Flagged histograms
+  // never enter the window, so it is not learned as normal whether open or not.)
   uint32_t flagged_streak = 0;
   std::string streak_bins;
   static constexpr uint32_t kLastingAfter = 10;
@@ -161,6 +161,10 @@ struct Monitor {
   // exceeds s with probability about exp(-2 s), its p-value.
   double held_cusum = 0;
   static constexpr uint32_t kHeldGoneAfter = 50;
+  // Each block's evidence over the lumisections in a row that it deviates (see LastingRegions):
+  // a change too faint for one lumisection is flagged once it has lasted. Not stored: it starts
+  // again from nothing after a restart.
+  models::LastingRegions lasting;
   std::string last_nuisances;  // of the active model against the data it replaced
   v1::Verdict last_verdict;
   int64_t last_verdict_unix_ms = 0;  // when it was given; 0: none since start-up

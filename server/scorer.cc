@@ -55,25 +55,36 @@ std::string TopBinsText(const v1::Verdict& v, const std::vector<uint32_t>& shape
   return t;
 }
 
-// The block the regional statistic found, as ROOT numbers bins: "bins 41-44 at 52% of their
-// expectation" (1D), "bins (10-15, 20-25) at 150% of their expectation" (2D: x range, y range).
-std::string RegionText(const models::Region& r, const std::vector<uint32_t>& shape) {
+// "bins 17-24" (1D) or "bins (17-24, 17-24)" (2D: x range, y range), numbered from 1 as ROOT
+// numbers them.
+std::string BinsText(const models::Region& r, const std::vector<uint32_t>& shape) {
   const uint32_t ny = shape.size() == 2 && shape[1] > 0 ? shape[1] : 0;
   const uint32_t x0 = ny ? r.first / ny : r.first, y0 = ny ? r.first % ny : 0;
-  std::string t = "bins ";
-  if (ny) {
-    t += "(" + std::to_string(x0 + 1) + "-" + std::to_string(x0 + r.width) + ", " +
+  if (!ny) return "bins " + std::to_string(x0 + 1) + "-" + std::to_string(x0 + r.width);
+  return "bins (" + std::to_string(x0 + 1) + "-" + std::to_string(x0 + r.width) + ", " +
          std::to_string(y0 + 1) + "-" + std::to_string(y0 + r.height) + ")";
-  } else {
-    t += std::to_string(x0 + 1) + "-" + std::to_string(x0 + r.width);
-  }
-  const long percent = std::lround(100 * r.observed / std::max(r.expected, 1e-9));
-  return t + " at " + std::to_string(percent) + "% of their expectation";
+}
+
+long Percent(const models::Region& r) {
+  return std::lround(100 * r.observed / std::max(r.expected, 1e-9));
+}
+
+// The block the regional statistic found: "bins 41-44 at 52% of their expectation".
+std::string RegionText(const models::Region& r, const std::vector<uint32_t>& shape) {
+  return BinsText(r, shape) + " at " + std::to_string(Percent(r)) + "% of their expectation";
+}
+
+// "bins 41-48 low for 37 lumisections (92% of their expectation in this one)".
+std::string LastingText(const models::LastingRegions::Finding& f,
+                        const std::vector<uint32_t>& shape) {
+  return BinsText(f.region, shape) + (f.low ? " low" : " high") + " for " +
+         std::to_string(f.length) + " lumisection" + (f.length == 1 ? "" : "s") + " (" +
+         std::to_string(Percent(f.region)) + "% of their expectation in this one)";
 }
 
 // Follows the monitor's run of flagged verdicts (see Monitor::flagged_streak) and says so in the
 // detail once it is a lasting change. Caller holds m.mu.
-void FollowStreak(Monitor& m, bool flagged, v1::Verdict& v) {
+void FollowStreak(Monitor& m, bool flagged, const std::string& where, v1::Verdict& v) {
   if (!flagged || m.accepting) {
     m.flagged_streak = 0;
     m.series.lasting_change->Set(0);
@@ -84,7 +95,7 @@ void FollowStreak(Monitor& m, bool flagged, v1::Verdict& v) {
                    std::to_string(m.accept_target) + " histograms)");
     return;
   }
-  if (m.flagged_streak++ == 0) m.streak_bins = TopBinsText(v, m.shape);
+  if (m.flagged_streak++ == 0) m.streak_bins = where;
   std::string detail;
   if (m.lasting_open()) {
     m.series.lasting_change->Set(static_cast<double>(m.flagged_streak));
@@ -381,6 +392,8 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     SetTopBins(s.top_bins, v);
     m->series.score->Set(s.deviance);
     lk.lock();
+    // The blocks' evidence over the lumisections before this one: a faint change that lasts.
+    const models::LastingRegions::Finding lasting = m->lasting.Add(*model, counts, scratch);
     double p = s.p_value;
     std::string held_detail;
     if (m->held_change) {
@@ -400,6 +413,8 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
                       std::to_string(static_cast<int>(std::lround(std::fabs(relative) * 100))) +
                       "% in this lumisection";
     }
+    const double p_lumisection = p;  // what this lumisection shows, and a held change
+    if (m->lasting.active()) p = models::CombineWithLasting(p, lasting.p_value);
     if (m->held_change && m->held_quiet >= Monitor::kHeldGoneAfter && !m->change_rejected) {
       std::clog << "histguardd: " << m->name << ": the held change (" << m->held_change->where
                 << ") is gone for " << m->held_quiet << " histograms; the hold ends\n";
@@ -411,12 +426,23 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     v.set_p_value(p);
     label = Judge(p, th, v);
     m->series.significance->Set(Significance(p));
-    FollowStreak(*m, label == QualityLabel::kWarning || label == QualityLabel::kBad, v);
     const bool flagged = label == QualityLabel::kWarning || label == QualityLabel::kBad;
-    // A block of bins that no single bin gives away: say where it is.
-    if (flagged && s.region.width > 0 &&
-        s.p_regional <= std::min({s.p_recon, s.p_localised, s.p_latent, s.p_cumulative}))
-      v.set_detail(RegionText(s.region, m->shape) + (v.detail().empty() ? "" : "; " + v.detail()));
+    // Where it deviates: a block that lasted (where, which way, for how long), a block of bins
+    // that no single bin gives away, or else the bins that deviate most.
+    std::string region_detail, where;
+    if (flagged && models::LastingDecides(p_lumisection, lasting.p_value)) {
+      region_detail = LastingText(lasting, m->shape);
+      where = BinsText(lasting.region, m->shape);
+    } else if (flagged && s.region.width > 0 &&
+               s.p_regional <= std::min({s.p_recon, s.p_localised, s.p_latent, s.p_cumulative})) {
+      region_detail = RegionText(s.region, m->shape);
+      where = BinsText(s.region, m->shape);
+    } else if (flagged && m->flagged_streak == 0) {
+      where = TopBinsText(v, m->shape);
+    }
+    FollowStreak(*m, flagged, where, v);
+    if (!region_detail.empty())
+      v.set_detail(region_detail + (v.detail().empty() ? "" : "; " + v.detail()));
     if (!held_detail.empty())
       v.set_detail(held_detail + (v.detail().empty() ? "" : "; " + v.detail()));
     if (m->Admits(key, v.quality()) && !m->InWindow(key)) {

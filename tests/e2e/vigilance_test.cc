@@ -355,7 +355,12 @@ TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
   lanes[0].block = Range(42, 47);
   lanes[1].spec = SpecOf(sim::Family::kTiming);
   lanes[1].block = Range(60, 64);
-  for (size_t i = 0; i < lanes.size(); ++i) lanes[i].rng.seed(200 + i);
+  // At 0.8 some of the defect's early lumisections are only WARNING: retrainings learn it and
+  // hold the change (at 0.5 it is BAD from the first few lumisections on and never learned).
+  for (size_t i = 0; i < lanes.size(); ++i) {
+    lanes[i].rng.seed(200 + i);
+    lanes[i].efficiency = 0.8;
+  }
   uint64_t ls = 0;
   std::vector<v1::MonitorInfo> before(lanes.size());
   {
@@ -395,18 +400,21 @@ TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
     EXPECT_EQ(after.anchor_version(), before[i].anchor_version());
     EXPECT_EQ(after.active_version(), before[i].active_version());
   }
+  {
+    // The held candidate itself is gone: approving it is refused, pointing at accept.
+    grpc::ClientContext ctx;
+    v1::ApproveRequest req;
+    req.set_monitor(lanes[1].spec.name);
+    v1::ApproveResponse resp;
+    const auto s = client.control().Approve(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(s.error_message().find("histguard accept"), std::string::npos) << s.error_message();
+  }
   for (auto& l : lanes) Reset(l);
   FeedLanes(client, lanes, ls, 200, 0, 0, false);
   for (const Lane& l : lanes) Print("after a restart", l);
   for (const Lane& l : lanes)
     EXPECT_GE(l.flagged_last, 0.95 * l.last_count) << l.spec.name << ": flagged after a restart";
-  grpc::ClientContext ctx;
-  v1::ApproveRequest req;
-  req.set_monitor(lanes[1].spec.name);
-  v1::ApproveResponse resp;
-  const auto s = client.control().Approve(&ctx, req, &resp);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_NE(s.error_message().find("histguard accept"), std::string::npos) << s.error_message();
   std::filesystem::remove_all(dir);
 }
 

@@ -156,6 +156,71 @@ TEST_F(ScorerTest, AFlaggedBlockOfCellsIsNamedInTheVerdict) {
   EXPECT_LE(percent, 145) << v.detail();
 }
 
+// A block of cells a little high in every lumisection, within what one lumisection can show
+// among the map's blocks: its evidence adds up until the monitor flags it, well within 20
+// lumisections, and keeps it flagged, saying where, which way and for how long. The normal
+// lumisections before it are not flagged for what they had in common.
+TEST_F(ScorerTest, AFaintBlockThatLastsIsFlaggedAndSaysForHowLong) {
+  spec_ = {"test/occupancy_map", sim::Family::kOccupancy2D, {40, 40}};
+  // Enough held-out histograms (50) to know each block's usual deviation.
+  config_.min_train_samples = 200;
+  config_.window_size = 400;
+  config_.history = 800;
+  const double entries = 50.0 * 1600;
+  while (ls_ < 205) Score(Make(sim::Anomaly::kNone, entries));
+  ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
+  auto flagged = [](const v1::Verdict& v) {
+    return v.quality() == v1::QUALITY_WARNING || v.quality() == v1::QUALITY_BAD;
+  };
+  int normals_flagged = 0;
+  constexpr int kNormals = 300;
+  for (int i = 0; i < kNormals; ++i)
+    normals_flagged += flagged(Score(Make(sim::Anomaly::kNone, entries)));
+  // Cells (21..24, 9..12) at 1.08x: about 2 sigma of the block's sum in each lumisection.
+  auto faint = [&] {
+    auto h = Make(sim::Anomaly::kNone, entries);
+    for (uint32_t x = 20; x < 24; ++x)
+      for (uint32_t y = 8; y < 12; ++y) {
+        const int b = static_cast<int>(x * 40 + y);
+        h.set_contents(b, std::round(h.contents(b) * 1.08));
+      }
+    return h;
+  };
+  int first = -1, flagged_after_first = 0;
+  constexpr int kLasting = 60;
+  v1::Verdict last;
+  for (int i = 0; i < kLasting; ++i) {
+    last = Score(faint());
+    if (flagged(last)) {
+      if (first < 0) first = i;
+      ++flagged_after_first;
+    }
+  }
+  std::printf(
+      "normals flagged %d of %d; the faint block first flagged at its lumisection %d, "
+      "flagged %d of %d from then on; last: %s\n",
+      normals_flagged, kNormals, first + 1, flagged_after_first, kLasting - first,
+      last.detail().c_str());
+  EXPECT_LE(normals_flagged, 2);
+  ASSERT_GE(first, 0) << "never flagged";
+  EXPECT_LT(first, 20);
+  EXPECT_GE(flagged_after_first, (kLasting - first) * 95 / 100);
+  // "bins (21-24, 9-12) high for 58 lumisections (108% of their expectation in this one)"
+  const size_t at = last.detail().find("bins (");
+  ASSERT_NE(at, std::string::npos) << last.detail();
+  int x0 = 0, x1 = 0, y0 = 0, y1 = 0, length = 0;
+  char way[8] = {};
+  ASSERT_EQ(std::sscanf(last.detail().c_str() + at, "bins (%d-%d, %d-%d) %7s for %d lumisections",
+                        &x0, &x1, &y0, &y1, way, &length),
+            6)
+      << last.detail();
+  // Blocks of 2x2 and 4x4 at half steps: the block found overlaps the raised cells.
+  EXPECT_TRUE(x1 >= 21 && x0 <= 24 && y1 >= 9 && y0 <= 12) << last.detail();
+  EXPECT_STREQ(way, "high");
+  EXPECT_GE(length, kLasting - 20) << last.detail();
+  EXPECT_LE(length, kLasting + 5) << last.detail();
+}
+
 TEST_F(ScorerTest, LowStatisticsIsNotScored) {
   const auto v = Score(Make(sim::Anomaly::kNone, 30));
   EXPECT_EQ(v.quality(), v1::QUALITY_LOW_STATISTICS);
