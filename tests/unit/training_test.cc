@@ -1,0 +1,132 @@
+// The training scheduler and the restore, in-process: which versions stay on disk as retrainings
+// follow each other, a cancelled scheduler, and a monitor rebuilt from the store and the model
+// files after a restart.
+#include "server/training.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "server/restore.h"
+#include "tests/unit/monitor_pipeline.h"
+
+namespace histguard::server {
+namespace {
+
+class TrainingTest : public MonitorPipeline {
+ protected:
+  std::shared_ptr<Monitor> Find() { return registry_->Find(spec_.name); }
+  uint64_t ActiveVersion() {
+    const auto m = Find();
+    if (!m) return 0;
+    std::lock_guard lk(m->mu);
+    return m->model ? m->model->version : 0;
+  }
+  bool OnDisk(uint64_t version) {
+    std::string error;
+    return files_->Load(spec_.name, version, spec_.shape, &error).has_value();
+  }
+};
+
+// Retrainings every 20 histograms with keep_versions 2: the first model (the anchor) and the
+// newest stay on disk and in the monitor's list, every version between them is deleted.
+TEST_F(TrainingTest, RetrainingsKeepTheAnchorAndTheNewestVersion) {
+  config_.keep_versions = 2;
+  config_.retrain_every = 20;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (ActiveVersion() < 5 && std::chrono::steady_clock::now() < until) {
+    Score(Make());
+    // A training takes a fraction of a second: give it the time the stream would.
+    if (ActiveVersion() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const uint64_t newest = ActiveVersion();
+  ASSERT_GE(newest, 5u) << "five versions were not trained in time";
+  // Let a training still running finish, so the list below is final.
+  for (int i = 0; i < 200; ++i) {
+    const auto m = Find();
+    std::lock_guard lk(m->mu);
+    if (!m->training) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto m = Find();
+  uint64_t active = 0, anchor = 0;
+  std::vector<uint64_t> listed;
+  {
+    std::lock_guard lk(m->mu);
+    active = m->model->version;
+    anchor = m->anchor;
+    for (const auto& v : m->versions) listed.push_back(v.version);
+  }
+  EXPECT_EQ(anchor, 1u);
+  EXPECT_EQ(listed, (std::vector<uint64_t>{1, active}));
+  EXPECT_TRUE(OnDisk(1)) << "the anchor was deleted";
+  EXPECT_TRUE(OnDisk(active));
+  for (uint64_t v = 2; v < active; ++v) EXPECT_FALSE(OnDisk(v)) << "version " << v << " stayed";
+}
+
+// A cancelled scheduler (the daemon is shutting down) runs no job: the job ends at once, the
+// monitor is free for another and keeps its model.
+TEST_F(TrainingTest, ACancelledSchedulerKeepsTheModelAndFreesTheMonitor) {
+  while (ls_ < 45) Score(Make());
+  ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
+  for (int i = 0; i < 200; ++i) {
+    const auto m = Find();
+    std::lock_guard lk(m->mu);
+    if (!m->training) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  training_->Cancel();
+  std::promise<TrainResult> done;
+  const auto m = Find();
+  {
+    std::lock_guard lk(m->mu);
+    ASSERT_FALSE(m->training);
+    training_->ScheduleLocked(m, "manual", [&](const TrainResult& r) { done.set_value(r); });
+  }
+  auto result = done.get_future();
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const TrainResult r = result.get();
+  EXPECT_FALSE(r.accepted);
+  EXPECT_NE(r.reason.find("shutting down"), std::string::npos) << r.reason;
+  std::lock_guard lk(m->mu);
+  EXPECT_FALSE(m->training);
+  ASSERT_TRUE(m->model);
+  EXPECT_EQ(m->model->version, 1u);
+}
+
+// After a restart the monitor comes back from the store and the model files as it was: the same
+// model scores a histogram to the same p-value, with the same window, binning and anchor.
+TEST_F(TrainingTest, ARestoredMonitorScoresAsBefore) {
+  while (ls_ < 45) Score(Make());
+  ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
+  for (int i = 0; i < 10; ++i) Score(Make());
+  const auto probe = Make();
+  const auto before = Score(probe);
+  size_t window = 0;
+  {
+    const auto m = Find();
+    std::lock_guard lk(m->mu);
+    window = m->window.size();
+  }
+  MonitorRegistry restored(config_, *metrics_);
+  const RestoreReport report = RestoreMonitors(config_, *store_, *files_, restored);
+  EXPECT_EQ(report.monitors, 1u);
+  EXPECT_EQ(report.models, 1u);
+  EXPECT_TRUE(report.problems.empty()) << report.problems.front();
+  const auto m = restored.Find(spec_.name);
+  ASSERT_TRUE(m);
+  std::lock_guard lk(m->mu);
+  ASSERT_TRUE(m->model);
+  EXPECT_EQ(m->model->version, before.model_version());
+  EXPECT_EQ(m->anchor, 1u);
+  EXPECT_EQ(m->shape, spec_.shape);
+  EXPECT_EQ(m->window.size(), window);
+  std::vector<double> counts(probe.contents().begin(), probe.contents().end());
+  models::Scratch scratch;
+  EXPECT_DOUBLE_EQ(models::ScoreHistogram(*m->model, counts, scratch).deviance, before.score());
+}
+
+}  // namespace
+}  // namespace histguard::server
