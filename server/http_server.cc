@@ -48,10 +48,38 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->Close();
+                       if (ec) return self->Refuse(ec);
                        self->request_ = self->parser_->release();
                        self->Respond();
                      });
+  }
+
+  // A request that could not be read: a client that sent one it could not finish parsing is
+  // told why before the connection closes; one that went away or timed out is not answered.
+  void Refuse(beast::error_code ec) {
+    int status = 400;
+    std::string why = "malformed HTTP request (" + ec.message() + ")\n";
+    if (ec == http::error::body_limit) {
+      status = 413;
+      why = "request body over 64 KiB\n";
+    } else if (ec == http::error::header_limit) {
+      status = 431;
+      why = "request headers over 16 KiB\n";
+    } else if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+               ec.category() != http::make_error_code(http::error::bad_target).category()) {
+      return Close();  // gone, timed out, or a transport (TLS) failure
+    }
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->keep_alive(false);
+    res->result(static_cast<http::status>(status));
+    res->set(http::field::server, "histguard");
+    res->set(http::field::content_type, "text/plain; charset=utf-8");
+    res->body() = std::move(why);
+    res->prepare_payload();
+    http::async_write(
+        stream_, *res,
+        [self = this->shared_from_this(), res](beast::error_code, size_t) { self->Close(); });
   }
 
   void Respond() {
@@ -74,11 +102,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res->set(http::field::content_type, out.content_type);
     for (const auto& [k, v] : out.headers) res->set(k, v);
     res->body() = std::move(out.body);
-    if (request_.method() == http::verb::head) {
-      res->content_length(res->body().size());
-      res->body().clear();
-    }
     res->prepare_payload();
+    // HEAD: the headers GET would send, Content-Length included, without the body.
+    if (request_.method() == http::verb::head) res->body().clear();
     http::async_write(stream_, *res,
                       [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
                         if (ec || !res->keep_alive()) return self->Close();
