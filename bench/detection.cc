@@ -31,9 +31,9 @@
 #include <span>
 #include <sstream>
 
-#include "client/simulator.h"
 #include "models/stats.h"
 #include "models/trainer.h"
+#include "simulation/detector_simulator.h"
 
 namespace sim = histguard::sim;
 namespace hm = histguard::models;

@@ -27,10 +27,10 @@
 
 #include "bench/load.h"
 #include "client/client.h"
-#include "client/simulator.h"
 #include "models/torch_reference.h"
 #include "models/trainer.h"
 #include "server/model_files.h"
+#include "simulation/detector_simulator.h"
 
 namespace hb = histguard::bench;
 namespace hv = histguard::v1;

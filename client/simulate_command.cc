@@ -11,7 +11,7 @@
 
 #include "client/client.h"
 #include "client/commands.h"
-#include "client/simulator.h"
+#include "simulation/detector_simulator.h"
 
 namespace histguard::cli {
 namespace {

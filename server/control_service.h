@@ -28,7 +28,7 @@
 #include "server/monitors.h"
 #include "server/security.h"
 #include "server/store.h"
-#include "server/training.h"
+#include "server/training_scheduler.h"
 
 namespace histguard::server {
 

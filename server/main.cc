@@ -27,7 +27,7 @@
 #include "server/scorer.h"
 #include "server/security.h"
 #include "server/store.h"
-#include "server/training.h"
+#include "server/training_scheduler.h"
 
 namespace hs = histguard::server;
 

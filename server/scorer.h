@@ -30,7 +30,7 @@
 #include "server/metrics.h"
 #include "server/monitors.h"
 #include "server/store.h"
-#include "server/training.h"
+#include "server/training_scheduler.h"
 
 namespace histguard::server {
 

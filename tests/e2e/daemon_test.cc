@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "client/client.h"
-#include "client/simulator.h"
+#include "simulation/detector_simulator.h"
 #include "tests/e2e/daemon_process.h"
 
 namespace histguard::testing {

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "client/simulator.h"
 #include "histguard/v1/histguard.pb.h"
+#include "simulation/detector_simulator.h"
 
 namespace histguard::testing {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "client/client.h"
-#include "client/simulator.h"
+#include "simulation/detector_simulator.h"
 #include "tests/e2e/daemon_process.h"
 #include "tests/e2e/histograms.h"
 

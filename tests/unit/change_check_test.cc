@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "client/simulator.h"
+#include "simulation/detector_simulator.h"
 
 namespace histguard::server {
 namespace {

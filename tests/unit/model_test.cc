@@ -7,10 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "client/simulator.h"
 #include "models/serialize.h"
 #include "models/torch_reference.h"
 #include "models/trainer.h"
+#include "simulation/detector_simulator.h"
 
 namespace histguard::models {
 namespace {

@@ -10,8 +10,8 @@
 #include <string>
 #include <thread>
 
-#include "client/simulator.h"
 #include "server/scorer.h"
+#include "simulation/detector_simulator.h"
 
 namespace histguard::server {
 

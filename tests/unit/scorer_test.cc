@@ -11,7 +11,7 @@
 #include <random>
 #include <thread>
 
-#include "client/simulator.h"
+#include "simulation/detector_simulator.h"
 #include "tests/unit/monitor_pipeline.h"
 
 namespace histguard::server {

@@ -1,7 +1,7 @@
 // The training scheduler and the restore, in-process: which versions stay on disk as retrainings
 // follow each other, a cancelled scheduler, and a monitor rebuilt from the store and the model
 // files after a restart.
-#include "server/training.h"
+#include "server/training_scheduler.h"
 
 #include <gtest/gtest.h>
 

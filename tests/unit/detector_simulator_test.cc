@@ -1,8 +1,8 @@
-// Tests for client/simulator.h: determinism, normalisation, Poisson counts,
+// Tests for simulation/detector_simulator.h: determinism, normalisation, Poisson counts,
 // run-to-run variation, and that each anomaly does what its name says, where
 // defect_bins says.
 
-#include "client/simulator.h"
+#include "simulation/detector_simulator.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,8 +1,8 @@
-// client/simulator.h: detector-like histograms with injected anomalies.
+// simulation/detector_simulator.h: synthetic detector-like histograms with injected anomalies:
+// test data, not part of the client API.
 //
-// Used by `histguard simulate`, the end-to-end tests, the demo and the
-// detection benchmark. Each monitor belongs to a Family of shapes; Draw()
-// produces one lumisection's histogram of that family:
+// Used by `histguard simulate` (the demo's source), the tests and the benchmarks. Each monitor
+// belongs to a Family of shapes; Draw() produces one lumisection's histogram of that family:
 //
 //   1. the family's normal shape with run-to-run variation (peak position
 //      ±1% of its value, width ±3%, background level/slope ±5-10%, module

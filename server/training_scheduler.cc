@@ -1,4 +1,4 @@
-#include "server/training.h"
+#include "server/training_scheduler.h"
 
 #include "server/change_check.h"
 

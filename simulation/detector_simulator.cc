@@ -7,7 +7,7 @@
 // parameters, the others (dead region, hot bin, extra noise) edit the binned
 // expectation. Bins are integrated by averaging the density over sub-points.
 
-#include "client/simulator.h"
+#include "simulation/detector_simulator.h"
 
 #include <algorithm>
 #include <cmath>
