@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -77,9 +78,23 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res->set(http::field::content_type, "text/plain; charset=utf-8");
     res->body() = std::move(why);
     res->prepare_payload();
-    http::async_write(
-        stream_, *res,
-        [self = this->shared_from_this(), res](beast::error_code, size_t) { self->Close(); });
+    http::async_write(stream_, *res,
+                      [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+                        self->Close();
+                        if (!ec) self->Drain(0);
+                      });
+  }
+
+  // After a refusal: reads and drops what the client is still sending (up to 1 MiB, for 5 s at
+  // most), so that closing with unread bytes does not reset the connection before the client
+  // has read the answer.
+  void Drain(size_t drained) {
+    static constexpr size_t kMaxDrain = 1 << 20;
+    if (drained == 0) beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_read_some(boost::asio::buffer(drain_), [self = this->shared_from_this(), drained](
+                                                             beast::error_code ec, size_t n) {
+      if (!ec && drained + n < kMaxDrain) self->Drain(drained + n);
+    });
   }
 
   void Respond() {
@@ -121,6 +136,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::array<char, 4096> drain_{};
   http::request<http::string_body> request_;
   const HttpServer::Handler& handler_;
 };

@@ -61,6 +61,14 @@ TEST_F(TrainingTest, RetrainingsKeepTheAnchorAndTheNewestVersion) {
   }
   EXPECT_EQ(anchor, 1u);
   EXPECT_EQ(listed, (std::vector<uint64_t>{1, active}));
+  // The pruned files go once the new version is in place: wait for them (a few seconds at most).
+  auto pruned = [&] {
+    for (uint64_t v = 2; v < active; ++v)
+      if (OnDisk(v)) return false;
+    return true;
+  };
+  for (int i = 0; i < 250 && !pruned(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_TRUE(OnDisk(1)) << "the anchor was deleted";
   EXPECT_TRUE(OnDisk(active));
   for (uint64_t v = 2; v < active; ++v) EXPECT_FALSE(OnDisk(v)) << "version " << v << " stayed";
