@@ -441,7 +441,8 @@ double FreemanTukey(double c, double e) {
 
 size_t RegionalBlockCount(std::span<const uint32_t> shape) {
   size_t count = 0;
-  for (uint32_t b : RegionalBlocks(shape).get()) {
+  const BlockSizes sizes = RegionalBlocks(shape);  // the span below points into it
+  for (uint32_t b : sizes.get()) {
     const size_t step = std::max<uint32_t>(1, b / 2);
     size_t along = 1;
     for (uint32_t d : shape) along *= (d - b) / step + 1;
