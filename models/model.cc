@@ -451,11 +451,11 @@ size_t RegionalBlockCount(std::span<const uint32_t> shape) {
   return count;
 }
 
-void ProfileAxis(std::span<const uint32_t> shape, std::span<const double> counts,
-                 std::span<const double> expected, std::vector<double>& out) {
+std::span<const double> ProfileAxis(std::span<const uint32_t> shape, std::span<const double> counts,
+                                    std::span<const double> expected, std::vector<double>& out) {
   const size_t n = expected.size();
+  if (shape.size() != 1 || n < 8 || counts.size() != n) return expected;
   out.assign(expected.begin(), expected.end());
-  if (shape.size() != 1 || n < 8 || counts.size() != n) return;
   auto slope = [&](size_t i) {
     if (i == 0) return expected[1] - expected[0];
     if (i == n - 1) return expected[n - 1] - expected[n - 2];
@@ -473,7 +473,7 @@ void ProfileAxis(std::span<const uint32_t> shape, std::span<const double> counts
     r2 += w * r * t2;
   }
   const double det = a11 * a22 - a12 * a12;
-  if (!(det > 1e-12 * a11 * a22) || !std::isfinite(det)) return;
+  if (!(det > 1e-12 * a11 * a22) || !std::isfinite(det)) return out;
   // a: minus the shift in bins; b: minus the gain's change times the axis' length in bins.
   const double a = std::clamp((r1 * a22 - r2 * a12) / det, -2.0, 2.0);
   const double b = std::clamp((r2 * a11 - r1 * a12) / det, -0.1 * static_cast<double>(n),
@@ -482,13 +482,13 @@ void ProfileAxis(std::span<const uint32_t> shape, std::span<const double> counts
     const double t1 = slope(i), t2 = (static_cast<double>(i) + 0.5) / static_cast<double>(n) * t1;
     out[i] = std::max(expected[i] + a * t1 + b * t2, 0.1 * expected[i]);
   }
+  return out;
 }
 
 void LastingReferenceFit::Add(std::span<const uint32_t> shape, std::span<const double> counts,
                               std::span<const double> expected) {
   size_t i = 0;
-  ProfileAxis(shape, counts, expected, profiled_);
-  ForEachBlock(shape, counts, profiled_, prefix_,
+  ForEachBlock(shape, counts, ProfileAxis(shape, counts, expected, profiled_), prefix_,
                [&](size_t k, double c, double e, uint32_t, uint32_t, uint32_t) {
                  if (sum_.size() <= i) {
                    sum_.resize(i + 1, 0.0);
@@ -561,9 +561,8 @@ LastingRegions::Finding LastingRegions::Add(const Model& m, std::span<const doub
   };
   size_t i = 0, taking_part = 0;
   double largest = 0;
-  ProfileAxis(m.shape, counts, s.expected, s.profiled);
   ForEachBlock(
-      m.shape, counts, s.profiled, s.prefix,
+      m.shape, counts, ProfileAxis(m.shape, counts, s.expected, s.profiled), s.prefix,
       [&](size_t k, double c, double e, uint32_t first, uint32_t w, uint32_t h) {
         const size_t at = i++;
         if (at >= blocks) return;

@@ -181,15 +181,16 @@ size_t RegionalBlockCount(std::span<const uint32_t> shape);
 // for Poisson counts from a few expected on, at the cost of three square roots.
 double FreemanTukey(double c, double e);
 
-// The expectation moved by the gain and shift of the axis that fit `counts` best, into `out`:
+// The expectation moved by the gain and shift of the axis that fit `counts` best, in `out`:
 //   mu_i + a mu'_i + b x_i mu'_i    (x_i = (i + 1/2) / n, mu' the slope by central differences)
 // with a and b the least-squares fit of the residuals c - mu, weighted by 1 / mu, and bounded
 // (a shift of at most 2 bins, a gain within 10%). Linear in the two nuisances, so exact for the
 // small moves a slow gain drift makes between two retrainings; two smooth templates over the
-// whole axis, so a block of a few bins is hardly absorbed. Histograms of fewer than 8 bins and
-// maps (whose axes have no gain) get a copy of `expected`.
-void ProfileAxis(std::span<const uint32_t> shape, std::span<const double> counts,
-                 std::span<const double> expected, std::vector<double>& out);
+// whole axis, so a block of a few bins is hardly absorbed. Returns the moved expectation (a view
+// of `out`), or `expected` itself for histograms of fewer than 8 bins and maps (whose axes have
+// no gain), which are not copied.
+std::span<const double> ProfileAxis(std::span<const uint32_t> shape, std::span<const double> counts,
+                                    std::span<const double> expected, std::vector<double>& out);
 
 // Accumulates a Model's LastingReference over held-out histograms.
 class LastingReferenceFit {
