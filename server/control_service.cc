@@ -336,6 +336,9 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
     m->drifting = false;
     m->new_since_train = 0;
     m->last_trained = std::chrono::steady_clock::now();
+    // The blocks' evidence was summed against the offsets of the model rolled back from: it
+    // starts again against the restored one.
+    m->lasting.Clear();
     m->series.model_version->Set(static_cast<double>(m->model->version));
   }
   Audit(who, "rollback", m->name, {{"version", request.version()}}, absl::OkStatus());

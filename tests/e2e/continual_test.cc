@@ -317,6 +317,18 @@ TEST_F(ContinualDaemon, LabelsDecideWhatTheNextTrainingUses) {
 }
 
 TEST_F(ContinualDaemon, RollbackRestoresTheOldVersionAndItsScores) {
+  // A rollback starts the evidence gathered over lumisections afresh (it was summed against the
+  // model rolled back from), so the histogram right after one is scored as a first one. Rolling
+  // back to the active version makes the probe's first verdict such a first one too.
+  auto rollback = [&](uint64_t version) {
+    grpc::ClientContext ctx;
+    v1::RollbackRequest req;
+    req.set_monitor(spec_.name);
+    req.set_version(version);
+    v1::RollbackResponse resp;
+    return client_->control().Rollback(&ctx, req, &resp);
+  };
+  ASSERT_TRUE(rollback(1).ok());
   const auto probe = Make(spec_, sim::Draw(spec_, 1e4, Anomaly::kNone, 0, rng_), 7, 1);
   const auto v1_verdict = SubmitOne(*client_, probe);
   ASSERT_EQ(v1_verdict.model_version(), 1u);
@@ -333,20 +345,13 @@ TEST_F(ContinualDaemon, RollbackRestoresTheOldVersionAndItsScores) {
   const auto new_verdict = SubmitOne(*client_, probe);
   EXPECT_EQ(new_verdict.model_version(), r.version());
 
-  grpc::ClientContext ctx;
-  v1::RollbackRequest req;
-  req.set_monitor(spec_.name);
-  req.set_version(1);
-  v1::RollbackResponse resp;
-  ASSERT_TRUE(client_->control().Rollback(&ctx, req, &resp).ok());
+  ASSERT_TRUE(rollback(1).ok());
   const auto again = SubmitOne(*client_, probe);
   EXPECT_EQ(again.model_version(), 1u);
   EXPECT_DOUBLE_EQ(again.score(), v1_verdict.score());
   EXPECT_DOUBLE_EQ(again.p_value(), v1_verdict.p_value());
 
-  grpc::ClientContext ctx2;
-  req.set_version(42);
-  const auto missing = client_->control().Rollback(&ctx2, req, &resp);
+  const auto missing = rollback(42);
   EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(missing.error_message().find("42"), std::string::npos);
 }
