@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "models/axis_nuisances.h"
 #include "models/calibration.h"
 #include "models/stats.h"
 
@@ -40,8 +41,13 @@ HoldoutFit CalibrateOnHoldout(Model& m, const HoldoutInput& in) {
   std::vector<double> rec, loc, lat, cum, reg;
   LastingReferenceFit lasting;  // on the holdout: what scoring will see of each block
   double hold_mean_count = 0;
+  std::vector<double> mean_shape(n, 0.0);  // the holdout's, each histogram normalised to 1
   for (size_t r = n_train; r < total; ++r) {
-    for (float v : samples[order[r]]) hold_mean_count += v;
+    double entries = 0;
+    for (float v : samples[order[r]]) entries += v;
+    hold_mean_count += entries;
+    if (entries > 0)
+      for (size_t i = 0; i < n; ++i) mean_shape[i] += samples[order[r]][i] / entries;
     const RawStats s = raw_of(r);
     lasting.Add(shape, counts, scratch.expected);
     rec.push_back(s.deviance);
@@ -109,6 +115,10 @@ HoldoutFit CalibrateOnHoldout(Model& m, const HoldoutInput& in) {
     m.regional = Calibration::Fit(reg, 0.25, tail(Calibration::Tail::kGumbel, true));
   // Lasting evidence is gathered where single lumisections are judged by blocks.
   if (!m.regional.empty()) m.lasting = lasting.Result();
+  if (shape.size() == 1 && n >= kMinAxisBins) {
+    m.axis_reference = Cumulative(mean_shape);
+    if (!(m.axis_reference.back() > 0)) m.axis_reference.clear();
+  }
   std::vector<std::vector<double>> p(kParts);
   for (size_t i = 0; i < rec.size(); ++i) {
     p[0].push_back(m.recon.PValue(rec[i]));

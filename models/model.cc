@@ -635,11 +635,22 @@ RawStats ComputeRawStats(const Model& m, std::span<const double> counts, Scratch
 }
 
 double CombineWithLasting(double p, double p_lasting) {
-  return std::min({1.0, p / (1 - kLastingShare), p_lasting / kLastingShare});
+  const Evidence lasting{p_lasting, kLastingShare};
+  return CombineShares(p, std::span(&lasting, 1));
 }
 
-bool LastingDecides(double p, double p_lasting) {
-  return p_lasting / kLastingShare < p / (1 - kLastingShare);
+double CombineShares(double p, std::span<const Evidence> beside, size_t* decides) {
+  double kept = 1;
+  for (const Evidence& e : beside) kept -= e.share;
+  double best = p / std::max(kept, 1e-9);
+  size_t by = 0;
+  for (size_t k = 0; k < beside.size(); ++k)
+    if (beside[k].share > 0 && beside[k].p_value / beside[k].share < best) {
+      best = beside[k].p_value / beside[k].share;
+      by = k + 1;
+    }
+  if (decides) *decides = by;
+  return std::min(1.0, best);
 }
 
 double CombinePValues(std::span<const double> p, double tests) {

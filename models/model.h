@@ -98,6 +98,10 @@ struct Model {
   std::vector<double> regional_spread;
   // What the lasting evidence compares each block with (see LastingRegions).
   LastingReference lasting;
+  // 1D histograms of kMinAxisBins or more: the cumulative distribution (n + 1 edges, 0 to 1) of
+  // the held-out histograms' mean shape, the reference the axis' nuisances are fitted with (see
+  // axis_nuisances.h). Empty for maps and in models saved before it.
+  std::vector<double> axis_reference;
   // Effective number of independent tests among the p-values, in [1, kParts]: kParts when they
   // are independent on normal histograms, 1 when they always agree (see CombinePValues).
   double tests = kParts;
@@ -250,8 +254,17 @@ class LastingRegions {
 // where an even split (Sidak over two) doubled those.
 inline constexpr double kLastingShare = 0.1;
 double CombineWithLasting(double p, double p_lasting);
-// Whether the lasting evidence, rather than the lumisection's own p-value, sets the combination.
-bool LastingDecides(double p, double p_lasting);
+// A jump of the axis' nuisances against their course (see AxisCourse) gets this share.
+inline constexpr double kJumpShare = 0.05;
+// The general rule: the evidence gathered beside the lumisection's own p-value, each with its
+// share (0: not gathered), and the lumisection keeps the rest: min(1, p / (1 - sum of shares),
+// p_k / share_k). `decides`: 0 when the lumisection's own p-value sets the result, else 1 + the
+// index of the evidence that does.
+struct Evidence {
+  double p_value = 1;
+  double share = 0;
+};
+double CombineShares(double p, std::span<const Evidence> beside, size_t* decides = nullptr);
 
 // Combination rule: the smallest of the p-values, corrected for `tests` independent tests
 // (Sidak): 1 - (1 - min p)^tests, about tests x min p when small.

@@ -137,6 +137,7 @@ std::string SerializeModel(const Model& m) {
              {{"offset", Pack(m.lasting.offset)},
               {"spread", Pack(m.lasting.spread)},
               {"allowance", m.lasting.allowance}}},
+            {"axis_reference", Pack(m.axis_reference)},
             {"tests", m.tests}};
   const auto bytes = json::to_cbor(j);
   return std::string(bytes.begin(), bytes.end());
@@ -181,6 +182,8 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
       m.lasting.spread = Unpack<double>(l.at("spread"));
       m.lasting.allowance = l.at("allowance").get<double>();
     }
+    // Models saved before it fit no axis nuisances.
+    if (j.contains("axis_reference")) m.axis_reference = Unpack<double>(j.at("axis_reference"));
     m.tests = j.value("tests", 3.0);
     if (!(m.tests >= 1 && m.tests <= kParts)) {
       *error = "model's number of tests is out of range";
@@ -212,6 +215,13 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
                      [](double v) { return v >= 0 && std::isfinite(v); }) ||
         !(l.allowance >= 1 && l.allowance <= 10)) {
       *error = "model's lasting-evidence reference does not fit its binning";
+      return std::nullopt;
+    }
+    const auto& ar = m.axis_reference;
+    if (!ar.empty() &&
+        (m.shape.size() != 1 || ar.size() != n + 1u || ar.front() != 0 || !(ar.back() > 0) ||
+         !std::is_sorted(ar.begin(), ar.end()) || !AllFinite(ar))) {
+      *error = "model's axis reference does not fit its binning";
       return std::nullopt;
     }
     if (!AllFinite(m.input_mean) || !AllFinite(m.latent_mean) || !AllFinite(m.latent_inv_cov)) {

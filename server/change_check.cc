@@ -6,35 +6,13 @@
 #include <cstdio>
 #include <numeric>
 
+#include "models/axis_nuisances.h"
+
 namespace histguard::server {
 namespace {
 
-using Params = std::array<double, 4>;  // gain, shift, tilt (linear), tilt (quadratic)
-
-// The reference moved by the nuisances, normalised to 1. `cum`: the reference's cumulative
-// distribution at the n + 1 bin edges.
-void Transform(const std::vector<double>& cum, const Params& p, std::vector<double>& out) {
-  const size_t n = cum.size() - 1;
-  const double dn = static_cast<double>(n);
-  auto cdf = [&](double x) {
-    if (x <= 0) return 0.0;
-    if (x >= 1) return cum[n];
-    const double t = x * dn;
-    const size_t i = std::min(static_cast<size_t>(t), n - 1);
-    return cum[i] + (t - static_cast<double>(i)) * (cum[i + 1] - cum[i]);
-  };
-  out.resize(n);
-  double total = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double lo = static_cast<double>(i) / dn, hi = static_cast<double>(i + 1) / dn;
-    const double base = cdf((hi - p[1]) / p[0]) - cdf((lo - p[1]) / p[0]);
-    const double u = (static_cast<double>(i) + 0.5) / dn - 0.5;
-    out[i] = std::max(0.0, base) * std::exp(p[2] * u + p[3] * u * u);
-    total += out[i];
-  }
-  if (total > 0)
-    for (double& x : out) x /= total;
-}
+using Params = models::AxisParams;  // gain, shift, tilt (linear), tilt (quadratic)
+using models::TransformShape;
 
 double Chi2(const std::vector<double>& b, const std::vector<double>& m,
             const std::vector<double>& var) {
@@ -54,7 +32,7 @@ Params FitNuisances(const std::vector<double>& cum, const std::vector<double>& b
     if (p[0] < 0.5 || p[0] > 2 || std::fabs(p[1]) > 0.5 || std::fabs(p[2]) > 5 ||
         std::fabs(p[3]) > 20)
       return 1e300;
-    Transform(cum, p, m);
+    TransformShape(cum, p, m);
     return Chi2(b, m, var);
   };
   std::array<Params, 5> x;
@@ -156,11 +134,9 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
 
   std::vector<double> fitted = ref.mean;
   if (!two_d && n >= 8) {
-    std::vector<double> cum(n + 1, 0.0);
-    for (size_t i = 0; i < n; ++i) cum[i + 1] = cum[i] + ref.mean[i];
-    for (double& c : cum) c /= std::max(cum[n], 1e-300);
+    const std::vector<double> cum = models::Cumulative(ref.mean);
     const Params p = FitNuisances(cum, now.mean, var);
-    Transform(cum, p, fitted);
+    TransformShape(cum, p, fitted);
     char text[128];
     std::snprintf(text, sizeof text, "gain %.3f, shift %+.4f, tilt %+.3f/%+.3f", p[0], p[1], p[2],
                   p[3]);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "histguard/version.h"
+#include "models/axis_nuisances.h"
 
 namespace histguard::server {
 namespace {
@@ -78,6 +79,11 @@ const std::vector<Setting>& Settings() {
       Make("warning_p", "p-value below which a histogram is WARNING", &Config::warning_p),
       Make("bad_p", "p-value below which a histogram is BAD", &Config::bad_p),
       Make("min_entries", "histograms with fewer entries are LOW_STATISTICS", &Config::min_entries),
+      Make("nuisances",
+           "axis nuisances fitted per 1D histogram, reported in verdicts and /metrics and "
+           "watched for jumps: a comma-separated list of gain, shift, tilt; 'none'; or 'auto' "
+           "(gain,shift)",
+           &Config::nuisances),
       Make("min_train_samples", "histograms collected before a monitor's first training",
            &Config::min_train_samples),
       Make("max_monitors", "distinct monitors accepted; new ones beyond are rejected",
@@ -187,13 +193,16 @@ std::optional<std::string> LoadYamlText(std::string_view text, const std::string
       if (key == "thresholds") {
         if (!kv.second.IsSequence()) return path + ": 'thresholds' must be a list";
         for (const auto& r : kv.second) {
-          ThresholdRule rule{"", config.warning_p, config.bad_p, config.min_entries};
+          // The nuisances are left to the global setting unless given: it may come later in the
+          // file.
+          ThresholdRule rule{"", config.warning_p, config.bad_p, config.min_entries, ""};
           if (!r.IsMap() || !r["match"])
             return path + ": every 'thresholds' entry needs a 'match' pattern";
           rule.match = r["match"].as<std::string>();
           if (r["warning_p"]) rule.warning_p = r["warning_p"].as<double>();
           if (r["bad_p"]) rule.bad_p = r["bad_p"].as<double>();
           if (r["min_entries"]) rule.min_entries = r["min_entries"].as<double>();
+          if (r["nuisances"]) rule.nuisances = r["nuisances"].as<std::string>();
           config.thresholds.push_back(rule);
         }
         continue;
@@ -217,8 +226,18 @@ std::optional<std::string> Validate(const Config& c) {
     return std::nullopt;
   };
   if (auto e = check_p(c.warning_p, c.bad_p, "thresholds")) return e;
-  for (const auto& r : c.thresholds)
+  auto check_nuisances = [](const std::string& text,
+                            const std::string& where) -> std::optional<std::string> {
+    if (ParseNuisances(text)) return std::nullopt;
+    return where + ": nuisances '" + text +
+           "' is not 'auto', 'none' or a comma-separated list of gain, shift, tilt";
+  };
+  if (auto e = check_nuisances(c.nuisances, "nuisances")) return e;
+  for (const auto& r : c.thresholds) {
     if (auto e = check_p(r.warning_p, r.bad_p, "thresholds for '" + r.match + "'")) return e;
+    if (!r.nuisances.empty())
+      if (auto e = check_nuisances(r.nuisances, "thresholds for '" + r.match + "'")) return e;
+  }
   if (c.min_train_samples < 20) return "min_train_samples must be at least 20";
   if (c.max_monitors < 1) return "max_monitors must be at least 1";
   if (c.max_bins < 2) return "max_bins must be at least 2";
@@ -253,8 +272,36 @@ std::optional<std::string> Validate(const Config& c) {
 
 ThresholdRule ThresholdsFor(const Config& config, const std::string& monitor) {
   for (const auto& r : config.thresholds)
-    if (fnmatch(r.match.c_str(), monitor.c_str(), 0) == 0) return r;
-  return ThresholdRule{"", config.warning_p, config.bad_p, config.min_entries};
+    if (fnmatch(r.match.c_str(), monitor.c_str(), 0) == 0) {
+      ThresholdRule rule = r;
+      if (rule.nuisances.empty()) rule.nuisances = config.nuisances;
+      return rule;
+    }
+  return ThresholdRule{"", config.warning_p, config.bad_p, config.min_entries, config.nuisances};
+}
+
+std::optional<unsigned> ParseNuisances(std::string_view text) {
+  if (text == "auto") return models::kFitGain | models::kFitShift;
+  if (text == "none") return 0u;
+  unsigned bits = 0;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view word = text.substr(0, comma);
+    while (!word.empty() && word.front() == ' ') word.remove_prefix(1);
+    while (!word.empty() && word.back() == ' ') word.remove_suffix(1);
+    if (word == "gain")
+      bits |= models::kFitGain;
+    else if (word == "shift")
+      bits |= models::kFitShift;
+    else if (word == "tilt")
+      bits |= models::kFitTilt;
+    else
+      return std::nullopt;
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  if (bits == 0) return std::nullopt;
+  return bits;
 }
 
 ParseOutcome ParseConfig(int argc, char** argv) {
@@ -280,7 +327,8 @@ ParseOutcome ParseConfig(int argc, char** argv) {
       "that deviate, and exports the figures to Prometheus on /metrics.\n\n"
       "Every setting can also be given in a YAML file (--config) under the flag's name with '_' "
       "for '-'; per-monitor thresholds go in the file as a list:\n"
-      "  thresholds:\n    - {match: \"pixel/*\", warning_p: 1e-3, bad_p: 1e-6, min_entries: 500}\n",
+      "  thresholds:\n    - {match: \"pixel/*\", warning_p: 1e-3, bad_p: 1e-6, min_entries: 500}\n"
+      "    - {match: \"ecal/*/timing\", nuisances: \"gain,shift,tilt\"}\n",
       "histguardd"};
   app.get_formatter()->column_width(44);
   app.add_option("--config", config_path, "YAML configuration file (flags override it)");

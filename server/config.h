@@ -19,7 +19,15 @@ struct ThresholdRule {
   double warning_p = 1e-3;
   double bad_p = 1e-5;
   double min_entries = 100;
+  // The axis nuisances fitted on 1D histograms (see models/axis_nuisances.h): "gain,shift",
+  // "gain,shift,tilt", "none", ... "auto": gain and shift. Maps have none. Empty in a rule: the
+  // global setting.
+  std::string nuisances = "auto";
 };
+
+// The axis nuisances a `nuisances` setting names, as models::kFitGain | ... bits; nullopt when it
+// names something else.
+std::optional<unsigned> ParseNuisances(std::string_view text);
 
 struct Config {
   // Loopback by default: without TLS or tokens another address needs `insecure`.
@@ -42,6 +50,7 @@ struct Config {
   double warning_p = 1e-3;
   double bad_p = 1e-5;
   double min_entries = 100;
+  std::string nuisances = "auto";
   std::vector<ThresholdRule> thresholds;
   uint32_t min_train_samples = 100;
   uint32_t max_monitors = 10000;

@@ -161,6 +161,12 @@ Metrics::Metrics(double stale_seconds)
                                 "change (a block of bins low or high against the data the active "
                                 "model knows) waits for an operator: histguard approve|reject")
                           .Register(*registry_)),
+      nuisance_family_(BuildGauge()
+                           .Name("histguard_monitor_nuisance")
+                           .Help("Axis nuisance fitted to the monitor's last 1D histogram "
+                                 "against its reference shape (the anchor model's): gain (1 = "
+                                 "none), shift (bins), tilt (log-slope across the axis)")
+                           .Register(*registry_)),
       stale_seconds_(stale_seconds) {
   const char* q[] = {"good", "warning", "bad", "learning", "low_statistics", "rejected"};
   for (int i = 0; i < 6; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
@@ -201,7 +207,8 @@ std::string Metrics::Render(double now) const {
         if (const std::string* name = MonitorLabel(m)) last[*name] = m.gauge.value;
     }
     for (auto& f : families) {
-      if (f.name != "histguard_anomaly_score" && f.name != "histguard_anomaly_significance")
+      if (f.name != "histguard_anomaly_score" && f.name != "histguard_anomaly_significance" &&
+          f.name != "histguard_monitor_nuisance")
         continue;
       std::erase_if(f.metric, [&](const prometheus::ClientMetric& m) {
         const std::string* name = MonitorLabel(m);
@@ -257,7 +264,19 @@ void Metrics::RemoveMonitor(const std::string& m) {
   last_bad_family_.Remove(s.last_bad_time);
   lasting_family_.Remove(s.lasting_change);
   pending_family_.Remove(s.pending_change);
+  for (prometheus::Gauge* g : s.nuisances)
+    if (g) nuisance_family_.Remove(g);
   series_.erase(it);
+}
+
+prometheus::Gauge* Metrics::Nuisance(const std::string& monitor, int which) {
+  static const char* const kNames[3] = {"gain", "shift", "tilt"};
+  std::lock_guard lk(series_mu_);
+  auto it = series_.find(monitor);
+  if (it == series_.end() || which < 0 || which > 2) return nullptr;
+  prometheus::Gauge*& g = it->second.second.nuisances[which];
+  if (!g) g = &nuisance_family_.Add({{"monitor", monitor}, {"nuisance", kNames[which]}});
+  return g;
 }
 
 prometheus::Counter& Metrics::Rejected(const std::string& reason) {

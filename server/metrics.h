@@ -57,12 +57,16 @@ class Metrics {
     prometheus::Gauge* lasting_change;
     // 1 while a candidate that learned a localised change waits for an operator's approval.
     prometheus::Gauge* pending_change;
+    prometheus::Gauge* nuisances[3] = {};  // see Nuisance()
   };
   // The monitor's series, created with the first caller for that name; RemoveMonitor drops them
   // once every caller that added them has removed them (an old and a new monitor of one name may
   // overlap while the forgotten one's last holder finishes).
   MonitorSeries AddMonitor(const std::string& monitor);
   void RemoveMonitor(const std::string& monitor);
+  // The monitor's gauge of one axis nuisance, 0: gain, 1: shift (bins), 2: tilt; made on the first
+  // call for it and removed with the monitor's other series.
+  prometheus::Gauge* Nuisance(const std::string& monitor, int which);
 
   prometheus::Counter& received;
   prometheus::Counter& Rejected(const std::string& reason);
@@ -101,6 +105,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& last_bad_family_;
   prometheus::Family<prometheus::Gauge>& lasting_family_;
   prometheus::Family<prometheus::Gauge>& pending_family_;
+  prometheus::Family<prometheus::Gauge>& nuisance_family_;
   const double stale_seconds_;
   prometheus::Counter* verdicts_[6];
   std::mutex series_mu_;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "histguard/v1/histguard.pb.h"
+#include "models/axis_nuisances.h"
 #include "models/model.h"
 #include "server/change_check.h"
 #include "server/config.h"
@@ -88,11 +89,15 @@ struct Candidate {
 
 struct Monitor {
   Monitor(std::string n, ThresholdRule t, Metrics::MonitorSeries s)
-      : name(std::move(n)), thresholds(std::move(t)), series(s) {}
+      : name(std::move(n)),
+        thresholds(std::move(t)),
+        nuisances(ParseNuisances(thresholds.nuisances).value_or(0)),
+        series(s) {}
   Monitor(const Monitor&) = delete;
 
   const std::string name;
   const ThresholdRule thresholds;
+  const unsigned nuisances;  // the axis nuisances fitted (models::AxisFree bits; 0: none)
   const Metrics::MonitorSeries series;
 
   std::mutex mu;
@@ -165,7 +170,14 @@ struct Monitor {
   // a change too faint for one lumisection is flagged once it has lasted. Not stored: it starts
   // again from nothing after a restart.
   models::LastingRegions lasting;
-  std::string last_nuisances;  // of the active model against the data it replaced
+  // The axis nuisances of 1D histograms (see models/axis_nuisances.h), fitted against the axis
+  // reference of `axis_model`: the anchor's once it is the active model, until then (after a
+  // start-up) the first model scored with. Retrainings keep it, so a slow drift shows as a gain
+  // moving away from 1 across them. Their course flags a jump. Not stored.
+  std::shared_ptr<const models::Model> axis_model;
+  models::AxisCourse axis_course;
+  prometheus::Gauge* nuisance_gauges[3] = {};  // gain, shift, tilt; made with the first fit
+  std::string last_nuisances;                  // of the active model against the data it replaced
   v1::Verdict last_verdict;
   int64_t last_verdict_unix_ms = 0;  // when it was given; 0: none since start-up
   // When the monitor last received a histogram (its restore, for a restored one).

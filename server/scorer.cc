@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <stdexcept>
 
@@ -116,6 +117,60 @@ void FollowStreak(Monitor& m, bool flagged, const std::string& where, v1::Verdic
               "new normal)";
   }
   if (!detail.empty()) v.set_detail(detail);
+}
+
+// "gain jumped +5.1% from its course over the last lumisections (now 1.074)", or the shift's
+// "axis shifted +1.30 bins from its course over the last lumisections".
+std::string JumpText(const models::AxisCourse::Finding& f) {
+  char text[96];
+  if (f.gain_decides)
+    std::snprintf(text, sizeof text,
+                  "gain jumped %+.1f%% from its course over the last lumisections (now %.3f)",
+                  100 * f.gain_jump, f.gain);
+  else
+    std::snprintf(text, sizeof text,
+                  "axis shifted %+.2f bins from its course over the last lumisections",
+                  f.shift_jump);
+  return text;
+}
+
+// Fits the axis' nuisances of a 1D histogram scored with `model`, follows their course, and
+// reports them in the verdict and the monitor's gauges. Caller holds m.mu.
+models::AxisCourse::Finding FollowAxis(Monitor& m,
+                                       const std::shared_ptr<const models::Model>& model,
+                                       const v1::Histogram& h, std::span<const double> counts,
+                                       Metrics& metrics, v1::Verdict& v) {
+  if (m.nuisances == 0 || model->axis_reference.empty()) return {};
+  // The reference: the anchor's once it is active (after an approval, an accepted new normal, a
+  // rollback), else the one the course began with; another binning's never.
+  if (!m.axis_model || m.axis_model->axis_reference.size() != model->axis_reference.size() ||
+      (model->version == m.anchor && m.axis_model->version != model->version)) {
+    m.axis_model = model;
+    m.axis_course.Clear();
+  }
+  models::AxisFit start;
+  if (m.axis_course.started()) {
+    start.gain = m.axis_course.gain();
+    start.shift_bins = m.axis_course.shift_bins();
+    start.tilt = m.axis_course.tilt();
+  }
+  const models::AxisFit fit =
+      models::FitAxis(m.axis_model->axis_reference, counts, h.x_axis().low(), h.x_axis().high(),
+                      start, m.nuisances);
+  if (!fit.valid) return {};
+  const double value[3] = {fit.gain, fit.shift_bins, fit.tilt};
+  const double error[3] = {fit.gain_error, fit.shift_error, 0};
+  static const char* const kNames[3] = {"gain", "shift", "tilt"};
+  for (int k = 0; k < 3; ++k) {
+    if (!(m.nuisances & (1u << k))) continue;
+    v1::Nuisance* n = v.add_nuisances();
+    n->set_name(kNames[k]);
+    n->set_value(value[k]);
+    n->set_error(error[k]);
+    if (!m.nuisance_gauges[k]) m.nuisance_gauges[k] = metrics.Nuisance(m.name, k);
+    if (m.nuisance_gauges[k]) m.nuisance_gauges[k]->Set(value[k]);
+  }
+  return m.axis_course.Add(fit);
 }
 
 double UnixNow() {
@@ -413,8 +468,15 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
                       std::to_string(static_cast<int>(std::lround(std::fabs(relative) * 100))) +
                       "% in this lumisection";
     }
-    const double p_lumisection = p;  // what this lumisection shows, and a held change
-    if (m->lasting.active()) p = models::CombineWithLasting(p, lasting.p_value);
+    // The axis' nuisances, and how far they jumped from their course.
+    const models::AxisCourse::Finding jump = FollowAxis(*m, model, h, counts, metrics_, v);
+    // This lumisection's own statistics (and a held change), the blocks' evidence over the
+    // lumisections before it, and a jump of the axis, each with its share of the false alarms.
+    const models::Evidence beside[2] = {
+        {lasting.p_value, m->lasting.active() ? models::kLastingShare : 0},
+        {jump.p_value, jump.tested ? models::kJumpShare : 0}};
+    size_t decides = 0;
+    p = models::CombineShares(p, beside, &decides);
     if (m->held_change && m->held_quiet >= Monitor::kHeldGoneAfter && !m->change_rejected) {
       std::clog << "histguardd: " << m->name << ": the held change (" << m->held_change->where
                 << ") is gone for " << m->held_quiet << " histograms; the hold ends\n";
@@ -430,9 +492,12 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     // Where it deviates: a block that lasted (where, which way, for how long), a block of bins
     // that no single bin gives away, or else the bins that deviate most.
     std::string region_detail, where;
-    if (flagged && models::LastingDecides(p_lumisection, lasting.p_value)) {
+    if (flagged && decides == 1) {
       region_detail = LastingText(lasting, m->shape);
       where = BinsText(lasting.region, m->shape);
+    } else if (flagged && decides == 2) {
+      region_detail = JumpText(jump);
+      where = region_detail;
     } else if (flagged && s.region.width > 0 &&
                s.p_regional <= std::min({s.p_recon, s.p_localised, s.p_latent, s.p_cumulative})) {
       region_detail = RegionText(s.region, m->shape);
@@ -445,6 +510,9 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
       v.set_detail(region_detail + (v.detail().empty() ? "" : "; " + v.detail()));
     if (!held_detail.empty())
       v.set_detail(held_detail + (v.detail().empty() ? "" : "; " + v.detail()));
+    // A jump of the axis that would flag on its own is named, whatever flagged more strongly.
+    if (flagged && decides != 2 && jump.tested && jump.p_value < models::kJumpShare * th.warning_p)
+      v.set_detail(JumpText(jump) + (v.detail().empty() ? "" : "; " + v.detail()));
     if (m->Admits(key, v.quality()) && !m->InWindow(key)) {
       AddToWindowLocked(*m, key, batch);
       ++m->new_since_train;

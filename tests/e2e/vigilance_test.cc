@@ -418,5 +418,69 @@ TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
   std::filesystem::remove_all(dir);
 }
 
+// The axis nuisances of 1D spectra: fitted to every histogram against the anchor's reference
+// shape, reported in the verdict and on /metrics, followed while they creep across retrainings,
+// and flagged, by name, when they jump.
+TEST(Vigilance, TheAxisNuisancesAreReportedFollowedAndAJumpIsFlagged) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.started()) << d.error();
+  Client client(d.grpc_address());
+  std::vector<Lane> lanes(2);
+  // A falling energy spectrum whose axis the gain scales, creeping by 0.02% a lumisection.
+  lanes[0].spec = SpecOf(sim::Family::kFallingSpectrum);
+  lanes[0].gain_per_ls = 0.0002;
+  // A mass peak that will jump.
+  lanes[1].spec = SpecOf(sim::Family::kPeakOnBackground);
+  for (size_t i = 0; i < lanes.size(); ++i) lanes[i].rng.seed(300 + i);
+  uint64_t ls = TrainLanes(client, lanes, 100);
+  for (auto& l : lanes) Reset(l);
+  FeedLanes(client, lanes, ls, 300, 0, 0, false);
+  for (const Lane& l : lanes) Print("nuisances", l);
+  for (const Lane& l : lanes) EXPECT_LE(l.false_alarms, 3) << l.spec.name;
+
+  auto nuisances = [&](const v1::Verdict& v) {
+    std::map<std::string, double> out;
+    for (const auto& n : v.nuisances()) {
+      EXPECT_GT(n.error(), 0) << n.name();
+      out[n.name()] = n.value();
+    }
+    return out;
+  };
+  // The gain the spectrum's last lumisections were drawn with: 1 + 0.0002 x 299.
+  const auto falling = GetMonitor(client, lanes[0].spec.name);
+  const auto fitted = nuisances(falling.last_verdict());
+  ASSERT_TRUE(fitted.count("gain") && fitted.count("shift"))
+      << falling.last_verdict().DebugString();
+  EXPECT_FALSE(fitted.count("tilt")) << "not fitted by default";
+  std::printf("spectrum drawn at gain 1.060: fitted gain %.4f, shift %+.2f bins\n",
+              fitted.at("gain"), fitted.at("shift"));
+  EXPECT_NEAR(fitted.at("gain"), 1.06, 0.03);
+  int status = 0;
+  const std::string body = HttpGet(d.metrics_address(), "/metrics", &status);
+  const std::string key =
+      "histguard_monitor_nuisance{monitor=\"" + lanes[0].spec.name + "\",nuisance=\"gain\"} ";
+  const size_t at = body.find(key);
+  ASSERT_NE(at, std::string::npos) << "no gain gauge";
+  EXPECT_NEAR(std::stod(body.substr(at + key.size())), fitted.at("gain"), 1e-6);
+
+  // The peak jumps by 5% (an HV trip): flagged at once, and the verdict says what jumped.
+  lanes[1].spec.gain = 1.05;
+  std::vector<v1::Verdict> vs;
+  ASSERT_TRUE(
+      client
+          .Submit({Make(lanes[1].spec,
+                        sim::Draw(lanes[1].spec, 1e4, Anomaly::kNone, 0, lanes[1].rng), 1, ++ls)},
+                  &vs)
+          .ok());
+  ASSERT_EQ(vs.size(), 1u);
+  std::printf("a 5%% jump of the peak: %s, p %.3g: %s\n", v1::Quality_Name(vs[0].quality()).c_str(),
+              vs[0].p_value(), vs[0].detail().c_str());
+  EXPECT_TRUE(Flagged(vs[0])) << vs[0].DebugString();
+  EXPECT_TRUE(vs[0].detail().find("jumped") != std::string::npos ||
+              vs[0].detail().find("shifted") != std::string::npos)
+      << vs[0].detail();
+  EXPECT_EQ(nuisances(vs[0]).size(), 2u);
+}
+
 }  // namespace
 }  // namespace histguard::testing

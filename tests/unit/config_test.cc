@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "models/axis_nuisances.h"
+
 namespace histguard::server {
 namespace {
 
@@ -95,6 +97,36 @@ TEST(Config, BadValuesAndMissingFileAreClearErrors) {
   out = Args({"histguardd", "--scoring-threads", "many"}).Parse();
   EXPECT_FALSE(out.config);
   EXPECT_EQ(out.exit_code, 2);
+  out = Args({"histguardd", "--nuisances", "gain,offset"}).Parse();
+  EXPECT_FALSE(out.config);
+  EXPECT_NE(out.exit_message.find("nuisances 'gain,offset'"), std::string::npos)
+      << out.exit_message;
+}
+
+TEST(Config, NuisancesAreChosenByNamePattern) {
+  Config c;
+  // The global setting after the rules, as a file may have it.
+  ASSERT_FALSE(
+      LoadYamlText("thresholds:\n"
+                   "  - {match: \"ecal/*/timing\", nuisances: \"shift, tilt\"}\n"
+                   "  - {match: \"pixel/*\", nuisances: none}\n"
+                   "  - {match: \"hcal/*\", warning_p: 1e-4}\n"
+                   "nuisances: gain\n",
+                   "x.yaml", c));
+  ASSERT_FALSE(Validate(c));
+  EXPECT_EQ(ParseNuisances(ThresholdsFor(c, "ecal/barrel/timing").nuisances),
+            models::kFitShift | models::kFitTilt);
+  EXPECT_EQ(ParseNuisances(ThresholdsFor(c, "pixel/barrel/l1").nuisances), 0u);
+  // A rule that says nothing of them, and a monitor no rule matches, take the global setting.
+  EXPECT_EQ(ParseNuisances(ThresholdsFor(c, "hcal/endcap/energy").nuisances), models::kFitGain);
+  EXPECT_EQ(ParseNuisances(ThresholdsFor(c, "muon/dt/occupancy").nuisances), models::kFitGain);
+  EXPECT_EQ(ParseNuisances("auto"), models::kFitGain | models::kFitShift);
+  for (const char* bad : {"", "scale", "none,gain", "gain;shift"})
+    EXPECT_FALSE(ParseNuisances(bad));
+  c.thresholds[1].nuisances = "wobble";
+  const auto e = Validate(c);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->find("pixel/*"), std::string::npos) << *e;
 }
 
 TEST(Config, SettingsThatDoNotWorkTogetherAreRefused) {

@@ -114,6 +114,13 @@ TEST(Model, SavedAndLoadedScoresTheSame) {
   other.lasting.offset.pop_back();
   EXPECT_FALSE(DeserializeModel(SerializeModel(other), &error));
   EXPECT_NE(error.find("lasting"), std::string::npos) << error;
+  // The axis' reference shape, and one of another binning refused.
+  ASSERT_EQ(t.model->axis_reference.size(), t.model->bins() + 1u);
+  EXPECT_EQ(back->axis_reference, t.model->axis_reference);
+  other = *t.model;
+  other.axis_reference.pop_back();
+  EXPECT_FALSE(DeserializeModel(SerializeModel(other), &error));
+  EXPECT_NE(error.find("axis reference"), std::string::npos) << error;
   EXPECT_DOUBLE_EQ(back->localised.tail_location(), t.model->localised.tail_location());
   std::mt19937_64 rng(5);
   Scratch s1, s2;

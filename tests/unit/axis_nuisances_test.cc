@@ -1,0 +1,191 @@
+// The axis nuisances of 1D histograms: a fit that recovers the detector's gain from one
+// lumisection, and a course that follows a slow drift of it but flags a jump.
+#include "models/axis_nuisances.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "models/model.h"
+#include "simulation/detector_simulator.h"
+
+namespace histguard {
+namespace {
+
+using models::AxisCourse;
+using models::AxisFit;
+using sim::Anomaly;
+using sim::Family;
+
+sim::MonitorSpec Spec(Family family, double gain = 1) {
+  sim::MonitorSpec spec;
+  spec.name = "ecal/barrel/spectrum";
+  spec.family = family;
+  spec.shape = {100};
+  spec.gain = gain;
+  return spec;
+}
+
+// The reference a model keeps: the cumulative distribution of the mean shape of normal histograms.
+std::vector<double> Reference(Family family, std::mt19937_64& rng) {
+  std::vector<double> mean(100, 0.0);
+  for (int i = 0; i < 50; ++i) {
+    const auto s = sim::Draw(Spec(family), 1e4, Anomaly::kNone, 0, rng);
+    double total = 0;
+    for (double c : s.contents) total += c;
+    for (size_t b = 0; b < mean.size(); ++b) mean[b] += s.contents[b] / total;
+  }
+  return models::Cumulative(mean);
+}
+
+// Poisson counts of `entries` from the reference moved by a gain (about the axis' low edge).
+std::vector<double> Moved(const std::vector<double>& ref, double gain, double entries,
+                          std::mt19937_64& rng) {
+  std::vector<double> shape;
+  models::TransformShape(ref, {gain, 0, 0, 0}, shape, true);
+  for (double& c : shape) c = std::poisson_distribution<long>(entries * c)(rng);
+  return shape;
+}
+
+TEST(AxisNuisances, TheFitRecoversTheGainOfOneLumisectionWithAnHonestError) {
+  std::mt19937_64 rng(11);
+  for (Family family : {Family::kFallingSpectrum, Family::kPeakOnBackground, Family::kTiming}) {
+    const std::vector<double> ref = Reference(family, rng);
+    for (double gain : {0.9, 1.0, 1.05, 1.2}) {
+      double sum = 0, sum_pull2 = 0;
+      const int n = 200;
+      for (int i = 0; i < n; ++i) {
+        // Started where a course would be, a lumisection's worth of drift away.
+        AxisFit start;
+        start.gain = gain * 0.999;
+        const AxisFit fit = models::FitAxis(ref, Moved(ref, gain, 1e4, rng), 0, 0, start);
+        ASSERT_TRUE(fit.valid) << sim::Name(family) << " gain " << gain;
+        sum += fit.gain;
+        sum_pull2 += std::pow((fit.gain - gain) / fit.gain_error, 2);
+      }
+      EXPECT_NEAR(sum / n, gain, 0.002 * gain) << sim::Name(family);
+      // The error it gives is the lumisection-to-lumisection spread of Poisson counts.
+      const double pull_rms = std::sqrt(sum_pull2 / n);
+      EXPECT_GT(pull_rms, 0.75) << sim::Name(family) << " gain " << gain;
+      EXPECT_LT(pull_rms, 1.35) << sim::Name(family) << " gain " << gain;
+    }
+  }
+}
+
+TEST(AxisNuisances, TheGainOfASpectrumFromTheSimulatedDetectorIsRecovered) {
+  // Its x axis scaled by the gain, its shape varying from lumisection to lumisection besides.
+  std::mt19937_64 rng(12);
+  const std::vector<double> ref = Reference(Family::kFallingSpectrum, rng);
+  for (double gain : {0.95, 1.1, 1.3}) {
+    double sum = 0;
+    const int n = 100;
+    for (int i = 0; i < n; ++i) {
+      const auto s = sim::Draw(Spec(Family::kFallingSpectrum, gain), 1e4, Anomaly::kNone, 0, rng);
+      AxisFit start;
+      start.gain = gain;
+      sum += models::FitAxis(ref, s.contents, 0, 0, start).gain;
+    }
+    EXPECT_NEAR(sum / n, gain, 0.015 * gain);
+  }
+}
+
+TEST(AxisNuisances, AMapOrTooFewCountsIsNotFitted) {
+  std::mt19937_64 rng(3);
+  const std::vector<double> ref = Reference(Family::kPeakOnBackground, rng);
+  const auto s = sim::Draw(Spec(Family::kPeakOnBackground), 20, Anomaly::kNone, 0, rng);
+  EXPECT_FALSE(models::FitAxis(ref, s.contents, 0, 0, {}).valid);
+  const std::vector<double> wrong(50, 1.0);
+  const auto full = sim::Draw(Spec(Family::kPeakOnBackground), 1e4, Anomaly::kNone, 0, rng);
+  EXPECT_FALSE(models::FitAxis(ref, wrong, 0, 0, {}).valid);
+  EXPECT_FALSE(models::FitAxis(std::vector<double>(101, 0.0), full.contents, 0, 0, {}).valid);
+}
+
+TEST(AxisNuisances, TheGainScalesAboutTheAxisZero) {
+  // An axis from 100 to 200: a gain about 0 moves the peak by gain x position, which in this
+  // axis' own frame is also a shift. The fit reports the gain and no shift about 0.
+  std::mt19937_64 rng(5);
+  const std::vector<double> ref = Reference(Family::kPeakOnBackground, rng);
+  std::vector<double> shape(100);
+  for (size_t i = 0; i < 100; ++i) shape[i] = 1e5 * (ref[i + 1] - ref[i]);
+  // Move it as a gain of 1.01 about x = 0 on [100, 200]: x' = 1.01 x.
+  std::vector<double> moved;
+  const double g = 1.01, low = 100, width = 100;
+  const double s = (g * low - low) / width;  // the low edge's move, in axis lengths
+  models::TransformShape(ref, {g, s, 0, 0}, moved, true);
+  for (double& c : moved) c *= 1e5;
+  const AxisFit fit = models::FitAxis(ref, moved, low, low + width, {});
+  ASSERT_TRUE(fit.valid);
+  EXPECT_NEAR(fit.gain, 1.01, 1e-3);
+  EXPECT_NEAR(fit.shift_bins, 0, 0.05);
+  const AxisFit about_edge = models::FitAxis(ref, moved, 0, 0, {});
+  EXPECT_NEAR(about_edge.shift_bins, 100 * s, 0.1);  // without an axis: about its low edge
+}
+
+struct CourseRun {
+  int flagged = 0, normals = 0;
+  int first_jump_flag = -1;  // lumisections after the jump until its first flag
+  int followed_after = -1;   // lumisections after the jump until it is no longer flagged
+};
+
+// What flags a verdict: the jump's share of the false alarms at warning_p = 1e-3.
+constexpr double kFlagP = models::kJumpShare * 1e-3;
+constexpr int kJumpAt = 1800;
+
+// 2000 lumisections of the simulated detector, its gain drifting by 30% over the first 1500,
+// optionally with a sudden `jump` (relative) from lumisection kJumpAt on.
+CourseRun RunCourse(Family family, double jump, uint64_t seed, double flag_p = 1e-3) {
+  std::mt19937_64 rng(seed);
+  const std::vector<double> ref = Reference(family, rng);
+  AxisCourse course;
+  CourseRun out;
+  for (int ls = 0; ls < 2000; ++ls) {
+    double gain = 1 + 0.3 * std::min(ls, 1500) / 1500.0;
+    if (jump != 0 && ls >= kJumpAt) gain *= 1 + jump;
+    const auto s = sim::Draw(Spec(family, gain), 1e4, Anomaly::kNone, 0, rng);
+    AxisFit start;
+    if (course.started()) {
+      start.gain = course.gain();
+      start.shift_bins = course.shift_bins();
+    }
+    const AxisCourse::Finding f = course.Add(models::FitAxis(ref, s.contents, 0, 0, start));
+    const bool flag = f.tested && f.p_value < flag_p;
+    if (jump == 0 || ls < kJumpAt) {
+      out.normals += f.tested;
+      out.flagged += flag;
+    } else if (flag && out.first_jump_flag < 0) {
+      out.first_jump_flag = ls - kJumpAt;
+    } else if (!flag && out.first_jump_flag >= 0 && out.followed_after < 0) {
+      out.followed_after = ls - kJumpAt;
+    }
+  }
+  return out;
+}
+
+TEST(AxisNuisances, TheCourseFollowsASlowDriftWithinTheFalseAlarmRate) {
+  int flagged = 0, normals = 0;
+  for (Family family : {Family::kFallingSpectrum, Family::kPeakOnBackground, Family::kTiming}) {
+    const CourseRun r = RunCourse(family, 0, 21);
+    flagged += r.flagged;
+    normals += r.normals;
+  }
+  ASSERT_GT(normals, 5000);
+  // p < 1e-3 on at most twice that share of the normal lumisections.
+  EXPECT_LE(flagged, 2e-3 * normals) << flagged << " of " << normals;
+}
+
+TEST(AxisNuisances, AJumpOfTheGainIsFlaggedAtOnceThenFollowed) {
+  // A 5% jump of where the peaks are, as after an HV trip: beyond the simulated detector's own
+  // lumisection-to-lumisection jitter of them (2% is within it).
+  for (Family family : {Family::kPeakOnBackground, Family::kTiming}) {
+    const CourseRun r = RunCourse(family, 0.05, 33, kFlagP);
+    EXPECT_EQ(r.first_jump_flag, 0) << sim::Name(family);
+    // A gain that stays where it jumped to is the new course after a while.
+    EXPECT_GT(r.followed_after, 0) << sim::Name(family);
+    EXPECT_LT(r.followed_after, 60) << sim::Name(family);
+  }
+}
+
+}  // namespace
+}  // namespace histguard
