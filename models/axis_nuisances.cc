@@ -7,25 +7,64 @@
 namespace histguard::models {
 namespace {
 
-// The reference's cumulative distribution at u (linear within its bins) and its density there.
-// Beyond the axis it is empty, or with `extended` it goes on at its edge bins' density: what
-// moves into the axis from beyond it then resembles what was there, and a shift's derivative has
-// no kink at the edge (a Gauss-Newton step across one went astray on spectra that start high).
+// The reference's cumulative distribution at u and its density there. Plain: linear within its
+// bins, empty beyond the axis. `Smooth`: a monotone cubic through the same bin edges (each bin
+// keeps its content, the density is continuous) that goes on beyond the axis at its edges'
+// density. A fit needs the smooth one: with a density that steps at every bin edge, the
+// derivatives flip wherever the moved edges cross the reference's, which is everywhere at no
+// change, and Newton's steps went back and forth across the minimum. What moves into the axis
+// from beyond it then resembles what was there.
 struct Reference {
   std::span<const double> cum;
   double n = 0;
-  bool extended = false;
+  std::vector<double> slope;  // smooth: the density at each edge; empty: plain
+
+  static Reference Plain(std::span<const double> cum) {
+    return {cum, static_cast<double>(cum.size() - 1), {}};
+  }
+  static Reference Smooth(std::span<const double> cum) {
+    Reference r{cum, static_cast<double>(cum.size() - 1), {}};
+    const size_t bins = cum.size() - 1;
+    r.slope.resize(bins + 1);
+    auto density = [&](size_t j) { return std::max(cum[j + 1] - cum[j], 0.0) * r.n; };
+    r.slope[0] = density(0);
+    r.slope[bins] = density(bins - 1);
+    for (size_t k = 1; k < bins; ++k) {
+      const double left = density(k - 1), right = density(k);
+      // Fritsch-Butland: a harmonic mean keeps the cubic monotone (no negative density).
+      r.slope[k] = left > 0 && right > 0 ? 2 / (1 / left + 1 / right) : 0.0;
+    }
+    return r;
+  }
   double Cdf(double u) const {
-    if (u <= 0) return extended ? u * Pdf(0) : 0;
-    if (u >= 1) return cum.back() + (extended ? (u - 1) * Pdf(1) : 0);
-    const double t = u * n;
-    const size_t i = std::min(static_cast<size_t>(t), cum.size() - 2);
-    return cum[i] + (t - static_cast<double>(i)) * (cum[i + 1] - cum[i]);
+    if (slope.empty()) {
+      if (u <= 0) return 0;
+      if (u >= 1) return cum.back();
+    } else {
+      if (u <= 0) return u * slope.front();
+      if (u >= 1) return cum.back() + (u - 1) * slope.back();
+    }
+    const double x = u * n;
+    const size_t j = std::min(static_cast<size_t>(x), cum.size() - 2);
+    const double t = x - static_cast<double>(j);
+    if (slope.empty()) return cum[j] + t * (cum[j + 1] - cum[j]);
+    const double t2 = t * t, t3 = t2 * t, h = 1 / n;
+    return (2 * t3 - 3 * t2 + 1) * cum[j] + (t3 - 2 * t2 + t) * h * slope[j] +
+           (3 * t2 - 2 * t3) * cum[j + 1] + (t3 - t2) * h * slope[j + 1];
   }
   double Pdf(double u) const {
-    if (!extended && (u < 0 || u >= 1)) return 0;
-    const size_t i = std::min(static_cast<size_t>(std::clamp(u, 0.0, 1.0) * n), cum.size() - 2);
-    return (cum[i + 1] - cum[i]) * n;
+    if (slope.empty()) {
+      if (u < 0 || u >= 1) return 0;
+      const size_t j = std::min(static_cast<size_t>(u * n), cum.size() - 2);
+      return (cum[j + 1] - cum[j]) * n;
+    }
+    if (u <= 0) return slope.front();
+    if (u >= 1) return slope.back();
+    const double x = u * n;
+    const size_t j = std::min(static_cast<size_t>(x), cum.size() - 2);
+    const double t = x - static_cast<double>(j), t2 = t * t;
+    return (6 * t2 - 6 * t) * (cum[j] - cum[j + 1]) * n + (3 * t2 - 4 * t + 1) * slope[j] +
+           (3 * t2 - 2 * t) * slope[j + 1];
   }
 };
 
@@ -59,7 +98,7 @@ void TransformShape(std::span<const double> cum, const AxisParams& p, std::vecto
                     bool extended) {
   const size_t n = cum.size() - 1;
   const double dn = static_cast<double>(n);
-  const Reference ref{cum, dn, extended};
+  const Reference ref = extended ? Reference::Smooth(cum) : Reference::Plain(cum);
   out.resize(n);
   double total = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -90,7 +129,7 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
   for (double c : counts) total += std::max(c, 0.0);
   if (!(total >= 50)) return out;
   const double dn = static_cast<double>(n);
-  const Reference ref{cum, dn, true};
+  const Reference ref = Reference::Smooth(cum);
   // The origin the gain scales about, in units of the axis' length from its low edge.
   const double origin = axis_high > axis_low && std::isfinite(axis_low) && std::isfinite(axis_high)
                             ? -axis_low / (axis_high - axis_low)
@@ -101,60 +140,113 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
   double g = frees[0] ? std::clamp(start.gain, 0.6, 1.6) : 1.0;
   double s = frees[1] ? start.shift_bins / dn + (1 - g) * origin : 0.0;
   double t = frees[2] ? std::clamp(start.tilt, -4.0, 4.0) : 0.0;
-  std::vector<double> base(n), dg(n), ds(n);
-  auto evaluate = [&](double g_, double s_, double t_, double a_, bool derivatives) {
+  std::vector<double> base(n), dg(n), ds(n), edge_cdf(n + 1), edge_pdf(n + 1), edge_v(n + 1);
+  auto evaluate = [&](double g_, double s_, double t_, double a_, bool derivatives,
+                      bool with_cost = true) {
+    // At the n + 1 edges once: each is the upper edge of one bin and the lower of the next.
+    for (size_t k = 0; k <= n; ++k) {
+      edge_v[k] = (static_cast<double>(k) / dn - s_) / g_;
+      edge_cdf[k] = ref.Cdf(edge_v[k]);
+      if (derivatives) edge_pdf[k] = ref.Pdf(edge_v[k]);
+    }
     double cost = 0;
+    const bool tilted = t_ != 0;
     for (size_t i = 0; i < n; ++i) {
-      const double vlo = (static_cast<double>(i) / dn - s_) / g_;
-      const double vhi = (static_cast<double>(i + 1) / dn - s_) / g_;
-      const double u = (static_cast<double>(i) + 0.5) / dn - 0.5;
-      const double e = std::exp(t_ * u);
-      base[i] = std::max(0.0, ref.Cdf(vhi) - ref.Cdf(vlo)) * e;
+      const double e = tilted ? std::exp(t_ * ((static_cast<double>(i) + 0.5) / dn - 0.5)) : 1.0;
+      base[i] = std::max(0.0, edge_cdf[i + 1] - edge_cdf[i]) * e;
       if (derivatives) {
-        const double plo = ref.Pdf(vlo), phi = ref.Pdf(vhi);
-        ds[i] = -(phi - plo) / g_ * e;
-        dg[i] = -(phi * vhi - plo * vlo) / g_ * e;
+        ds[i] = -(edge_pdf[i + 1] - edge_pdf[i]) / g_ * e;
+        dg[i] = -(edge_pdf[i + 1] * edge_v[i + 1] - edge_pdf[i] * edge_v[i]) / g_ * e;
       }
       // The Poisson deviance, whose Fisher-scoring step below is a descent direction (a
       // Pearson chi2 with the model's weights is not, where the fit is poor).
+      if (!with_cost) continue;
       const double m = std::max(a_ * base[i], 1e-9), c = std::max(counts[i], 0.0);
-      cost += 2 * (m - c + (c > 0 ? c * std::log(c / m) : 0.0));
+      cost += m - (c > 0 ? c * std::log(m) : 0.0);
     }
-    return cost;
+    // Without the counts' own part, c ln c - c, the same for every fit: costs are only compared.
+    return 2 * cost;
   };
   double sum_base = 0;
-  evaluate(g, s, t, 1, false);
+  evaluate(g, s, t, 1, start.valid, false);  // with the derivatives a single step needs
   for (double b : base) sum_base += b;
   if (!(sum_base > 0)) return out;
   double a = total / sum_base;
-  double cost = evaluate(g, s, t, a, true);
-  std::array<std::array<double, 4>, 4> fisher{};
-  // Levenberg-Marquardt: Fisher scoring, damped along the valley where a gain and a shift trade
-  // off (undamped, its steps overshot across it and back, and a fit stopped wherever its
-  // iterations ran out).
-  bool converged = false;
-  double lambda = 1e-3;
-  for (int iter = 0; iter < 30 && !converged; ++iter) {
-    std::array<std::array<double, 4>, 4> jtj{};
-    std::array<double, 4> jtr{};
+  // Fisher information and score of the current point (base and its derivatives evaluated).
+  auto information = [&](std::array<std::array<double, 4>, 4>& jtj, std::array<double, 4>& jtr) {
+    // In named locals: sums into the arrays' elements were a chain of stores and loads through
+    // memory, most of a fit's time.
+    double r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+    double j00 = 0, j10 = 0, j11 = 0, j20 = 0, j21 = 0, j22 = 0, j30 = 0, j31 = 0, j32 = 0, j33 = 0;
     for (size_t i = 0; i < n; ++i) {
       const double u = (static_cast<double>(i) + 0.5) / dn - 0.5;
       const double m = a * base[i], w = 1 / std::max(m, 0.1);
-      const std::array<double, 4> j = {a * dg[i], a * ds[i], u * m, base[i]};
-      const double r = counts[i] - m;
-      for (size_t p = 0; p < 4; ++p) {
-        jtr[p] += w * j[p] * r;
-        for (size_t q = 0; q <= p; ++q) jtj[p][q] += w * j[p] * j[q];
-      }
+      const double x0 = a * dg[i], x1 = a * ds[i], x2 = u * m, x3 = base[i];
+      const double wr = w * (counts[i] - m);
+      r0 += x0 * wr, r1 += x1 * wr, r2 += x2 * wr, r3 += x3 * wr;
+      const double w0 = w * x0, w1 = w * x1, w2 = w * x2, w3 = w * x3;
+      j00 += w0 * x0, j10 += w1 * x0, j11 += w1 * x1;
+      j20 += w2 * x0, j21 += w2 * x1, j22 += w2 * x2;
+      j30 += w3 * x0, j31 += w3 * x1, j32 += w3 * x2, j33 += w3 * x3;
     }
-    for (size_t p = 0; p < 4; ++p)
-      for (size_t q = p + 1; q < 4; ++q) jtj[p][q] = jtj[q][p];
+    jtr = {r0, r1, r2, r3};
+    jtj = {
+        {{j00, j10, j20, j30}, {j10, j11, j21, j31}, {j20, j21, j22, j32}, {j30, j31, j32, j33}}};
     for (size_t p = 0; p < 4; ++p)  // a fixed nuisance: no step, unit information
       if (!frees[p]) {
         for (size_t q = 0; q < 4; ++q) jtj[p][q] = jtj[q][p] = 0;
         jtj[p][p] = 1;
         jtr[p] = 0;
       }
+  };
+  std::array<std::array<double, 4>, 4> fisher{};
+  // From where the course expects this lumisection, undamped Fisher-scoring steps (Newton's
+  // method on the deviance: a step's error is about the square of the one before) are the fit:
+  // done once a step moves less than a third of the errors, two or three passes over the bins
+  // instead of the damped iterations' five to ten with their deviance evaluations. A step of
+  // more than ten errors (a jump) takes the damped way, from the start again.
+  bool done = false;
+  if (start.valid) {
+    for (int pass = 0; pass < 5 && !done; ++pass) {
+      if (pass > 0) evaluate(g, s, t, a, true, false);
+      std::array<double, 4> step;
+      information(fisher, step);
+      auto inverse = fisher;
+      std::array<double, 3> variance{};
+      bool ok = Solve4(fisher, step);
+      for (size_t p = 0; ok && p < 3; ++p) {
+        std::array<double, 4> e{};
+        e[p] = 1;
+        ok = Solve4(inverse, e);
+        variance[p] = std::max(e[p], 1e-300);
+      }
+      double largest = 0;  // the step, in errors squared
+      for (size_t p = 0; ok && p < 3; ++p)
+        largest = std::max(largest, step[p] * step[p] / variance[p]);
+      if (!ok || largest > 100) break;
+      g += step[0], s += step[1], t += step[2], a += step[3];
+      if (!(a > 0 && g > 0.5 && g < 2.0 && std::fabs(s) < 0.5)) break;
+      // Within a quarter of its errors, or (after the last pass) within one.
+      done = largest < (pass == 4 ? 1.0 : 0.25);
+    }
+    if (!done) {
+      g = frees[0] ? std::clamp(start.gain, 0.6, 1.6) : 1.0;
+      s = frees[1] ? start.shift_bins / dn + (1 - g) * origin : 0.0;
+      t = frees[2] ? std::clamp(start.tilt, -4.0, 4.0) : 0.0;
+      a = total / sum_base;
+      evaluate(g, s, t, a, true, false);
+    }
+  }
+  double cost = done ? 0.0 : evaluate(g, s, t, a, true);
+  // Levenberg-Marquardt: Fisher scoring, damped along the valley where a gain and a shift trade
+  // off (undamped, its steps overshot across it and back, and a fit stopped wherever its
+  // iterations ran out).
+  bool converged = false;
+  double lambda = 1e-3;
+  for (int iter = 0; iter < 20 && !converged && !done; ++iter) {
+    std::array<std::array<double, 4>, 4> jtj;
+    std::array<double, 4> jtr;
+    information(jtj, jtr);
     fisher = jtj;
     bool improved = false;
     for (int attempt = 0; attempt < 12 && !improved; ++attempt) {
@@ -168,10 +260,14 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
       const double a2 = a + step[3];
       const double c2 = a2 > 0 ? evaluate(g2, s2, t2, a2, true) : INFINITY;
       if (c2 <= cost) {
-        converged = std::fabs(g2 - g) < 1e-6 && std::fabs(s2 - s) < 1e-6 && cost - c2 < 1e-4;
+        // Converged once a step gains less than 0.01 of deviance: the parameters are then
+        // within a tenth of their errors of the minimum.
+        converged = cost - c2 < 0.01;
         g = g2, s = s2, t = t2, a = a2, cost = c2;
         lambda = std::max(lambda / 3, 1e-9);
         improved = true;
+      } else if (c2 - cost < 0.01 && lambda < 1) {
+        break;  // at the minimum to within the precision asked: no better step to find
       } else {
         lambda *= 4;
       }
@@ -181,8 +277,9 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
       converged = true;
     }
   }
-  evaluate(g, s, t, a, true);
-  if (!std::isfinite(cost) || g <= 0.5 || g >= 2.0 || std::fabs(s) >= 0.5) return out;
+  if (!std::isfinite(cost) || !std::isfinite(g + s + t) || g <= 0.5 || g >= 2.0 ||
+      std::fabs(s) >= 0.5)
+    return out;
   // A fixed nuisance's unit information would read as an error of 1.
   for (size_t p = 0; p < 4; ++p)
     if (!frees[p]) {

@@ -35,7 +35,9 @@ std::vector<double> Cumulative(std::span<const double> shape);
 
 // A lumisection's nuisances against the reference.
 struct AxisFit {
-  bool valid = false;  // too few counts or no convergence: nothing fitted
+  // Too few counts or no convergence: nothing fitted. As a fit's start: it is a previous fit's
+  // result (the course's prediction), near enough for a single step.
+  bool valid = false;
   double gain = 1;
   double shift_bins = 0;  // in bins, about the axis' origin (its low edge when it has none)
   double tilt = 0;        // log-slope of the counts across the whole axis

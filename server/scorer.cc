@@ -150,6 +150,7 @@ models::AxisCourse::Finding FollowAxis(Monitor& m,
   }
   models::AxisFit start;
   if (m.axis_course.started()) {
+    start.valid = true;
     start.gain = m.axis_course.gain();
     start.shift_bins = m.axis_course.shift_bins();
     start.tilt = m.axis_course.tilt();

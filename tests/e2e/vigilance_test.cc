@@ -452,16 +452,32 @@ TEST(Vigilance, TheAxisNuisancesAreReportedFollowedAndAJumpIsFlagged) {
   ASSERT_TRUE(fitted.count("gain") && fitted.count("shift"))
       << falling.last_verdict().DebugString();
   EXPECT_FALSE(fitted.count("tilt")) << "not fitted by default";
-  std::printf("spectrum drawn at gain 1.060: fitted gain %.4f, shift %+.2f bins\n",
-              fitted.at("gain"), fitted.at("shift"));
-  EXPECT_NEAR(fitted.at("gain"), 1.06, 0.03);
+  // One lumisection's gain varies with the simulated spectrum's own shape from one to the next
+  // (about 2%): 20 more at the gain the drift reached, averaged.
+  double mean_gain = 0, last_gain = 0;
+  lanes[0].spec.gain = 1.06;
+  for (int i = 0; i < 20; ++i) {
+    std::vector<v1::Verdict> more;
+    ASSERT_TRUE(client
+                    .Submit({Make(lanes[0].spec,
+                                  sim::Draw(lanes[0].spec, 1e4, Anomaly::kNone, 0, lanes[0].rng), 1,
+                                  ls + 1 + i)},
+                            &more)
+                    .ok());
+    ASSERT_EQ(more.size(), 1u);
+    last_gain = nuisances(more[0])["gain"];
+    mean_gain += last_gain / 20;
+  }
+  std::printf("spectrum drawn at gain 1.060: fitted gain %.4f (mean of 20), last %.4f\n", mean_gain,
+              fitted.at("gain"));
+  EXPECT_NEAR(mean_gain, 1.06, 0.015);
   int status = 0;
   const std::string body = HttpGet(d.metrics_address(), "/metrics", &status);
   const std::string key =
       "histguard_monitor_nuisance{monitor=\"" + lanes[0].spec.name + "\",nuisance=\"gain\"} ";
   const size_t at = body.find(key);
   ASSERT_NE(at, std::string::npos) << "no gain gauge";
-  EXPECT_NEAR(std::stod(body.substr(at + key.size())), fitted.at("gain"), 1e-6);
+  EXPECT_NEAR(std::stod(body.substr(at + key.size())), last_gain, 1e-6);
 
   // The peak jumps by 5% (an HV trip): flagged at once, and the verdict says what jumped.
   lanes[1].spec.gain = 1.05;

@@ -146,6 +146,7 @@ CourseRun RunCourse(Family family, double jump, uint64_t seed, double flag_p = 1
     const auto s = sim::Draw(Spec(family, gain), 1e4, Anomaly::kNone, 0, rng);
     AxisFit start;
     if (course.started()) {
+      start.valid = true;  // as the daemon does: a single step from the course
       start.gain = course.gain();
       start.shift_bins = course.shift_bins();
     }
