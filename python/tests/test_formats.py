@@ -171,47 +171,18 @@ def test_verdict_reads_top_bins_and_tolerates_missing_nuisances():
     assert [(b.bin, b.index, b.pull) for b in verdict.top_bins] == [((3, 5), 16, 9.5),
                                                                      ((1, 1), 0, -4)]
     assert verdict.significance == pytest.approx(9)
-    if "nuisances" not in pb.Verdict.DESCRIPTOR.fields_by_name:
-        assert verdict.nuisances == {}
+    assert verdict.nuisances == {}  # a map's verdict has none
     assert str(verdict) == "m run 1 ls 2: BAD score 12.5 p 1e-09 model v3 bins 3,5(+9.5) 1,1(-4.0)"
 
 
-def verdict_class_with_nuisances(form):
-    """histguard.v1.Verdict as a later API might have it: with fitted nuisances, in one of the
-    forms the client reads (a map, or a repeated name/value message)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
+def test_verdict_reports_the_fitted_nuisances():
     from histguard import _stubs
 
-    file = descriptor_pb2.FileDescriptorProto()
-    _stubs.pb.DESCRIPTOR.CopyToProto(file)
-    verdict = next(m for m in file.message_type if m.name == "Verdict")
-    entry = verdict.nested_type.add(name="NuisancesEntry")
-    entry.field.add(name="key" if form == "map" else "name", number=1, type=9, label=1)
-    entry.field.add(name="value", number=2, type=1, label=1)
-    if form == "map":
-        entry.options.map_entry = True
-    verdict.field.add(name="nuisances", number=100, label=3, type=11,
-                      type_name=".histguard.v1.Verdict.NuisancesEntry")
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    descriptor = pool.FindMessageTypeByName("histguard.v1.Verdict")
-    if hasattr(message_factory, "GetMessageClass"):
-        return message_factory.GetMessageClass(descriptor)
-    return message_factory.MessageFactory(pool).GetPrototype(descriptor)
-
-
-@pytest.mark.parametrize("form", ["map", "repeated"])
-def test_verdict_reports_nuisances_when_the_api_has_them(form):
-    cls = verdict_class_with_nuisances(form)
-    v = cls(monitor="m", run=1, lumisection=2, quality=1, p_value=0.5, score=1.0,
-            model_version=2)
-    if form == "map":
-        v.nuisances["gain"] = 1.02
-        v.nuisances["shift"] = -0.3
-    else:
-        v.nuisances.add(name="gain", value=1.02)
-        v.nuisances.add(name="shift", value=-0.3)
+    pb = _stubs.pb
+    v = pb.Verdict(monitor="m", run=1, lumisection=2, quality=pb.QUALITY_GOOD, p_value=0.5,
+                   score=1.0, model_version=2,
+                   nuisances=[pb.Nuisance(name="gain", value=1.02, error=0.004),
+                              pb.Nuisance(name="shift", value=-0.3, error=0.07)])
     verdict = histguard.Verdict.from_proto(v, (40,))
     assert verdict.nuisances == {"gain": 1.02, "shift": -0.3}
     assert "nuisances gain=1.02 shift=-0.3" in str(verdict)
