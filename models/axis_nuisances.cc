@@ -68,29 +68,48 @@ struct Reference {
   }
 };
 
-// Solves the symmetric positive system a x = b (4 x 4) by Cholesky; false when it is singular.
-bool Solve4(std::array<std::array<double, 4>, 4> a, std::array<double, 4>& b) {
-  for (size_t j = 0; j < 4; ++j) {
-    double d = a[j][j];
-    for (size_t k = 0; k < j; ++k) d -= a[j][k] * a[j][k];
-    if (!(d > 1e-300)) return false;
-    a[j][j] = std::sqrt(d);
-    for (size_t i = j + 1; i < 4; ++i) {
-      double s = a[i][j];
-      for (size_t k = 0; k < j; ++k) s -= a[i][k] * a[j][k];
-      a[i][j] = s / a[j][j];
+// The Cholesky factor of a symmetric positive 4 x 4 matrix, factored once for every right-hand
+// side (a step and the error columns of one pass); ok() false when it is singular.
+class Cholesky4 {
+ public:
+  explicit Cholesky4(std::array<std::array<double, 4>, 4> a) : l_(a) {
+    for (size_t j = 0; j < 4 && ok_; ++j) {
+      double d = l_[j][j];
+      for (size_t k = 0; k < j; ++k) d -= l_[j][k] * l_[j][k];
+      ok_ = d > 1e-300;
+      if (!ok_) break;
+      l_[j][j] = std::sqrt(d);
+      for (size_t i = j + 1; i < 4; ++i) {
+        double s = l_[i][j];
+        for (size_t k = 0; k < j; ++k) s -= l_[i][k] * l_[j][k];
+        l_[i][j] = s / l_[j][j];
+      }
     }
   }
-  for (size_t i = 0; i < 4; ++i) {
-    for (size_t k = 0; k < i; ++k) b[i] -= a[i][k] * b[k];
-    b[i] /= a[i][i];
+  bool ok() const { return ok_; }
+  // x with a x = b.
+  std::array<double, 4> Solve(std::array<double, 4> b) const {
+    for (size_t i = 0; i < 4; ++i) {
+      for (size_t k = 0; k < i; ++k) b[i] -= l_[i][k] * b[k];
+      b[i] /= l_[i][i];
+    }
+    for (size_t i = 4; i-- > 0;) {
+      for (size_t k = i + 1; k < 4; ++k) b[i] -= l_[k][i] * b[k];
+      b[i] /= l_[i][i];
+    }
+    return b;
   }
-  for (size_t i = 4; i-- > 0;) {
-    for (size_t k = i + 1; k < 4; ++k) b[i] -= a[k][i] * b[k];
-    b[i] /= a[i][i];
+  // Column p of the inverse.
+  std::array<double, 4> Column(size_t p) const {
+    std::array<double, 4> e{};
+    e[p] = 1;
+    return Solve(e);
   }
-  return true;
-}
+
+ private:
+  std::array<std::array<double, 4>, 4> l_;
+  bool ok_ = true;
+};
 
 }  // namespace
 
@@ -137,9 +156,13 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
   // Parameters: gain g, shift s (axis lengths, about the low edge), tilt t, amplitude A.
   const std::array<bool, 4> frees = {(free & kFitGain) != 0, (free & kFitShift) != 0,
                                      (free & kFitTilt) != 0, true};
-  double g = frees[0] ? std::clamp(start.gain, 0.6, 1.6) : 1.0;
-  double s = frees[1] ? start.shift_bins / dn + (1 - g) * origin : 0.0;
-  double t = frees[2] ? std::clamp(start.tilt, -4.0, 4.0) : 0.0;
+  double g = 1, s = 0, t = 0;
+  auto from_start = [&] {
+    g = frees[0] ? std::clamp(start.gain, 0.6, 1.6) : 1.0;
+    s = frees[1] ? start.shift_bins / dn + (1 - g) * origin : 0.0;
+    t = frees[2] ? std::clamp(start.tilt, -4.0, 4.0) : 0.0;
+  };
+  from_start();
   std::vector<double> base(n), dg(n), ds(n), edge_cdf(n + 1), edge_pdf(n + 1), edge_v(n + 1);
   auto evaluate = [&](double g_, double s_, double t_, double a_, bool derivatives,
                       bool with_cost = true) {
@@ -211,28 +234,20 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
       if (pass > 0) evaluate(g, s, t, a, true, false);
       std::array<double, 4> step;
       information(fisher, step);
-      auto inverse = fisher;
-      std::array<double, 3> variance{};
-      bool ok = Solve4(fisher, step);
-      for (size_t p = 0; ok && p < 3; ++p) {
-        std::array<double, 4> e{};
-        e[p] = 1;
-        ok = Solve4(inverse, e);
-        variance[p] = std::max(e[p], 1e-300);
-      }
+      const Cholesky4 factor(fisher);
+      if (!factor.ok()) break;
+      step = factor.Solve(step);
       double largest = 0;  // the step, in errors squared
-      for (size_t p = 0; ok && p < 3; ++p)
-        largest = std::max(largest, step[p] * step[p] / variance[p]);
-      if (!ok || largest > 100) break;
+      for (size_t p = 0; p < 3; ++p)
+        largest = std::max(largest, step[p] * step[p] / std::max(factor.Column(p)[p], 1e-300));
+      if (largest > 100) break;
       g += step[0], s += step[1], t += step[2], a += step[3];
       if (!(a > 0 && g > 0.5 && g < 2.0 && std::fabs(s) < 0.5)) break;
       // Within a quarter of its errors, or (after the last pass) within one.
       done = largest < (pass == 4 ? 1.0 : 0.25);
     }
     if (!done) {
-      g = frees[0] ? std::clamp(start.gain, 0.6, 1.6) : 1.0;
-      s = frees[1] ? start.shift_bins / dn + (1 - g) * origin : 0.0;
-      t = frees[2] ? std::clamp(start.tilt, -4.0, 4.0) : 0.0;
+      from_start();
       a = total / sum_base;
       evaluate(g, s, t, a, true, false);
     }
@@ -252,8 +267,9 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
     for (int attempt = 0; attempt < 12 && !improved; ++attempt) {
       auto damped = jtj;
       for (size_t p = 0; p < 4; ++p) damped[p][p] *= 1 + lambda;
-      std::array<double, 4> step = jtr;
-      if (!Solve4(damped, step)) return out;
+      const Cholesky4 factor(damped);
+      if (!factor.ok()) return out;
+      const std::array<double, 4> step = factor.Solve(jtr);
       const double g2 = std::clamp(g + step[0], 0.5, 2.0);
       const double s2 = std::clamp(s + step[1], -0.5, 0.5);
       const double t2 = std::clamp(t + step[2], -5.0, 5.0);
@@ -287,8 +303,9 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
       fisher[p][p] = 1e300;
     }
   // Errors: the inverse of the Fisher information, column by column.
-  std::array<double, 4> e0{1, 0, 0, 0}, e1{0, 1, 0, 0};
-  if (!Solve4(fisher, e0) || !Solve4(fisher, e1)) return out;
+  const Cholesky4 inverse(fisher);
+  if (!inverse.ok()) return out;
+  const std::array<double, 4> e0 = inverse.Column(0), e1 = inverse.Column(1);
   const double var_g = e0[0], var_s = e1[1], cov = e0[1];
   out.valid = true;
   out.gain = g;
