@@ -305,7 +305,8 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
   // Errors: the inverse of the Fisher information, column by column.
   const Cholesky4 inverse(fisher);
   if (!inverse.ok()) return out;
-  const std::array<double, 4> e0 = inverse.Column(0), e1 = inverse.Column(1);
+  const std::array<double, 4> e0 = inverse.Column(0), e1 = inverse.Column(1),
+                              e2 = inverse.Column(2);
   const double var_g = e0[0], var_s = e1[1], cov = e0[1];
   out.valid = true;
   out.gain = g;
@@ -314,6 +315,7 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
   out.gain_error = std::sqrt(std::max(var_g, 0.0));
   out.shift_error =
       dn * std::sqrt(std::max(var_s + origin * origin * var_g + 2 * origin * cov, 0.0));
+  out.tilt_error = frees[2] ? std::sqrt(std::max(e2[2], 0.0)) : 0;
   return out;
 }
 
@@ -374,12 +376,47 @@ AxisCourse::Finding AxisCourse::Add(const AxisFit& fit) {
       recent_[next_] = static_cast<float>(distance);
     next_ = (next_ + 1) % kRecent;
   }
-  if (recent_.size() >= kCalibrateFrom && (calibration_.empty() || ++since_fit_ >= kRefitEvery)) {
-    calibration_ = Calibration::Fit(std::vector<double>(recent_.begin(), recent_.end()), 0.05,
-                                    Calibration::Tail::kExponential);
-    since_fit_ = 0;
-  }
+  if (recent_.size() >= kCalibrateFrom && (calibration_.empty() || ++since_fit_ >= kRefitEvery))
+    Calibrate();
   return out;
+}
+
+void AxisCourse::Calibrate() {
+  calibration_ = Calibration::Fit(std::vector<double>(recent_.begin(), recent_.end()), 0.05,
+                                  Calibration::Tail::kExponential);
+  since_fit_ = 0;
+}
+
+AxisCourse::State AxisCourse::Save() const {
+  State out{level_, cov_, tilt_, seen_, {}};
+  out.recent.reserve(recent_.size());
+  // The ring from its oldest: once full, that is the one to be overwritten next.
+  const size_t first = recent_.size() < kRecent ? 0 : next_;
+  for (size_t i = 0; i < recent_.size(); ++i)
+    out.recent.push_back(recent_[(first + i) % recent_.size()]);
+  return out;
+}
+
+bool AxisCourse::Restore(const State& state) {
+  const auto finite = [](auto values) {
+    return std::all_of(values.begin(), values.end(), [](double x) { return std::isfinite(x); });
+  };
+  const bool ok = finite(state.level) && finite(state.cov) && std::isfinite(state.tilt) &&
+                  state.level[0] > 0.5 && state.level[0] < 2.0 && state.cov[0] >= 0 &&
+                  state.cov[2] >= 0 && state.recent.size() <= kRecent &&
+                  (state.seen > kWarmUp || state.recent.empty()) &&
+                  std::all_of(state.recent.begin(), state.recent.end(),
+                              [](float x) { return std::isfinite(x) && x >= 0; });
+  if (!ok) return false;
+  Clear();
+  level_ = state.level;
+  cov_ = state.cov;
+  tilt_ = state.tilt;
+  seen_ = state.seen;
+  recent_ = state.recent;
+  next_ = recent_.size() % kRecent;
+  if (recent_.size() >= kCalibrateFrom) Calibrate();
+  return true;
 }
 
 std::string AxisText(const AxisFit& fit) {

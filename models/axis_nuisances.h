@@ -41,8 +41,8 @@ struct AxisFit {
   double gain = 1;
   double shift_bins = 0;  // in bins, about the axis' origin (its low edge when it has none)
   double tilt = 0;        // log-slope of the counts across the whole axis
-  // Statistical errors from the fit's curvature.
-  double gain_error = 0, shift_error = 0;
+  // Statistical errors from the fit's curvature (0 for a nuisance not fitted).
+  double gain_error = 0, shift_error = 0, tilt_error = 0;
 };
 
 // Reference shapes with fewer bins than this are not fitted: too few bins to tell a gain from a
@@ -86,6 +86,19 @@ class AxisCourse {
   double shift_bins() const { return level_[1]; }
   double tilt() const { return tilt_; }
 
+  // What the course has learned, to outlive a restart: Restore gives back a course that tests
+  // the next lumisection as this one would have.
+  struct State {
+    std::array<double, 2> level{1, 0};   // gain, shift
+    std::array<double, 3> cov{0, 0, 0};  // gain, both, shift
+    double tilt = 0;
+    uint32_t seen = 0;
+    std::vector<float> recent;  // the departures it calibrates on, oldest first
+  };
+  State Save() const;
+  // False, and the course unchanged, when `state` is not one that Save gives.
+  bool Restore(const State& state);
+
   static constexpr double kFollow = 0.2;        // weight of a lumisection in the level
   static constexpr double kSpreadAfter = 0.02;  // weight of a departure in the spread, once warm
   static constexpr double kClip = 4;
@@ -94,6 +107,8 @@ class AxisCourse {
   static constexpr double kKeepAbove = 1e-5;  // a departure this unlikely is not kept
 
  private:
+  void Calibrate();  // on the recent departures
+
   std::array<double, 2> level_{1, 0};   // gain, shift
   std::array<double, 3> cov_{0, 0, 0};  // their departures' covariance: gain, both, shift
   double tilt_ = 0;

@@ -160,7 +160,7 @@ models::AxisCourse::Finding FollowAxis(Monitor& m,
                       start, m.nuisances);
   if (!fit.valid) return {};
   const double value[3] = {fit.gain, fit.shift_bins, fit.tilt};
-  const double error[3] = {fit.gain_error, fit.shift_error, 0};
+  const double error[3] = {fit.gain_error, fit.shift_error, fit.tilt_error};
   static const char* const kNames[3] = {"gain", "shift", "tilt"};
   for (int k = 0; k < 3; ++k) {
     if (!(m.nuisances & (1u << k))) continue;

@@ -74,6 +74,45 @@ TEST(AxisNuisances, TheFitRecoversTheGainOfOneLumisectionWithAnHonestError) {
   }
 }
 
+TEST(AxisNuisances, ATiltIsRecoveredWithAnHonestErrorWhenAskedFor) {
+  // A luminosity-dependent slope across the axis, fitted along with the gain and the shift.
+  std::mt19937_64 rng(13);
+  for (Family family : {Family::kFallingSpectrum, Family::kPeakOnBackground}) {
+    const std::vector<double> ref = Reference(family, rng);
+    for (double tilt : {0.0, 0.3}) {
+      double sum = 0, sum_error = 0, sum_pull2 = 0;
+      const int n = 200;
+      for (int i = 0; i < n; ++i) {
+        std::vector<double> counts;
+        models::TransformShape(ref, {1, 0, tilt, 0}, counts, true);
+        for (double& c : counts) c = std::poisson_distribution<long>(1e4 * c)(rng);
+        AxisFit start;
+        start.valid = true;
+        start.tilt = tilt;
+        const AxisFit fit = models::FitAxis(
+            ref, counts, 0, 0, start, models::kFitGain | models::kFitShift | models::kFitTilt);
+        ASSERT_TRUE(fit.valid) << sim::Name(family) << " tilt " << tilt;
+        ASSERT_GT(fit.tilt_error, 0) << sim::Name(family);
+        sum += fit.tilt;
+        sum_error += fit.tilt_error;
+        sum_pull2 += std::pow((fit.tilt - tilt) / fit.tilt_error, 2);
+      }
+      // On a falling spectrum the tilt is nearly degenerate with the gain: what bias there is
+      // stays well inside one lumisection's error.
+      EXPECT_NEAR(sum / n, tilt, 0.5 * sum_error / n) << sim::Name(family) << " tilt " << tilt;
+      const double pull_rms = std::sqrt(sum_pull2 / n);
+      EXPECT_GT(pull_rms, 0.75) << sim::Name(family) << " tilt " << tilt;
+      EXPECT_LT(pull_rms, 1.35) << sim::Name(family) << " tilt " << tilt;
+    }
+  }
+  // Not asked for: not fitted, and no error to report.
+  const std::vector<double> ref = Reference(Family::kTiming, rng);
+  const AxisFit fit = models::FitAxis(ref, Moved(ref, 1, 1e4, rng), 0, 0, {});
+  ASSERT_TRUE(fit.valid);
+  EXPECT_EQ(fit.tilt, 0);
+  EXPECT_EQ(fit.tilt_error, 0);
+}
+
 TEST(AxisNuisances, TheGainOfASpectrumFromTheSimulatedDetectorIsRecovered) {
   // Its x axis scaled by the gain, its shape varying from lumisection to lumisection besides.
   std::mt19937_64 rng(12);
@@ -134,13 +173,20 @@ constexpr double kFlagP = models::kJumpShare * 1e-3;
 constexpr int kJumpAt = 1800;
 
 // 2000 lumisections of the simulated detector, its gain drifting by 30% over the first 1500,
-// optionally with a sudden `jump` (relative) from lumisection kJumpAt on.
-CourseRun RunCourse(Family family, double jump, uint64_t seed, double flag_p = 1e-3) {
+// optionally with a sudden `jump` (relative) from lumisection kJumpAt on, and a restart before
+// lumisection `restart_at` (the course saved, and restored in a new one).
+CourseRun RunCourse(Family family, double jump, uint64_t seed, double flag_p = 1e-3,
+                    int restart_at = -1) {
   std::mt19937_64 rng(seed);
   const std::vector<double> ref = Reference(family, rng);
   AxisCourse course;
   CourseRun out;
   for (int ls = 0; ls < 2000; ++ls) {
+    if (ls == restart_at) {
+      AxisCourse restored;
+      EXPECT_TRUE(restored.Restore(course.Save()));
+      course = restored;
+    }
     double gain = 1 + 0.3 * std::min(ls, 1500) / 1500.0;
     if (jump != 0 && ls >= kJumpAt) gain *= 1 + jump;
     const auto s = sim::Draw(Spec(family, gain), 1e4, Anomaly::kNone, 0, rng);
@@ -185,6 +231,52 @@ TEST(AxisNuisances, AJumpOfTheGainIsFlaggedAtOnceThenFollowed) {
     // A gain that stays where it jumped to is the new course after a while.
     EXPECT_GT(r.followed_after, 0) << sim::Name(family);
     EXPECT_LT(r.followed_after, 60) << sim::Name(family);
+  }
+}
+
+TEST(AxisNuisances, ACourseRestoredAfterARestartFlagsAJumpAtOnce) {
+  // Restored just before the jump: no new warm-up, the jump is tested and flagged at once.
+  const CourseRun r = RunCourse(Family::kPeakOnBackground, 0.05, 33, kFlagP, kJumpAt);
+  EXPECT_EQ(r.first_jump_flag, 0);
+  // And it follows the drift before it as the course that never stopped does.
+  const CourseRun steady = RunCourse(Family::kPeakOnBackground, 0, 21, 1e-3, 700);
+  EXPECT_LE(steady.flagged, 2e-3 * steady.normals) << steady.flagged << " of " << steady.normals;
+}
+
+TEST(AxisNuisances, ACourseSavesWhatItLearnedAndRefusesADamagedState) {
+  std::mt19937_64 rng(5);
+  const std::vector<double> ref = Reference(Family::kTiming, rng);
+  AxisCourse course;
+  for (int ls = 0; ls < 500; ++ls)
+    course.Add(models::FitAxis(ref, Moved(ref, 1.01, 1e4, rng), 0, 0, {}));
+  const AxisCourse::State saved = course.Save();
+  EXPECT_EQ(saved.seen, 500u);
+  EXPECT_EQ(saved.recent.size(), AxisCourse::kRecent) << "a full ring";
+  AxisCourse restored;
+  ASSERT_TRUE(restored.Restore(saved));
+  EXPECT_EQ(restored.gain(), course.gain());
+  EXPECT_EQ(restored.shift_bins(), course.shift_bins());
+  // The same departures follow, oldest first: the ring goes on where it was.
+  for (int ls = 0; ls < 30; ++ls) {
+    const AxisFit fit = models::FitAxis(ref, Moved(ref, 1.01, 1e4, rng), 0, 0, {});
+    course.Add(fit);
+    restored.Add(fit);
+  }
+  EXPECT_EQ(restored.Save().recent, course.Save().recent);
+  EXPECT_EQ(restored.Save().cov, course.Save().cov);
+
+  for (auto damage : std::vector<void (*)(AxisCourse::State&)>{
+           [](AxisCourse::State& s) { s.level[0] = std::nan(""); },
+           [](AxisCourse::State& s) { s.cov[2] = -1; },
+           [](AxisCourse::State& s) { s.recent.resize(AxisCourse::kRecent + 1, 1.0f); },
+           [](AxisCourse::State& s) { s.recent[3] = -INFINITY; },
+           [](AxisCourse::State& s) { s.seen = 2; }}) {
+    AxisCourse::State bad = saved;
+    damage(bad);
+    AxisCourse untouched = restored;
+    EXPECT_FALSE(untouched.Restore(bad));
+    EXPECT_EQ(untouched.Save().recent, restored.Save().recent);
+    EXPECT_EQ(untouched.gain(), restored.gain());
   }
 }
 
