@@ -20,6 +20,7 @@
 #include "server/http_routes.h"
 #include "server/http_server.h"
 #include "server/ingest_service.h"
+#include "server/meta.h"
 #include "server/metrics.h"
 #include "server/model_files.h"
 #include "server/monitors.h"
@@ -230,6 +231,15 @@ int main(int argc, char** argv) {
   server->Shutdown(deadline);
   scorer.Stop();
   training.Stop();
+  // What changes with every histogram and is worth keeping (the axis nuisances' course) is
+  // written once, now.
+  for (const std::shared_ptr<hs::Monitor>& m : registry.All()) {
+    std::lock_guard lk(m->mu);
+    if (m->forgotten || !m->model || !m->meta_saved) continue;
+    if (const absl::Status s = hs::SaveMeta(*store, *m); !s.ok())
+      std::clog << "histguardd: " << m->name << ": state not saved at shutdown (" << s.message()
+                << ")\n";
+  }
   http->Stop();
   std::clog << "histguardd: stopped\n";
   return 0;

@@ -85,6 +85,31 @@ StoredVigilance VigilanceFrom(const nlohmann::json& j, const std::vector<uint32_
   return v;
 }
 
+nlohmann::json AxisCourseJson(const Monitor& m) {
+  if (!m.axis_model || !m.axis_course.started()) return nullptr;
+  const models::AxisCourse::State c = m.axis_course.Save();
+  return {{"reference_version", m.axis_model->version},
+          {"level", c.level},
+          {"cov", c.cov},
+          {"tilt", c.tilt},
+          {"seen", c.seen},
+          {"recent", c.recent}};
+}
+
+StoredAxisCourse AxisCourseFrom(const nlohmann::json& j) {
+  StoredAxisCourse out;
+  out.reference_version = JsonInteger<uint64_t>(j.at("reference_version"), "reference_version");
+  models::AxisCourse::State& c = out.state;
+  c.level = j.at("level").get<std::array<double, 2>>();
+  c.cov = j.at("cov").get<std::array<double, 3>>();
+  c.tilt = j.at("tilt").get<double>();
+  c.seen = JsonInteger<uint32_t>(j.at("seen"), "seen");
+  c.recent = j.at("recent").get<std::vector<float>>();
+  if (!models::AxisCourse().Restore(c))
+    throw std::runtime_error("its values are not those of a course");
+  return out;
+}
+
 }  // namespace
 
 std::string MetaJson(const Monitor& m) {
@@ -95,9 +120,13 @@ std::string MetaJson(const Monitor& m, uint64_t active, const std::vector<Versio
                      uint64_t anchor) {
   nlohmann::json versions = nlohmann::json::array();
   for (const auto& v : kept) versions.push_back(nlohmann::json::parse(v.manifest));
-  return nlohmann::json{{"shape", m.shape},         {"active_version", active},
-                        {"anchor_version", anchor}, {"trained_versions", m.trained_versions},
-                        {"versions", versions},     {"vigilance", VigilanceJson(m)}}
+  return nlohmann::json{{"shape", m.shape},
+                        {"active_version", active},
+                        {"anchor_version", anchor},
+                        {"trained_versions", m.trained_versions},
+                        {"versions", versions},
+                        {"vigilance", VigilanceJson(m)},
+                        {"axis_course", AxisCourseJson(m)}}
       .dump();
 }
 
@@ -109,8 +138,9 @@ absl::Status SaveMeta(Store& store, const Monitor& m) {
 
 absl::StatusOr<StoredMeta> ParseStoredMeta(std::string_view text) {
   StoredMeta out;
+  nlohmann::json meta;
   try {
-    const auto meta = nlohmann::json::parse(text);
+    meta = nlohmann::json::parse(text);
     out.shape = JsonIntegers<uint32_t>(meta.at("shape"), "shape");
     out.trained_versions = JsonInteger(meta, "trained_versions", uint64_t{0});
     out.active_version = JsonInteger(meta, "active_version", uint64_t{0});
@@ -120,6 +150,13 @@ absl::StatusOr<StoredMeta> ParseStoredMeta(std::string_view text) {
     if (meta.contains("vigilance")) out.vigilance = VigilanceFrom(meta.at("vigilance"), out.shape);
   } catch (const std::exception& e) {
     return absl::DataLossError(std::string("unreadable state (") + e.what() + ")");
+  }
+  // A course that does not read costs only its warm-up: the rest of the record stands.
+  try {
+    if (meta.contains("axis_course") && !meta.at("axis_course").is_null())
+      out.axis_course = AxisCourseFrom(meta.at("axis_course"));
+  } catch (const std::exception& e) {
+    out.axis_course_problem = std::string("axis course not restored (") + e.what() + ")";
   }
   return out;
 }

@@ -1,7 +1,8 @@
 // A monitor's meta record in the state store: its binning, its kept model versions (their
 // manifests), which of them is active, and what a person decided about lasting changes (a held
-// or rejected change, a new normal being learned: see Monitor). Written whenever one of those
-// changes, read back at start-up (server/restore.h). Plain functions, no shared state.
+// or rejected change, a new normal being learned: see Monitor) and the axis nuisances' course.
+// Written whenever one of the first changes and at shutdown, read back at start-up
+// (server/restore.h). Plain functions, no shared state.
 #pragma once
 
 #include <cstdint>
@@ -25,12 +26,22 @@ struct StoredVigilance {
   uint64_t accept_target = 0;
 };
 
+// The axis nuisances' course (see models/axis_nuisances.h) and the version whose reference it
+// was measured against: written with the record and at shutdown, so a restart neither moves the
+// nuisances' values nor learns their course again.
+struct StoredAxisCourse {
+  uint64_t reference_version = 0;
+  models::AxisCourse::State state;
+};
+
 struct StoredMeta {
   std::vector<uint32_t> shape;
   uint64_t trained_versions = 0, active_version = 0;
   uint64_t anchor = 0;  // 0 in a record written before anchors were kept
   std::vector<VersionInfo> versions;
   StoredVigilance vigilance;
+  std::optional<StoredAxisCourse> axis_course;
+  std::string axis_course_problem;  // why a stored course was unreadable (the rest still is)
 };
 
 // The record of `monitor` as it is now. Caller holds monitor.mu.

@@ -173,7 +173,8 @@ struct Monitor {
   // The axis nuisances of 1D histograms (see models/axis_nuisances.h), fitted against the axis
   // reference of `axis_model`: the anchor's once it is the active model, until then (after a
   // start-up) the first model scored with. Retrainings keep it, so a slow drift shows as a gain
-  // moving away from 1 across them. Their course flags a jump. Not stored.
+  // moving away from 1 across them. Their course flags a jump. Both are kept in the meta record
+  // (its version and the course), written with it and at shutdown (see server/meta.h).
   std::shared_ptr<const models::Model> axis_model;
   models::AxisCourse axis_course;
   prometheus::Gauge* nuisance_gauges[3] = {};  // gain, shift, tilt; made with the first fit

@@ -7,6 +7,31 @@
 #include "server/meta.h"
 
 namespace histguard::server {
+namespace {
+
+// The axis nuisances go on against the reference they were measured against before the restart
+// (the anchor's), with their course where it was, so neither their values nor the jump test start
+// over. `m` has its model; the caller holds its mutex.
+void RestoreAxis(const ModelFiles& files, const std::optional<StoredAxisCourse>& course, Monitor& m,
+                 RestoreReport& report) {
+  if (m.nuisances == 0) return;
+  std::shared_ptr<const models::Model> reference = m.model;
+  if (m.anchor != 0 && m.anchor != m.model->version) {
+    std::string error;
+    if (auto anchor = files.Load(m.name, m.anchor, m.shape, &error))
+      reference = std::make_shared<const models::Model>(std::move(*anchor));
+    else
+      report.problems.push_back(m.name + ": axis nuisances measured against v" +
+                                std::to_string(m.model->version) + ", not the anchor (" + error +
+                                ")");
+  }
+  if (reference->axis_reference.empty()) return;  // a model file from before they were fitted
+  m.axis_model = reference;
+  if (course && course->reference_version == reference->version)
+    m.axis_course.Restore(course->state);
+}
+
+}  // namespace
 
 RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFiles& files,
                               MonitorRegistry& registry) {
@@ -33,7 +58,11 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
     std::lock_guard lk(m->mu);
     m->meta_saved = true;
     uint64_t active = 0;
+    std::optional<StoredAxisCourse> axis_course;
     if (auto meta = ParseStoredMeta(meta_text); meta.ok()) {
+      axis_course = std::move(meta->axis_course);
+      if (!meta->axis_course_problem.empty())
+        report.problems.push_back(name + ": " + meta->axis_course_problem);
       m->shape = std::move(meta->shape);
       m->trained_versions = meta->trained_versions;
       active = meta->active_version;
@@ -79,6 +108,7 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
         report.problems.push_back(name + ": " + error);
       }
       if (!m->model) report.problems.push_back(name + ": no kept model loads; it learns again");
+      if (m->model) RestoreAxis(files, axis_course, *m, report);
     }
     noted(store.ForEachLabel(name, [&m](const v1::LabelRequest& label) {
       m->labels[{label.run(), label.lumisection()}] = label.label() == v1::QUALITY_GOOD;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -422,9 +423,14 @@ TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
 // shape, reported in the verdict and on /metrics, followed while they creep across retrainings,
 // and flagged, by name, when they jump.
 TEST(Vigilance, TheAxisNuisancesAreReportedFollowedAndAJumpIsFlagged) {
-  DaemonProcess d;
-  ASSERT_TRUE(d.started()) << d.error();
-  Client client(d.grpc_address());
+  char tmpl[] = "/tmp/histguard-axis-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  // Retraining every 150 lumisections: the spectrum's drift is learned by new models while its
+  // nuisances stay measured against the anchor.
+  const std::vector<std::string> flags = {"--retrain-every", "150"};
+  auto d = std::make_unique<DaemonProcess>(flags, dir);
+  ASSERT_TRUE(d->started()) << d->error();
+  auto client_ptr = std::make_unique<Client>(d->grpc_address());
   std::vector<Lane> lanes(2);
   // A falling energy spectrum whose axis the gain scales, creeping by 0.02% a lumisection.
   lanes[0].spec = SpecOf(sim::Family::kFallingSpectrum);
@@ -432,9 +438,9 @@ TEST(Vigilance, TheAxisNuisancesAreReportedFollowedAndAJumpIsFlagged) {
   // A mass peak that will jump.
   lanes[1].spec = SpecOf(sim::Family::kPeakOnBackground);
   for (size_t i = 0; i < lanes.size(); ++i) lanes[i].rng.seed(300 + i);
-  uint64_t ls = TrainLanes(client, lanes, 100);
+  uint64_t ls = TrainLanes(*client_ptr, lanes, 100);
   for (auto& l : lanes) Reset(l);
-  FeedLanes(client, lanes, ls, 300, 0, 0, false);
+  FeedLanes(*client_ptr, lanes, ls, 300, 0, 0, false);
   for (const Lane& l : lanes) Print("nuisances", l);
   for (const Lane& l : lanes) EXPECT_LE(l.false_alarms, 3) << l.spec.name;
 
@@ -446,8 +452,21 @@ TEST(Vigilance, TheAxisNuisancesAreReportedFollowedAndAJumpIsFlagged) {
     }
     return out;
   };
+  // A restart (an upgrade, a rescheduled pod): the nuisances go on against the same reference,
+  // and their course is not learned again, so a jump right after it is still flagged.
+  const auto before = GetMonitor(*client_ptr, lanes[0].spec.name);
+  std::printf("spectrum: active v%llu, anchor v%llu\n",
+              static_cast<unsigned long long>(before.active_version()),
+              static_cast<unsigned long long>(before.anchor_version()));
+  EXPECT_GT(before.active_version(), before.anchor_version()) << "the drift was retrained on";
+  ASSERT_EQ(d->Stop(SIGTERM), 0);
+  client_ptr.reset();
+  d = std::make_unique<DaemonProcess>(flags, dir);
+  ASSERT_TRUE(d->started()) << d->error();
+  client_ptr = std::make_unique<Client>(d->grpc_address());
+
   // The gain the spectrum's last lumisections were drawn with: 1 + 0.0002 x 299.
-  const auto falling = GetMonitor(client, lanes[0].spec.name);
+  const auto falling = GetMonitor(*client_ptr, lanes[0].spec.name);
   const auto fitted = nuisances(falling.last_verdict());
   ASSERT_TRUE(fitted.count("gain") && fitted.count("shift"))
       << falling.last_verdict().DebugString();
@@ -458,7 +477,7 @@ TEST(Vigilance, TheAxisNuisancesAreReportedFollowedAndAJumpIsFlagged) {
   lanes[0].spec.gain = 1.06;
   for (int i = 0; i < 20; ++i) {
     std::vector<v1::Verdict> more;
-    ASSERT_TRUE(client
+    ASSERT_TRUE((*client_ptr)
                     .Submit({Make(lanes[0].spec,
                                   sim::Draw(lanes[0].spec, 1e4, Anomaly::kNone, 0, lanes[0].rng), 1,
                                   ls + 1 + i)},
@@ -472,7 +491,7 @@ TEST(Vigilance, TheAxisNuisancesAreReportedFollowedAndAJumpIsFlagged) {
               fitted.at("gain"));
   EXPECT_NEAR(mean_gain, 1.06, 0.015);
   int status = 0;
-  const std::string body = HttpGet(d.metrics_address(), "/metrics", &status);
+  const std::string body = HttpGet(d->metrics_address(), "/metrics", &status);
   const std::string key =
       "histguard_monitor_nuisance{monitor=\"" + lanes[0].spec.name + "\",nuisance=\"gain\"} ";
   const size_t at = body.find(key);
@@ -483,7 +502,7 @@ TEST(Vigilance, TheAxisNuisancesAreReportedFollowedAndAJumpIsFlagged) {
   lanes[1].spec.gain = 1.05;
   std::vector<v1::Verdict> vs;
   ASSERT_TRUE(
-      client
+      (*client_ptr)
           .Submit({Make(lanes[1].spec,
                         sim::Draw(lanes[1].spec, 1e4, Anomaly::kNone, 0, lanes[1].rng), 1, ++ls)},
                   &vs)
@@ -496,6 +515,8 @@ TEST(Vigilance, TheAxisNuisancesAreReportedFollowedAndAJumpIsFlagged) {
               vs[0].detail().find("shifted") != std::string::npos)
       << vs[0].detail();
   EXPECT_EQ(nuisances(vs[0]).size(), 2u);
+  d.reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -264,6 +264,57 @@ TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
   }
 }
 
+// The axis nuisances' course comes back with the version it measured against; a damaged course
+// costs only itself.
+TEST(StoredMetaTest, TheAxisCourseReadsBackAndADamagedOneLeavesTheRest) {
+  Config config;
+  Metrics metrics;
+  MonitorRegistry registry(config, metrics);
+  Rejection why;
+  auto m = registry.FindOrCreate("ecal/barrel/energy", &why);
+  ASSERT_TRUE(m);
+  m->shape = {100};
+  auto ParsedCourse = [&] {
+    auto meta = ParseStoredMeta(MetaJson(*m, 3, {}, 2));
+    EXPECT_TRUE(meta.ok()) << meta.status();
+    return meta.ok() ? meta->axis_course : std::nullopt;
+  };
+  EXPECT_FALSE(ParsedCourse()) << "no course before the first fit";
+
+  auto reference = std::make_shared<models::Model>();
+  reference->version = 2;
+  m->axis_model = reference;
+  std::mt19937_64 rng(4);
+  std::normal_distribution<double> noise(0, 0.003);
+  for (int i = 0; i < 250; ++i) {
+    models::AxisFit fit;
+    fit.valid = true;
+    fit.gain = 1.02 + noise(rng);
+    fit.shift_bins = 10 * noise(rng);
+    fit.gain_error = 0.003;
+    fit.shift_error = 0.03;
+    m->axis_course.Add(fit);
+  }
+  const auto course = ParsedCourse();
+  ASSERT_TRUE(course);
+  EXPECT_EQ(course->reference_version, 2u);
+  const models::AxisCourse::State saved = m->axis_course.Save();
+  EXPECT_EQ(course->state.level, saved.level);
+  EXPECT_EQ(course->state.cov, saved.cov);
+  EXPECT_EQ(course->state.seen, 250u);
+  EXPECT_EQ(course->state.recent, saved.recent);
+
+  auto meta = ParseStoredMeta(
+      R"({"shape": [100], "active_version": 3, "anchor_version": 2, "versions": [],
+          "axis_course": {"reference_version": 2, "level": [1, 0], "cov": [-1, 0, 0],
+                          "tilt": 0, "seen": 40, "recent": []}})");
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_FALSE(meta->axis_course);
+  EXPECT_NE(meta->axis_course_problem.find("axis course"), std::string::npos);
+  EXPECT_EQ(meta->active_version, 3u);
+  EXPECT_EQ(meta->anchor, 2u);
+}
+
 std::vector<VersionInfo> Versions(std::initializer_list<uint64_t> numbers) {
   std::vector<VersionInfo> out;
   for (uint64_t n : numbers) {
