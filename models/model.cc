@@ -539,6 +539,28 @@ void LastingRegions::Clear() {
   low_length_ = {};
 }
 
+bool LastingRegions::Restore(const Model& m, State state) {
+  const size_t blocks = state.high.size();
+  if (blocks == 0) {
+    Clear();
+    return state.low.empty() && state.high_length.empty() && state.low_length.empty();
+  }
+  const auto sums_ok = [](const std::vector<float>& sums) {
+    return std::all_of(sums.begin(), sums.end(),
+                       [](float x) { return std::isfinite(x) && x >= 0 && x <= kCap; });
+  };
+  if (blocks != m.lasting.offset.size() || m.regional.empty() ||
+      blocks != RegionalBlockCount(m.shape) || state.low.size() != blocks ||
+      state.high_length.size() != blocks || state.low_length.size() != blocks ||
+      !sums_ok(state.high) || !sums_ok(state.low))
+    return false;
+  high_ = std::move(state.high);
+  low_ = std::move(state.low);
+  high_length_ = std::move(state.high_length);
+  low_length_ = std::move(state.low_length);
+  return true;
+}
+
 LastingRegions::Finding LastingRegions::Add(const Model& m, std::span<const double> counts,
                                             Scratch& s) {
   Finding out;

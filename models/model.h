@@ -238,6 +238,17 @@ class LastingRegions {
   void Clear();
   bool active() const { return !high_.empty(); }  // gathered with the last model it was given
 
+  // What the sums hold, to outlive a restart: per block, in ForEachBlock's order (all empty when
+  // nothing is gathered).
+  struct State {
+    std::vector<float> high, low;
+    std::vector<uint32_t> high_length, low_length;
+  };
+  State Save() const { return {high_, low_, high_length_, low_length_}; }
+  // Gives back the sums gathered with `model`. False, and nothing changed, when `state` is not
+  // one that Save could have given with it (another block count, a sum outside [0, kCap]).
+  bool Restore(const Model& model, State state);
+
   static constexpr double kMaxStep = 4, kCap = 12;
   // A block must expect this many counts to take part: its deviate is then near normal.
   static constexpr double kMinExpected = 5;

@@ -407,6 +407,29 @@ TEST(Model, LastingEvidenceKeepsItsPromiseFollowsAGainAndAddsUpAFaintBlock) {
   EXPECT_GE(flagged, (lasting_for - first) * 95 / 100);
   EXPECT_TRUE(last.low);
   EXPECT_TRUE(last.region.first < 46 && last.region.first + last.region.width > 30);
+
+  // What it gathered outlives a restart: restored, the sums go on as they would have.
+  LastingRegions restored;
+  ASSERT_TRUE(restored.Restore(*t.model, lasting.Save()));
+  auto s = sim::Draw(t.spec, 1e4, sim::Anomaly::kNone, 0, rng);
+  for (size_t b = 30; b < 46; ++b)
+    s.contents[b] = std::poisson_distribution<int>(0.9 * s.expected[b])(rng);
+  ScoreHistogram(*t.model, s.contents, scratch);
+  const auto going_on = lasting.Add(*t.model, s.contents, scratch);
+  const auto after_restore = restored.Add(*t.model, s.contents, scratch);
+  EXPECT_EQ(after_restore.p_value, going_on.p_value);
+  EXPECT_EQ(after_restore.length, going_on.length);
+  EXPECT_LT(after_restore.p_value, 1e-3);
+  // A state of another binning, or with a sum no Add gives, is refused and changes nothing.
+  LastingRegions::State other = lasting.Save();
+  other.high.pop_back();
+  EXPECT_FALSE(restored.Restore(*t.model, other));
+  other = lasting.Save();
+  other.low[3] = LastingRegions::kCap + 1;
+  EXPECT_FALSE(restored.Restore(*t.model, other));
+  other.low[3] = std::nanf("");
+  EXPECT_FALSE(restored.Restore(*t.model, other));
+  EXPECT_EQ(restored.Save().low, lasting.Save().low);
 }
 
 // sqrt(N) sup_j |F_c(j) - F_e(j)| over bins in the given order.
