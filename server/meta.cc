@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "models/json_integer.h"
+#include "server/model_files.h"
 #include "server/store.h"
 
 namespace histguard::server {
@@ -110,6 +111,104 @@ StoredAxisCourse AxisCourseFrom(const nlohmann::json& j) {
   return out;
 }
 
+// What a held candidate is besides its model (in its own file, see kHeldCandidates).
+nlohmann::json HeldCandidateJson(const Monitor& m) {
+  if (!m.pending || m.pending->held_file == 0 || m.change_rejected) return nullptr;
+  const Candidate& c = *m.pending;
+  return {{"file", c.held_file},
+          {"change", c.change},
+          {"change_from", KeyJson(c.change_from)},
+          {"nuisances", c.nuisances},
+          {"sample_count", c.info.sample_count},
+          {"training_loss", c.info.train_loss},
+          {"holdout_loss", c.info.holdout_loss},
+          {"reason", c.info.reason},
+          {"first", KeyJson(c.info.first)},
+          {"last", KeyJson(c.info.last)},
+          {"seconds", c.seconds},
+          {"drift", c.drift}};
+}
+
+Candidate HeldCandidateFrom(const nlohmann::json& j, const std::vector<uint32_t>& shape) {
+  Candidate c;
+  c.held_file = JsonInteger<uint64_t>(j.at("file"), "file");
+  if (c.held_file < kHeldCandidates) throw std::runtime_error("its file is not a held one's");
+  c.change = j.at("change").get<std::string>();
+  c.change_from = KeyFrom(j.at("change_from"), "change_from");
+  c.nuisances = j.at("nuisances").get<std::string>();
+  c.info.sample_count = JsonInteger<uint64_t>(j.at("sample_count"), "sample_count");
+  c.info.train_loss = j.at("training_loss").get<double>();
+  c.info.holdout_loss = j.at("holdout_loss").get<double>();
+  c.info.reason = j.at("reason").get<std::string>();
+  c.info.first = KeyFrom(j.at("first"), "first");
+  c.info.last = KeyFrom(j.at("last"), "last");
+  c.seconds = j.at("seconds").get<double>();
+  c.drift = j.at("drift").get<bool>();
+  c.shape = shape;
+  return c;
+}
+
+// Sparse: most sums are 0 on normal data, and a detector-sized map has tens of thousands.
+nlohmann::json LastingJson(const Monitor& m) {
+  if (!m.model || (!m.lasting.active() && m.flagged_streak == 0)) return nullptr;
+  const models::LastingRegions::State sums = m.lasting.Save();
+  std::vector<uint32_t> index, high_length, low_length;
+  std::vector<float> high, low;
+  for (size_t i = 0; i < sums.high.size(); ++i) {
+    if (sums.high[i] == 0 && sums.low[i] == 0) continue;
+    index.push_back(static_cast<uint32_t>(i));
+    high.push_back(sums.high[i]);
+    low.push_back(sums.low[i]);
+    high_length.push_back(sums.high_length[i]);
+    low_length.push_back(sums.low_length[i]);
+  }
+  return {{"model_version", m.model->version},
+          {"as_of", {m.last_verdict.run(), m.last_verdict.lumisection()}},
+          {"blocks", sums.high.size()},
+          {"index", index},
+          {"high", high},
+          {"low", low},
+          {"high_length", high_length},
+          {"low_length", low_length},
+          {"flagged_streak", m.flagged_streak},
+          {"streak_bins", m.streak_bins}};
+}
+
+StoredLasting LastingFrom(const nlohmann::json& j) {
+  StoredLasting out;
+  out.model_version = JsonInteger<uint64_t>(j.at("model_version"), "model_version");
+  const std::vector<uint64_t> as_of = JsonIntegers<uint64_t>(j.at("as_of"), "as_of");
+  if (as_of.size() != 2) throw std::runtime_error("as_of is not a (run, lumisection)");
+  out.as_of = {as_of[0], as_of[1]};
+  out.flagged_streak = JsonInteger<uint32_t>(j.at("flagged_streak"), "flagged_streak");
+  out.streak_bins = j.at("streak_bins").get<std::string>();
+  const uint32_t blocks = JsonInteger<uint32_t>(j.at("blocks"), "blocks");
+  const std::vector<uint32_t> index = JsonIntegers<uint32_t>(j.at("index"), "index"),
+                              high_length =
+                                  JsonIntegers<uint32_t>(j.at("high_length"), "high_length"),
+                              low_length = JsonIntegers<uint32_t>(j.at("low_length"), "low_length");
+  const auto high = j.at("high").get<std::vector<float>>(),
+             low = j.at("low").get<std::vector<float>>();
+  if (blocks > (1u << 24)) throw std::runtime_error("more blocks than any binning has");
+  if (high.size() != index.size() || low.size() != index.size() ||
+      high_length.size() != index.size() || low_length.size() != index.size())
+    throw std::runtime_error("its lists differ in length");
+  models::LastingRegions::State& s = out.sums;
+  s.high.assign(blocks, 0.0f);
+  s.low.assign(blocks, 0.0f);
+  s.high_length.assign(blocks, 0);
+  s.low_length.assign(blocks, 0);
+  for (size_t k = 0; k < index.size(); ++k) {
+    if (index[k] >= blocks || (k > 0 && index[k] <= index[k - 1]))
+      throw std::runtime_error("its block indices are not increasing within the block count");
+    s.high[index[k]] = high[k];
+    s.low[index[k]] = low[k];
+    s.high_length[index[k]] = high_length[k];
+    s.low_length[index[k]] = low_length[k];
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string MetaJson(const Monitor& m) {
@@ -126,7 +225,9 @@ std::string MetaJson(const Monitor& m, uint64_t active, const std::vector<Versio
                         {"trained_versions", m.trained_versions},
                         {"versions", versions},
                         {"vigilance", VigilanceJson(m)},
-                        {"axis_course", AxisCourseJson(m)}}
+                        {"held_candidate", HeldCandidateJson(m)},
+                        {"axis_course", AxisCourseJson(m)},
+                        {"lasting", LastingJson(m)}}
       .dump();
 }
 
@@ -151,12 +252,25 @@ absl::StatusOr<StoredMeta> ParseStoredMeta(std::string_view text) {
   } catch (const std::exception& e) {
     return absl::DataLossError(std::string("unreadable state (") + e.what() + ")");
   }
-  // A course that does not read costs only its warm-up: the rest of the record stands.
+  // A course or lasting evidence that does not read costs only what it held: the rest of the
+  // record stands.
   try {
     if (meta.contains("axis_course") && !meta.at("axis_course").is_null())
       out.axis_course = AxisCourseFrom(meta.at("axis_course"));
   } catch (const std::exception& e) {
     out.axis_course_problem = std::string("axis course not restored (") + e.what() + ")";
+  }
+  try {
+    if (meta.contains("held_candidate") && !meta.at("held_candidate").is_null())
+      out.held_candidate = HeldCandidateFrom(meta.at("held_candidate"), out.shape);
+  } catch (const std::exception& e) {
+    out.held_candidate_problem = std::string("held candidate not restored (") + e.what() + ")";
+  }
+  try {
+    if (meta.contains("lasting") && !meta.at("lasting").is_null())
+      out.lasting = LastingFrom(meta.at("lasting"));
+  } catch (const std::exception& e) {
+    out.lasting_problem = std::string("lasting evidence not restored (") + e.what() + ")";
   }
   return out;
 }

@@ -16,8 +16,7 @@
 
 namespace histguard::server {
 
-// The lasting-change state that outlives a restart. (A held candidate model does not: after a
-// restart the change stays held, and the next training that learns it holds a new candidate.)
+// The lasting-change state that outlives a restart (the held candidate apart: see StoredMeta).
 struct StoredVigilance {
   std::optional<HeldChange> held_change;
   bool change_rejected = false;
@@ -34,6 +33,18 @@ struct StoredAxisCourse {
   models::AxisCourse::State state;
 };
 
+// The lasting evidence (see models::LastingRegions) and the open streak of flagged verdicts, so a
+// lasting change stays flagged across a restart and its length counts on. The sums belong to the
+// model version they were gathered with, and hold as of one histogram (the last scored): a record
+// older than the newest stored histogram (written before a crash) is out of date and not used.
+struct StoredLasting {
+  uint64_t model_version = 0;
+  HistogramKey as_of{0, 0};
+  models::LastingRegions::State sums;
+  uint32_t flagged_streak = 0;
+  std::string streak_bins;
+};
+
 struct StoredMeta {
   std::vector<uint32_t> shape;
   uint64_t trained_versions = 0, active_version = 0;
@@ -42,6 +53,11 @@ struct StoredMeta {
   StoredVigilance vigilance;
   std::optional<StoredAxisCourse> axis_course;
   std::string axis_course_problem;  // why a stored course was unreadable (the rest still is)
+  std::optional<StoredLasting> lasting;
+  std::string lasting_problem;  // likewise
+  // The held candidate without its model, which is in the file its held_file names.
+  std::optional<Candidate> held_candidate;
+  std::string held_candidate_problem;  // likewise
 };
 
 // The record of `monitor` as it is now. Caller holds monitor.mu.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/crc.hpp>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -194,6 +195,21 @@ void ModelFiles::Remove(const std::string& monitor, uint64_t version) const {
   const std::string stem = Directory(monitor) + "/v" + std::to_string(version);
   std::filesystem::remove(stem + ".model", ec);
   std::filesystem::remove(stem + ".json", ec);
+}
+
+void ModelFiles::RemoveHeldCandidates(const std::string& monitor, uint64_t keep) const {
+  std::error_code ec;
+  std::vector<uint64_t> held;
+  for (const auto& entry : std::filesystem::directory_iterator(Directory(monitor), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() < 8 || name[0] != 'v' || !name.ends_with(".model")) continue;
+    uint64_t number = 0;
+    const char* end = name.data() + name.size() - 6;
+    if (std::from_chars(name.data() + 1, end, number).ptr == end && number >= kHeldCandidates &&
+        number != keep)
+      held.push_back(number);
+  }
+  for (uint64_t number : held) Remove(monitor, number);
 }
 
 void ModelFiles::RemoveAll(const std::string& monitor) const {

@@ -5,6 +5,9 @@
 //               Load checks all of it against what the caller expects, so a file of another
 //               monitor or binning, a truncated one or a flipped bit is refused, never scored.
 //   v<N>.json   its manifest (version, created time, training window, samples, losses, reason)
+// A candidate held for an operator's approval (see Candidate) is kept the same way under a number
+// no version reaches, kHeldCandidates + the time it was held (ms): the meta record names it, so a
+// restart can still approve it, and the number is the file's identity.
 // Files are written to a temporary name, synced and renamed, so a crash leaves either the old
 // state or the new one. Monitor names are percent-encoded into directory names. Thread-safe
 // (no shared state besides the file system).
@@ -19,6 +22,8 @@
 #include "models/model.h"
 
 namespace histguard::server {
+
+inline constexpr uint64_t kHeldCandidates = uint64_t{1} << 62;
 
 class ModelFiles {
  public:
@@ -39,6 +44,8 @@ class ModelFiles {
   void Remove(const std::string& monitor, uint64_t version) const;
   // Every version of `monitor`, and its folder.
   void RemoveAll(const std::string& monitor) const;
+  // The held candidates' files of `monitor`, but the one numbered `keep` (0: all of them).
+  void RemoveHeldCandidates(const std::string& monitor, uint64_t keep) const;
 
   std::string Directory(const std::string& monitor) const;
 

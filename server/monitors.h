@@ -85,6 +85,8 @@ struct Candidate {
   HeldChange held;     // that change, to test new histograms for
   HistogramKey change_from{0, 0};  // the first histogram of the data that showed it
   std::string nuisances;           // what the change check fitted ("gain 1.021, ...")
+  // While held: the number of its model file (see kHeldCandidates), 0 when it is not written.
+  uint64_t held_file = 0;
 };
 
 struct Monitor {
@@ -152,7 +154,7 @@ struct Monitor {
   // A candidate that learned a localised change, held until an operator approves or rejects it
   // (see change_check.h). While one is held, or after a rejection, only histograms judged GOOD
   // enter the window. After a rejection, later localised candidates are dropped, until an
-  // operator approves or accepts a change.
+  // operator approves or accepts a change. Kept across a restart (see kHeldCandidates).
   std::shared_ptr<Candidate> pending;
   bool change_rejected = false;
   // The change held or rejected: while set, every histogram is also tested for it, so it stays
@@ -167,8 +169,8 @@ struct Monitor {
   double held_cusum = 0;
   static constexpr uint32_t kHeldGoneAfter = 50;
   // Each block's evidence over the lumisections in a row that it deviates (see LastingRegions):
-  // a change too faint for one lumisection is flagged once it has lasted. Not stored: it starts
-  // again from nothing after a restart.
+  // a change too faint for one lumisection is flagged once it has lasted. Kept in the meta record
+  // with the flagged streak (see StoredLasting), written at shutdown.
   models::LastingRegions lasting;
   // The axis nuisances of 1D histograms (see models/axis_nuisances.h), fitted against the axis
   // reference of `axis_model`: the anchor's once it is the active model, until then (after a
@@ -225,9 +227,10 @@ class MonitorRegistry {
   std::shared_ptr<Monitor> Find(const std::string& name) const;
   std::vector<std::shared_ptr<Monitor>> All() const;  // by name
   size_t size() const;
-  // Takes the monitor out of the registry, so its name is free for a new one; null when unknown.
-  // The caller marks it forgotten (under its mutex) and deletes what is stored of it.
-  std::shared_ptr<Monitor> Remove(const std::string& name);
+  // Takes the monitor out of the registry, so its name is free for a new one; null when unknown,
+  // or when `only` is given and the monitor of that name is another (one made after `only` was
+  // taken out). The caller marks it forgotten (under its mutex) and deletes what is stored of it.
+  std::shared_ptr<Monitor> Remove(const std::string& name, const Monitor* only = nullptr);
 
  private:
   const Config& config_;

@@ -31,6 +31,42 @@ void RestoreAxis(const ModelFiles& files, const std::optional<StoredAxisCourse>&
     m.axis_course.Restore(course->state);
 }
 
+// The lasting evidence goes on where it was when it was gathered with the model now active, and
+// an open streak of flagged verdicts keeps its length, when the record is as of the newest stored
+// histogram (after a crash it may be older: then both start again). `m` has its records; the
+// caller holds its mutex.
+void RestoreLasting(const std::optional<StoredLasting>& lasting, Monitor& m,
+                    RestoreReport& report) {
+  if (!lasting ||
+      lasting->as_of != HistogramKey{m.last_verdict.run(), m.last_verdict.lumisection()})
+    return;
+  m.flagged_streak = lasting->flagged_streak;
+  m.streak_bins = lasting->streak_bins;
+  if (m.lasting_open()) m.series.lasting_change->Set(static_cast<double>(m.flagged_streak));
+  if (!m.model || lasting->model_version != m.model->version) return;
+  if (!m.lasting.Restore(*m.model, lasting->sums))
+    report.problems.push_back(m.name + ": lasting evidence not restored (it does not fit v" +
+                              std::to_string(m.model->version) + "'s blocks)");
+}
+
+// The candidate held for approval comes back from its file, so `approve` works after a restart;
+// files of candidates no longer held go. Caller holds m.mu.
+void RestoreHeldCandidate(const ModelFiles& files, std::optional<Candidate> held, Monitor& m,
+                          RestoreReport& report) {
+  if (held && m.model && m.held_change && !m.change_rejected) {
+    std::string error;
+    if (auto model = files.Load(m.name, held->held_file, m.shape, &error)) {
+      held->model = std::make_shared<models::Model>(std::move(*model));
+      held->held = *m.held_change;
+      m.pending = std::make_shared<Candidate>(std::move(*held));
+    } else {
+      report.problems.push_back(m.name + ": the held candidate does not load (" + error +
+                                "); the change stays held");
+    }
+  }
+  files.RemoveHeldCandidates(m.name, m.pending ? m.pending->held_file : 0);
+}
+
 }  // namespace
 
 RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFiles& files,
@@ -59,10 +95,15 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
     m->meta_saved = true;
     uint64_t active = 0;
     std::optional<StoredAxisCourse> axis_course;
+    std::optional<StoredLasting> lasting;
+    std::optional<Candidate> held_candidate;
     if (auto meta = ParseStoredMeta(meta_text); meta.ok()) {
       axis_course = std::move(meta->axis_course);
-      if (!meta->axis_course_problem.empty())
-        report.problems.push_back(name + ": " + meta->axis_course_problem);
+      lasting = std::move(meta->lasting);
+      held_candidate = std::move(meta->held_candidate);
+      for (const std::string* problem :
+           {&meta->axis_course_problem, &meta->lasting_problem, &meta->held_candidate_problem})
+        if (!problem->empty()) report.problems.push_back(name + ": " + *problem);
       m->shape = std::move(meta->shape);
       m->trained_versions = meta->trained_versions;
       active = meta->active_version;
@@ -110,6 +151,7 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       if (!m->model) report.problems.push_back(name + ": no kept model loads; it learns again");
       if (m->model) RestoreAxis(files, axis_course, *m, report);
     }
+    RestoreHeldCandidate(files, std::move(held_candidate), *m, report);
     noted(store.ForEachLabel(name, [&m](const v1::LabelRequest& label) {
       m->labels[{label.run(), label.lumisection()}] = label.label() == v1::QUALITY_GOOD;
     }));
@@ -137,6 +179,7 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       return true;
     }));
     m->series.window_size->Set(static_cast<double>(m->window.size()));
+    RestoreLasting(lasting, *m, report);
     if (m->model) {
       m->series.model_version->Set(static_cast<double>(m->model->version));
       for (const auto& v : m->versions)

@@ -108,8 +108,10 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     if (done) done(r);
   };
   if (cancel_.load()) {
-    std::lock_guard lk(m->mu);
-    m->training = false;
+    {
+      std::lock_guard lk(m->mu);
+      m->training = false;
+    }
     return finish({false, 0, "the daemon is shutting down"});
   }
   // A drift means the older part of the window no longer looks like the present: train on the
@@ -189,10 +191,12 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
       std::clog << "histguardd: training " << m->name << " (" << reason
                 << ") failed: " << outcome.error << "\n";
     }
-    std::lock_guard lk(m->mu);
-    m->training = false;
-    m->last_training_error = outcome.error;
-    m->failed_at_new = m->new_since_train;
+    {
+      std::lock_guard lk(m->mu);
+      m->training = false;
+      m->last_training_error = outcome.error;
+      m->failed_at_new = m->new_since_train;
+    }
     return finish({false, 0, "training failed: " + outcome.error});
   }
 
@@ -227,8 +231,10 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
                     static_cast<unsigned long long>(current->version),
                     config_.candidate_tolerance * 100);
       std::clog << "histguardd: " << m->name << " (" << reason << "): " << why << "\n";
-      std::lock_guard lk(m->mu);
-      KeepCurrentLocked(m, new_at_snapshot);
+      {
+        std::lock_guard lk(m->mu);
+        KeepCurrentLocked(m, new_at_snapshot);
+      }
       return finish({false, 0, why});
     }
   }
@@ -270,10 +276,16 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
         candidate->change = change.where;
         candidate->held = MakeHeldChange(change, all.subspan(from, split - from), shape);
         candidate->change_from = keys[split];
-        std::lock_guard lk(m->mu);
+        bool rejected = false;
+        {
+          std::lock_guard lk(m->mu);
+          rejected = m->change_rejected;
+        }
+        if (!rejected) WriteHeld(*m, *candidate);
+        std::string why;
+        std::unique_lock lk(m->mu);
         KeepCurrentLocked(m, new_at_snapshot);
         metrics_.TrainingRuns("held").Increment();
-        std::string why;
         if (m->change_rejected) {
           why = "it learned a localised change (" + change.where +
                 ") after an operator rejected one; it is dropped and the current model stays";
@@ -290,14 +302,36 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
             metrics_.StoreErrors("write").Increment();
             std::clog << "histguardd: " << m->name << ": the held change is not recorded in the "
                       << "state store (" << s.message() << "); a restart forgets it\n";
+          } else {
+            // The candidate held before (if any) is no longer named by the record.
+            files_.RemoveHeldCandidates(m->name, candidate->held_file);
           }
         }
+        lk.unlock();
         std::clog << "histguardd: " << m->name << " (" << reason << ") candidate " << why << "\n";
         return finish({false, 0, why});
       }
     }
   }
   finish(Install(m, std::move(candidate), /*from_training=*/true));
+}
+
+void TrainingScheduler::WriteHeld(const Monitor& m, Candidate& candidate) {
+  candidate.info.created_unix_ms = UnixMillis();
+  const uint64_t number =
+      kHeldCandidates + static_cast<uint64_t>(std::max<int64_t>(candidate.info.created_unix_ms, 0));
+  candidate.model->version = number;
+  VersionInfo info = candidate.info;
+  info.version = number;
+  std::string error;
+  if (files_.Save(m.name, *candidate.model,
+                  ManifestJson(m.name, info, candidate.shape, candidate.seconds).dump(2), &error)) {
+    candidate.held_file = number;
+    return;
+  }
+  metrics_.StoreErrors("write").Increment();
+  std::clog << "histguardd: " << m.name << ": the held candidate is not written (" << error
+            << "); a restart forgets it\n";
 }
 
 TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> candidate,
@@ -399,6 +433,7 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
     }
   }
   for (uint64_t v : drop) files_.Remove(m->name, v);
+  if (candidate->held_file != 0) files_.Remove(m->name, candidate->held_file);
   metrics_.TrainingRuns("accepted").Increment();
   std::clog << "histguardd: " << (from_training ? "trained " : "approved ") << m->name << " v"
             << info.version << " (" << info.reason << ") on " << info.sample_count

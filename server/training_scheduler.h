@@ -43,7 +43,8 @@ class TrainingScheduler {
 
   // Queues a training of `monitor` on a snapshot of its window. The caller holds monitor->mu and
   // has checked that no training is running; `reason` goes into the manifest ("first training",
-  // "scheduled", "interval", "drift", "manual"). `done` runs on the training thread.
+  // "scheduled", "interval", "drift", "manual"). `done` runs on the training thread, with no
+  // monitor's mutex held (it may lock the monitor).
   void ScheduleLocked(const std::shared_ptr<Monitor>& monitor, std::string reason, Done done = {});
 
   // Makes a candidate that passed validation the monitor's active model: saves it, records it in
@@ -59,6 +60,9 @@ class TrainingScheduler {
   void Run(Monitor* monitor, std::vector<HistogramKey> window,
            std::shared_ptr<const models::Model> current, HistogramKey current_until,
            uint64_t new_at_snapshot, std::string reason, const Done& done);
+  // Writes a candidate about to be held to its file (see kHeldCandidates), setting its held_file;
+  // logs a failure (then a restart forgets it). Without monitor->mu: file I/O.
+  void WriteHeld(const Monitor& monitor, Candidate& candidate);
   // Records an outcome that leaves the current model in place. Caller holds monitor->mu.
   void KeepCurrentLocked(Monitor* monitor, uint64_t new_at_snapshot);
 

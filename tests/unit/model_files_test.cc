@@ -88,6 +88,26 @@ TEST_F(ModelFilesTest, SavedModelLoadsBackWithItsVersionAndBinning) {
   EXPECT_EQ(m->dec2.bias, std::vector<float>(40, 0.5f));
 }
 
+// A held candidate's file is found by its number only, and clearing the held ones leaves the
+// versions and the one still held.
+TEST_F(ModelFilesTest, HeldCandidatesAreClearedButTheOneStillHeldAndTheVersions) {
+  const uint64_t old_held = kHeldCandidates + 1000, held = kHeldCandidates + 2000;
+  for (uint64_t v : {uint64_t{1}, uint64_t{2}, old_held, held})
+    Save("hcal/timing", SmallModel({40}, v));
+  auto m = Load("hcal/timing", held, {40});
+  ASSERT_TRUE(m) << error_;
+  EXPECT_EQ(m->version, held);
+  EXPECT_FALSE(Load("hcal/timing", held + 1, {40})) << "another held candidate's number";
+  files_->RemoveHeldCandidates("hcal/timing", held);
+  EXPECT_FALSE(std::filesystem::exists(PathOf("hcal/timing", old_held)));
+  for (uint64_t v : {uint64_t{1}, uint64_t{2}, held})
+    EXPECT_TRUE(Load("hcal/timing", v, {40})) << v << ": " << error_;
+  files_->RemoveHeldCandidates("hcal/timing", 0);
+  EXPECT_FALSE(std::filesystem::exists(PathOf("hcal/timing", held)));
+  EXPECT_TRUE(Load("hcal/timing", 2, {40})) << error_;
+  files_->RemoveHeldCandidates("never/seen", 0);  // no folder: nothing to do, no error
+}
+
 TEST_F(ModelFilesTest, AFlippedBitAnywhereIsRefused) {
   Save("a", SmallModel({50}, 1));
   const std::string path = PathOf("a", 1);

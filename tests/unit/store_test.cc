@@ -1,6 +1,7 @@
 // The state store's records: what goes in comes back, whatever the encoding chosen on disk.
 #include "server/store.h"
 #include "server/meta.h"
+#include "server/model_files.h"
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
@@ -313,6 +314,113 @@ TEST(StoredMetaTest, TheAxisCourseReadsBackAndADamagedOneLeavesTheRest) {
   EXPECT_NE(meta->axis_course_problem.find("axis course"), std::string::npos);
   EXPECT_EQ(meta->active_version, 3u);
   EXPECT_EQ(meta->anchor, 2u);
+}
+
+// The lasting evidence is stored sparsely, as of a histogram; a damaged one costs only itself.
+TEST(StoredMetaTest, TheLastingEvidenceReadsBackSparseAndADamagedOneLeavesTheRest) {
+  const std::string head = R"({"shape": [64], "active_version": 2, "versions": [], "lasting": )";
+  auto meta = ParseStoredMeta(
+      head + R"({"model_version": 2, "as_of": [7, 130], "blocks": 40, "index": [3, 17],
+                 "high": [0, 11.5], "low": [2.25, 0], "high_length": [0, 37],
+                 "low_length": [4, 0], "flagged_streak": 37, "streak_bins": "bins 31-46"}})");
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  ASSERT_TRUE(meta->lasting) << meta->lasting_problem;
+  const StoredLasting& l = *meta->lasting;
+  EXPECT_EQ(l.model_version, 2u);
+  EXPECT_EQ(l.as_of, (HistogramKey{7, 130}));
+  EXPECT_EQ(l.flagged_streak, 37u);
+  EXPECT_EQ(l.streak_bins, "bins 31-46");
+  ASSERT_EQ(l.sums.high.size(), 40u);
+  ASSERT_EQ(l.sums.low_length.size(), 40u);
+  EXPECT_EQ(l.sums.high[17], 11.5f);
+  EXPECT_EQ(l.sums.high_length[17], 37u);
+  EXPECT_EQ(l.sums.low[3], 2.25f);
+  EXPECT_EQ(l.sums.low_length[3], 4u);
+  EXPECT_EQ(l.sums.high[3] + l.sums.high[0] + l.sums.low[39], 0.0f);
+
+  for (const std::string bad : {
+           R"({"model_version": 2, "as_of": [7, 130], "blocks": 40, "index": [17, 3],
+               "high": [1, 1], "low": [0, 0], "high_length": [1, 1], "low_length": [0, 0],
+               "flagged_streak": 0, "streak_bins": ""})",
+           R"({"model_version": 2, "as_of": [7, 130], "blocks": 10, "index": [17],
+               "high": [1], "low": [0], "high_length": [1], "low_length": [0],
+               "flagged_streak": 0, "streak_bins": ""})",
+           R"({"model_version": 2, "as_of": [7, 130], "blocks": 40, "index": [3],
+               "high": [1, 2], "low": [0], "high_length": [1], "low_length": [0],
+               "flagged_streak": 0, "streak_bins": ""})",
+           R"({"model_version": 2, "as_of": [7], "blocks": 40, "index": [],
+               "high": [], "low": [], "high_length": [], "low_length": [],
+               "flagged_streak": 0, "streak_bins": ""})",
+           R"({"model_version": 2, "as_of": [7, 130], "blocks": 4000000000, "index": [],
+               "high": [], "low": [], "high_length": [], "low_length": [],
+               "flagged_streak": 0, "streak_bins": ""})",
+           R"("lasting")"}) {
+    meta = ParseStoredMeta(head + bad + "}");
+    ASSERT_TRUE(meta.ok()) << meta.status() << bad;
+    EXPECT_FALSE(meta->lasting) << bad;
+    EXPECT_NE(meta->lasting_problem.find("lasting evidence not restored"), std::string::npos)
+        << bad;
+    EXPECT_EQ(meta->active_version, 2u);
+    EXPECT_EQ(meta->shape, std::vector<uint32_t>{64});
+  }
+}
+
+// A held candidate's record (its model is in its own file) reads back; a damaged one costs only
+// itself.
+TEST(StoredMetaTest, TheHeldCandidateReadsBackAndADamagedOneLeavesTheRest) {
+  Config config;
+  Metrics metrics;
+  MonitorRegistry registry(config, metrics);
+  Rejection why;
+  auto m = registry.FindOrCreate("hcal/barrel/timing", &why);
+  ASSERT_TRUE(m);
+  m->shape = {64};
+  auto c = std::make_shared<Candidate>();
+  c->held_file = kHeldCandidates + 1234;
+  c->change = "bins 61-64 low by 20%";
+  c->change_from = {5, 230};
+  c->nuisances = "gain 1.004, shift +0.010";
+  c->info.sample_count = 480;
+  c->info.train_loss = 0.97;
+  c->info.holdout_loss = 1.02;
+  c->info.reason = "scheduled";
+  c->info.first = {5, 1};
+  c->info.last = {5, 480};
+  c->seconds = 0.5;
+  m->pending = c;
+  auto meta = ParseStoredMeta(MetaJson(*m, 2, {}, 1));
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  ASSERT_TRUE(meta->held_candidate) << meta->held_candidate_problem;
+  const Candidate& back = *meta->held_candidate;
+  EXPECT_EQ(back.held_file, c->held_file);
+  EXPECT_EQ(back.change, c->change);
+  EXPECT_EQ(back.change_from, c->change_from);
+  EXPECT_EQ(back.nuisances, c->nuisances);
+  EXPECT_EQ(back.info.sample_count, 480u);
+  EXPECT_EQ(back.info.holdout_loss, 1.02);
+  EXPECT_EQ(back.info.last, c->info.last);
+  EXPECT_EQ(back.shape, m->shape);
+  // Not written to a file, or rejected: not recorded.
+  c->held_file = 0;
+  meta = ParseStoredMeta(MetaJson(*m, 2, {}, 1));
+  ASSERT_TRUE(meta.ok());
+  EXPECT_FALSE(meta->held_candidate);
+  c->held_file = kHeldCandidates + 1234;
+  m->change_rejected = true;
+  meta = ParseStoredMeta(MetaJson(*m, 2, {}, 1));
+  ASSERT_TRUE(meta.ok());
+  EXPECT_FALSE(meta->held_candidate);
+
+  meta = ParseStoredMeta(
+      R"({"shape": [64], "active_version": 2, "versions": [],
+          "held_candidate": {"file": 7, "change": "x", "change_from": [1, 2], "nuisances": "",
+                             "sample_count": 1, "training_loss": 1, "holdout_loss": 1,
+                             "reason": "r", "first": [1, 1], "last": [1, 2], "seconds": 1,
+                             "drift": false}})");
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_FALSE(meta->held_candidate) << "a version's number is not a held candidate's";
+  EXPECT_NE(meta->held_candidate_problem.find("held candidate not restored"), std::string::npos);
+  EXPECT_EQ(meta->active_version, 2u);
 }
 
 std::vector<VersionInfo> Versions(std::initializer_list<uint64_t> numbers) {
