@@ -586,7 +586,8 @@ size_t ControlService::ForgetIdle(std::chrono::steady_clock::duration idle) {
       std::lock_guard lk(m->mu);
       if (now - m->last_seen < idle || m->training) continue;
     }
-    if (registry_.Remove(m->name) != m) continue;
+    // Only this one: a monitor of the same name made since (after a forget) is not idle.
+    if (registry_.Remove(m->name, m.get()) != m) continue;
     const absl::Status s =
         ForgetMonitor(*m, "idle longer than monitor_idle_expiry_seconds", nullptr);
     Audit("histguardd", "forget", m->name, {{"comment", "idle expiry"}}, s);

@@ -127,10 +127,10 @@ std::vector<std::shared_ptr<Monitor>> MonitorRegistry::All() const {
   return out;
 }
 
-std::shared_ptr<Monitor> MonitorRegistry::Remove(const std::string& name) {
+std::shared_ptr<Monitor> MonitorRegistry::Remove(const std::string& name, const Monitor* only) {
   std::unique_lock lk(mu_);
   auto it = monitors_.find(name);
-  if (it == monitors_.end()) return nullptr;
+  if (it == monitors_.end() || (only && it->second.get() != only)) return nullptr;
   std::shared_ptr<Monitor> m = std::move(it->second);
   monitors_.erase(it);
   metrics_.monitors.Set(static_cast<double>(monitors_.size()));

@@ -87,6 +87,24 @@ TEST(Metrics, AForgottenMonitorsSeriesGoWithIt) {
   EXPECT_EQ(metrics.Render().find("monitor=\"gone\""), std::string::npos) << metrics.Render();
 }
 
+// Forgetting an idle monitor takes out that one only: a monitor made under the same name since
+// (after an operator's forget) stays.
+TEST(MonitorRegistry, RemovingAForgottenMonitorLeavesItsSuccessor) {
+  Config config;
+  Metrics metrics;
+  MonitorRegistry registry(config, metrics);
+  Rejection why;
+  const auto first = registry.FindOrCreate("ecal/barrel/occupancy", &why);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(registry.Remove(first->name), first);
+  const auto second = registry.FindOrCreate("ecal/barrel/occupancy", &why);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(registry.Remove(first->name, first.get()), nullptr);
+  EXPECT_EQ(registry.Find("ecal/barrel/occupancy"), second);
+  EXPECT_EQ(registry.Remove(second->name, second.get()), second);
+  EXPECT_EQ(registry.size(), 0u);
+}
+
 TEST(RunState, HistogramsOpenNewRunsAndOnlyRunControlEndsThem) {
   Metrics metrics;
   RunState runs(metrics);
