@@ -386,203 +386,249 @@ void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& s
 
 void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
                             ScoredWrites& out) {
-  Store::Batch& batch = out.writes;
   v.set_monitor(h.monitor());
   v.set_run(h.run());
   v.set_lumisection(h.lumisection());
-  Rejection why;
   std::shared_ptr<Monitor> held;
   std::unique_lock<std::mutex> lk;
-  // A monitor forgotten between the lookup and the lock: its name belongs to a new one now.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    held = registry_.FindOrCreate(h.monitor(), &why);
-    if (!held) return Reject(h, why, v);
-    lk = std::unique_lock(held->mu);
-    if (!held->forgotten) break;
-    lk.unlock();
-  }
-  if (!lk.owns_lock())
-    return Reject(
-        h, {"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"}, v);
-  Monitor* m = held.get();
+  if (!LockMonitor(h, v, held, lk)) return;
+  Monitor& m = *held;
 
   const std::span<const double> counts(h.contents().data(), h.contents_size());
   const double total = models::Sum(counts);
   const std::vector<uint32_t> shape(h.shape().begin(), h.shape().end());
-  const ThresholdRule& th = m->thresholds;
-  QualityLabel label;
-
   const HistogramKey key{h.run(), h.lumisection()};
-  m->last_seen = std::chrono::steady_clock::now();
-  if (m->shape.empty()) m->shape = shape;
-  if (!m->meta_saved) {
-    store_.PutMeta(batch, m->name, MetaJson(*m));
-    m->meta_saved = true;
+  m.last_seen = std::chrono::steady_clock::now();
+  if (m.shape.empty()) m.shape = shape;
+  if (!m.meta_saved) {
+    store_.PutMeta(out.writes, m.name, MetaJson(m));
+    m.meta_saved = true;
   }
-  if (shape != m->shape) {
+  if (shape != m.shape) {
     lk.unlock();
     return Reject(
         h,
-        {"binning_changed", "binning " + ShapeText(shape) + " differs from " + ShapeText(m->shape) +
-                                ", which monitor '" + m->name + "' has been learning"},
+        {"binning_changed", "binning " + ShapeText(shape) + " differs from " + ShapeText(m.shape) +
+                                ", which monitor '" + m.name + "' has been learning"},
         v);
   }
-  const uint64_t version = m->model ? m->model->version : 0;
-  v.set_model_version(version);
-  if (total < th.min_entries) {
+  v.set_model_version(m.model ? m.model->version : 0);
+  QualityLabel label;
+  if (total < m.thresholds.min_entries) {
     v.set_quality(v1::QUALITY_LOW_STATISTICS);
     v.set_p_value(1);
     v.set_detail(std::to_string(static_cast<long long>(total)) +
                  " entries in range, below min_entries " +
-                 std::to_string(static_cast<long long>(th.min_entries)));
+                 std::to_string(static_cast<long long>(m.thresholds.min_entries)));
     label = QualityLabel::kLowStatistics;
-    m->series.significance->Set(0);
-  } else if (m->model) {
-    std::shared_ptr<const models::Model> model = m->model;
-    lk.unlock();  // the snapshot is immutable: score without holding the monitor
-    const models::Score s = models::ScoreHistogram(*model, counts, scratch);
-    // NaN compares false against every threshold and would read as GOOD.
-    if (!(s.p_value >= 0 && s.p_value <= 1))
-      throw std::runtime_error("the model gave no p-value for this histogram");
-    v.set_score(s.deviance);
-    SetTopBins(s.top_bins, v);
-    m->series.score->Set(s.deviance);
-    lk.lock();
-    // The blocks' evidence over the lumisections before this one: a faint change that lasts.
-    const models::LastingRegions::Finding lasting = m->lasting.Add(*model, counts, scratch);
-    double p = s.p_value;
-    std::string held_detail;
-    if (m->held_change) {
-      // The held change, tested directly: one hypothesis, no search, so a change the model sees
-      // only now and then is seen every time (Sidak over the two).
-      double relative = 0;
-      const double pull = m->held_change->Pull(counts, &relative);
-      m->held_cusum = std::min(10.0, std::max(0.0, m->held_cusum + std::min(pull, 4.0) - 1.0));
-      // This lumisection's pull, or the pulls of those before it added up.
-      const double p_held = std::min(
-          1.0, 2 * std::min(0.5 * std::erfc(pull / std::sqrt(2.0)), std::exp(-2 * m->held_cusum)));
-      m->held_quiet = p_held >= 0.01 ? m->held_quiet + 1 : 0;
-      const double parts[2] = {s.p_value, p_held};
-      p = models::CombinePValues(parts, 2);
-      if (p_held < th.warning_p)
-        held_detail = m->held_change->where.substr(0, m->held_change->where.find(" by ")) + " by " +
-                      std::to_string(static_cast<int>(std::lround(std::fabs(relative) * 100))) +
-                      "% in this lumisection";
-    }
-    // The axis' nuisances, and how far they jumped from their course.
-    const models::AxisCourse::Finding jump = FollowAxis(*m, model, h, counts, metrics_, v);
-    // This lumisection's own statistics (and a held change), the blocks' evidence over the
-    // lumisections before it, and a jump of the axis, each with its share of the false alarms.
-    const models::Evidence beside[2] = {
-        {lasting.p_value, m->lasting.active() ? models::kLastingShare : 0},
-        {jump.p_value, jump.tested ? models::kJumpShare : 0}};
-    size_t decides = 0;
-    p = models::CombineShares(p, beside, &decides);
-    if (m->held_change && m->held_quiet >= Monitor::kHeldGoneAfter && !m->change_rejected) {
-      std::clog << "histguardd: " << m->name << ": the held change (" << m->held_change->where
-                << ") is gone for " << m->held_quiet << " histograms; the hold ends\n";
-      m->held_change.reset();
-      m->pending.reset();
-      m->series.pending_change->Set(0);
-      store_.PutMeta(batch, m->name, MetaJson(*m));
-    }
-    v.set_p_value(p);
-    label = Judge(p, th, v);
-    m->series.significance->Set(Significance(p));
-    const bool flagged = label == QualityLabel::kWarning || label == QualityLabel::kBad;
-    // Where it deviates: a block that lasted (where, which way, for how long), a block of bins
-    // that no single bin gives away, or else the bins that deviate most.
-    std::string region_detail, where;
-    if (flagged && decides == 1) {
-      region_detail = LastingText(lasting, m->shape);
-      where = BinsText(lasting.region, m->shape);
-    } else if (flagged && decides == 2) {
-      region_detail = JumpText(jump);
-      where = region_detail;
-    } else if (flagged && s.region.width > 0 &&
-               s.p_regional <= std::min({s.p_recon, s.p_localised, s.p_latent, s.p_cumulative})) {
-      region_detail = RegionText(s.region, m->shape);
-      where = BinsText(s.region, m->shape);
-    } else if (flagged && m->flagged_streak == 0) {
-      where = TopBinsText(v, m->shape);
-    }
-    FollowStreak(*m, flagged, where, v);
-    if (!region_detail.empty())
-      v.set_detail(region_detail + (v.detail().empty() ? "" : "; " + v.detail()));
-    if (!held_detail.empty())
-      v.set_detail(held_detail + (v.detail().empty() ? "" : "; " + v.detail()));
-    // A jump of the axis that would flag on its own is named, whatever flagged more strongly.
-    if (flagged && decides != 2 && jump.tested && jump.p_value < models::kJumpShare * th.warning_p)
-      v.set_detail(JumpText(jump) + (v.detail().empty() ? "" : "; " + v.detail()));
-    if (m->Admits(key, v.quality()) && !m->InWindow(key)) {
-      AddToWindowLocked(*m, key, batch);
-      ++m->new_since_train;
-      if (m->accepting && key >= m->accepted_from) ++m->accepted_admitted;
-    }
-    if (m->model && m->model->version == model->version) MaybeRetrainLocked(held, p, out);
+    m.series.significance->Set(0);
+  } else if (m.model) {
+    label = ScoreWithModel(held, h, key, lk, scratch, out, v);
   } else {
-    // Learning: the classical test against the mean shape of what was collected so far.
-    const size_t have = m->window.size();
-    if (have >= kLearningChi2From) {
-      const auto chi2 = models::Chi2AgainstShape(counts, m->shape_sum);
-      v.set_score(chi2.chi2_per_ndf);
-      v.set_p_value(chi2.p_value);
-      // Expected counts: the mean shape (shape_sum holds one unit per collected histogram).
-      double collected = 0;
-      for (double x : m->shape_sum) collected += x;
-      std::vector<double> mu(m->shape_sum);
-      for (double& x : mu) x *= total / collected;
-      SetTopBins(models::TopPulls(counts, mu, models::kTopBins), v);
-      m->series.score->Set(chi2.chi2_per_ndf);
-    } else {
-      v.set_p_value(1);
-    }
-    v.set_quality(v1::QUALITY_LEARNING);
-    label = QualityLabel::kLearning;
-    if (m->Admits(key, v1::QUALITY_LEARNING) && !m->InWindow(key)) {
-      AddToWindowLocked(*m, key, batch);
-      ++m->new_since_train;
-      if (m->shape_sum.size() != counts.size()) m->shape_sum.assign(counts.size(), 0.0);
-      for (size_t i = 0; i < counts.size(); ++i) m->shape_sum[i] += counts[i] / total;
-    }
-    const size_t need = config_.min_train_samples;
-    std::string detail = "learning: " + std::to_string(m->window.size()) + " of " +
-                         std::to_string(need) + " histograms collected before the first training";
-    if (m->window.size() >= need) {
-      // After a failed attempt, retry only once more histograms came in (not on every one). The
-      // count, not the window's size: a full window no longer grows.
-      const bool retry_due =
-          m->last_training_error.empty() || m->new_since_train >= m->failed_at_new + need / 4;
-      if (!m->training && retry_due) out.trainings.emplace_back(held, "first training");
-      detail = "learning: first training in progress on " + std::to_string(m->window.size()) +
-               " histograms";
-      if (!m->last_training_error.empty())
-        detail += " (last attempt failed: " + m->last_training_error + ")";
-    } else if (have < kLearningChi2From) {
-      detail += "; classical chi2 against the mean shape from " +
-                std::to_string(kLearningChi2From) + " on";
-    } else {
-      detail += "; score is chi2/ndf against their mean shape";
-    }
-    v.set_detail(detail);
-    m->series.significance->Set(0);
+    label = ScoreWhileLearning(held, counts, total, key, out, v);
   }
-  m->series.window_size->Set(static_cast<double>(m->window.size()));
+  FinishVerdict(m, h, key, label, lk, out.writes, v);
+}
+
+bool Scorer::LockMonitor(const v1::Histogram& h, v1::Verdict& v, std::shared_ptr<Monitor>& held,
+                         std::unique_lock<std::mutex>& lk) {
+  Rejection why;
+  // A monitor forgotten between the lookup and the lock: its name belongs to a new one now.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    held = registry_.FindOrCreate(h.monitor(), &why);
+    if (!held) {
+      Reject(h, why, v);
+      return false;
+    }
+    lk = std::unique_lock(held->mu);
+    if (!held->forgotten) return true;
+    lk.unlock();
+  }
+  Reject(h, {"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"}, v);
+  return false;
+}
+
+namespace {
+
+// The held change, tested directly on `counts`: one hypothesis, no search, so a change the model
+// sees only now and then is seen every time. Returns the p-value of it with the model's `p`
+// (Sidak over the two); `detail` says how far it is now when it flags. Caller holds m.mu.
+double TestHeldChange(Monitor& m, std::span<const double> counts, double p, std::string& detail) {
+  double relative = 0;
+  const double pull = m.held_change->Pull(counts, &relative);
+  m.held_cusum = std::min(10.0, std::max(0.0, m.held_cusum + std::min(pull, 4.0) - 1.0));
+  // This lumisection's pull, or the pulls of those before it added up.
+  const double p_held = std::min(
+      1.0, 2 * std::min(0.5 * std::erfc(pull / std::sqrt(2.0)), std::exp(-2 * m.held_cusum)));
+  m.held_quiet = p_held >= 0.01 ? m.held_quiet + 1 : 0;
+  if (p_held < m.thresholds.warning_p)
+    detail = m.held_change->where.substr(0, m.held_change->where.find(" by ")) + " by " +
+             std::to_string(static_cast<int>(std::lround(std::fabs(relative) * 100))) +
+             "% in this lumisection";
+  const double parts[2] = {p, p_held};
+  return models::CombinePValues(parts, 2);
+}
+
+// Where a flagged verdict deviates: a block that lasted (where, which way, for how long), a jump
+// of the axis, a block of bins that no single bin gives away, or else the bins that deviate most.
+// `decides` as CombineShares gives it. Returns the detail and sets `where` (the streak's start).
+std::string DescribeFlag(const Monitor& m, const models::Score& s,
+                         const models::LastingRegions::Finding& lasting,
+                         const models::AxisCourse::Finding& jump, size_t decides,
+                         const v1::Verdict& v, std::string& where) {
+  if (decides == 1) {
+    where = BinsText(lasting.region, m.shape);
+    return LastingText(lasting, m.shape);
+  }
+  if (decides == 2) {
+    where = JumpText(jump);
+    return where;
+  }
+  if (s.region.width > 0 &&
+      s.p_regional <= std::min({s.p_recon, s.p_localised, s.p_latent, s.p_cumulative})) {
+    where = BinsText(s.region, m.shape);
+    return RegionText(s.region, m.shape);
+  }
+  if (m.flagged_streak == 0) where = TopBinsText(v, m.shape);
+  return "";
+}
+
+void Prepend(const std::string& text, v1::Verdict& v) {
+  if (!text.empty()) v.set_detail(text + (v.detail().empty() ? "" : "; " + v.detail()));
+}
+
+}  // namespace
+
+QualityLabel Scorer::ScoreWithModel(const std::shared_ptr<Monitor>& held, const v1::Histogram& h,
+                                    const HistogramKey& key, std::unique_lock<std::mutex>& lk,
+                                    models::Scratch& scratch, ScoredWrites& out, v1::Verdict& v) {
+  Monitor& m = *held;
+  const std::span<const double> counts(h.contents().data(), h.contents_size());
+  std::shared_ptr<const models::Model> model = m.model;
+  lk.unlock();  // the snapshot is immutable: score without holding the monitor
+  const models::Score s = models::ScoreHistogram(*model, counts, scratch);
+  // NaN compares false against every threshold and would read as GOOD.
+  if (!(s.p_value >= 0 && s.p_value <= 1))
+    throw std::runtime_error("the model gave no p-value for this histogram");
+  v.set_score(s.deviance);
+  SetTopBins(s.top_bins, v);
+  m.series.score->Set(s.deviance);
+  lk.lock();
+  // The blocks' evidence over the lumisections before this one: a faint change that lasts.
+  const models::LastingRegions::Finding lasting = m.lasting.Add(*model, counts, scratch);
+  std::string held_detail;
+  double p = m.held_change ? TestHeldChange(m, counts, s.p_value, held_detail) : s.p_value;
+  // The axis' nuisances, and how far they jumped from their course.
+  const models::AxisCourse::Finding jump = FollowAxis(m, model, h, counts, metrics_, v);
+  // This lumisection's own statistics (and a held change), the blocks' evidence over the
+  // lumisections before it, and a jump of the axis, each with its share of the false alarms.
+  const models::Evidence beside[2] = {
+      {lasting.p_value, m.lasting.active() ? models::kLastingShare : 0},
+      {jump.p_value, jump.tested ? models::kJumpShare : 0}};
+  size_t decides = 0;
+  p = models::CombineShares(p, beside, &decides);
+  if (m.held_change && m.held_quiet >= Monitor::kHeldGoneAfter && !m.change_rejected) {
+    std::clog << "histguardd: " << m.name << ": the held change (" << m.held_change->where
+              << ") is gone for " << m.held_quiet << " histograms; the hold ends\n";
+    m.held_change.reset();
+    m.pending.reset();
+    m.series.pending_change->Set(0);
+    store_.PutMeta(out.writes, m.name, MetaJson(m));
+  }
+  v.set_p_value(p);
+  const QualityLabel label = Judge(p, m.thresholds, v);
+  m.series.significance->Set(Significance(p));
+  const bool flagged = label == QualityLabel::kWarning || label == QualityLabel::kBad;
+  std::string where;
+  const std::string region_detail =
+      flagged ? DescribeFlag(m, s, lasting, jump, decides, v, where) : "";
+  FollowStreak(m, flagged, where, v);
+  Prepend(region_detail, v);
+  Prepend(held_detail, v);
+  // A jump of the axis that would flag on its own is named, whatever flagged more strongly.
+  if (flagged && decides != 2 && jump.tested &&
+      jump.p_value < models::kJumpShare * m.thresholds.warning_p)
+    Prepend(JumpText(jump), v);
+  if (m.Admits(key, v.quality()) && !m.InWindow(key)) {
+    AddToWindowLocked(m, key, out.writes);
+    ++m.new_since_train;
+    if (m.accepting && key >= m.accepted_from) ++m.accepted_admitted;
+  }
+  if (m.model && m.model->version == model->version) MaybeRetrainLocked(held, p, out);
+  return label;
+}
+
+QualityLabel Scorer::ScoreWhileLearning(const std::shared_ptr<Monitor>& held,
+                                        std::span<const double> counts, double total,
+                                        const HistogramKey& key, ScoredWrites& out,
+                                        v1::Verdict& v) {
+  Monitor& m = *held;
+  // The classical test against the mean shape of what was collected so far.
+  const size_t have = m.window.size();
+  if (have >= kLearningChi2From) {
+    const auto chi2 = models::Chi2AgainstShape(counts, m.shape_sum);
+    v.set_score(chi2.chi2_per_ndf);
+    v.set_p_value(chi2.p_value);
+    // Expected counts: the mean shape (shape_sum holds one unit per collected histogram).
+    double collected = 0;
+    for (double x : m.shape_sum) collected += x;
+    std::vector<double> mu(m.shape_sum);
+    for (double& x : mu) x *= total / collected;
+    SetTopBins(models::TopPulls(counts, mu, models::kTopBins), v);
+    m.series.score->Set(chi2.chi2_per_ndf);
+  } else {
+    v.set_p_value(1);
+  }
+  v.set_quality(v1::QUALITY_LEARNING);
+  if (m.Admits(key, v1::QUALITY_LEARNING) && !m.InWindow(key)) {
+    AddToWindowLocked(m, key, out.writes);
+    ++m.new_since_train;
+    if (m.shape_sum.size() != counts.size()) m.shape_sum.assign(counts.size(), 0.0);
+    for (size_t i = 0; i < counts.size(); ++i) m.shape_sum[i] += counts[i] / total;
+  }
+  const size_t need = config_.min_train_samples;
+  std::string detail = "learning: " + std::to_string(m.window.size()) + " of " +
+                       std::to_string(need) + " histograms collected before the first training";
+  if (m.window.size() >= need) {
+    // After a failed attempt, retry only once more histograms came in (not on every one). The
+    // count, not the window's size: a full window no longer grows.
+    const bool retry_due =
+        m.last_training_error.empty() || m.new_since_train >= m.failed_at_new + need / 4;
+    if (!m.training && retry_due) out.trainings.emplace_back(held, "first training");
+    detail = "learning: first training in progress on " + std::to_string(m.window.size()) +
+             " histograms";
+    if (!m.last_training_error.empty())
+      detail += " (last attempt failed: " + m.last_training_error + ")";
+  } else if (have < kLearningChi2From) {
+    detail +=
+        "; classical chi2 against the mean shape from " + std::to_string(kLearningChi2From) + " on";
+  } else {
+    detail += "; score is chi2/ndf against their mean shape";
+  }
+  v.set_detail(detail);
+  m.series.significance->Set(0);
+  return QualityLabel::kLearning;
+}
+
+void Scorer::FinishVerdict(Monitor& m, const v1::Histogram& h, const HistogramKey& key,
+                           QualityLabel label, std::unique_lock<std::mutex>& lk,
+                           Store::Batch& batch, const v1::Verdict& v) {
+  m.series.window_size->Set(static_cast<double>(m.window.size()));
   const double now = UnixNow();
   const auto now_ms = static_cast<int64_t>(now * 1000);
-  m->series.last_verdict_time->Set(now);
-  m->last_verdict = v;
-  m->last_verdict_unix_ms = now_ms;
+  m.series.last_verdict_time->Set(now);
+  m.last_verdict = v;
+  m.last_verdict_unix_ms = now_ms;
   // Forgotten while this histogram was scored: answered, but nothing more is stored for it.
-  const bool keep = !m->forgotten;
-  if (keep) RecordLocked(*m, key, batch);
+  const bool keep = !m.forgotten;
+  if (keep) RecordLocked(m, key, batch);
   lk.unlock();
   if (keep) store_.PutRecord(batch, h, v, now_ms);
   metrics_.Verdicts(label).Increment();
   if (label == QualityLabel::kGood || label == QualityLabel::kWarning ||
       label == QualityLabel::kBad)
-    m->series.verdicts[static_cast<int>(label)]->Increment();
-  if (label == QualityLabel::kBad) m->series.last_bad_time->Set(now);
+    m.series.verdicts[static_cast<int>(label)]->Increment();
+  if (label == QualityLabel::kBad) m.series.last_bad_time->Set(now);
 }
 
 }  // namespace histguard::server

@@ -83,9 +83,30 @@ class Scorer {
  private:
   void Run();
   void Commit();
-  // ScoreOne's work; may throw.
+  // ScoreOne's work; may throw. Its steps: lock the monitor, check the binning, score (below
+  // min_entries, with the model, or while learning), then record the verdict.
   void ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
                       ScoredWrites& out);
+  // Finds (or creates) the histogram's monitor and locks it into `lk`; false, with `v` answered
+  // REJECTED, when there is none to be had.
+  bool LockMonitor(const v1::Histogram& h, v1::Verdict& v, std::shared_ptr<Monitor>& monitor,
+                   std::unique_lock<std::mutex>& lk);
+  // The model's verdict, with the held change, the lasting evidence and the axis' jumps; admits
+  // the histogram to the window and checks the retraining triggers. Releases `lk` while the
+  // model scores; holds it again on return.
+  QualityLabel ScoreWithModel(const std::shared_ptr<Monitor>& monitor, const v1::Histogram& h,
+                              const HistogramKey& key, std::unique_lock<std::mutex>& lk,
+                              models::Scratch& scratch, ScoredWrites& out, v1::Verdict& v);
+  // Before the first model: the classical test against what was collected, and the first
+  // training once enough was. Caller holds monitor->mu.
+  QualityLabel ScoreWhileLearning(const std::shared_ptr<Monitor>& monitor,
+                                  std::span<const double> counts, double total,
+                                  const HistogramKey& key, ScoredWrites& out, v1::Verdict& v);
+  // Keeps the verdict as the monitor's last, records it (unless the monitor was forgotten),
+  // unlocks `lk` and counts it.
+  void FinishVerdict(Monitor& m, const v1::Histogram& h, const HistogramKey& key,
+                     QualityLabel label, std::unique_lock<std::mutex>& lk, Store::Batch& batch,
+                     const v1::Verdict& v);
   // The retraining triggers, after a model verdict; a due training goes into `out`. Caller
   // holds m.mu.
   void MaybeRetrainLocked(const std::shared_ptr<Monitor>& m, double p_value, ScoredWrites& out);
