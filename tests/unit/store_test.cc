@@ -265,16 +265,25 @@ TEST(StoredMetaTest, ReadsBackWhatWasWrittenAndNamesWhatIsWrong) {
   }
 }
 
+// One monitor of `shape`, made as the daemon makes them.
+struct OneMonitor {
+  OneMonitor(const std::string& name, std::vector<uint32_t> shape) {
+    Rejection why;
+    m = registry.FindOrCreate(name, &why);
+    if (m) m->shape = std::move(shape);
+  }
+  Config config;
+  Metrics metrics;
+  MonitorRegistry registry{config, metrics};
+  std::shared_ptr<Monitor> m;
+};
+
 // The axis nuisances' course comes back with the version it measured against; a damaged course
 // costs only itself.
 TEST(StoredMetaTest, TheAxisCourseReadsBackAndADamagedOneLeavesTheRest) {
-  Config config;
-  Metrics metrics;
-  MonitorRegistry registry(config, metrics);
-  Rejection why;
-  auto m = registry.FindOrCreate("ecal/barrel/energy", &why);
+  OneMonitor one("ecal/barrel/energy", {100});
+  const std::shared_ptr<Monitor>& m = one.m;
   ASSERT_TRUE(m);
-  m->shape = {100};
   auto ParsedCourse = [&] {
     auto meta = ParseStoredMeta(MetaJson(*m, 3, {}, 2));
     EXPECT_TRUE(meta.ok()) << meta.status();
@@ -368,13 +377,9 @@ TEST(StoredMetaTest, TheLastingEvidenceReadsBackSparseAndADamagedOneLeavesTheRes
 // A held candidate's record (its model is in its own file) reads back; a damaged one costs only
 // itself.
 TEST(StoredMetaTest, TheHeldCandidateReadsBackAndADamagedOneLeavesTheRest) {
-  Config config;
-  Metrics metrics;
-  MonitorRegistry registry(config, metrics);
-  Rejection why;
-  auto m = registry.FindOrCreate("hcal/barrel/timing", &why);
+  OneMonitor one("hcal/barrel/timing", {64});
+  const std::shared_ptr<Monitor>& m = one.m;
   ASSERT_TRUE(m);
-  m->shape = {64};
   auto c = std::make_shared<Candidate>();
   c->held_file = kHeldCandidates + 1234;
   c->change = "bins 61-64 low by 20%";
