@@ -100,37 +100,20 @@ void TrainingScheduler::KeepCurrentLocked(Monitor* m, uint64_t new_at_snapshot) 
   m->drift_sum = 0;
 }
 
-void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
-                            std::shared_ptr<const models::Model> current,
-                            HistogramKey current_until, uint64_t new_at_snapshot,
-                            std::string reason, const Done& done) {
-  auto finish = [&](const TrainResult& r) {
-    if (done) done(r);
-  };
-  if (cancel_.load()) {
-    {
-      std::lock_guard lk(m->mu);
-      m->training = false;
-    }
-    return finish({false, 0, "the daemon is shutting down"});
+TrainingScheduler::TrainingSet TrainingScheduler::ReadWindow(Monitor& m,
+                                                             std::vector<HistogramKey> window,
+                                                             bool drift) {
+  TrainingSet set;
+  size_t bins;
+  {
+    std::lock_guard lk(m.mu);
+    set.shape = m.shape;
+    bins = m.bins();
   }
   // A drift means the older part of the window no longer looks like the present: train on the
   // newest histograms only.
-  const bool drift = reason == "drift" || reason == "accepted";
-  bool accepting;
-  {
-    std::lock_guard lk(m->mu);
-    accepting = m->accepting;
-  }
   if (drift && window.size() > config_.drift_window)
     window.erase(window.begin(), window.end() - config_.drift_window);
-  std::vector<uint32_t> shape;
-  size_t bins;
-  {
-    std::lock_guard lk(m->mu);
-    shape = m->shape;
-    bins = m->bins();
-  }
   // A window beyond the training share of memory_budget_bytes trains on its newest histograms
   // that fit (models::TrainingBytes).
   const uint64_t share =
@@ -139,34 +122,37 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   const size_t fit = static_cast<size_t>(
       share > models::kMaxBatchBytes ? (share - models::kMaxBatchBytes) / per_sample : 0);
   if (window.size() > fit) {
-    std::clog << "histguardd: training " << m->name << " on its newest " << fit << " of "
+    std::clog << "histguardd: training " << m.name << " on its newest " << fit << " of "
               << window.size() << " histograms: " << bins
               << " bins each, within the training share of memory_budget_bytes\n";
     window.erase(window.begin(), window.end() - static_cast<ptrdiff_t>(fit));
   }
   // The window's counts, from the store. A histogram scored a moment ago may not be written yet
   // (its batch is being committed): it is left for the next training.
-  std::vector<HistogramKey> keys;
-  std::vector<std::vector<float>> counts;
-  keys.reserve(window.size());
-  counts.reserve(window.size());
+  set.keys.reserve(window.size());
+  set.counts.reserve(window.size());
   size_t damaged = 0;
   for (const HistogramKey& k : window) {
     if (cancel_.load()) break;
-    const auto rec = store_.GetRecord(m->name, k.first, k.second);
+    const auto rec = store_.GetRecord(m.name, k.first, k.second);
     if (!rec.ok()) {
       if (!absl::IsNotFound(rec.status())) {
         metrics_.StoreErrors("corrupt").Increment();
         if (damaged++ == 0)
-          std::clog << "histguardd: training " << m->name << ": run " << k.first << " ls "
+          std::clog << "histguardd: training " << m.name << ": run " << k.first << " ls "
                     << k.second << ": " << rec.status().message() << "; left out\n";
       }
       continue;
     }
     if (static_cast<size_t>(rec->histogram().contents_size()) != bins) continue;
-    keys.push_back(k);
-    counts.emplace_back(rec->histogram().contents().begin(), rec->histogram().contents().end());
+    set.keys.push_back(k);
+    set.counts.emplace_back(rec->histogram().contents().begin(), rec->histogram().contents().end());
   }
+  return set;
+}
+
+models::TrainOptions TrainingScheduler::Options(const Monitor& m, const TrainingSet& set,
+                                                uint64_t new_at_snapshot, bool drift) {
   models::TrainOptions opt;
   opt.time_budget_seconds = config_.train_budget_seconds;
   opt.cancel = &cancel_;
@@ -181,8 +167,129 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
                                  std::max<uint64_t>(config_.retrain_every, config_.drift_min_new)))
                            : 0;
   opt.drifting = drift;
-  opt.seed = std::hash<std::string>{}(m->name) ^ keys.size();
-  models::TrainOutcome outcome = models::Train(counts, shape, opt);
+  opt.seed = std::hash<std::string>{}(m.name) ^ set.keys.size();
+  return opt;
+}
+
+std::string TrainingScheduler::WorseThanCurrent(const models::Model& candidate,
+                                                const std::vector<size_t>& holdout,
+                                                const TrainingSet& set,
+                                                const models::Model& current,
+                                                HistogramKey current_until) const {
+  // Both models on the histograms neither was trained on, through the same scoring code.
+  constexpr size_t kMinCompared = 10;
+  models::Scratch scratch;
+  std::vector<double> c;
+  double current_dev = 0, candidate_dev = 0;
+  size_t compared = 0;
+  for (size_t i : holdout) {
+    if (!(set.keys[i] > current_until)) continue;
+    c.assign(set.counts[i].begin(), set.counts[i].end());
+    models::Expect(current, c, scratch);
+    current_dev += models::DeviancePerBin(c, scratch.expected);
+    models::Expect(candidate, c, scratch);
+    candidate_dev += models::DeviancePerBin(c, scratch.expected);
+    ++compared;
+  }
+  if (compared < kMinCompared) return {};
+  current_dev /= static_cast<double>(compared);
+  candidate_dev /= static_cast<double>(compared);
+  if (candidate_dev <= current_dev * (1 + config_.candidate_tolerance)) return {};
+  char why[256];
+  std::snprintf(why, sizeof why,
+                "on %zu held-out histograms neither model was trained on, the candidate's "
+                "deviance %.4g is worse than the current model's %.4g (v%llu) by more than "
+                "%.0f%%",
+                compared, candidate_dev, current_dev,
+                static_cast<unsigned long long>(current.version),
+                config_.candidate_tolerance * 100);
+  return why;
+}
+
+std::optional<std::string> TrainingScheduler::HoldIfLocalised(
+    Monitor* m, const std::shared_ptr<Candidate>& held, const TrainingSet& set,
+    HistogramKey current_until, const std::string& reason) {
+  constexpr size_t kMinNew = 10, kReference = 200;
+  const std::vector<HistogramKey>& keys = set.keys;
+  size_t split = 0;
+  while (split < keys.size() && !(keys[split] > current_until)) ++split;
+  if (split < kMinNew || keys.size() - split < kMinNew) return std::nullopt;
+  const std::span<const std::vector<float>> all(set.counts);
+  const size_t from = split > kReference ? split - kReference : 0;
+  const ChangeReport change = CompareShapes(Summarise(all.subspan(from, split - from)),
+                                            Summarise(all.subspan(split)), set.shape);
+  Candidate& candidate = *held;
+  candidate.nuisances = change.nuisances;
+  std::clog << "histguardd: " << m->name << " (" << reason << ") candidate against the "
+            << split - from << " histograms the active model knows: "
+            << (change.nuisances.empty() ? "" : change.nuisances + "; ")
+            << (change.where.empty() ? "no block changed by 10% or more"
+                                     : "largest block change " + change.where + " at " +
+                                           std::to_string(change.z).substr(0, 5) + " sd")
+            << "\n";
+  if (!change.localised) return std::nullopt;
+  candidate.change = change.where;
+  candidate.held = MakeHeldChange(change, all.subspan(from, split - from), set.shape);
+  candidate.change_from = keys[split];
+  bool rejected = false;
+  {
+    std::lock_guard lk(m->mu);
+    rejected = m->change_rejected;
+  }
+  if (!rejected) WriteHeld(*m, candidate);
+  std::string why;
+  std::unique_lock lk(m->mu);
+  KeepCurrentLocked(m, candidate.new_at_snapshot);
+  metrics_.TrainingRuns("held").Increment();
+  if (m->change_rejected) {
+    why = "it learned a localised change (" + change.where +
+          ") after an operator rejected one; it is dropped and the current model stays";
+  } else {
+    why = "it learned a localised change (" + change.where +
+          "): held for an operator's approval (histguard approve|reject " + m->name +
+          "); the current model stays";
+    m->pending = held;
+    m->held_change = candidate.held;
+    m->held_quiet = 0;
+    m->held_cusum = 0;
+    m->series.pending_change->Set(1);
+    if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
+      metrics_.StoreErrors("write").Increment();
+      std::clog << "histguardd: " << m->name << ": the held change is not recorded in the "
+                << "state store (" << s.message() << "); a restart forgets it\n";
+    } else {
+      // The candidate held before (if any) is no longer named by the record.
+      files_.RemoveHeldCandidates(m->name, candidate.held_file);
+    }
+  }
+  lk.unlock();
+  std::clog << "histguardd: " << m->name << " (" << reason << ") candidate " << why << "\n";
+  return why;
+}
+
+void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
+                            std::shared_ptr<const models::Model> current,
+                            HistogramKey current_until, uint64_t new_at_snapshot,
+                            std::string reason, const Done& done) {
+  auto finish = [&](const TrainResult& r) {
+    if (done) done(r);
+  };
+  if (cancel_.load()) {
+    {
+      std::lock_guard lk(m->mu);
+      m->training = false;
+    }
+    return finish({false, 0, "the daemon is shutting down"});
+  }
+  const bool drift = reason == "drift" || reason == "accepted";
+  bool accepting;
+  {
+    std::lock_guard lk(m->mu);
+    accepting = m->accepting;
+  }
+  const TrainingSet set = ReadWindow(*m, std::move(window), drift);
+  models::TrainOutcome outcome =
+      models::Train(set.counts, set.shape, Options(*m, set, new_at_snapshot, drift));
   metrics_.training_duration.Observe(outcome.report.seconds);
 
   if (!outcome.model) {
@@ -200,53 +307,28 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     return finish({false, 0, "training failed: " + outcome.error});
   }
 
-  // Both models on the histograms neither was trained on, through the same scoring code.
-  constexpr size_t kMinCompared = 10;
-  models::Scratch scratch;
-  std::vector<double> c;
-  double current_dev = 0, candidate_dev = 0;
-  size_t compared = 0;
   if (current) {
-    for (size_t i : outcome.report.holdout) {
-      if (!(keys[i] > current_until)) continue;
-      c.assign(counts[i].begin(), counts[i].end());
-      models::Expect(*current, c, scratch);
-      current_dev += models::DeviancePerBin(c, scratch.expected);
-      models::Expect(*outcome.model, c, scratch);
-      candidate_dev += models::DeviancePerBin(c, scratch.expected);
-      ++compared;
-    }
-  }
-  if (compared >= kMinCompared) {
-    current_dev /= static_cast<double>(compared);
-    candidate_dev /= static_cast<double>(compared);
-    if (candidate_dev > current_dev * (1 + config_.candidate_tolerance)) {
+    const std::string worse =
+        WorseThanCurrent(*outcome.model, outcome.report.holdout, set, *current, current_until);
+    if (!worse.empty()) {
       metrics_.TrainingRuns("rejected").Increment();
-      char why[256];
-      std::snprintf(why, sizeof why,
-                    "on %zu held-out histograms neither model was trained on, the candidate's "
-                    "deviance %.4g is worse than the current model's %.4g (v%llu) by more than "
-                    "%.0f%%",
-                    compared, candidate_dev, current_dev,
-                    static_cast<unsigned long long>(current->version),
-                    config_.candidate_tolerance * 100);
-      std::clog << "histguardd: " << m->name << " (" << reason << "): " << why << "\n";
+      std::clog << "histguardd: " << m->name << " (" << reason << "): " << worse << "\n";
       {
         std::lock_guard lk(m->mu);
         KeepCurrentLocked(m, new_at_snapshot);
       }
-      return finish({false, 0, why});
+      return finish({false, 0, worse});
     }
   }
 
   auto candidate = std::make_shared<Candidate>();
-  candidate->info.sample_count = keys.size();
+  candidate->info.sample_count = set.keys.size();
   candidate->info.train_loss = outcome.report.train_deviance;
   candidate->info.holdout_loss = outcome.report.holdout_deviance;
   candidate->info.reason = reason;
-  candidate->info.first = keys.front();
-  candidate->info.last = keys.back();
-  candidate->shape = shape;
+  candidate->info.first = set.keys.front();
+  candidate->info.last = set.keys.back();
+  candidate->shape = set.shape;
   candidate->seconds = outcome.report.seconds;
   candidate->drift = drift;
   candidate->new_at_snapshot = new_at_snapshot;
@@ -256,62 +338,8 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   // its own, or a localised change that waits for a person (see change_check.h). Not for the
   // new normal an operator accepted.
   if (current && !accepting) {
-    constexpr size_t kMinNew = 10, kReference = 200;
-    size_t split = 0;
-    while (split < keys.size() && !(keys[split] > current_until)) ++split;
-    if (split >= kMinNew && keys.size() - split >= kMinNew) {
-      const std::span<const std::vector<float>> all(counts);
-      const size_t from = split > kReference ? split - kReference : 0;
-      const ChangeReport change = CompareShapes(Summarise(all.subspan(from, split - from)),
-                                                Summarise(all.subspan(split)), shape);
-      candidate->nuisances = change.nuisances;
-      std::clog << "histguardd: " << m->name << " (" << reason << ") candidate against the "
-                << split - from << " histograms the active model knows: "
-                << (change.nuisances.empty() ? "" : change.nuisances + "; ")
-                << (change.where.empty() ? "no block changed by 10% or more"
-                                         : "largest block change " + change.where + " at " +
-                                               std::to_string(change.z).substr(0, 5) + " sd")
-                << "\n";
-      if (change.localised) {
-        candidate->change = change.where;
-        candidate->held = MakeHeldChange(change, all.subspan(from, split - from), shape);
-        candidate->change_from = keys[split];
-        bool rejected = false;
-        {
-          std::lock_guard lk(m->mu);
-          rejected = m->change_rejected;
-        }
-        if (!rejected) WriteHeld(*m, *candidate);
-        std::string why;
-        std::unique_lock lk(m->mu);
-        KeepCurrentLocked(m, new_at_snapshot);
-        metrics_.TrainingRuns("held").Increment();
-        if (m->change_rejected) {
-          why = "it learned a localised change (" + change.where +
-                ") after an operator rejected one; it is dropped and the current model stays";
-        } else {
-          why = "it learned a localised change (" + change.where +
-                "): held for an operator's approval (histguard approve|reject " + m->name +
-                "); the current model stays";
-          m->pending = candidate;
-          m->held_change = candidate->held;
-          m->held_quiet = 0;
-          m->held_cusum = 0;
-          m->series.pending_change->Set(1);
-          if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
-            metrics_.StoreErrors("write").Increment();
-            std::clog << "histguardd: " << m->name << ": the held change is not recorded in the "
-                      << "state store (" << s.message() << "); a restart forgets it\n";
-          } else {
-            // The candidate held before (if any) is no longer named by the record.
-            files_.RemoveHeldCandidates(m->name, candidate->held_file);
-          }
-        }
-        lk.unlock();
-        std::clog << "histguardd: " << m->name << " (" << reason << ") candidate " << why << "\n";
-        return finish({false, 0, why});
-      }
-    }
+    if (auto why = HoldIfLocalised(m, candidate, set, current_until, reason))
+      return finish({false, 0, *why});
   }
   finish(Install(m, std::move(candidate), /*from_training=*/true));
 }

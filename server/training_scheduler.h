@@ -18,8 +18,11 @@
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "models/trainer.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/model_files.h"
@@ -60,6 +63,30 @@ class TrainingScheduler {
   void Run(Monitor* monitor, std::vector<HistogramKey> window,
            std::shared_ptr<const models::Model> current, HistogramKey current_until,
            uint64_t new_at_snapshot, std::string reason, const Done& done);
+  // The histograms a training reads, oldest first, with their counts from the store.
+  struct TrainingSet {
+    std::vector<HistogramKey> keys;
+    std::vector<std::vector<float>> counts;
+    std::vector<uint32_t> shape;
+  };
+  // The window's newest histograms that a drift (drift_window) and the training share of
+  // memory_budget_bytes allow, read from the store; missing and damaged ones are left out.
+  TrainingSet ReadWindow(Monitor& monitor, std::vector<HistogramKey> window, bool drift);
+  models::TrainOptions Options(const Monitor& monitor, const TrainingSet& set,
+                               uint64_t new_at_snapshot, bool drift);
+  // Why `candidate` is worse than `current` beyond candidate_tolerance on the held-out histograms
+  // newer than `current_until` (neither model trained on them); empty when it is not, or when
+  // fewer than 10 can be compared.
+  std::string WorseThanCurrent(const models::Model& candidate, const std::vector<size_t>& holdout,
+                               const TrainingSet& set, const models::Model& current,
+                               HistogramKey current_until) const;
+  // Compares the histograms the current model knows with the newer ones (change_check.h). A
+  // localised change holds the candidate for an operator (or drops it after a rejection): returns
+  // why the current model stays. Without monitor->mu.
+  std::optional<std::string> HoldIfLocalised(Monitor* monitor,
+                                             const std::shared_ptr<Candidate>& candidate,
+                                             const TrainingSet& set, HistogramKey current_until,
+                                             const std::string& reason);
   // Writes a candidate about to be held to its file (see kHeldCandidates), setting its held_file;
   // logs a failure (then a restart forgets it). Without monitor->mu: file I/O.
   void WriteHeld(const Monitor& monitor, Candidate& candidate);
