@@ -627,25 +627,203 @@ int Lasting(size_t training, size_t normals, size_t runs, uint64_t seed,
   return failures;
 }
 
+using Families = std::vector<std::pair<std::string, sim::MonitorSpec>>;
+
+// The main comparison's settings: sample sizes, statistics levels and how anomalies are drawn.
+struct CellOptions {
+  size_t normals = 100000, anomalies = 200, training = 500;
+  std::vector<double> statistics = {1e3, 1e4, 1e5, 1e6};
+  double severity = std::nan("");  // one for every class; NaN: tuned per family and class
+  double contamination = 0;
+  uint64_t seed = 1;
+  hm::TrainOptions train;
+};
+
+struct Measured {
+  std::vector<CellResult> cells;
+  std::vector<NormalResult> normals;
+  std::vector<ContaminationResult> contaminated;
+};
+
+// One family at one statistics level: a model trained on a clean sample (and, with
+// contamination, one on a sample with anomalies in it), every method scored on the normals and on
+// each anomaly class.
+void MeasureFamily(const std::string& fname, const sim::MonitorSpec& spec, double entries,
+                   const std::vector<sim::Anomaly>& classes, const CellOptions& o,
+                   std::mt19937_64& rng, Measured& out) {
+  std::vector<std::vector<float>> train, dirty;
+  std::vector<double> reference(
+      spec.shape.size() == 2 ? spec.shape[0] * spec.shape[1] : spec.shape[0], 0.0);
+  const size_t every =
+      o.contamination > 0 ? static_cast<size_t>(std::lround(1 / o.contamination)) : 0;
+  for (size_t i = 0; i < o.training; ++i) {
+    const auto s = sim::Draw(spec, entries, sim::Anomaly::kNone, 0, rng);
+    train.emplace_back(s.contents.begin(), s.contents.end());
+    AddShape(reference, s.contents);
+    if (every > 0) {
+      // The same sample with every n-th histogram replaced by an anomaly of the next class.
+      if (i % every == every / 2) {
+        const auto cls = classes[(i / every) % classes.size()];
+        const auto a = sim::Draw(spec, entries, cls, SeverityFor(fname, cls, o.severity), rng);
+        dirty.emplace_back(a.contents.begin(), a.contents.end());
+      } else {
+        dirty.push_back(train.back());
+      }
+    }
+  }
+  const auto trained = hm::Train(train, spec.shape, o.train);
+  if (!trained.model) {
+    std::fprintf(stderr, "%s %g: training failed: %s\n", fname.c_str(), entries,
+                 trained.error.c_str());
+    return;
+  }
+  hm::TrainOutcome trained_dirty;
+  if (every > 0) trained_dirty = hm::Train(dirty, spec.shape, o.train);
+  hm::Scratch scratch;
+  Scores normal, normal_dirty;
+  std::vector<double> oracle;
+  for (size_t i = 0; i < o.normals; ++i) {
+    const auto s = DrawWithOracle(spec, entries, sim::Anomaly::kNone, 0, rng, oracle);
+    ScoreInto(*trained.model, reference, s, oracle, scratch, normal);
+    if (trained_dirty.model)
+      ScoreInto(*trained_dirty.model, reference, s, oracle, scratch, normal_dirty);
+  }
+  for (auto cls : classes) {
+    Scores anom, anom_dirty;
+    for (size_t i = 0; i < o.anomalies; ++i) {
+      const auto s =
+          DrawWithOracle(spec, entries, cls, SeverityFor(fname, cls, o.severity), rng, oracle);
+      ScoreInto(*trained.model, reference, s, oracle, scratch, anom);
+      if (trained_dirty.model)
+        ScoreInto(*trained_dirty.model, reference, s, oracle, scratch, anom_dirty);
+    }
+    for (int m = 0; m < kMethods; ++m)
+      out.cells.push_back({fname, entries, cls, m, Auc(normal.by_method[m], anom.by_method[m]),
+                           TprAt(normal.by_method[m], anom.by_method[m], 1e-3),
+                           TprAt(normal.by_method[m], anom.by_method[m], 1e-5),
+                           m <= kHistguard ? RateAbove(anom.by_method[m], kBadP) : std::nan("")});
+    if (trained_dirty.model)
+      out.contaminated.push_back(
+          {fname, entries, cls, Auc(normal.by_method[kHistguard], anom.by_method[kHistguard]),
+           Auc(normal_dirty.by_method[kHistguard], anom_dirty.by_method[kHistguard])});
+  }
+  NormalResult nr{
+      fname, entries, {0, 0, 0, 0}, hm::Median(normal.deviance), {}, trained.model->tests};
+  const double ts[4] = {1e-2, 1e-3, 1e-4, kBadP};
+  for (int k = 0; k < 4; ++k) nr.rate[k] = RateAbove(normal.by_method[kHistguard], ts[k]);
+  const std::vector<double>* parts[5] = {&normal.by_method[kRecon], &normal.localised,
+                                         &normal.by_method[kLatent], &normal.by_method[kCumulative],
+                                         &normal.by_method[kRegional]};
+  for (int p = 0; p < 5; ++p)
+    for (int k = 0; k < 2; ++k) nr.part_rate[p][k] = RateAbove(*parts[p], ts[k]);
+  out.normals.push_back(nr);
+}
+
+// The Markdown tables of a measurement.
+std::string Report(const Measured& r, const Families& families,
+                   const std::vector<sim::Anomaly>& classes, const CellOptions& o) {
+  std::ostringstream table;
+  table << "Seed " << o.seed << ", "
+        << (std::isnan(o.severity) ? std::string("severities tuned per family and class (below)")
+                                   : "severity " + Fmt(o.severity))
+        << ", " << o.normals << " normal and " << o.anomalies
+        << " anomalous histograms per cell, models trained on " << o.training
+        << " normal histograms.\n\n"
+        << "| family | entries | anomaly | method | AUC | TPR@1e-3 | TPR@1e-5 | p < 1e-5 |\n"
+        << "|---|---:|---|---|---:|---:|---:|---:|\n";
+  for (const auto& c : r.cells)
+    table << "| " << c.family << " | " << c.entries << " | " << sim::Name(c.cls) << " | "
+          << kMethodNames[c.method] << " | " << Fmt(c.auc) << " | " << Fmt(c.tpr3) << " | "
+          << Fmt(c.tpr5) << " | " << Fmt(c.flagged) << " |\n";
+  table << "\nNormal histograms: observed rate of combined p < t (calibration; p < 1e-5 is "
+           "BAD), and the median histguard score (deviance per bin).\n\n"
+        << "| family | entries | p < 1e-2 | p < 1e-3 | p < 1e-4 | p < 1e-5 | median score |\n"
+        << "|---|---:|---:|---:|---:|---:|---:|\n";
+  char buf[256];
+  for (const auto& n : r.normals) {
+    std::snprintf(buf, sizeof buf, "| %s | %g | %.2e | %.2e | %.2e | %.2e | %.3f |\n",
+                  n.family.c_str(), n.entries, n.rate[0], n.rate[1], n.rate[2], n.rate[3],
+                  n.median_deviance);
+    table << buf;
+  }
+  table << "\nThe parts of the combination on the normal histograms: observed rate of each part's "
+           "p < t, and the number of independent tests the model combines them over.\n\n"
+        << "| family | entries | recon 1e-2 | recon 1e-3 | largest bin 1e-2 | largest bin 1e-3 "
+           "| latent 1e-2 | latent 1e-3 | cumul 1e-2 | cumul 1e-3 | region 1e-2 | region 1e-3 "
+           "| tests |\n"
+        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& n : r.normals) {
+    std::snprintf(buf, sizeof buf,
+                  "| %s | %g | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e "
+                  "| %.2f |\n",
+                  n.family.c_str(), n.entries, n.part_rate[0][0], n.part_rate[0][1],
+                  n.part_rate[1][0], n.part_rate[1][1], n.part_rate[2][0], n.part_rate[2][1],
+                  n.part_rate[3][0], n.part_rate[3][1], n.part_rate[4][0], n.part_rate[4][1],
+                  n.tests);
+    table << buf;
+  }
+  // The BAD flag at the daemon's default bad_p: how many clearly detectable anomalies (histguard
+  // separates them from every normal at FPR 1e-5) it really raises.
+  size_t clear = 0, clear_bad = 0;
+  double flagged_sum = 0;
+  for (const auto& c : r.cells)
+    if (c.method == kHistguard && c.tpr5 >= 0.9) {
+      ++clear;
+      flagged_sum += c.flagged;
+      clear_bad += c.flagged >= 0.5;
+    }
+  if (clear > 0) {
+    std::snprintf(buf, sizeof buf,
+                  "\nBAD (p < %g) in the %zu cells histguard detects clearly (TPR@1e-5 >= 0.9): "
+                  "mean %.2f of the anomalies, most of them in %zu cells.\n",
+                  kBadP, clear, flagged_sum / clear, clear_bad);
+    table << buf;
+  }
+  if (!r.contaminated.empty()) {
+    table << "\nTraining on a sample with " << o.contamination * 100
+          << "% anomalies: histguard's AUC against the clean model's.\n\n"
+          << "| family | entries | anomaly | AUC clean | AUC contaminated | loss |\n"
+          << "|---|---:|---|---:|---:|---:|\n";
+    for (const auto& c : r.contaminated) {
+      std::snprintf(buf, sizeof buf, "| %s | %g | %s | %.3f | %.3f | %.3f |\n", c.family.c_str(),
+                    c.entries, std::string(sim::Name(c.cls)).c_str(), c.auc_clean,
+                    c.auc_contaminated, c.auc_clean - c.auc_contaminated);
+      table << buf;
+    }
+  }
+  if (std::isnan(o.severity)) {
+    table << "\nSeverities (simulator units), each where the better classical test's TPR at FPR "
+             "1e-3 is about 0.5 at 1e4 entries (`--tune-severities`).\n\n| family |";
+    for (auto cls : classes) table << " " << sim::Name(cls) << " |";
+    table << "\n|---|";
+    for (size_t i = 0; i < classes.size(); ++i) table << "---:|";
+    table << "\n";
+    for (const auto& [fname, spec] : families) {
+      table << "| " << fname << " |";
+      for (auto cls : classes) table << " " << SeverityFor(fname, cls, o.severity) << " |";
+      table << "\n";
+    }
+  }
+  return table.str();
+}
+
 int main(int argc, char** argv) {
   CLI::App app{
       "histguard_detection: detection quality of histguard against the classical DQM tests"};
-  size_t normals = 100000, anomalies = 200, training = 500;
-  std::vector<double> statistics = {1e3, 1e4, 1e5, 1e6};
+  CellOptions cell;
   std::vector<std::string> family_names;
-  double severity = std::nan(""), contamination = 0;
   std::string out_path;
-  uint64_t seed = 1;
   bool check = false;
-  app.add_option("--normals", normals, "normal histograms per family and statistics")
+  app.add_option("--normals", cell.normals, "normal histograms per family and statistics")
       ->capture_default_str();
-  app.add_option("--anomalies", anomalies, "anomalous histograms per class")->capture_default_str();
-  app.add_option("--training", training, "normal histograms each model trains on")
+  app.add_option("--anomalies", cell.anomalies, "anomalous histograms per class")
       ->capture_default_str();
-  app.add_option("--entries", statistics, "statistics levels")->capture_default_str();
+  app.add_option("--training", cell.training, "normal histograms each model trains on")
+      ->capture_default_str();
+  app.add_option("--entries", cell.statistics, "statistics levels")->capture_default_str();
   app.add_option("--families", family_names,
                  "only these families (spectrum, peak, occupancy, map2d)");
-  app.add_option("--severity", severity,
+  app.add_option("--severity", cell.severity,
                  "one anomaly severity for every class (simulator units); by default each family "
                  "and class has the severity at which the classical tests catch it partly (TPR "
                  "0.5 at FPR 1e-3 at 1e4 entries)");
@@ -654,12 +832,12 @@ int main(int argc, char** argv) {
                "print the table of those severities (bisected on --normals normal and --anomalies "
                "anomalous histograms per class at 1e4 entries) and exit");
   app.add_option(
-         "--contamination", contamination,
+         "--contamination", cell.contamination,
          "also train each model on a sample with this fraction of anomalies (all classes in "
          "turn) and compare histguard's AUC with the clean model's")
       ->check(CLI::Range(0.0, 0.5));
   app.add_option("--out", out_path, "also write the tables to this Markdown file");
-  app.add_option("--seed", seed, "random seed")->capture_default_str();
+  app.add_option("--seed", cell.seed, "random seed")->capture_default_str();
   app.add_flag(
       "--check", check,
       "check the orderings that must hold (exit 1 when one does not): histguard beats chi2 "
@@ -680,19 +858,18 @@ int main(int argc, char** argv) {
                "run only the lasting-defect class: a block at 0.95-0.5 efficiency for 100 "
                "lumisections in a spectrum, a channel occupancy and a map, --anomalies / 10 runs "
                "each, and --normals consecutive normal lumisections");
-  hm::TrainOptions train_options;
-  app.add_option("--latent", train_options.latent, "bottleneck width of the models")
+  app.add_option("--latent", cell.train.latent, "bottleneck width of the models")
       ->capture_default_str();
-  app.add_option("--min-steps", train_options.min_steps, "optimiser steps of a training at least")
+  app.add_option("--min-steps", cell.train.min_steps, "optimiser steps of a training at least")
       ->capture_default_str();
-  app.add_option("--learning-rate", train_options.learning_rate, "optimiser learning rate")
+  app.add_option("--learning-rate", cell.train.learning_rate, "optimiser learning rate")
       ->capture_default_str();
-  app.add_option("--max-steps", train_options.max_steps, "optimiser steps of a training at most")
+  app.add_option("--max-steps", cell.train.max_steps, "optimiser steps of a training at most")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   hm::SetComputeThreads(1);
 
-  std::vector<std::pair<std::string, sim::MonitorSpec>> families = {
+  Families families = {
       {"spectrum", {"bench/spectrum", sim::Family::kFallingSpectrum, {100}}},
       {"peak", {"bench/peak", sim::Family::kPeakOnBackground, {100}}},
       {"occupancy", {"bench/occupancy", sim::Family::kChannelOccupancy, {128}}},
@@ -712,13 +889,13 @@ int main(int argc, char** argv) {
       sim::Anomaly::kBroadenedPeak, sim::Anomaly::kMissingFeature, sim::Anomaly::kExtraNoise};
 
   if (tune) {
-    TuneSeverities(families, classes, training, normals, anomalies, seed);
+    TuneSeverities(families, classes, cell.training, cell.normals, cell.anomalies, cell.seed);
     return 0;
   }
   if (spatial_only) {
     std::string table;
-    const double tpr =
-        Spatial(spatial_side, training, normals, anomalies, seed, train_options, table);
+    const double tpr = Spatial(spatial_side, cell.training, cell.normals, cell.anomalies, cell.seed,
+                               cell.train, table);
     std::fputs(table.c_str(), stdout);
     if (!out_path.empty()) std::ofstream(out_path) << table;
     if (check) {
@@ -732,7 +909,8 @@ int main(int argc, char** argv) {
   if (lasting_only) {
     std::string table;
     const int failures =
-        Lasting(training, normals, std::max<size_t>(anomalies / 10, 1), seed, train_options, table);
+        Lasting(cell.training, cell.normals, std::max<size_t>(cell.anomalies / 10, 1), cell.seed,
+                cell.train, table);
     std::fputs(table.c_str(), stdout);
     if (!out_path.empty()) std::ofstream(out_path) << table;
     if (check)
@@ -743,167 +921,16 @@ int main(int argc, char** argv) {
     return check && failures > 0 ? 1 : 0;
   }
 
-  std::vector<CellResult> cells;
-  std::vector<NormalResult> normal_results;
-  std::vector<ContaminationResult> contaminated_results;
-  std::mt19937_64 rng(seed);
-  for (const auto& [fname, spec] : families) {
-    for (double entries : statistics) {
-      std::vector<std::vector<float>> train, dirty;
-      std::vector<double> reference(
-          spec.shape.size() == 2 ? spec.shape[0] * spec.shape[1] : spec.shape[0], 0.0);
-      const size_t every =
-          contamination > 0 ? static_cast<size_t>(std::lround(1 / contamination)) : 0;
-      for (size_t i = 0; i < training; ++i) {
-        const auto s = sim::Draw(spec, entries, sim::Anomaly::kNone, 0, rng);
-        train.emplace_back(s.contents.begin(), s.contents.end());
-        AddShape(reference, s.contents);
-        if (every > 0) {
-          // The same sample with every n-th histogram replaced by an anomaly of the next class.
-          if (i % every == every / 2) {
-            const auto cls = classes[(i / every) % classes.size()];
-            const auto a = sim::Draw(spec, entries, cls, SeverityFor(fname, cls, severity), rng);
-            dirty.emplace_back(a.contents.begin(), a.contents.end());
-          } else {
-            dirty.push_back(train.back());
-          }
-        }
-      }
-      const auto trained = hm::Train(train, spec.shape, train_options);
-      if (!trained.model) {
-        std::fprintf(stderr, "%s %g: training failed: %s\n", fname.c_str(), entries,
-                     trained.error.c_str());
-        continue;
-      }
-      hm::TrainOutcome trained_dirty;
-      if (every > 0) trained_dirty = hm::Train(dirty, spec.shape, train_options);
-      hm::Scratch scratch;
-      Scores normal, normal_dirty;
-      std::vector<double> oracle;
-      for (size_t i = 0; i < normals; ++i) {
-        const auto s = DrawWithOracle(spec, entries, sim::Anomaly::kNone, 0, rng, oracle);
-        ScoreInto(*trained.model, reference, s, oracle, scratch, normal);
-        if (trained_dirty.model)
-          ScoreInto(*trained_dirty.model, reference, s, oracle, scratch, normal_dirty);
-      }
-      for (auto cls : classes) {
-        Scores anom, anom_dirty;
-        for (size_t i = 0; i < anomalies; ++i) {
-          const auto s =
-              DrawWithOracle(spec, entries, cls, SeverityFor(fname, cls, severity), rng, oracle);
-          ScoreInto(*trained.model, reference, s, oracle, scratch, anom);
-          if (trained_dirty.model)
-            ScoreInto(*trained_dirty.model, reference, s, oracle, scratch, anom_dirty);
-        }
-        for (int m = 0; m < kMethods; ++m)
-          cells.push_back({fname, entries, cls, m, Auc(normal.by_method[m], anom.by_method[m]),
-                           TprAt(normal.by_method[m], anom.by_method[m], 1e-3),
-                           TprAt(normal.by_method[m], anom.by_method[m], 1e-5),
-                           m <= kHistguard ? RateAbove(anom.by_method[m], kBadP) : std::nan("")});
-        if (trained_dirty.model)
-          contaminated_results.push_back(
-              {fname, entries, cls, Auc(normal.by_method[kHistguard], anom.by_method[kHistguard]),
-               Auc(normal_dirty.by_method[kHistguard], anom_dirty.by_method[kHistguard])});
-      }
-      NormalResult nr{
-          fname, entries, {0, 0, 0, 0}, hm::Median(normal.deviance), {}, trained.model->tests};
-      const double ts[4] = {1e-2, 1e-3, 1e-4, kBadP};
-      for (int k = 0; k < 4; ++k) nr.rate[k] = RateAbove(normal.by_method[kHistguard], ts[k]);
-      const std::vector<double>* parts[5] = {
-          &normal.by_method[kRecon], &normal.localised, &normal.by_method[kLatent],
-          &normal.by_method[kCumulative], &normal.by_method[kRegional]};
-      for (int p = 0; p < 5; ++p)
-        for (int k = 0; k < 2; ++k) nr.part_rate[p][k] = RateAbove(*parts[p], ts[k]);
-      normal_results.push_back(nr);
-    }
-  }
-
-  std::ostringstream table;
-  table << "Seed " << seed << ", "
-        << (std::isnan(severity) ? std::string("severities tuned per family and class (below)")
-                                 : "severity " + Fmt(severity))
-        << ", " << normals << " normal and " << anomalies
-        << " anomalous histograms per cell, models trained on " << training
-        << " normal histograms.\n\n"
-        << "| family | entries | anomaly | method | AUC | TPR@1e-3 | TPR@1e-5 | p < 1e-5 |\n"
-        << "|---|---:|---|---|---:|---:|---:|---:|\n";
-  for (const auto& c : cells)
-    table << "| " << c.family << " | " << c.entries << " | " << sim::Name(c.cls) << " | "
-          << kMethodNames[c.method] << " | " << Fmt(c.auc) << " | " << Fmt(c.tpr3) << " | "
-          << Fmt(c.tpr5) << " | " << Fmt(c.flagged) << " |\n";
-  table << "\nNormal histograms: observed rate of combined p < t (calibration; p < 1e-5 is "
-           "BAD), and the median histguard score (deviance per bin).\n\n"
-        << "| family | entries | p < 1e-2 | p < 1e-3 | p < 1e-4 | p < 1e-5 | median score |\n"
-        << "|---|---:|---:|---:|---:|---:|---:|\n";
-  char buf[256];
-  for (const auto& n : normal_results) {
-    std::snprintf(buf, sizeof buf, "| %s | %g | %.2e | %.2e | %.2e | %.2e | %.3f |\n",
-                  n.family.c_str(), n.entries, n.rate[0], n.rate[1], n.rate[2], n.rate[3],
-                  n.median_deviance);
-    table << buf;
-  }
-  table << "\nThe parts of the combination on the normal histograms: observed rate of each part's "
-           "p < t, and the number of independent tests the model combines them over.\n\n"
-        << "| family | entries | recon 1e-2 | recon 1e-3 | largest bin 1e-2 | largest bin 1e-3 "
-           "| latent 1e-2 | latent 1e-3 | cumul 1e-2 | cumul 1e-3 | region 1e-2 | region 1e-3 "
-           "| tests |\n"
-        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  for (const auto& n : normal_results) {
-    std::snprintf(buf, sizeof buf,
-                  "| %s | %g | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e "
-                  "| %.2f |\n",
-                  n.family.c_str(), n.entries, n.part_rate[0][0], n.part_rate[0][1],
-                  n.part_rate[1][0], n.part_rate[1][1], n.part_rate[2][0], n.part_rate[2][1],
-                  n.part_rate[3][0], n.part_rate[3][1], n.part_rate[4][0], n.part_rate[4][1],
-                  n.tests);
-    table << buf;
-  }
-  // The BAD flag at the daemon's default bad_p: how many clearly detectable anomalies (histguard
-  // separates them from every normal at FPR 1e-5) it really raises.
-  size_t clear = 0, clear_bad = 0;
-  double flagged_sum = 0;
-  for (const auto& c : cells)
-    if (c.method == kHistguard && c.tpr5 >= 0.9) {
-      ++clear;
-      flagged_sum += c.flagged;
-      clear_bad += c.flagged >= 0.5;
-    }
-  if (clear > 0) {
-    std::snprintf(buf, sizeof buf,
-                  "\nBAD (p < %g) in the %zu cells histguard detects clearly (TPR@1e-5 >= 0.9): "
-                  "mean %.2f of the anomalies, most of them in %zu cells.\n",
-                  kBadP, clear, flagged_sum / clear, clear_bad);
-    table << buf;
-  }
-  if (!contaminated_results.empty()) {
-    table << "\nTraining on a sample with " << contamination * 100
-          << "% anomalies: histguard's AUC against the clean model's.\n\n"
-          << "| family | entries | anomaly | AUC clean | AUC contaminated | loss |\n"
-          << "|---|---:|---|---:|---:|---:|\n";
-    for (const auto& c : contaminated_results) {
-      std::snprintf(buf, sizeof buf, "| %s | %g | %s | %.3f | %.3f | %.3f |\n", c.family.c_str(),
-                    c.entries, std::string(sim::Name(c.cls)).c_str(), c.auc_clean,
-                    c.auc_contaminated, c.auc_clean - c.auc_contaminated);
-      table << buf;
-    }
-  }
-  if (std::isnan(severity)) {
-    table << "\nSeverities (simulator units), each where the better classical test's TPR at FPR "
-             "1e-3 is about 0.5 at 1e4 entries (`--tune-severities`).\n\n| family |";
-    for (auto cls : classes) table << " " << sim::Name(cls) << " |";
-    table << "\n|---|";
-    for (size_t i = 0; i < classes.size(); ++i) table << "---:|";
-    table << "\n";
-    for (const auto& [fname, spec] : families) {
-      table << "| " << fname << " |";
-      for (auto cls : classes) table << " " << SeverityFor(fname, cls, severity) << " |";
-      table << "\n";
-    }
-  }
-  std::fputs(table.str().c_str(), stdout);
-  if (!out_path.empty()) std::ofstream(out_path) << table.str();
+  Measured measured;
+  std::mt19937_64 rng(cell.seed);
+  for (const auto& [fname, spec] : families)
+    for (double entries : cell.statistics)
+      MeasureFamily(fname, spec, entries, classes, cell, rng, measured);
+  const std::string table = Report(measured, families, classes, cell);
+  std::fputs(table.c_str(), stdout);
+  if (!out_path.empty()) std::ofstream(out_path) << table;
   if (check) {
-    const int failures = Check(cells, normal_results, contaminated_results);
+    const int failures = Check(measured.cells, measured.normals, measured.contaminated);
     std::printf("%d check(s) failed\n", failures);
     return failures == 0 ? 0 : 1;
   }

@@ -183,6 +183,144 @@ void Row(const std::string& what, const hb::LoadResult& r, const std::string& ex
               r.p50 * 1e3, r.p99 * 1e3, r.p999 * 1e3, extra.c_str());
 }
 
+// Wall time of 2,000-histogram trainings on one core, at 100 and 1,000 bins.
+void PrintTrainingTimes(std::mt19937_64& rng) {
+  for (uint32_t b : {100u, 1000u}) {
+    histguard::sim::MonitorSpec spec{"bench/train", histguard::sim::Family::kPeakOnBackground, {b}};
+    std::vector<std::vector<float>> samples;
+    for (int i = 0; i < 2000; ++i) {
+      const auto s = histguard::sim::Draw(spec, 1e4, histguard::sim::Anomaly::kNone, 0, rng);
+      samples.emplace_back(s.contents.begin(), s.contents.end());
+    }
+    const auto out = histguard::models::Train(samples, spec.shape, {});
+    std::printf("training: %u bins, 2000 histograms, 1 core: %.2f s (%u steps)\n", b,
+                out.report.seconds, out.report.steps);
+  }
+}
+
+// --only: one load against the daemon, without the baselines.
+void RunOnly(const std::string& only, int only_clients, double seconds, const Daemon& d,
+             const std::vector<hv::Histogram>& pool) {
+  const std::map<std::string, hb::LoadOptions> loads = {
+      {"stream", {.streams = 4}},
+      {"submit100", {.unary_clients = 2, .batch = 100}},
+      {"submit10", {.unary_clients = 4, .batch = 10}},
+      {"unary", {.unary_clients = 4, .batch = 1}},
+      {"unary-2000", {.unary_clients = 4, .batch = 1, .rate = 2000}}};
+  hb::LoadOptions o = loads.at(only);
+  if (only_clients > 0) (o.streams > 0 ? o.streams : o.unary_clients) = only_clients;
+  o.seconds = seconds;
+  o.run = 11;
+  o.address = d.grpc;
+  std::printf("daemon pid %d: running %s for %.1f s\n", static_cast<int>(d.pid), only.c_str(),
+              seconds);
+  std::fflush(stdout);
+  Row("histguardd: " + only, hb::RunLoad(o, pool));
+}
+
+// What bounds the daemon from below: the models in process, their forward passes, and synced
+// writes in the data directory.
+void PrintLimits(const Daemon& d, const std::vector<hv::Histogram>& pool, double seconds) {
+  const ModelMap models = LoadModels(d.data_dir, pool);
+  std::printf("model limit, in-process, 1 thread: %.0f histograms/s; 2 threads: %.0f/s\n",
+              ModelLimit(models, pool, seconds, 1), ModelLimit(models, pool, seconds, 2));
+  {
+    const double plain = ModelLimit(models, pool, seconds, 1),
+                 axis = ModelLimit(models, pool, seconds, 1, true);
+    std::printf(
+        "model limit with each 1D histogram's axis nuisances fitted, 1 thread: %.0f/s (%.0f/s "
+        "without them in this row, %.2f us more per histogram)\n",
+        axis, plain, 1e6 / axis - 1e6 / plain);
+  }
+  PrintForwardRates(models, pool, seconds);
+  const hb::SyncResult syncs = hb::MeasureSyncs(d.data_dir, seconds);
+  std::printf(
+      "storage limit, synced 300-byte appends in the data directory for %.0f s: "
+      "p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, longest %.1f ms%s\n",
+      seconds, syncs.p50 * 1e3, syncs.p99 * 1e3, syncs.p999 * 1e3, syncs.longest * 1e3,
+      syncs.syncs == 0 ? " (could not write there)" : "");
+}
+
+// The load table: each closed-loop load against a no-op server and the daemon, and the open-loop
+// 2,000/s before and after them. Returns the open-loop load's settings; `run` is the last run
+// sent.
+hb::LoadOptions PrintLoadTable(const Daemon& d, const std::vector<hv::Histogram>& pool,
+                               double seconds, uint64_t& run) {
+  std::printf("\n| %-58s | %10s | %8s | %8s | %8s |\n", "load", "hist/s", "p50 ms", "p99 ms",
+              "p999 ms");
+  std::printf("|%s|%s|%s|%s|%s|\n", std::string(60, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(10, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(10, '-').c_str());
+  hb::NoopServer noop;
+  auto both = [&](const std::string& what, hb::LoadOptions o) {
+    o.seconds = seconds;
+    o.run = ++run;
+    o.address = noop.address();
+    const auto base = hb::RunLoad(o, pool);
+    Row("no-op transport: " + what, base);
+    o.address = d.grpc;
+    const auto r = hb::RunLoad(o, pool);
+    char ratio[64];
+    std::snprintf(ratio, sizeof ratio, "%.0f%% of no-op",
+                  100.0 * r.rate() / std::max(base.rate(), 1.0));
+    Row("histguardd: " + what, r, ratio);
+    return r;
+  };
+  hb::LoadOptions open{.unary_clients = 4, .batch = 1, .rate = 2000};
+  open.seconds = seconds;
+  open.address = d.grpc;
+  // First on a store that is not busy compacting, as at a steady 2,000/s; again after the
+  // closed-loop loads, while RocksDB flushes and compacts the millions of records they wrote.
+  open.run = ++run;
+  Row("histguardd: unary single histograms at 2,000/s (open loop)", hb::RunLoad(open, pool));
+  both("4 streams, 1 histogram/message", {.streams = 4});
+  both("Submit batches of 100, 2 clients", {.unary_clients = 2, .batch = 100});
+  both("Submit batches of 10, 4 clients", {.unary_clients = 4, .batch = 10});
+  both("unary single histograms, 4 clients", {.unary_clients = 4, .batch = 1});
+  open.run = ++run;
+  Row("histguardd: the same, after the closed-loop loads", hb::RunLoad(open, pool));
+
+  return open;
+}
+
+// The open-loop load while a 2,000-histogram training of another monitor runs, again and again.
+void PrintWhileRetraining(histguard::Client& client,
+                          const std::vector<histguard::sim::MonitorSpec>& specs,
+                          const std::vector<hv::Histogram>& pool, hb::LoadOptions open,
+                          uint64_t& run, std::mt19937_64& rng) {
+  const std::string big = specs[1].name;
+  std::vector<hv::Histogram> batch;
+  std::vector<hv::Verdict> verdicts;
+  for (int i = 0; i < 2000; ++i) {
+    const auto s = histguard::sim::Draw(specs[1], 1e4, histguard::sim::Anomaly::kNone, 0, rng);
+    hv::Histogram h;
+    h.set_monitor(big);
+    h.set_run(++run);
+    h.set_lumisection(i + 1);
+    for (auto dd : s.shape) h.add_shape(dd);
+    h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
+    batch.push_back(std::move(h));
+    if (batch.size() == 100) {
+      client.Submit(batch, &verdicts);
+      batch.clear();
+    }
+  }
+  std::atomic<bool> done{false};
+  std::thread trainer([&] {
+    while (!done) {
+      grpc::ClientContext ctx;
+      hv::RetrainRequest req;
+      req.set_monitor(big);
+      hv::RetrainResponse resp;
+      client.control().Retrain(&ctx, req, &resp);
+    }
+  });
+  open.run = ++run;
+  Row("histguardd: unary at 2,000/s while retraining (2,000 hists)", hb::RunLoad(open, pool));
+  done = true;
+  trainer.join();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -223,20 +361,7 @@ int main(int argc, char** argv) {
   std::printf("# histguard_bench: %zu monitors x %u bins, %.1f s per measurement, %u cores\n",
               monitors, bins, seconds, std::thread::hardware_concurrency());
 
-  if (!skip_training_time) {
-    for (uint32_t b : {100u, 1000u}) {
-      histguard::sim::MonitorSpec spec{
-          "bench/train", histguard::sim::Family::kPeakOnBackground, {b}};
-      std::vector<std::vector<float>> samples;
-      for (int i = 0; i < 2000; ++i) {
-        const auto s = histguard::sim::Draw(spec, 1e4, histguard::sim::Anomaly::kNone, 0, rng);
-        samples.emplace_back(s.contents.begin(), s.contents.end());
-      }
-      const auto out = histguard::models::Train(samples, spec.shape, {});
-      std::printf("training: %u bins, 2000 histograms, 1 core: %.2f s (%u steps)\n", b,
-                  out.report.seconds, out.report.steps);
-    }
-  }
+  if (!skip_training_time) PrintTrainingTimes(rng);
 
   auto specs = histguard::sim::DefaultMonitors(monitors, bins);
   for (auto& s : specs)
@@ -285,113 +410,15 @@ int main(int argc, char** argv) {
   }
 
   if (!only.empty()) {
-    const std::map<std::string, hb::LoadOptions> loads = {
-        {"stream", {.streams = 4}},
-        {"submit100", {.unary_clients = 2, .batch = 100}},
-        {"submit10", {.unary_clients = 4, .batch = 10}},
-        {"unary", {.unary_clients = 4, .batch = 1}},
-        {"unary-2000", {.unary_clients = 4, .batch = 1, .rate = 2000}}};
-    hb::LoadOptions o = loads.at(only);
-    if (only_clients > 0) (o.streams > 0 ? o.streams : o.unary_clients) = only_clients;
-    o.seconds = seconds;
-    o.run = 11;
-    o.address = d.grpc;
-    std::printf("daemon pid %d: running %s for %.1f s\n", static_cast<int>(d.pid), only.c_str(),
-                seconds);
-    std::fflush(stdout);
-    Row("histguardd: " + only, hb::RunLoad(o, pool));
+    RunOnly(only, only_clients, seconds, d, pool);
     StopDaemon(d);
     return 0;
   }
 
-  const ModelMap models = LoadModels(d.data_dir, pool);
-  std::printf("model limit, in-process, 1 thread: %.0f histograms/s; 2 threads: %.0f/s\n",
-              ModelLimit(models, pool, seconds, 1), ModelLimit(models, pool, seconds, 2));
-  {
-    const double plain = ModelLimit(models, pool, seconds, 1),
-                 axis = ModelLimit(models, pool, seconds, 1, true);
-    std::printf(
-        "model limit with each 1D histogram's axis nuisances fitted, 1 thread: %.0f/s (%.0f/s "
-        "without them in this row, %.2f us more per histogram)\n",
-        axis, plain, 1e6 / axis - 1e6 / plain);
-  }
-  PrintForwardRates(models, pool, seconds);
-  const hb::SyncResult syncs = hb::MeasureSyncs(d.data_dir, seconds);
-  std::printf(
-      "storage limit, synced 300-byte appends in the data directory for %.0f s: "
-      "p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, longest %.1f ms%s\n",
-      seconds, syncs.p50 * 1e3, syncs.p99 * 1e3, syncs.p999 * 1e3, syncs.longest * 1e3,
-      syncs.syncs == 0 ? " (could not write there)" : "");
-
-  std::printf("\n| %-58s | %10s | %8s | %8s | %8s |\n", "load", "hist/s", "p50 ms", "p99 ms",
-              "p999 ms");
-  std::printf("|%s|%s|%s|%s|%s|\n", std::string(60, '-').c_str(), std::string(12, '-').c_str(),
-              std::string(10, '-').c_str(), std::string(10, '-').c_str(),
-              std::string(10, '-').c_str());
-  hb::NoopServer noop;
+  PrintLimits(d, pool, seconds);
   uint64_t run = 10;  // after the runs of training and filling: the loads are the newest data
-  auto both = [&](const std::string& what, hb::LoadOptions o) {
-    o.seconds = seconds;
-    o.run = ++run;
-    o.address = noop.address();
-    const auto base = hb::RunLoad(o, pool);
-    Row("no-op transport: " + what, base);
-    o.address = d.grpc;
-    const auto r = hb::RunLoad(o, pool);
-    char ratio[64];
-    std::snprintf(ratio, sizeof ratio, "%.0f%% of no-op",
-                  100.0 * r.rate() / std::max(base.rate(), 1.0));
-    Row("histguardd: " + what, r, ratio);
-    return r;
-  };
-  hb::LoadOptions open{.unary_clients = 4, .batch = 1, .rate = 2000};
-  open.seconds = seconds;
-  open.address = d.grpc;
-  // First on a store that is not busy compacting, as at a steady 2,000/s; again after the
-  // closed-loop loads, while RocksDB flushes and compacts the millions of records they wrote.
-  open.run = ++run;
-  Row("histguardd: unary single histograms at 2,000/s (open loop)", hb::RunLoad(open, pool));
-  both("4 streams, 1 histogram/message", {.streams = 4});
-  both("Submit batches of 100, 2 clients", {.unary_clients = 2, .batch = 100});
-  both("Submit batches of 10, 4 clients", {.unary_clients = 4, .batch = 10});
-  both("unary single histograms, 4 clients", {.unary_clients = 4, .batch = 1});
-  open.run = ++run;
-  Row("histguardd: the same, after the closed-loop loads", hb::RunLoad(open, pool));
-
-  // The same open-loop load while a 2,000-histogram training runs.
-  {
-    const std::string big = specs[1].name;
-    std::vector<hv::Histogram> batch;
-    std::vector<hv::Verdict> verdicts;
-    for (int i = 0; i < 2000; ++i) {
-      const auto s = histguard::sim::Draw(specs[1], 1e4, histguard::sim::Anomaly::kNone, 0, rng);
-      hv::Histogram h;
-      h.set_monitor(big);
-      h.set_run(++run);
-      h.set_lumisection(i + 1);
-      for (auto dd : s.shape) h.add_shape(dd);
-      h.mutable_contents()->Assign(s.contents.begin(), s.contents.end());
-      batch.push_back(std::move(h));
-      if (batch.size() == 100) {
-        client.Submit(batch, &verdicts);
-        batch.clear();
-      }
-    }
-    std::atomic<bool> done{false};
-    std::thread trainer([&] {
-      while (!done) {
-        grpc::ClientContext ctx;
-        hv::RetrainRequest req;
-        req.set_monitor(big);
-        hv::RetrainResponse resp;
-        client.control().Retrain(&ctx, req, &resp);
-      }
-    });
-    open.run = ++run;
-    Row("histguardd: unary at 2,000/s while retraining (2,000 hists)", hb::RunLoad(open, pool));
-    done = true;
-    trainer.join();
-  }
+  const hb::LoadOptions open = PrintLoadTable(d, pool, seconds, run);
+  PrintWhileRetraining(client, specs, pool, open, run, rng);
   std::printf("daemon RSS at the end: %.0f MiB\n", RssMiB(d.pid));
   StopDaemon(d);
   return 0;

@@ -96,7 +96,6 @@ LoadResult RunLoad(const LoadOptions& o, const std::vector<v1::Histogram>& pool)
       std::mutex mu;
       std::condition_variable cv;
       std::deque<Clock::time_point> sent;
-      bool writer_done = false;
       std::vector<double> lat;
       std::thread reader([&] {
         v1::Verdict v;
@@ -131,10 +130,6 @@ LoadResult RunLoad(const LoadOptions& o, const std::vector<v1::Histogram>& pool)
       stream->WritesDone();
       reader.join();
       if (!stream->Finish().ok()) ++errors;
-      {
-        std::lock_guard lk(mu);
-        writer_done = true;
-      }
       total += lat.size();
       std::lock_guard lk(lat_mu);
       latencies.insert(latencies.end(), lat.begin(), lat.end());
