@@ -1,13 +1,14 @@
 // The histguard.v1.Control gRPC service: what operators use to look at and steer the monitors.
 //
-//   ListMonitors, GetMonitor  read the monitors' state (versions with manifests, window,
-//   thresholds) Inspect                   a stored histogram with the expectation, pulls and
-//   verdict Label                     a person's GOOD/BAD: BAD leaves the training window, GOOD
-//   enters it Retrain                   trains now; answers with the new version or why it was
-//   rejected Rollback                  makes a kept older version active again (and the anchor)
-//   Forget                    retires a monitor: deletes its models and everything stored of it
-//   Accept                    takes a lasting change as the new normal from a lumisection on
-//   Approve, Reject           an operator's word on a candidate held for a localised change
+// - ListMonitors, GetMonitor: the monitors' state (versions with manifests, window, thresholds).
+// - Inspect: a stored histogram with the expectation, pulls and verdict.
+// - Label: a person's GOOD/BAD; BAD leaves the training window, GOOD enters it.
+// - Retrain: trains now; answers with the new version or why it was rejected.
+// - Rollback: makes a kept older version active again (and the anchor).
+// - Forget: retires a monitor, deleting its models and everything stored of it.
+// - Accept: takes a lasting change as the new normal from a lumisection on.
+// - Approve, Reject: an operator's word on a candidate held for a localised change.
+//
 // Unknown monitors, histograms or versions are NOT_FOUND with a message naming them. Reactors
 // never wait for training: Retrain answers from the training thread when the job ends.
 //
