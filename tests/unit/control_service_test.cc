@@ -22,12 +22,8 @@ class ControlServiceTest : public MonitorPipeline {
     if (HasFatalFailure()) return;
     // Any candidate is installed: what a retraining or rollback does is the subject here.
     config_.candidate_tolerance = 100;
-    auto auth = Authenticator::Open("");
-    ASSERT_TRUE(auth.ok()) << auth.status().message();
-    auth_ = std::move(*auth);
-    auto audit = AuditLog::Open(dir_ + "/audit.log");
-    ASSERT_TRUE(audit.ok()) << audit.status().message();
-    audit_ = std::move(*audit);
+    OpenSecurity(dir_ + "/audit.log");
+    if (HasFatalFailure()) return;
     control_ = std::make_unique<ControlService>(config_, *metrics_, *registry_, *store_, *files_,
                                                 *training_, *auth_, *audit_);
   }
@@ -51,19 +47,6 @@ class ControlServiceTest : public MonitorPipeline {
     EXPECT_TRUE(s.ok()) << s.message();
     if (!s.ok()) return {};
     return result.get_future().get();
-  }
-
-  // Waits until no training of the monitor runs.
-  void WaitIdle() {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(2);
-    while (std::chrono::steady_clock::now() < until) {
-      const auto m = registry_->Find(spec_.name);
-      std::unique_lock lk(m->mu);
-      if (!m->training) return;
-      lk.unlock();
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ADD_FAILURE() << "the training did not end";
   }
 
   uint64_t ActiveVersion() {
@@ -110,8 +93,6 @@ class ControlServiceTest : public MonitorPipeline {
     return out;
   }
 
-  std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<ControlService> control_;
 };
 
@@ -138,7 +119,7 @@ TEST_F(ControlServiceTest, ARollbackIsNotUndoneByTheNextScheduledRetraining) {
 
   // Well past where v2's count would have fired, v1 still scores.
   for (int i = 0; i < 25; ++i) EXPECT_EQ(Score(Make()).model_version(), 1u);
-  WaitIdle();
+  ASSERT_TRUE(WaitIdle()) << "the training did not end";
   EXPECT_EQ(ActiveVersion(), 1u) << "a scheduled retraining replaced the rolled-back model";
   // The schedule resumes from the rollback.
   for (int i = 0; i < 10; ++i) Score(Make());
@@ -219,7 +200,7 @@ TEST_F(ControlServiceTest, ForgetDeletesTheMonitorAndItsNameStartsAfresh) {
   TrainFirst();
   const v1::Histogram h = Make();
   Score(h);
-  WaitIdle();
+  ASSERT_TRUE(WaitIdle()) << "the training did not end";
   const std::string models = files_->Directory(spec_.name);
   ASSERT_TRUE(std::filesystem::exists(models));
 

@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
 
 #include "server/scorer.h"
+#include "server/security.h"
 #include "simulation/detector_simulator.h"
 
 namespace histguard::server {
@@ -64,17 +66,35 @@ class MonitorPipeline : public ::testing::Test {
     return v;
   }
 
-  // Waits (up to two minutes) until the monitor's active model is `version` or newer.
-  bool WaitForModel(uint64_t version) {
+  // Waits (up to two minutes) until `done` holds for the monitor, checked under its lock.
+  bool WaitFor(const std::function<bool(const Monitor&)>& done) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(2);
     while (std::chrono::steady_clock::now() < until) {
       if (const auto m = registry_->Find(spec_.name)) {
         std::lock_guard lk(m->mu);
-        if (m->model && m->model->version >= version) return true;
+        if (done(*m)) return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
+  }
+  // Until the monitor's active model is `version` or newer.
+  bool WaitForModel(uint64_t version) {
+    return WaitFor([&](const Monitor& m) { return m.model && m.model->version >= version; });
+  }
+  // Until no training of the monitor runs.
+  bool WaitIdle() {
+    return WaitFor([](const Monitor& m) { return !m.training; });
+  }
+
+  // For the services: no authentication, and an audit log at `audit_path` ("" logs nothing).
+  void OpenSecurity(const std::string& audit_path) {
+    auto auth = Authenticator::Open("");
+    ASSERT_TRUE(auth.ok()) << auth.status().message();
+    auth_ = std::move(*auth);
+    auto audit = AuditLog::Open(audit_path);
+    ASSERT_TRUE(audit.ok()) << audit.status().message();
+    audit_ = std::move(*audit);
   }
 
   Config config_;
@@ -85,6 +105,8 @@ class MonitorPipeline : public ::testing::Test {
   std::unique_ptr<MonitorRegistry> registry_;
   std::unique_ptr<TrainingScheduler> training_;
   std::unique_ptr<Scorer> scorer_;
+  std::unique_ptr<Authenticator> auth_;  // after OpenSecurity
+  std::unique_ptr<AuditLog> audit_;
   sim::MonitorSpec spec_;
   std::mt19937_64 rng_{5};
   uint64_t ls_ = 0;

@@ -10,7 +10,6 @@
 #include "server/health.h"
 #include "server/ingest_service.h"
 #include "server/run_state.h"
-#include "server/security.h"
 #include "tests/unit/monitor_pipeline.h"
 
 namespace histguard::server {
@@ -32,12 +31,7 @@ class StreamReactorTest : public MonitorPipeline {
 
   // Serves the Ingest service on a free loopback port; returns its address.
   std::string Serve() {
-    auto auth = Authenticator::Open("");
-    EXPECT_TRUE(auth.ok());
-    auth_ = std::move(*auth);
-    auto audit = AuditLog::Open("");
-    EXPECT_TRUE(audit.ok());
-    audit_ = std::move(*audit);
+    OpenSecurity("");
     health_.SetServing(true);
     runs_ = std::make_unique<RunState>(*metrics_);
     ingest_ = std::make_unique<IngestService>(config_, *metrics_, *scorer_, health_, *auth_,
@@ -54,8 +48,6 @@ class StreamReactorTest : public MonitorPipeline {
   }
 
   Health health_;
-  std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<RunState> runs_;
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<grpc::Server> server_;
