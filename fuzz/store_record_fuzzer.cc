@@ -19,12 +19,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
 
   histguard::v1::Inspection rec;
-  if (hs::DecodeRecord(bytes, rec)) {
+  const absl::Status decoded = hs::DecodeRecord(bytes, "fuzz/spectrum", 356001, 13, rec);
+  if (decoded.ok()) {
     histguard::v1::Inspection again;
     const std::string encoded = hs::EncodeRecord(rec.histogram(), rec.verdict());
-    if (!hs::DecodeRecord(encoded, again) ||
+    if (!hs::DecodeRecord(encoded, rec.histogram().monitor(), rec.histogram().run(),
+                          rec.histogram().lumisection(), again)
+             .ok() ||
         again.histogram().contents_size() != rec.histogram().contents_size())
       std::abort();  // what the store writes, it must read back
+  } else if (decoded.message().empty()) {
+    std::abort();  // a refusal says why
   }
   histguard::v1::LabelRequest label;
   (void)label.ParseFromArray(data, static_cast<int>(size));

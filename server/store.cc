@@ -7,6 +7,8 @@
 
 #include <sys/statvfs.h>
 
+#include "histguard/store/record.pb.h"
+
 #include <atomic>
 #include <cmath>
 #include <cstdarg>
@@ -20,6 +22,12 @@ namespace {
 
 void AppendBe64(std::string& s, uint64_t v) {
   for (int i = 7; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t ReadBe64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
 }
 
 std::string Prefix(char kind, const std::string& monitor) {
@@ -37,26 +45,17 @@ std::string Key(char kind, const std::string& monitor, uint64_t run, uint64_t ls
   return k;
 }
 
-// A record's value. Bin contents that are all whole counts (the usual case) are stored as
-// varints ahead of the Inspection, which then carries no contents: 1-3 bytes a bin instead of
-// 8, so a record is about a third of its size, and so is what the write-ahead log, the memtable
-// and compaction move. Weighted contents keep the plain Inspection. The leading byte tells the
-// two apart: a serialised Inspection starts with a field tag, never with kCompactRecord.
-constexpr char kCompactRecord = 0x01;
+// A record's value starts with its schema's number (see proto/histguard/store/record.proto).
+// Schema 2 is written; 1 and 0 (a plain Inspection, whose first byte is a field tag, never below
+// 0x08) are still read.
+constexpr char kCompactRecord = 0x01;  // schema 1: varint counts, then an Inspection without them
+constexpr char kRecordSchema = 0x02;   // schema 2: a store::Record
 constexpr double kMaxCompactCount = 9007199254740992.0;  // 2^53: every whole double below is exact
 
 bool AllWholeCounts(const v1::Histogram& h) {
   for (double c : h.contents())
     if (!(c >= 0 && c <= kMaxCompactCount && c == std::floor(c))) return false;
   return true;
-}
-
-void AppendVarint(std::string& s, uint64_t v) {
-  while (v >= 0x80) {
-    s.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  s.push_back(static_cast<char>(v));
 }
 
 bool ReadVarint(const char*& p, const char* end, uint64_t& v) {
@@ -139,49 +138,156 @@ std::string MiB(uint64_t bytes) {
   return buf;
 }
 
-absl::Status ScanStatus(const rocksdb::Iterator& it, size_t unreadable, const std::string& what) {
+absl::Status ScanStatus(const rocksdb::Iterator& it, size_t unreadable, const std::string& what,
+                        const std::string& first_error = "") {
   if (!it.status().ok())
     return absl::DataLossError("reading " + what + " stopped early: " + it.status().ToString());
   if (unreadable > 0)
     return absl::DataLossError(std::to_string(unreadable) + " stored " + what +
-                               " could not be decoded and were skipped");
+                               " could not be decoded and were skipped" +
+                               (first_error.empty() ? "" : " (the first: " + first_error + ")"));
   return absl::OkStatus();
 }
 
 }  // namespace
 
+namespace {
+
+// Between the API's axis and the stored one (the same fields), leaving an absent one absent.
+template <typename From, typename To>
+void CopyAxis(const From& from, To& to) {
+  to.set_low(from.low());
+  to.set_high(from.high());
+  to.set_title(from.title());
+}
+
+}  // namespace
+
 std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v, int64_t received_unix_ms) {
-  v1::Inspection rec;
-  *rec.mutable_histogram() = h;
-  *rec.mutable_verdict() = v;
-  if (h.time_unix_ms() == 0 && received_unix_ms > 0)
-    rec.mutable_histogram()->set_time_unix_ms(received_unix_ms);
-  if (!AllWholeCounts(h)) return rec.SerializeAsString();
-  std::string out(1, kCompactRecord);
-  out.reserve(1 + 10 + 2 * static_cast<size_t>(h.contents_size()) + 256);
-  AppendVarint(out, static_cast<uint64_t>(h.contents_size()));
-  for (double c : h.contents()) AppendVarint(out, static_cast<uint64_t>(c));
-  rec.mutable_histogram()->clear_contents();  // every other field as it came
+  store::Record rec;
+  rec.set_time_unix_ms(h.time_unix_ms() == 0 && received_unix_ms > 0 ? received_unix_ms
+                                                                     : h.time_unix_ms());
+  rec.mutable_shape()->Assign(h.shape().begin(), h.shape().end());
+  if (AllWholeCounts(h)) {
+    rec.mutable_counts()->Reserve(h.contents_size());
+    for (double c : h.contents()) rec.add_counts(static_cast<uint64_t>(c));
+  } else {
+    rec.mutable_contents()->Assign(h.contents().begin(), h.contents().end());
+  }
+  rec.set_underflow(h.underflow());
+  rec.set_overflow(h.overflow());
+  rec.set_entries(h.entries());
+  if (h.has_x_axis()) CopyAxis(h.x_axis(), *rec.mutable_x_axis());
+  if (h.has_y_axis()) CopyAxis(h.y_axis(), *rec.mutable_y_axis());
+  store::Verdict& sv = *rec.mutable_verdict();
+  sv.set_quality(v.quality());
+  sv.set_score(v.score());
+  sv.set_p_value(v.p_value());
+  sv.set_model_version(v.model_version());
+  for (const v1::BinPull& b : v.top_bins()) {
+    sv.add_top_bins(b.bin());
+    sv.add_top_pulls(b.pull());
+  }
+  sv.set_detail(v.detail());
+  for (const v1::Nuisance& n : v.nuisances()) {
+    store::Nuisance& sn = *sv.add_nuisances();
+    sn.set_name(n.name());
+    sn.set_value(n.value());
+    sn.set_error(n.error());
+  }
+  std::string out(1, kRecordSchema);
   rec.AppendToString(&out);
   return out;
 }
 
-bool DecodeRecord(std::string_view value, v1::Inspection& rec) {
-  if (value.empty() || value[0] != kCompactRecord)
-    return rec.ParseFromArray(value.data(), static_cast<int>(value.size()));
+namespace {
+
+absl::Status DecodeCompact(std::string_view value, v1::Inspection& rec) {
   const char* p = value.data() + 1;
   const char* end = value.data() + value.size();
   uint64_t n = 0;
-  if (!ReadVarint(p, end, n) || n > static_cast<uint64_t>(end - p)) return false;
+  if (!ReadVarint(p, end, n) || n > static_cast<uint64_t>(end - p))
+    return absl::DataLossError("a schema 1 record whose bin count is cut off or too large");
   std::vector<double> counts(n);
   for (double& c : counts) {
     uint64_t v = 0;
-    if (!ReadVarint(p, end, v)) return false;
+    if (!ReadVarint(p, end, v)) return absl::DataLossError("a schema 1 record cut off in its bins");
     c = static_cast<double>(v);
   }
-  if (!rec.ParseFromArray(p, static_cast<int>(end - p))) return false;
+  if (!rec.ParseFromArray(p, static_cast<int>(end - p)))
+    return absl::DataLossError("a schema 1 record whose inspection does not parse");
   rec.mutable_histogram()->mutable_contents()->Assign(counts.begin(), counts.end());
-  return true;
+  return absl::OkStatus();
+}
+
+absl::Status DecodeSchema2(std::string_view value, std::string_view monitor, uint64_t run,
+                           uint64_t ls, v1::Inspection& out) {
+  store::Record rec;
+  if (!rec.ParseFromArray(value.data() + 1, static_cast<int>(value.size() - 1)))
+    return absl::DataLossError("a schema 2 record that does not parse");
+  if (rec.counts_size() > 0 && rec.contents_size() > 0)
+    return absl::DataLossError("a schema 2 record with both whole and weighted bin contents");
+  const store::Verdict& sv = rec.verdict();
+  if (!v1::Quality_IsValid(sv.quality()))
+    return absl::DataLossError("a schema 2 record with an unknown quality " +
+                               std::to_string(sv.quality()));
+  if (sv.top_bins_size() != sv.top_pulls_size())
+    return absl::DataLossError("a schema 2 record with " + std::to_string(sv.top_bins_size()) +
+                               " top bins but " + std::to_string(sv.top_pulls_size()) + " pulls");
+  v1::Histogram& h = *out.mutable_histogram();
+  h.set_monitor(std::string(monitor));
+  h.set_run(run);
+  h.set_lumisection(ls);
+  h.set_time_unix_ms(rec.time_unix_ms());
+  h.mutable_shape()->Assign(rec.shape().begin(), rec.shape().end());
+  if (rec.counts_size() > 0) {
+    h.mutable_contents()->Reserve(rec.counts_size());
+    for (uint64_t c : rec.counts()) h.add_contents(static_cast<double>(c));
+  } else {
+    h.mutable_contents()->Assign(rec.contents().begin(), rec.contents().end());
+  }
+  h.set_underflow(rec.underflow());
+  h.set_overflow(rec.overflow());
+  h.set_entries(rec.entries());
+  if (rec.has_x_axis()) CopyAxis(rec.x_axis(), *h.mutable_x_axis());
+  if (rec.has_y_axis()) CopyAxis(rec.y_axis(), *h.mutable_y_axis());
+  v1::Verdict& v = *out.mutable_verdict();
+  v.set_monitor(std::string(monitor));
+  v.set_run(run);
+  v.set_lumisection(ls);
+  v.set_quality(static_cast<v1::Quality>(sv.quality()));
+  v.set_score(sv.score());
+  v.set_p_value(sv.p_value());
+  v.set_model_version(sv.model_version());
+  for (int i = 0; i < sv.top_bins_size(); ++i) {
+    v1::BinPull& b = *v.add_top_bins();
+    b.set_bin(sv.top_bins(i));
+    b.set_pull(sv.top_pulls(i));
+  }
+  v.set_detail(sv.detail());
+  for (const store::Nuisance& sn : sv.nuisances()) {
+    v1::Nuisance& n = *v.add_nuisances();
+    n.set_name(sn.name());
+    n.set_value(sn.value());
+    n.set_error(sn.error());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status DecodeRecord(std::string_view value, std::string_view monitor, uint64_t run,
+                          uint64_t ls, v1::Inspection& rec) {
+  if (value.empty()) return absl::DataLossError("an empty record");
+  const auto schema = static_cast<uint8_t>(value[0]);
+  if (schema == kRecordSchema) return DecodeSchema2(value, monitor, run, ls, rec);
+  if (schema == kCompactRecord) return DecodeCompact(value, rec);
+  if (schema < 0x08)  // no field tag is below 0x08: a schema this build does not know
+    return absl::DataLossError("a record of schema " + std::to_string(schema) +
+                               ", newer than this histguard reads (2): written by a newer release");
+  if (!rec.ParseFromArray(value.data(), static_cast<int>(value.size())))
+    return absl::DataLossError("a schema 0 record that does not parse");
+  return absl::OkStatus();
 }
 
 struct Store::Batch::Impl {
@@ -386,8 +492,10 @@ absl::StatusOr<v1::Inspection> Store::GetRecord(const std::string& monitor, uint
   if (s.IsNotFound()) return absl::NotFoundError("no stored histogram");
   if (!s.ok()) return absl::DataLossError("the stored histogram cannot be read: " + s.ToString());
   v1::Inspection rec;
-  if (!DecodeRecord(value, rec))
-    return absl::DataLossError("the stored histogram is damaged and cannot be decoded");
+  const absl::Status decoded = DecodeRecord(value, monitor, run, ls, rec);
+  if (!decoded.ok())
+    return absl::DataLossError("the stored histogram cannot be decoded: " +
+                               std::string(decoded.message()));
   return rec;
 }
 
@@ -399,15 +507,24 @@ absl::Status Store::ForEachRecord(const std::string& monitor,
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
   v1::Inspection rec;
   size_t unreadable = 0;
+  std::string first_error;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     rec.Clear();
-    if (!DecodeRecord(std::string_view(it->value().data(), it->value().size()), rec)) {
+    const rocksdb::Slice key = it->key();
+    if (key.size() != prefix.size() + 16) {  // not a histogram key of this monitor
       ++unreadable;
+      continue;
+    }
+    const absl::Status decoded = DecodeRecord(
+        std::string_view(it->value().data(), it->value().size()), monitor,
+        ReadBe64(key.data() + prefix.size()), ReadBe64(key.data() + prefix.size() + 8), rec);
+    if (!decoded.ok()) {
+      if (unreadable++ == 0) first_error = std::string(decoded.message());
       continue;
     }
     if (!fn(rec)) break;
   }
-  return ScanStatus(*it, unreadable, "histograms of '" + monitor + "'");
+  return ScanStatus(*it, unreadable, "histograms of '" + monitor + "'", first_error);
 }
 
 absl::Status Store::ForEachLabel(const std::string& monitor,

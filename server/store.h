@@ -1,7 +1,8 @@
 // Store: the daemon's embedded key-value state under the data directory (RocksDB).
 //
-//   h|<monitor>|<run><ls>   every scored histogram with its verdict (a v1::Inspection without
-//                           expectation): per monitor the newest `history` and the window
+//   h|<monitor>|<run><ls>   every scored histogram with its verdict (a record of the private
+//                           schema, see EncodeRecord): per monitor the newest `history` and the
+//                           window
 //   l|<monitor>|<run><ls>   a person's label (v1::LabelRequest)
 //   m|<monitor>             the monitor's state (JSON: shape, active version, versions, counters)
 // run and ls are big-endian, so a monitor's records iterate in (run, lumisection) order.
@@ -35,13 +36,17 @@
 
 namespace histguard::server {
 
-// A stored histogram record: its counts as varints ahead of the rest as a v1::Inspection (older
-// records are a plain v1::Inspection). DecodeRecord is false on bytes that are neither. A
-// histogram without a producer time (time_unix_ms 0, "time received") is stored with
-// `received_unix_ms` when that is given.
+// A stored histogram record, in the daemon's private storage schema
+// (proto/histguard/store/record.proto): whole bin counts as varints, weighted ones as doubles,
+// and the verdict; the key names the monitor, run and lumisection. A histogram without a producer
+// time (time_unix_ms 0, "time received") is stored with `received_unix_ms` when that is given.
 std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v,
                          int64_t received_unix_ms = 0);
-bool DecodeRecord(std::string_view value, v1::Inspection& rec);
+// Reads a record of any schema ever written (2; 1, varint counts ahead of an Inspection; 0, a
+// plain Inspection) stored under (monitor, run, ls). DataLoss says what is wrong with bytes that
+// are none of them, or of a schema newer than this build.
+[[nodiscard]] absl::Status DecodeRecord(std::string_view value, std::string_view monitor,
+                                        uint64_t run, uint64_t ls, v1::Inspection& rec);
 
 class Store {
  public:
