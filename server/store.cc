@@ -228,9 +228,6 @@ absl::Status DecodeSchema2(std::string_view value, std::string_view monitor, uin
   if (rec.counts_size() > 0 && rec.contents_size() > 0)
     return absl::DataLossError("a schema 2 record with both whole and weighted bin contents");
   const store::Verdict& sv = rec.verdict();
-  if (!v1::Quality_IsValid(sv.quality()))
-    return absl::DataLossError("a schema 2 record with an unknown quality " +
-                               std::to_string(sv.quality()));
   if (sv.top_bins_size() != sv.top_pulls_size())
     return absl::DataLossError("a schema 2 record with " + std::to_string(sv.top_bins_size()) +
                                " top bins but " + std::to_string(sv.top_pulls_size()) + " pulls");
