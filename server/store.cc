@@ -149,16 +149,18 @@ absl::Status ScanStatus(const rocksdb::Iterator& it, size_t unreadable, const st
   return absl::OkStatus();
 }
 
-}  // namespace
-
-namespace {
-
-// Between the API's axis and the stored one (the same fields), leaving an absent one absent.
+// Between the API's axis or nuisance and the stored one, which have the same fields.
 template <typename From, typename To>
 void CopyAxis(const From& from, To& to) {
   to.set_low(from.low());
   to.set_high(from.high());
   to.set_title(from.title());
+}
+template <typename From, typename To>
+void CopyNuisance(const From& from, To& to) {
+  to.set_name(from.name());
+  to.set_value(from.value());
+  to.set_error(from.error());
 }
 
 }  // namespace
@@ -189,12 +191,7 @@ std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v, int64_t r
     sv.add_top_pulls(b.pull());
   }
   sv.set_detail(v.detail());
-  for (const v1::Nuisance& n : v.nuisances()) {
-    store::Nuisance& sn = *sv.add_nuisances();
-    sn.set_name(n.name());
-    sn.set_value(n.value());
-    sn.set_error(n.error());
-  }
+  for (const v1::Nuisance& n : v.nuisances()) CopyNuisance(n, *sv.add_nuisances());
   std::string out(1, kRecordSchema);
   rec.AppendToString(&out);
   return out;
@@ -262,12 +259,7 @@ absl::Status DecodeSchema2(std::string_view value, std::string_view monitor, uin
     b.set_pull(sv.top_pulls(i));
   }
   v.set_detail(sv.detail());
-  for (const store::Nuisance& sn : sv.nuisances()) {
-    v1::Nuisance& n = *v.add_nuisances();
-    n.set_name(sn.name());
-    n.set_value(sn.value());
-    n.set_error(sn.error());
-  }
+  for (const store::Nuisance& sn : sv.nuisances()) CopyNuisance(sn, *v.add_nuisances());
   return absl::OkStatus();
 }
 
@@ -508,7 +500,7 @@ absl::Status Store::ForEachRecord(const std::string& monitor,
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     rec.Clear();
     const rocksdb::Slice key = it->key();
-    if (key.size() != prefix.size() + 16) {  // not a histogram key of this monitor
+    if (key.size() != prefix.size() + MonitorPrefix::kSuffix) {  // not a histogram key of it
       ++unreadable;
       continue;
     }
