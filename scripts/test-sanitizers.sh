@@ -5,7 +5,10 @@
 #     start the sanitized daemon and CLI. A report from any of these programs fails the stage:
 #     each is written to build-asan/sanitizer-reports/ and printed;
 #  2. builds every fuzz target in fuzz/ with clang, libFuzzer, ASan and UBSan (build-fuzz/) and
-#     fuzzes each for FUZZ_SECONDS (default 60), starting from its corpus in fuzz/corpus/<target>/.
+#     fuzzes each for FUZZ_SECONDS (default 40), starting from its corpus in fuzz/corpus/<target>/.
+#     The same clang build compiles every daemon source with -Wthread-safety -Werror=thread-safety
+#     (hg_thread_safety_check): a field read or written without the mutex its ABSL_GUARDED_BY
+#     names, or a function called without the lock it requires, fails the stage.
 #     An input that breaks a target is saved as build-fuzz/crashes/<target>/crash-* and fails the
 #     stage: fix it, then add the input to the corpus, so every build replays it from then on.
 # Usage: scripts/test-sanitizers.sh [gtest filter for both suites, e.g. 'Hardening.*']
@@ -15,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-2}
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-40}
 FILTER=${1:-*}
 # Left to the plain build's ctest: what these assert depends on how fast trainings keep up with
 # a stream, and the instrumented daemon is several times slower. The drift test counts false
@@ -58,13 +61,15 @@ if [ "${SANITIZE_SUITES:-1}" != 0 ]; then
   [ "$status" = 0 ] || { echo "test-sanitizers: the sanitized suites failed" >&2; exit 1; }
 fi
 
-[ "$FUZZ_SECONDS" -gt 0 ] || exit 0
 if ! command -v clang++ >/dev/null; then
   echo "test-sanitizers: clang++ is missing (scripts/install-deps.sh installs it)" >&2
   exit 1
 fi
 CC=clang CXX=clang++ cmake -S . -B "$FUZZ_DIR" $(generator "$FUZZ_DIR") -DCMAKE_BUILD_TYPE=Release -DHISTGUARD_CONSOLE=OFF \
   -DHISTGUARD_SANITIZE=address,undefined -DHISTGUARD_FUZZ=ON -DHISTGUARD_BUILD_BENCH=OFF >/dev/null
+echo "== lock annotations (clang -Wthread-safety)"
+cmake --build "$FUZZ_DIR" -j "$JOBS" --target hg_thread_safety_check
+[ "$FUZZ_SECONDS" -gt 0 ] || exit 0
 cmake --build "$FUZZ_DIR" -j "$JOBS" --target "${TARGETS[@]/#/fuzz_}"
 failed=0
 for t in "${TARGETS[@]}"; do

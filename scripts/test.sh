@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds (Release, with tests) and runs every test suite with ctest,
 # then the sanitizer and fuzzing stage (scripts/test-sanitizers.sh: the unit and end-to-end
-# suites under ASan and UBSan, and each fuzz target for FUZZ_SECONDS).
+# suites under ASan and UBSan, the lock annotations checked by clang, and each fuzz target for
+# FUZZ_SECONDS).
 # Usage: scripts/test.sh [extra ctest arguments, e.g. -L unit or -R Daemon]
 # Environment: SANITIZERS=0 skips the sanitizer and fuzzing stage (a quicker run while
-# developing); BUILD_DIR (build), JOBS (2), FUZZ_SECONDS (60).
+# developing); BUILD_DIR (build), JOBS (2), FUZZ_SECONDS (40).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -48,7 +48,7 @@ absl::Status ControlService::DoListMonitors(const v1::ListMonitorsRequest& reque
                                             v1::ListMonitorsResponse* response) {
   for (const auto& m : registry_.All()) {
     if (!m->name.starts_with(request.prefix())) continue;
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     auto* s = response->add_monitors();
     s->set_monitor(m->name);
     s->set_model_version(m->model ? m->model->version : 0);
@@ -63,8 +63,8 @@ absl::Status ControlService::DoGetMonitor(const v1::GetMonitorRequest& request,
                                           v1::MonitorInfo* response) {
   auto m = Find(request.monitor());
   if (!m.ok()) return m.status();
-  std::lock_guard lk((*m)->mu);
   const Monitor& mon = **m;
+  absl::MutexLock lk(&mon.mu);
   response->set_monitor(mon.name);
   for (uint32_t d : mon.shape) response->add_shape(d);
   const uint64_t active = mon.model ? mon.model->version : 0;
@@ -123,7 +123,7 @@ absl::Status ControlService::DoInspect(const v1::InspectRequest& request,
   std::shared_ptr<const models::Model> model;
   std::vector<uint32_t> shape;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     model = m->model;
     shape = m->shape;
     response->set_in_training_window(m->InWindow({request.run(), request.lumisection()}));
@@ -164,7 +164,7 @@ absl::StatusOr<ControlService::History> ControlService::DoHistory(
   std::vector<std::pair<uint64_t, HistoryPoint>> all;  // (run, point)
   std::map<HistogramKey, bool> labels;
   {
-    std::lock_guard lk((*found)->mu);
+    absl::MutexLock lk(&(*found)->mu);
     labels = (*found)->labels;
   }
   const absl::Status s = store_.ForEachRecord(monitor, [&](const v1::Inspection& rec) {
@@ -243,7 +243,7 @@ absl::Status ControlService::DoLabel(const std::string& who, const v1::LabelRequ
   }
   Store::Batch unkept;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     const HistogramKey key{request.run(), request.lumisection()};
     m->labels[key] = good;
     const auto& h = rec->histogram();
@@ -273,7 +273,7 @@ absl::Status ControlService::DoRetrain(const std::string& who, const v1::Retrain
   auto found = Find(request.monitor());
   if (!found.ok()) return found.status();
   const std::shared_ptr<Monitor>& m = *found;
-  std::lock_guard lk(m->mu);
+  absl::MutexLock lk(&m->mu);
   if (m->training)
     return absl::FailedPreconditionError("a training of '" + m->name +
                                          "' is already running; try again when it has finished");
@@ -282,7 +282,7 @@ absl::Status ControlService::DoRetrain(const std::string& who, const v1::Retrain
                                          std::to_string(m->window.size()) +
                                          " histograms in its window; at least 20 are needed");
   training_.ScheduleLocked(
-      m, "manual", [this, who, name = m->name, done = std::move(done)](const TrainResult& r) {
+      *m, "manual", [this, who, name = m->name, done = std::move(done)](const TrainResult& r) {
         Audit(who, "retrain", name,
               {{"accepted", r.accepted}, {"version", r.version}, {"reason", r.reason}},
               absl::OkStatus());
@@ -299,7 +299,7 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
   bool kept = false;
   std::vector<uint32_t> shape;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     for (const auto& v : m->versions) kept |= v.version == request.version();
     shape = m->shape;
   }
@@ -314,7 +314,7 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
     return absl::DataLossError(error);
   }
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     if (std::none_of(m->versions.begin(), m->versions.end(),
                      [&](const VersionInfo& v) { return v.version == model->version; }))
       return absl::AbortedError("version " + std::to_string(model->version) +
@@ -438,7 +438,7 @@ absl::Status ControlService::DoAccept(const std::string& who, const v1::AcceptRe
   const std::shared_ptr<Monitor>& m = *found;
   uint64_t needed = 0;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     if (!m->model)
       return absl::FailedPreconditionError(
           "monitor '" + m->name + "' is still learning: everything it collects is its normal");
@@ -472,11 +472,11 @@ absl::Status ControlService::DoApprove(const std::string& who, const v1::Approve
   const std::shared_ptr<Monitor>& m = *found;
   std::shared_ptr<Candidate> candidate;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     candidate = m->pending;
   }
   if (!candidate) {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     if (m->held_change && !m->change_rejected)
       return absl::FailedPreconditionError(
           "monitor '" + m->name + "' holds a change (" + m->held_change->where +
@@ -501,7 +501,7 @@ absl::Status ControlService::DoReject(const std::string& who, const v1::RejectRe
   const std::shared_ptr<Monitor>& m = *found;
   std::string change;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     if (!m->pending)
       return absl::FailedPreconditionError("monitor '" + m->name +
                                            "' holds no candidate for approval");
@@ -553,7 +553,7 @@ absl::Status ControlService::ForgetMonitor(Monitor& m, const std::string& why,
                                            v1::ForgetResponse* response) {
   size_t versions, histograms;
   {
-    std::lock_guard lk(m.mu);
+    absl::MutexLock lk(&m.mu);
     m.forgotten = true;
     versions = m.versions.size();
     histograms = m.records.size();
@@ -583,7 +583,7 @@ size_t ControlService::ForgetIdle(std::chrono::steady_clock::duration idle) {
   size_t forgotten = 0;
   for (const auto& m : registry_.All()) {
     {
-      std::lock_guard lk(m->mu);
+      absl::MutexLock lk(&m->mu);
       if (now - m->last_seen < idle || m->training) continue;
     }
     // Only this one: a monitor of the same name made since (after a forget) is not idle.

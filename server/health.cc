@@ -3,23 +3,23 @@
 namespace histguard::server {
 
 void Health::SetDiskFull(bool full, std::string why) {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   disk_full_reason_ = full ? std::move(why) : "";
   disk_full_ = full;
 }
 
 std::string Health::disk_full_reason() const {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   return disk_full_reason_;
 }
 
 void Health::AddStartupProblems(const std::vector<std::string>& problems) {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   startup_problems_ += problems.size();
 }
 
 std::pair<bool, std::string> Health::Report() const {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   std::string body = serving() ? "ok\n" : "not serving\n";
   if (disk_full_) body += "ingest: refused, " + disk_full_reason_ + "\n";
   if (startup_problems_ > 0)

@@ -11,9 +11,9 @@
 #pragma once
 
 #include <atomic>
-#include <mutex>
 #include <string>
 #include <vector>
+#include "server/locks.h"
 
 namespace histguard::server {
 
@@ -39,9 +39,9 @@ class Health {
  private:
   std::atomic<bool> serving_{true};
   std::atomic<bool> disk_full_{false};
-  mutable std::mutex mu_;
-  std::string disk_full_reason_;  // guarded by mu_
-  size_t startup_problems_ = 0;   // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::string disk_full_reason_ ABSL_GUARDED_BY(mu_);
+  size_t startup_problems_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace histguard::server

@@ -17,8 +17,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <vector>
+#include "server/locks.h"
 
 namespace histguard::server {
 
@@ -41,9 +41,9 @@ class InFlightBudget {
 
  private:
   const uint64_t limit_;
-  mutable std::mutex mu_;
-  uint64_t used_ = 0;                           // guarded by mu_
-  std::vector<std::function<void()>> waiting_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  uint64_t used_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::function<void()>> waiting_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace histguard::server

@@ -2,8 +2,8 @@
 
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <vector>
+#include "server/locks.h"
 
 #include <grpcpp/support/proto_buffer_reader.h>
 
@@ -37,7 +37,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void Start(const absl::Status& refused) {
     if (!refused.ok()) {
       {
-        std::lock_guard lk(mu_);
+        absl::MutexLock lk(&mu_);
         finished_ = true;
       }
       Finish(ToGrpcStatus(refused));
@@ -53,20 +53,20 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   // Reads nothing more; ends the call once what was read is answered.
   void Drain() {
     {
-      std::lock_guard lk(mu_);
+      absl::MutexLock lk(&mu_);
       if (!finished_ && !reads_done_) drained_ = true;
     }
     Pump();
   }
 
   void Hold() {
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     ++holds_;
   }
   void Release() {
     bool last;
     {
-      std::lock_guard lk(mu_);
+      absl::MutexLock lk(&mu_);
       --holds_;
       last = done_ && holds_ == 0;
     }
@@ -74,13 +74,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   }
 
   void OnReadDone(bool ok) override {
-    std::unique_lock lk(mu_);
+    absl::ReleasableMutexLock lk(&mu_);
     std::unique_ptr<Slot> slot = std::move(reading_);
     read_pending_ = false;
     if (!ok || finished_) {
       // The client closed its side (or the call ended while this read waited).
       if (!ok) reads_done_ = true;
-      lk.unlock();
+      lk.Release();
       Pump();
       return;
     }
@@ -94,7 +94,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
           grpc::StatusCode::INVALID_ARGUMENT,
           "message " + std::to_string(read_) + " of this stream is not a histguard.v1.Histogram; " +
               "the " + Count(read_ - 1) + " before it are answered, nothing after it was read");
-      lk.unlock();
+      lk.Release();
       // Outside the lock: giving bytes back runs other streams' waiting reads.
       service_.GiveBack(slot->bytes);
       metrics_.received.Increment();
@@ -105,7 +105,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     Slot* s = slot.get();
     s->index = read_;
     slots_.push_back(std::move(slot));
-    lk.unlock();
+    lk.Release();
 
     metrics_.received.Increment();
     if (auto why = Validate(s->histogram, config_.max_bins)) {
@@ -146,7 +146,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void OnWriteDone(bool ok) override {
     uint64_t answered;
     {
-      std::lock_guard lk(mu_);
+      absl::MutexLock lk(&mu_);
       writing_ = false;
       answered = slots_.front()->bytes;
       slots_.pop_front();
@@ -161,7 +161,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     service_.Forget(this);
     bool last;
     {
-      std::lock_guard lk(mu_);
+      absl::MutexLock lk(&mu_);
       done_ = true;
       last = holds_ == 0;
     }
@@ -170,7 +170,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
 
   void OnCancel() override {
     {
-      std::lock_guard lk(mu_);
+      absl::MutexLock lk(&mu_);
       failed_ = true;
     }
     Pump();
@@ -192,7 +192,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   // in-flight byte budget (bytes given back call again).
   void MaybeRead() {
     {
-      std::lock_guard lk(mu_);
+      absl::MutexLock lk(&mu_);
       if (read_pending_ || finished_ || failed_ || drained_ || reads_done_ ||
           slots_.size() >= config_.stream_in_flight)
         return;
@@ -205,7 +205,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void ReadWithinBudget() {
     grpc::ByteBuffer* in = nullptr;
     {
-      std::lock_guard lk(mu_);
+      absl::MutexLock lk(&mu_);
       if (!finished_ && !failed_ && !drained_ && !reads_done_) {
         reading_ = std::make_unique<Slot>();
         in = &reading_->in;
@@ -218,7 +218,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   }
 
   void MarkReady(Slot* s) {
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     s->ready = true;
   }
 
@@ -226,7 +226,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   // the call finishes with `status` once the verdicts before `s` are written.
   void StopReading(Slot* s, grpc::Status status) {
     {
-      std::lock_guard lk(mu_);
+      absl::MutexLock lk(&mu_);
       reads_done_ = true;
       if (end_status_.ok()) end_status_ = std::move(status);
       bool after = false;
@@ -252,7 +252,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     bool finish = false;
     grpc::Status status = grpc::Status::OK;
     {
-      std::lock_guard lk(mu_);
+      absl::MutexLock lk(&mu_);
       if (finished_ || writing_) return;
       if (failed_) {
         finished_ = finish = true;
@@ -287,22 +287,27 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   Metrics& metrics_;
   Scorer& scorer_;
 
-  std::mutex mu_;
-  // Everything below is guarded by mu_.
-  std::deque<std::unique_ptr<Slot>> slots_;  // read and not yet written, in arrival order
-  std::unique_ptr<Slot> reading_;            // the buffer of the read in progress
-  size_t read_ = 0;                          // messages read
-  int holds_ = 0;
-  grpc::Status end_status_;  // why reading stopped early, when it is an error
-  bool writing_ = false, reads_done_ = false, read_pending_ = false, drained_ = false;
-  bool failed_ = false, finished_ = false, done_ = false;
+  absl::Mutex mu_;
+  // read and not yet written, in arrival order
+  std::deque<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<Slot> reading_ ABSL_GUARDED_BY(mu_);  // the buffer of the read in progress
+  size_t read_ ABSL_GUARDED_BY(mu_) = 0;                // messages read
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::Status end_status_ ABSL_GUARDED_BY(mu_);  // why reading stopped early, when an error
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool drained_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 void IngestService::Drain() {
   draining_ = true;
   std::vector<StreamReactor*> live;
   {
-    std::lock_guard lk(streams_mu_);
+    absl::MutexLock lk(&streams_mu_);
     for (StreamReactor* r : streams_) {
       r->Hold();
       live.push_back(r);
@@ -321,7 +326,7 @@ void IngestService::GiveBack(uint64_t bytes) {
 }
 
 void IngestService::Forget(StreamReactor* r) {
-  std::lock_guard lk(streams_mu_);
+  absl::MutexLock lk(&streams_mu_);
   streams_.erase(r);
 }
 
@@ -406,7 +411,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stre
     grpc::CallbackServerContext* context) {
   auto* r = new StreamReactor(*this);
   {
-    std::lock_guard lk(streams_mu_);
+    absl::MutexLock lk(&streams_mu_);
     streams_.insert(r);
   }
   r->Start(auth_.Check(context, Role::kIngest).status());

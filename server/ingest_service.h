@@ -21,8 +21,8 @@
 #pragma once
 
 #include <atomic>
-#include <mutex>
 #include <unordered_set>
+#include "server/locks.h"
 
 #include "histguard/v1/histguard.grpc.pb.h"
 #include "server/config.h"
@@ -82,8 +82,8 @@ class IngestService final
   RunState& runs_;
   InFlightBudget budget_;
   std::atomic<bool> draining_{false};
-  std::mutex streams_mu_;
-  std::unordered_set<StreamReactor*> streams_;  // live streams; guarded by streams_mu_
+  absl::Mutex streams_mu_;
+  std::unordered_set<StreamReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);  // live streams
 };
 
 }  // namespace histguard::server

@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
   // commit, so a shutdown costs one sync however many monitors there are.
   hs::Store::Batch records;
   for (const std::shared_ptr<hs::Monitor>& m : registry.All()) {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     if (!m->forgotten && m->model && m->meta_saved)
       store->PutMeta(records, m->name, hs::MetaJson(*m));
   }

@@ -38,7 +38,7 @@ HistogramKey KeyFrom(const nlohmann::json& j, const char* what) {
   return {v[0], v[1]};
 }
 
-nlohmann::json VigilanceJson(const Monitor& m) {
+nlohmann::json VigilanceJson(const Monitor& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   nlohmann::json j = nlohmann::json::object();
   if (m.held_change) {
     const HeldChange& h = *m.held_change;
@@ -86,7 +86,7 @@ StoredVigilance VigilanceFrom(const nlohmann::json& j, const std::vector<uint32_
   return v;
 }
 
-nlohmann::json AxisCourseJson(const Monitor& m) {
+nlohmann::json AxisCourseJson(const Monitor& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (!m.axis_model || !m.axis_course.started()) return nullptr;
   const models::AxisCourse::State c = m.axis_course.Save();
   return {{"reference_version", m.axis_model->version},
@@ -112,7 +112,7 @@ StoredAxisCourse AxisCourseFrom(const nlohmann::json& j) {
 }
 
 // What a held candidate is besides its model (in its own file, see kHeldCandidates).
-nlohmann::json HeldCandidateJson(const Monitor& m) {
+nlohmann::json HeldCandidateJson(const Monitor& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (!m.pending || m.pending->held_file == 0 || m.change_rejected) return nullptr;
   const Candidate& c = *m.pending;
   return {{"file", c.held_file},
@@ -149,7 +149,7 @@ Candidate HeldCandidateFrom(const nlohmann::json& j, const std::vector<uint32_t>
 }
 
 // Sparse: most sums are 0 on normal data, and a detector-sized map has tens of thousands.
-nlohmann::json LastingJson(const Monitor& m) {
+nlohmann::json LastingJson(const Monitor& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (!m.model || (!m.lasting.active() && m.flagged_streak == 0)) return nullptr;
   const models::LastingRegions::State sums = m.lasting.Save();
   std::vector<uint32_t> index, high_length, low_length;
@@ -211,12 +211,12 @@ StoredLasting LastingFrom(const nlohmann::json& j) {
 
 }  // namespace
 
-std::string MetaJson(const Monitor& m) {
+std::string MetaJson(const Monitor& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   return MetaJson(m, m.model ? m.model->version : 0, m.versions, m.anchor);
 }
 
 std::string MetaJson(const Monitor& m, uint64_t active, const std::vector<VersionInfo>& kept,
-                     uint64_t anchor) {
+                     uint64_t anchor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   nlohmann::json versions = nlohmann::json::array();
   for (const auto& v : kept) versions.push_back(nlohmann::json::parse(v.manifest));
   return nlohmann::json{{"shape", m.shape},
@@ -231,7 +231,7 @@ std::string MetaJson(const Monitor& m, uint64_t active, const std::vector<Versio
       .dump();
 }
 
-absl::Status SaveMeta(Store& store, const Monitor& m) {
+absl::Status SaveMeta(Store& store, const Monitor& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   Store::Batch batch;
   store.PutMeta(batch, m.name, MetaJson(m));
   return store.Commit(batch);

@@ -61,16 +61,17 @@ struct StoredMeta {
 };
 
 // The record of `monitor` as it is now. Caller holds monitor.mu.
-std::string MetaJson(const Monitor& monitor);
+std::string MetaJson(const Monitor& monitor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(monitor.mu);
 // The record of `monitor` with `active` the active version, `kept` the kept versions and `anchor`
 // the anchor (about to be installed). Caller holds monitor.mu.
 std::string MetaJson(const Monitor& monitor, uint64_t active, const std::vector<VersionInfo>& kept,
-                     uint64_t anchor);
+                     uint64_t anchor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(monitor.mu);
 
 class Store;
 // Writes the record of `monitor` as it is now (after a change of its lasting-change state).
 // Caller holds monitor.mu.
-absl::Status SaveMeta(Store& store, const Monitor& monitor);
+absl::Status SaveMeta(Store& store, const Monitor& monitor)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(monitor.mu);
 
 // DataLoss naming what is wrong when the text is not such a record.
 absl::StatusOr<StoredMeta> ParseStoredMeta(std::string_view text);

@@ -223,7 +223,7 @@ std::string Metrics::Render(double now) const {
 }
 
 Metrics::MonitorSeries Metrics::AddMonitor(const std::string& m) {
-  std::lock_guard lk(series_mu_);
+  absl::MutexLock lk(&series_mu_);
   auto& [count, series] = series_[m];
   if (count++ == 0) {
     const prometheus::Labels l{{"monitor", m}};
@@ -248,7 +248,7 @@ Metrics::MonitorSeries Metrics::AddMonitor(const std::string& m) {
 }
 
 void Metrics::RemoveMonitor(const std::string& m) {
-  std::lock_guard lk(series_mu_);
+  absl::MutexLock lk(&series_mu_);
   auto it = series_.find(m);
   if (it == series_.end() || --it->second.first > 0) return;
   const MonitorSeries& s = it->second.second;
@@ -271,7 +271,7 @@ void Metrics::RemoveMonitor(const std::string& m) {
 
 prometheus::Gauge* Metrics::Nuisance(const std::string& monitor, int which) {
   static const char* const kNames[3] = {"gain", "shift", "tilt"};
-  std::lock_guard lk(series_mu_);
+  absl::MutexLock lk(&series_mu_);
   auto it = series_.find(monitor);
   if (it == series_.end() || which < 0 || which > 2) return nullptr;
   prometheus::Gauge*& g = it->second.second.nuisances[which];

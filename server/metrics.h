@@ -12,8 +12,8 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
+#include "server/locks.h"
 
 namespace histguard::server {
 
@@ -108,8 +108,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& nuisance_family_;
   const double stale_seconds_;
   prometheus::Counter* verdicts_[6];
-  std::mutex series_mu_;
-  std::map<std::string, std::pair<int, MonitorSeries>> series_;  // guarded by series_mu_
+  absl::Mutex series_mu_;
+  std::map<std::string, std::pair<int, MonitorSeries>> series_ ABSL_GUARDED_BY(series_mu_);
 };
 
 }  // namespace histguard::server

@@ -81,11 +81,11 @@ bool Monitor::Admits(const HistogramKey& k, v1::Quality quality) const {
 
 std::shared_ptr<Monitor> MonitorRegistry::FindOrCreate(const std::string& name, Rejection* why) {
   {
-    std::shared_lock lk(mu_);
+    absl::ReaderMutexLock lk(&mu_);
     auto it = monitors_.find(name);
     if (it != monitors_.end()) return it->second;
   }
-  std::unique_lock lk(mu_);
+  absl::WriterMutexLock lk(&mu_);
   auto it = monitors_.find(name);
   if (it != monitors_.end()) return it->second;
   if (monitors_.size() >= config_.max_monitors) {
@@ -111,7 +111,7 @@ std::shared_ptr<Monitor> MonitorRegistry::FindOrCreate(const std::string& name, 
 }
 
 std::shared_ptr<Monitor> MonitorRegistry::Find(const std::string& name) const {
-  std::shared_lock lk(mu_);
+  absl::ReaderMutexLock lk(&mu_);
   auto it = monitors_.find(name);
   return it == monitors_.end() ? nullptr : it->second;
 }
@@ -119,7 +119,7 @@ std::shared_ptr<Monitor> MonitorRegistry::Find(const std::string& name) const {
 std::vector<std::shared_ptr<Monitor>> MonitorRegistry::All() const {
   std::vector<std::shared_ptr<Monitor>> out;
   {
-    std::shared_lock lk(mu_);
+    absl::ReaderMutexLock lk(&mu_);
     out.reserve(monitors_.size());
     for (const auto& [_, m] : monitors_) out.push_back(m);
   }
@@ -128,7 +128,7 @@ std::vector<std::shared_ptr<Monitor>> MonitorRegistry::All() const {
 }
 
 std::shared_ptr<Monitor> MonitorRegistry::Remove(const std::string& name, const Monitor* only) {
-  std::unique_lock lk(mu_);
+  absl::WriterMutexLock lk(&mu_);
   auto it = monitors_.find(name);
   if (it == monitors_.end() || (only && it->second.get() != only)) return nullptr;
   std::shared_ptr<Monitor> m = std::move(it->second);
@@ -138,7 +138,7 @@ std::shared_ptr<Monitor> MonitorRegistry::Remove(const std::string& name, const 
 }
 
 size_t MonitorRegistry::size() const {
-  std::shared_lock lk(mu_);
+  absl::ReaderMutexLock lk(&mu_);
   return monitors_.size();
 }
 

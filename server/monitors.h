@@ -6,9 +6,9 @@
 // monitor_idle_expiry_seconds). The registry and everyone working on a monitor share it
 // (shared_ptr): a forgotten monitor is marked `forgotten` and leaves the registry at once, and
 // its object (and its metric series) goes when the last holder lets go. Its mutable state is
-// guarded by its own mutex; scoring threads, the training scheduler and the Control service take
-// it briefly. The model is an immutable snapshot (shared_ptr<const Model>) replaced whole by a
-// training job, a rollback or a restore.
+// guarded by its own mutex (every field it guards says so); scoring threads, the training scheduler
+// and the Control service take it briefly. The model is an immutable snapshot (shared_ptr<const
+// Model>) replaced whole by a training job, a rollback or a restore.
 #pragma once
 
 #include <algorithm>
@@ -17,9 +17,7 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -30,6 +28,7 @@
 #include "models/model.h"
 #include "server/change_check.h"
 #include "server/config.h"
+#include "server/locks.h"
 #include "server/metrics.h"
 #include "server/validation.h"
 
@@ -89,7 +88,7 @@ struct Candidate {
   uint64_t held_file = 0;
 };
 
-struct Monitor {
+struct Monitor : std::enable_shared_from_this<Monitor> {
   Monitor(std::string n, ThresholdRule t, Metrics::MonitorSeries s)
       : name(std::move(n)),
         thresholds(std::move(t)),
@@ -102,108 +101,123 @@ struct Monitor {
   const unsigned nuisances;  // the axis nuisances fitted (models::AxisFree bits; 0: none)
   const Metrics::MonitorSeries series;
 
-  std::mutex mu;
-  // Everything below is guarded by mu.
-  std::vector<uint32_t> shape;                 // binning of the first valid histogram
-  std::shared_ptr<const models::Model> model;  // null while learning
-  std::vector<VersionInfo> versions;           // kept versions, ascending
-  uint64_t trained_versions = 0;               // last version number handed out
+  mutable absl::Mutex mu;
+  std::vector<uint32_t> shape ABSL_GUARDED_BY(mu);  // binning of the first valid histogram
+  std::shared_ptr<const models::Model> model ABSL_GUARDED_BY(mu);  // null while learning
+  std::vector<VersionInfo> versions ABSL_GUARDED_BY(mu);           // kept versions, ascending
+  uint64_t trained_versions ABSL_GUARDED_BY(mu) = 0;               // last version number handed out
   // The anchor: the last version a person chose (approved, accepted as a new normal, rolled back
   // to), at first the first model. It is never dropped from the kept versions, so the model that
   // knew the detector as a person last saw it can always be rolled back to. 0 while learning.
-  uint64_t anchor = 0;
+  uint64_t anchor ABSL_GUARDED_BY(mu) = 0;
 
   // The newest accepted histograms in (run, lumisection) order. Only their keys are held here:
   // the counts are in the store (a window's histograms are never deleted from it), and a
   // training job reads them from there.
-  SortedKeys window;
-  std::map<HistogramKey, bool> labels;  // a person's verdict: true = GOOD
-  std::vector<double> shape_sum;        // sum of normalised shapes seen while learning
+  SortedKeys window ABSL_GUARDED_BY(mu);
+  std::map<HistogramKey, bool> labels ABSL_GUARDED_BY(mu);  // a person's verdict: true = GOOD
+  std::vector<double> shape_sum
+      ABSL_GUARDED_BY(mu);  // sum of normalised shapes seen while learning
 
-  SortedKeys records;  // the newest `history` stored histograms (for retention)
+  SortedKeys records ABSL_GUARDED_BY(mu);  // the newest `history` stored histograms (for retention)
 
-  bool training = false;  // a training job is queued or running
-  std::string last_training_error;
-  uint64_t failed_at_new = 0;  // new_since_train when training last failed
+  bool training ABSL_GUARDED_BY(mu) = false;  // a training job is queued or running
+  std::string last_training_error ABSL_GUARDED_BY(mu);
+  uint64_t failed_at_new ABSL_GUARDED_BY(mu) = 0;  // new_since_train when training last failed
   // Histograms admitted to the window since the snapshot the active model trained on (while
   // learning: since start-up).
-  uint64_t new_since_train = 0;
-  std::chrono::steady_clock::time_point last_trained = std::chrono::steady_clock::now();
-  double drift_sum = 0;  // the drift trigger's CUSUM over the current model's verdicts
+  uint64_t new_since_train ABSL_GUARDED_BY(mu) = 0;
+  std::chrono::steady_clock::time_point last_trained ABSL_GUARDED_BY(mu) =
+      std::chrono::steady_clock::now();
+  double drift_sum ABSL_GUARDED_BY(mu) =
+      0;  // the drift trigger's CUSUM over the current model's verdicts
   // The current model replaced one that a drift overtook young: the drift is likely going on, and
   // the trigger watches this one with half the threshold.
-  bool drifting = false;
-  bool meta_saved = false;  // the store knows this monitor
-  bool forgotten = false;   // removed from the registry: nothing more is stored for it
+  bool drifting ABSL_GUARDED_BY(mu) = false;
+  bool meta_saved ABSL_GUARDED_BY(mu) = false;  // the store knows this monitor
+  bool forgotten ABSL_GUARDED_BY(mu) =
+      false;  // removed from the registry: nothing more is stored for it
   // Model verdicts flagged WARNING or BAD in a row, and where the streak's first one deviated
   // (the block it named, else its most deviating bins). From kLastingAfter on the streak is an open
   // lasting change: reported in the verdict's detail, GetMonitor and /metrics. (Flagged histograms
   // never enter the window, so it is not learned as normal whether open or not.)
-  uint32_t flagged_streak = 0;
-  std::string streak_bins;
+  uint32_t flagged_streak ABSL_GUARDED_BY(mu) = 0;
+  std::string streak_bins ABSL_GUARDED_BY(mu);
   static constexpr uint32_t kLastingAfter = 10;
-  bool lasting_open() const { return flagged_streak >= kLastingAfter; }
+  bool lasting_open() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return flagged_streak >= kLastingAfter;
+  }
   // An operator accepted what comes from `accepted_from` on as the new normal: those histograms
   // enter the window whatever their verdict (unless labelled BAD), until a model trained on
   // `accept_target` of them is in place.
-  bool accepting = false;
-  HistogramKey accepted_from{0, 0};
-  uint64_t accepted_admitted = 0;  // admitted since the accept
-  uint64_t accept_target = 0;
-  uint64_t accepted_in_training = 0;  // accepted_admitted when the running training started
+  bool accepting ABSL_GUARDED_BY(mu) = false;
+  HistogramKey accepted_from ABSL_GUARDED_BY(mu) = {0, 0};
+  uint64_t accepted_admitted ABSL_GUARDED_BY(mu) = 0;  // admitted since the accept
+  uint64_t accept_target ABSL_GUARDED_BY(mu) = 0;
+  uint64_t accepted_in_training ABSL_GUARDED_BY(mu) =
+      0;  // accepted_admitted when the running training started
   // A candidate that learned a localised change, held until an operator approves or rejects it
   // (see change_check.h). While one is held, or after a rejection, only histograms judged GOOD
   // enter the window. After a rejection, later localised candidates are dropped, until an
   // operator approves or accepts a change. Kept across a restart (see kHeldCandidates).
-  std::shared_ptr<Candidate> pending;
-  bool change_rejected = false;
+  std::shared_ptr<Candidate> pending ABSL_GUARDED_BY(mu);
+  bool change_rejected ABSL_GUARDED_BY(mu) = false;
   // The change held or rejected: while set, every histogram is also tested for it, so it stays
   // flagged as long as it lasts (the model alone may see it only now and then).
-  std::optional<HeldChange> held_change;
+  std::optional<HeldChange> held_change ABSL_GUARDED_BY(mu);
   // Histograms in a row in which the held change was not seen (p >= 0.01): a held change that
   // went away releases the hold after kHeldGoneAfter of them.
-  uint32_t held_quiet = 0;
+  uint32_t held_quiet ABSL_GUARDED_BY(mu) = 0;
   // CUSUM of the held change's pulls (allowance 1, steps clipped at 4, capped at 10): a change
   // too faint to see in one lumisection adds up over the ones it lasts. On normal data it
   // exceeds s with probability about exp(-2 s), its p-value.
-  double held_cusum = 0;
+  double held_cusum ABSL_GUARDED_BY(mu) = 0;
   static constexpr uint32_t kHeldGoneAfter = 50;
   // Each block's evidence over the lumisections in a row that it deviates (see LastingRegions):
   // a change too faint for one lumisection is flagged once it has lasted. Kept in the meta record
   // with the flagged streak (see StoredLasting), written at shutdown.
-  models::LastingRegions lasting;
+  models::LastingRegions lasting ABSL_GUARDED_BY(mu);
   // The axis nuisances of 1D histograms (see models/axis_nuisances.h), fitted against the axis
   // reference of `axis_model`: the anchor's once it is the active model, until then (after a
   // start-up) the first model scored with. Retrainings keep it, so a slow drift shows as a gain
   // moving away from 1 across them. Their course flags a jump. Both are kept in the meta record
   // (its version and the course), written with it and at shutdown (see server/meta.h).
-  std::shared_ptr<const models::Model> axis_model;
-  models::AxisCourse axis_course;
-  prometheus::Gauge* nuisance_gauges[3] = {};  // gain, shift, tilt; made with the first fit
-  std::string last_nuisances;                  // of the active model against the data it replaced
-  v1::Verdict last_verdict;
-  int64_t last_verdict_unix_ms = 0;  // when it was given; 0: none since start-up
+  std::shared_ptr<const models::Model> axis_model ABSL_GUARDED_BY(mu);
+  models::AxisCourse axis_course ABSL_GUARDED_BY(mu);
+  prometheus::Gauge* nuisance_gauges[3] ABSL_GUARDED_BY(
+      mu) = {};  // gain, shift, tilt; made with the first fit
+  std::string last_nuisances
+      ABSL_GUARDED_BY(mu);  // of the active model against the data it replaced
+  v1::Verdict last_verdict ABSL_GUARDED_BY(mu);
+  int64_t last_verdict_unix_ms ABSL_GUARDED_BY(mu) =
+      0;  // when it was given; 0: none since start-up
   // When the monitor last received a histogram (its restore, for a restored one).
-  std::chrono::steady_clock::time_point last_seen = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_seen ABSL_GUARDED_BY(mu) =
+      std::chrono::steady_clock::now();
 
   // A person made what comes from `from` on the new normal (Accept, or Approve from where the
   // approved change began): it is learned from the next `target` histograms, and no change is
-  // held any more. The caller holds mu.
-  void AcceptFrom(const HistogramKey& from, uint64_t target);
+  // held any more.
+  void AcceptFrom(const HistogramKey& from, uint64_t target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
-  // Window operations; the caller holds mu.
-  bool InWindow(const HistogramKey& k) const { return window.Contains(k); }
+  // Window operations.
+  bool InWindow(const HistogramKey& k) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return window.Contains(k);
+  }
   // Adds `k` and drops the oldest beyond `capacity`. Returns the dropped keys whose histograms
   // are no longer kept as records either: the caller deletes them from the store.
-  std::vector<HistogramKey> AddToWindow(const HistogramKey& k, size_t capacity);
-  void RemoveFromWindow(const HistogramKey& k) { window.Erase(k); }
+  std::vector<HistogramKey> AddToWindow(const HistogramKey& k, size_t capacity)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void RemoveFromWindow(const HistogramKey& k) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    window.Erase(k);
+  }
   // Bins of this monitor's histograms (0 before the first one).
-  size_t bins() const;
+  size_t bins() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Whether a histogram with this key and verdict belongs in the training window: a person's
   // label decides; then an accepted new normal (everything from it on); while a localised change
   // is held or was rejected, only what was judged GOOD (so neither the change nor its warnings
   // are learned); otherwise everything not judged BAD.
-  bool Admits(const HistogramKey& k, v1::Quality quality) const;
+  bool Admits(const HistogramKey& k, v1::Quality quality) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 };
 
 // The versions to delete when `kept` (ascending, the one being installed last) holds more than
@@ -235,8 +249,8 @@ class MonitorRegistry {
  private:
   const Config& config_;
   Metrics& metrics_;
-  mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<Monitor>> monitors_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Monitor>> monitors_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace histguard::server

@@ -13,7 +13,7 @@ namespace {
 // (the anchor's), with their course where it was, so neither their values nor the jump test start
 // over. `m` has its model; the caller holds its mutex.
 void RestoreAxis(const ModelFiles& files, const std::optional<StoredAxisCourse>& course, Monitor& m,
-                 RestoreReport& report) {
+                 RestoreReport& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (m.nuisances == 0) return;
   std::shared_ptr<const models::Model> reference = m.model;
   if (m.anchor != 0 && m.anchor != m.model->version) {
@@ -35,8 +35,8 @@ void RestoreAxis(const ModelFiles& files, const std::optional<StoredAxisCourse>&
 // an open streak of flagged verdicts keeps its length, when the record is as of the newest stored
 // histogram (after a crash it may be older: then both start again). `m` has its records; the
 // caller holds its mutex.
-void RestoreLasting(const std::optional<StoredLasting>& lasting, Monitor& m,
-                    RestoreReport& report) {
+void RestoreLasting(const std::optional<StoredLasting>& lasting, Monitor& m, RestoreReport& report)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (!lasting ||
       lasting->as_of != HistogramKey{m.last_verdict.run(), m.last_verdict.lumisection()})
     return;
@@ -52,7 +52,7 @@ void RestoreLasting(const std::optional<StoredLasting>& lasting, Monitor& m,
 // The candidate held for approval comes back from its file, so `approve` works after a restart;
 // files of candidates no longer held go. Caller holds m.mu.
 void RestoreHeldCandidate(const ModelFiles& files, std::optional<Candidate> held, Monitor& m,
-                          RestoreReport& report) {
+                          RestoreReport& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (held && m.model && m.held_change && !m.change_rejected) {
     std::string error;
     if (auto model = files.Load(m.name, held->held_file, m.shape, &error)) {
@@ -91,7 +91,7 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       report.problems.push_back(name + ": " + why.detail);
       continue;
     }
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     m->meta_saved = true;
     uint64_t active = 0;
     std::optional<StoredAxisCourse> axis_course;
@@ -152,32 +152,34 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       if (m->model) RestoreAxis(files, axis_course, *m, report);
     }
     RestoreHeldCandidate(files, std::move(held_candidate), *m, report);
-    noted(store.ForEachLabel(name, [&m](const v1::LabelRequest& label) {
-      m->labels[{label.run(), label.lumisection()}] = label.label() == v1::QUALITY_GOOD;
-    }));
+    noted(store.ForEachLabel(
+        name, [&m](const v1::LabelRequest& label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu) {
+          m->labels[{label.run(), label.lumisection()}] = label.label() == v1::QUALITY_GOOD;
+        }));
 
     HistogramKey trained_until{0, 0};
     for (const auto& v : m->versions)
       if (m->model && v.version == m->model->version) trained_until = v.last;
-    noted(store.ForEachRecord(name, [&](const v1::Inspection& rec) {
-      const auto& h = rec.histogram();
-      const HistogramKey key{h.run(), h.lumisection()};
-      ++report.histograms;
-      m->records.Insert(key);
-      m->last_verdict = rec.verdict();
-      const auto q = rec.verdict().quality();
-      if (q == v1::QUALITY_REJECTED || q == v1::QUALITY_LOW_STATISTICS) return true;
-      if (!m->Admits(key, q) || m->InWindow(key)) return true;
-      m->AddToWindow(key, config.window_size);  // every stored record is a kept one here
-      if (m->model && key > trained_until) ++m->new_since_train;
-      if (!m->model) {
-        const std::span<const double> c(h.contents().data(), h.contents_size());
-        const double total = models::Sum(c);
-        if (m->shape_sum.size() != c.size()) m->shape_sum.assign(c.size(), 0.0);
-        for (size_t i = 0; i < c.size() && total > 0; ++i) m->shape_sum[i] += c[i] / total;
-      }
-      return true;
-    }));
+    noted(store.ForEachRecord(
+        name, [&](const v1::Inspection& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu) {
+          const auto& h = rec.histogram();
+          const HistogramKey key{h.run(), h.lumisection()};
+          ++report.histograms;
+          m->records.Insert(key);
+          m->last_verdict = rec.verdict();
+          const auto q = rec.verdict().quality();
+          if (q == v1::QUALITY_REJECTED || q == v1::QUALITY_LOW_STATISTICS) return true;
+          if (!m->Admits(key, q) || m->InWindow(key)) return true;
+          m->AddToWindow(key, config.window_size);  // every stored record is a kept one here
+          if (m->model && key > trained_until) ++m->new_since_train;
+          if (!m->model) {
+            const std::span<const double> c(h.contents().data(), h.contents_size());
+            const double total = models::Sum(c);
+            if (m->shape_sum.size() != c.size()) m->shape_sum.assign(c.size(), 0.0);
+            for (size_t i = 0; i < c.size() && total > 0; ++i) m->shape_sum[i] += c[i] / total;
+          }
+          return true;
+        }));
     m->series.window_size->Set(static_cast<double>(m->window.size()));
     RestoreLasting(lasting, *m, report);
     if (m->model) {

@@ -6,14 +6,14 @@ namespace histguard::server {
 
 void RunState::Seen(uint64_t run) {
   if (run == 0 || open_run_.load(std::memory_order_relaxed) == run) return;
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   if (run <= last_ended_ || run <= view_.run) return;
   view_ = {run, true};
   PublishLocked();
 }
 
 RunState::View RunState::Start(uint64_t run) {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   view_ = {run, true};
   last_ended_ = std::min(last_ended_, run - 1);
   PublishLocked();
@@ -21,7 +21,7 @@ RunState::View RunState::Start(uint64_t run) {
 }
 
 RunState::View RunState::End(uint64_t run) {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   last_ended_ = std::max(last_ended_, run);
   if (run >= view_.run) view_ = {run, false};
   PublishLocked();
@@ -29,7 +29,7 @@ RunState::View RunState::End(uint64_t run) {
 }
 
 RunState::View RunState::Get() const {
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   return view_;
 }
 

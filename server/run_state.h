@@ -7,7 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
+#include "server/locks.h"
 
 #include "server/metrics.h"
 
@@ -32,14 +32,14 @@ class RunState {
   View Get() const;
 
  private:
-  void PublishLocked();
+  void PublishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Metrics& metrics_;
   // Seen() is called for every histogram: it takes the mutex only when its run is not the open one.
   std::atomic<uint64_t> open_run_{0};  // the open run, 0 when none
-  mutable std::mutex mu_;
-  View view_;                // guarded by mu_
-  uint64_t last_ended_ = 0;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  View view_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_ended_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace histguard::server

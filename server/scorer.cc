@@ -85,7 +85,8 @@ std::string LastingText(const models::LastingRegions::Finding& f,
 
 // Follows the monitor's run of flagged verdicts (see Monitor::flagged_streak) and says so in the
 // detail once it is a lasting change. Caller holds m.mu.
-void FollowStreak(Monitor& m, bool flagged, const std::string& where, v1::Verdict& v) {
+void FollowStreak(Monitor& m, bool flagged, const std::string& where, v1::Verdict& v)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (!flagged || m.accepting) {
     m.flagged_streak = 0;
     m.series.lasting_change->Set(0);
@@ -139,7 +140,8 @@ std::string JumpText(const models::AxisCourse::Finding& f) {
 models::AxisCourse::Finding FollowAxis(Monitor& m,
                                        const std::shared_ptr<const models::Model>& model,
                                        const v1::Histogram& h, std::span<const double> counts,
-                                       Metrics& metrics, v1::Verdict& v) {
+                                       Metrics& metrics, v1::Verdict& v)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (m.nuisances == 0 || model->axis_reference.empty()) return {};
   // The reference: the anchor's once it is active (after an approval, an accepted new normal, a
   // rollback), else the one the course began with; another binning's never.
@@ -192,32 +194,32 @@ Scorer::~Scorer() { Stop(); }
 bool Scorer::Enqueue(ScoreJob&& job, bool force) {
   const size_t n = job.items.size();
   {
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     if (stopping_) return false;
     if (!force && queued_items_ + n > config_.max_queue) return false;
     queued_items_ += n;
     queue_.push_back(std::move(job));
     metrics_.queue_depth.Set(static_cast<double>(queued_items_));
   }
-  cv_.notify_one();
+  cv_.Signal();
   return true;
 }
 
 void Scorer::Stop() {
   {
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
   {
-    std::lock_guard lk(commit_mu_);
+    absl::MutexLock lk(&commit_mu_);
     commit_stop_ = true;
   }
-  commit_cv_.notify_all();
+  commit_cv_.SignalAll();
   if (committer_.joinable()) committer_.join();
 }
 
@@ -226,8 +228,8 @@ void Scorer::Commit() {
   for (;;) {
     ready.clear();
     {
-      std::unique_lock lk(commit_mu_);
-      commit_cv_.wait(lk, [&] { return commit_stop_ || !commits_.empty(); });
+      absl::MutexLock lk(&commit_mu_);
+      while (!commit_stop_ && commits_.empty()) commit_cv_.Wait(&commit_mu_);
       if (commits_.empty()) return;  // stopping, and everything scored has been committed
       while (!commits_.empty()) {
         ready.push_back(std::move(commits_.front()));
@@ -258,7 +260,7 @@ void Scorer::Commit() {
       }
     }
     if (!stored.ok()) std::clog << "histguardd: " << stored.message() << "\n";
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     queued_items_ -= count;
     metrics_.queue_depth.Set(static_cast<double>(queued_items_));
   }
@@ -271,10 +273,10 @@ void Scorer::Run() {
     batch.clear();
     size_t count = 0;
     {
-      std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      absl::MutexLock lk(&mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping, and everything queued has been scored
-      auto take = [&] {
+      auto take = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         while (!queue_.empty() && count < config_.max_batch) {
           count += queue_.front().items.size();
           batch.push_back(std::move(queue_.front()));
@@ -282,13 +284,14 @@ void Scorer::Run() {
         }
       };
       take();
-      if (count < config_.max_batch && config_.batch_wait_us > 0 && !stopping_) {
-        const auto deadline =
-            std::chrono::steady_clock::now() + std::chrono::microseconds(config_.batch_wait_us);
-        while (count < config_.max_batch &&
-               cv_.wait_until(lk, deadline, [&] { return stopping_ || !queue_.empty(); })) {
+      if (config_.batch_wait_us > 0) {
+        const absl::Time deadline =
+            absl::Now() + absl::Microseconds(static_cast<int64_t>(config_.batch_wait_us));
+        while (count < config_.max_batch && !stopping_) {
+          while (!stopping_ && queue_.empty())
+            if (cv_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
+          if (queue_.empty()) break;
           take();
-          if (stopping_) break;
         }
       }
     }
@@ -299,10 +302,10 @@ void Scorer::Run() {
     scored.count = count;
     batch = {};
     {
-      std::lock_guard lk(commit_mu_);
+      absl::MutexLock lk(&commit_mu_);
       commits_.push_back(std::move(scored));
     }
-    commit_cv_.notify_one();
+    commit_cv_.Signal();
   }
 }
 
@@ -319,8 +322,8 @@ void Scorer::Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v
 
 void Scorer::StartTrainings(ScoredWrites& out) {
   for (auto& [m, reason] : out.trainings) {
-    std::lock_guard lk(m->mu);
-    if (!m->training && !m->forgotten) training_.ScheduleLocked(m, reason);
+    absl::MutexLock lk(&m->mu);
+    if (!m->training && !m->forgotten) training_.ScheduleLocked(*m, reason);
   }
   out.trainings.clear();
 }
@@ -339,9 +342,7 @@ void Scorer::AddToWindowLocked(Monitor& m, const HistogramKey& key, Store::Batch
     store_.DeleteRecord(batch, m.name, old.first, old.second);
 }
 
-void Scorer::MaybeRetrainLocked(const std::shared_ptr<Monitor>& held, double p_value,
-                                ScoredWrites& out) {
-  Monitor& m = *held;
+void Scorer::MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out) {
   // CUSUM of -ln p: it sees p-values leaning small from their whole distribution, where a count
   // of p < 0.05 among the latest 50 waited for the tail. Simulated on uniform p-values, the count
   // (6 of 50) fired once in ~460 verdicts and this once in ~800; on p-values with -ln p averaging
@@ -364,7 +365,7 @@ void Scorer::MaybeRetrainLocked(const std::shared_ptr<Monitor>& held, double p_v
                  std::chrono::duration<double>(config_.retrain_interval_seconds)) {
     reason = "interval";
   }
-  if (reason) out.trainings.emplace_back(held, reason);
+  if (reason) out.trainings.emplace_back(m.shared_from_this(), reason);
 }
 
 void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
@@ -389,15 +390,32 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
   v.set_monitor(h.monitor());
   v.set_run(h.run());
   v.set_lumisection(h.lumisection());
-  std::shared_ptr<Monitor> held;
-  std::unique_lock<std::mutex> lk;
-  if (!LockMonitor(h, v, held, lk)) return;
-  Monitor& m = *held;
+  const HistogramKey key{h.run(), h.lumisection()};
+  Rejection why{"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"};
+  // A monitor forgotten between the lookup and the lock: its name belongs to a new one now.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const std::shared_ptr<Monitor> held = registry_.FindOrCreate(h.monitor(), &why);
+    if (!held) break;
+    Monitor& m = *held;
+    absl::ReleasableMutexLock lk(&m.mu);
+    if (m.forgotten) continue;
+    const std::optional<QualityLabel> label = ScoreLocked(m, h, key, scratch, out, v, why);
+    if (!label) break;
+    const double now = UnixNow();
+    const bool keep = KeepVerdictLocked(m, key, now, out.writes, v);
+    lk.Release();
+    if (keep) store_.PutRecord(out.writes, h, v, static_cast<int64_t>(now * 1000));
+    return CountVerdict(m, *label, now);
+  }
+  Reject(h, why, v);
+}
 
+std::optional<QualityLabel> Scorer::ScoreLocked(Monitor& m, const v1::Histogram& h,
+                                                const HistogramKey& key, models::Scratch& scratch,
+                                                ScoredWrites& out, v1::Verdict& v, Rejection& why) {
   const std::span<const double> counts(h.contents().data(), h.contents_size());
   const double total = models::Sum(counts);
   const std::vector<uint32_t> shape(h.shape().begin(), h.shape().end());
-  const HistogramKey key{h.run(), h.lumisection()};
   m.last_seen = std::chrono::steady_clock::now();
   if (m.shape.empty()) m.shape = shape;
   if (!m.meta_saved) {
@@ -405,47 +423,23 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     m.meta_saved = true;
   }
   if (shape != m.shape) {
-    lk.unlock();
-    return Reject(
-        h,
-        {"binning_changed", "binning " + ShapeText(shape) + " differs from " + ShapeText(m.shape) +
-                                ", which monitor '" + m.name + "' has been learning"},
-        v);
+    why = {"binning_changed", "binning " + ShapeText(shape) + " differs from " +
+                                  ShapeText(m.shape) + ", which monitor '" + m.name +
+                                  "' has been learning"};
+    return std::nullopt;
   }
   v.set_model_version(m.model ? m.model->version : 0);
-  QualityLabel label;
   if (total < m.thresholds.min_entries) {
     v.set_quality(v1::QUALITY_LOW_STATISTICS);
     v.set_p_value(1);
     v.set_detail(std::to_string(static_cast<long long>(total)) +
                  " entries in range, below min_entries " +
                  std::to_string(static_cast<long long>(m.thresholds.min_entries)));
-    label = QualityLabel::kLowStatistics;
     m.series.significance->Set(0);
-  } else if (m.model) {
-    label = ScoreWithModel(held, h, key, lk, scratch, out, v);
-  } else {
-    label = ScoreWhileLearning(held, counts, total, key, out, v);
+    return QualityLabel::kLowStatistics;
   }
-  FinishVerdict(m, h, key, label, lk, out.writes, v);
-}
-
-bool Scorer::LockMonitor(const v1::Histogram& h, v1::Verdict& v, std::shared_ptr<Monitor>& held,
-                         std::unique_lock<std::mutex>& lk) {
-  Rejection why;
-  // A monitor forgotten between the lookup and the lock: its name belongs to a new one now.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    held = registry_.FindOrCreate(h.monitor(), &why);
-    if (!held) {
-      Reject(h, why, v);
-      return false;
-    }
-    lk = std::unique_lock(held->mu);
-    if (!held->forgotten) return true;
-    lk.unlock();
-  }
-  Reject(h, {"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"}, v);
-  return false;
+  if (m.model) return ScoreWithModel(m, h, key, scratch, out, v);
+  return ScoreWhileLearning(m, counts, total, key, out, v);
 }
 
 namespace {
@@ -453,7 +447,8 @@ namespace {
 // The held change, tested directly on `counts`: one hypothesis, no search, so a change the model
 // sees only now and then is seen every time. Returns the p-value of it with the model's `p`
 // (Sidak over the two); `detail` says how far it is now when it flags. Caller holds m.mu.
-double TestHeldChange(Monitor& m, std::span<const double> counts, double p, std::string& detail) {
+double TestHeldChange(Monitor& m, std::span<const double> counts, double p, std::string& detail)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   double relative = 0;
   const double pull = m.held_change->Pull(counts, &relative);
   m.held_cusum = std::min(10.0, std::max(0.0, m.held_cusum + std::min(pull, 4.0) - 1.0));
@@ -475,7 +470,8 @@ double TestHeldChange(Monitor& m, std::span<const double> counts, double p, std:
 std::string DescribeFlag(const Monitor& m, const models::Score& s,
                          const models::LastingRegions::Finding& lasting,
                          const models::AxisCourse::Finding& jump, size_t decides,
-                         const v1::Verdict& v, std::string& where) {
+                         const v1::Verdict& v, std::string& where)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (decides == 1) {
     where = BinsText(lasting.region, m.shape);
     return LastingText(lasting, m.shape);
@@ -499,21 +495,21 @@ void Prepend(const std::string& text, v1::Verdict& v) {
 
 }  // namespace
 
-QualityLabel Scorer::ScoreWithModel(const std::shared_ptr<Monitor>& held, const v1::Histogram& h,
-                                    const HistogramKey& key, std::unique_lock<std::mutex>& lk,
+QualityLabel Scorer::ScoreWithModel(Monitor& m, const v1::Histogram& h, const HistogramKey& key,
                                     models::Scratch& scratch, ScoredWrites& out, v1::Verdict& v) {
-  Monitor& m = *held;
   const std::span<const double> counts(h.contents().data(), h.contents_size());
   std::shared_ptr<const models::Model> model = m.model;
-  lk.unlock();  // the snapshot is immutable: score without holding the monitor
-  const models::Score s = models::ScoreHistogram(*model, counts, scratch);
-  // NaN compares false against every threshold and would read as GOOD.
-  if (!(s.p_value >= 0 && s.p_value <= 1))
-    throw std::runtime_error("the model gave no p-value for this histogram");
-  v.set_score(s.deviance);
-  SetTopBins(s.top_bins, v);
-  m.series.score->Set(s.deviance);
-  lk.lock();
+  // The snapshot is immutable: score without holding the monitor.
+  const models::Score s = Unlocked(m.mu, [&] {
+    models::Score s = models::ScoreHistogram(*model, counts, scratch);
+    // NaN compares false against every threshold and would read as GOOD.
+    if (!(s.p_value >= 0 && s.p_value <= 1))
+      throw std::runtime_error("the model gave no p-value for this histogram");
+    v.set_score(s.deviance);
+    SetTopBins(s.top_bins, v);
+    m.series.score->Set(s.deviance);
+    return s;
+  });
   // The blocks' evidence over the lumisections before this one: a faint change that lasts.
   const models::LastingRegions::Finding lasting = m.lasting.Add(*model, counts, scratch);
   std::string held_detail;
@@ -554,15 +550,13 @@ QualityLabel Scorer::ScoreWithModel(const std::shared_ptr<Monitor>& held, const 
     ++m.new_since_train;
     if (m.accepting && key >= m.accepted_from) ++m.accepted_admitted;
   }
-  if (m.model && m.model->version == model->version) MaybeRetrainLocked(held, p, out);
+  if (m.model && m.model->version == model->version) MaybeRetrainLocked(m, p, out);
   return label;
 }
 
-QualityLabel Scorer::ScoreWhileLearning(const std::shared_ptr<Monitor>& held,
-                                        std::span<const double> counts, double total,
+QualityLabel Scorer::ScoreWhileLearning(Monitor& m, std::span<const double> counts, double total,
                                         const HistogramKey& key, ScoredWrites& out,
                                         v1::Verdict& v) {
-  Monitor& m = *held;
   // The classical test against the mean shape of what was collected so far.
   const size_t have = m.window.size();
   if (have >= kLearningChi2From) {
@@ -594,7 +588,8 @@ QualityLabel Scorer::ScoreWhileLearning(const std::shared_ptr<Monitor>& held,
     // count, not the window's size: a full window no longer grows.
     const bool retry_due =
         m.last_training_error.empty() || m.new_since_train >= m.failed_at_new + need / 4;
-    if (!m.training && retry_due) out.trainings.emplace_back(held, "first training");
+    if (!m.training && retry_due)
+      out.trainings.emplace_back(m.shared_from_this(), "first training");
     detail = "learning: first training in progress on " + std::to_string(m.window.size()) +
              " histograms";
     if (!m.last_training_error.empty())
@@ -610,20 +605,19 @@ QualityLabel Scorer::ScoreWhileLearning(const std::shared_ptr<Monitor>& held,
   return QualityLabel::kLearning;
 }
 
-void Scorer::FinishVerdict(Monitor& m, const v1::Histogram& h, const HistogramKey& key,
-                           QualityLabel label, std::unique_lock<std::mutex>& lk,
-                           Store::Batch& batch, const v1::Verdict& v) {
+bool Scorer::KeepVerdictLocked(Monitor& m, const HistogramKey& key, double now, Store::Batch& batch,
+                               const v1::Verdict& v) {
   m.series.window_size->Set(static_cast<double>(m.window.size()));
-  const double now = UnixNow();
-  const auto now_ms = static_cast<int64_t>(now * 1000);
   m.series.last_verdict_time->Set(now);
   m.last_verdict = v;
-  m.last_verdict_unix_ms = now_ms;
+  m.last_verdict_unix_ms = static_cast<int64_t>(now * 1000);
   // Forgotten while this histogram was scored: answered, but nothing more is stored for it.
-  const bool keep = !m.forgotten;
-  if (keep) RecordLocked(m, key, batch);
-  lk.unlock();
-  if (keep) store_.PutRecord(batch, h, v, now_ms);
+  if (m.forgotten) return false;
+  RecordLocked(m, key, batch);
+  return true;
+}
+
+void Scorer::CountVerdict(const Monitor& m, QualityLabel label, double now) {
   metrics_.Verdicts(label).Increment();
   if (label == QualityLabel::kGood || label == QualityLabel::kWarning ||
       label == QualityLabel::kBad)

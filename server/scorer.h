@@ -17,16 +17,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "histguard/v1/histguard.pb.h"
 #include "models/model.h"
 #include "server/config.h"
+#include "server/locks.h"
 #include "server/metrics.h"
 #include "server/monitors.h"
 #include "server/store.h"
@@ -83,37 +83,43 @@ class Scorer {
  private:
   void Run();
   void Commit();
-  // ScoreOne's work; may throw. Its steps: lock the monitor, check the binning, score (below
-  // min_entries, with the model, or while learning), then record the verdict.
+  // ScoreOne's work; may throw. Its steps: find and lock the monitor, check the binning, score
+  // (below min_entries, with the model, or while learning), keep the verdict, then store it once
+  // the monitor is unlocked.
   void ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
                       ScoredWrites& out);
-  // Finds (or creates) the histogram's monitor and locks it into `lk`; false, with `v` answered
-  // REJECTED, when there is none to be had.
-  bool LockMonitor(const v1::Histogram& h, v1::Verdict& v, std::shared_ptr<Monitor>& monitor,
-                   std::unique_lock<std::mutex>& lk);
+  // The verdict on `h` from a monitor that is not forgotten; nullopt, with `why` filled, when its
+  // binning differs from the monitor's.
+  std::optional<QualityLabel> ScoreLocked(Monitor& m, const v1::Histogram& h,
+                                          const HistogramKey& key, models::Scratch& scratch,
+                                          ScoredWrites& out, v1::Verdict& v, Rejection& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
   // The model's verdict, with the held change, the lasting evidence and the axis' jumps; admits
-  // the histogram to the window and checks the retraining triggers. Releases `lk` while the
-  // model scores; holds it again on return.
-  QualityLabel ScoreWithModel(const std::shared_ptr<Monitor>& monitor, const v1::Histogram& h,
-                              const HistogramKey& key, std::unique_lock<std::mutex>& lk,
-                              models::Scratch& scratch, ScoredWrites& out, v1::Verdict& v);
+  // the histogram to the window and checks the retraining triggers. Releases the monitor while
+  // the model scores.
+  QualityLabel ScoreWithModel(Monitor& m, const v1::Histogram& h, const HistogramKey& key,
+                              models::Scratch& scratch, ScoredWrites& out, v1::Verdict& v)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
   // Before the first model: the classical test against what was collected, and the first
-  // training once enough was. Caller holds monitor->mu.
-  QualityLabel ScoreWhileLearning(const std::shared_ptr<Monitor>& monitor,
-                                  std::span<const double> counts, double total,
-                                  const HistogramKey& key, ScoredWrites& out, v1::Verdict& v);
-  // Keeps the verdict as the monitor's last, records it (unless the monitor was forgotten),
-  // unlocks `lk` and counts it.
-  void FinishVerdict(Monitor& m, const v1::Histogram& h, const HistogramKey& key,
-                     QualityLabel label, std::unique_lock<std::mutex>& lk, Store::Batch& batch,
-                     const v1::Verdict& v);
-  // The retraining triggers, after a model verdict; a due training goes into `out`. Caller
-  // holds m.mu.
-  void MaybeRetrainLocked(const std::shared_ptr<Monitor>& m, double p_value, ScoredWrites& out);
-  // Keeps the stored history of `m` bounded. Caller holds m.mu.
-  void RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch);
+  // training once enough was.
+  QualityLabel ScoreWhileLearning(Monitor& m, std::span<const double> counts, double total,
+                                  const HistogramKey& key, ScoredWrites& out, v1::Verdict& v)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
+  // Keeps the verdict as the monitor's last and, unless the monitor was forgotten, in its stored
+  // history; false when it is not to be stored. `now` is the verdict's time.
+  bool KeepVerdictLocked(Monitor& m, const HistogramKey& key, double now, Store::Batch& batch,
+                         const v1::Verdict& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
+  // Counts the verdict in the daemon's and the monitor's metrics.
+  void CountVerdict(const Monitor& m, QualityLabel label, double now);
+  // The retraining triggers, after a model verdict; a due training goes into `out`.
+  void MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
+  // Keeps the stored history of `m` bounded.
+  void RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
   // Adds `key` to the window; what leaves it, and is no longer a kept record, is deleted.
-  void AddToWindowLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch);
+  void AddToWindowLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
 
   const Config& config_;
   Metrics& metrics_;
@@ -121,11 +127,11 @@ class Scorer {
   TrainingScheduler& training_;
   Store& store_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<ScoreJob> queue_;  // guarded by mu_
-  size_t queued_items_ = 0;     // guarded by mu_
-  bool stopping_ = false;       // guarded by mu_
+  absl::Mutex mu_;
+  absl::CondVar cv_;  // signalled when a job is queued or the scorer stops
+  std::deque<ScoreJob> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_items_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 
   struct Scored {
@@ -133,10 +139,10 @@ class Scorer {
     std::vector<ScoreJob> jobs;
     size_t count = 0;
   };
-  std::mutex commit_mu_;
-  std::condition_variable commit_cv_;
-  std::deque<Scored> commits_;  // guarded by commit_mu_
-  bool commit_stop_ = false;    // guarded by commit_mu_
+  absl::Mutex commit_mu_;
+  absl::CondVar commit_cv_;  // signalled when a batch is scored or the committer stops
+  std::deque<Scored> commits_ ABSL_GUARDED_BY(commit_mu_);
+  bool commit_stop_ ABSL_GUARDED_BY(commit_mu_) = false;
   std::thread committer_;
 };
 

@@ -131,6 +131,7 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Open(const std::st
   if (token_file.empty()) return a;
   auto table = Read(token_file);
   if (!table.ok()) return table.status();
+  absl::MutexLock lk(&a->mu_);
   a->table_ = std::move(*table);
   a->mtime_ns_ = MtimeNs(token_file);
   a->checked_ = std::chrono::steady_clock::now();
@@ -158,7 +159,7 @@ void Authenticator::Refresh() const {
 absl::StatusOr<std::string> Authenticator::Check(std::string_view authorization,
                                                  std::string_view cert_cn, Role need) const {
   if (!enabled()) return std::string("anonymous");
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   Refresh();
   const Entry* who = nullptr;
   constexpr std::string_view kBearer = "Bearer ";
@@ -259,7 +260,7 @@ void AuditLog::Record(std::string_view identity, std::string_view action, std::s
   // dump() escapes control characters: one line per record whatever the strings hold.
   const std::string text =
       line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  std::lock_guard lk(mu_);
+  absl::MutexLock lk(&mu_);
   if (::write(fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
     std::clog << "histguardd: audit log write failed\n";
 }

@@ -25,10 +25,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include "server/locks.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -70,13 +70,13 @@ class Authenticator {
   explicit Authenticator(std::string path) : path_(std::move(path)) {}
   static absl::StatusOr<Table> Read(const std::string& path);
   // Reads the file again when it changed (looked at once a second at most).
-  void Refresh() const;
+  void Refresh() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
-  mutable std::mutex mu_;
-  mutable Table table_;                                    // guarded by mu_
-  mutable std::chrono::steady_clock::time_point checked_;  // guarded by mu_
-  mutable int64_t mtime_ns_ = 0;                           // guarded by mu_
+  mutable absl::Mutex mu_;
+  mutable Table table_ ABSL_GUARDED_BY(mu_);
+  mutable std::chrono::steady_clock::time_point checked_ ABSL_GUARDED_BY(mu_);
+  mutable int64_t mtime_ns_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // gRPC status for an authentication result.
@@ -102,7 +102,7 @@ class AuditLog {
 
  private:
   explicit AuditLog(int fd) : fd_(fd) {}
-  std::mutex mu_;
+  absl::Mutex mu_;
   int fd_ = -1;
 };
 

@@ -13,9 +13,8 @@
 #include <cmath>
 #include <cstdarg>
 #include <filesystem>
-#include <mutex>
-#include <shared_mutex>
 #include <string_view>
+#include "server/locks.h"
 
 namespace histguard::server {
 namespace {
@@ -104,21 +103,21 @@ class RecoveryLog : public rocksdb::Logger {
       va_end(copy);
       const std::string_view text(buf);
       if (text.find("orrupt") != text.npos || text.find("dropping") != text.npos) {
-        std::lock_guard lk(mu_);
+        absl::MutexLock lk(&mu_);
         if (reports_.size() < 100) reports_.emplace_back(text);
       }
     }
     inner_->Logv(level, format, ap);
   }
   std::vector<std::string> Reports() const {
-    std::lock_guard lk(mu_);
+    absl::MutexLock lk(&mu_);
     return reports_;
   }
 
  private:
   std::shared_ptr<rocksdb::Logger> inner_;
-  mutable std::mutex mu_;
-  std::vector<std::string> reports_;
+  mutable absl::Mutex mu_;
+  std::vector<std::string> reports_ ABSL_GUARDED_BY(mu_);
 };
 
 // The directory whose file system holds the store: its parent while it does not exist yet.
@@ -293,10 +292,10 @@ struct Store::Impl {
   rocksdb::Options options;
   uint64_t reserve = 0;
   std::shared_ptr<RecoveryLog> log;
-  // db is replaced only when a read-only store reopens for writing (under the unique lock);
-  // every other use holds the shared lock. Null: there was no store and no room to create one.
-  mutable std::shared_mutex mu;
-  std::unique_ptr<rocksdb::DB> db;
+  // db is replaced only when a read-only store reopens for writing (under the writer lock);
+  // every other use holds the reader lock. Null: there was no store and no room to create one.
+  mutable absl::Mutex mu;
+  std::unique_ptr<rocksdb::DB> db ABSL_GUARDED_BY(mu);
   std::atomic<bool> read_only{false};
   std::atomic<bool> full{false};
   std::atomic<uint64_t> free_bytes{UINT64_MAX};
@@ -318,7 +317,7 @@ struct Store::Impl {
     return absl::OkStatus();
   }
   absl::Status WriteBatch(rocksdb::WriteBatch& batch, bool sync) {
-    std::shared_lock lk(mu);
+    absl::ReaderMutexLock lk(&mu);
     if (auto s = CheckWritable(); !s.ok()) {
       batch.Clear();
       return s;
@@ -345,9 +344,9 @@ Store::~Store() {
   // that it is not taken for a leak.
   if (impl_->db && !impl_->read_only.load() && impl_->reserve > 0 &&
       FreeBytes(impl_->dir) < impl_->reserve) {
-    static std::mutex mu;
+    ABSL_CONST_INIT static absl::Mutex mu(absl::kConstInit);
     static auto* left_open = new std::vector<rocksdb::DB*>;
-    std::lock_guard lk(mu);
+    absl::MutexLock lk(&mu);
     left_open->push_back(impl_->db.release());
   }
 }
@@ -373,6 +372,7 @@ std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error,
   if (reserve_bytes > 0 && impl->free_bytes.load() < reserve_bytes) {
     // Opening for writing writes a new log and manifest: on a full disk, open read-only.
     impl->read_only = impl->full = true;
+    absl::WriterMutexLock lk(&impl->mu);
     if (rocksdb::DB::OpenForReadOnly(options, dir, &db).ok()) impl->db.reset(db);
     impl->options = options;
     return std::unique_ptr<Store>(new Store(std::move(impl)));
@@ -387,7 +387,10 @@ std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error,
     *error = "cannot open the state store in " + dir + ": " + s.ToString();
     return nullptr;
   }
-  impl->db.reset(db);
+  {
+    absl::WriterMutexLock lk(&impl->mu);
+    impl->db.reset(db);
+  }
   impl->options = options;
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
@@ -431,7 +434,7 @@ absl::Status Store::Write(Batch& b) {
 }
 
 absl::Status Store::Sync() {
-  std::shared_lock lk(impl_->mu);
+  absl::ReaderMutexLock lk(&impl_->mu);
   if (impl_->read_only.load()) return absl::OkStatus();  // nothing was written
   const rocksdb::Status s = impl_->db->SyncWAL();
   if (!s.ok()) return absl::InternalError("state store sync failed: " + s.ToString());
@@ -444,7 +447,7 @@ uint64_t Store::CheckSpace() {
   impl_->full = impl_->reserve > 0 && free < impl_->reserve;
   if (impl_->full.load() || !impl_->read_only.load()) return free;
   // Room again: reopen for writing.
-  std::unique_lock lk(impl_->mu);
+  absl::WriterMutexLock lk(&impl_->mu);
   if (!impl_->read_only.load()) return free;
   impl_->db.reset();
   rocksdb::Options options = impl_->options;
@@ -473,7 +476,7 @@ absl::Status Store::WritableStatus() const {
 
 absl::StatusOr<v1::Inspection> Store::GetRecord(const std::string& monitor, uint64_t run,
                                                 uint64_t ls) const {
-  std::shared_lock lk(impl_->mu);
+  absl::ReaderMutexLock lk(&impl_->mu);
   if (!impl_->db) return absl::NotFoundError("no stored histogram");
   std::string value;
   const rocksdb::Status s =
@@ -491,7 +494,7 @@ absl::StatusOr<v1::Inspection> Store::GetRecord(const std::string& monitor, uint
 absl::Status Store::ForEachRecord(const std::string& monitor,
                                   const std::function<bool(const v1::Inspection&)>& fn) const {
   const std::string prefix = Prefix('h', monitor);
-  std::shared_lock lk(impl_->mu);
+  absl::ReaderMutexLock lk(&impl_->mu);
   if (!impl_->db) return absl::OkStatus();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
   v1::Inspection rec;
@@ -519,7 +522,7 @@ absl::Status Store::ForEachRecord(const std::string& monitor,
 absl::Status Store::ForEachLabel(const std::string& monitor,
                                  const std::function<void(const v1::LabelRequest&)>& fn) const {
   const std::string prefix = Prefix('l', monitor);
-  std::shared_lock lk(impl_->mu);
+  absl::ReaderMutexLock lk(&impl_->mu);
   if (!impl_->db) return absl::OkStatus();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
   size_t unreadable = 0;
@@ -535,7 +538,7 @@ absl::Status Store::ForEachLabel(const std::string& monitor,
 
 absl::Status Store::ForEachMeta(
     const std::function<void(const std::string&, const std::string&)>& fn) const {
-  std::shared_lock lk(impl_->mu);
+  absl::ReaderMutexLock lk(&impl_->mu);
   if (!impl_->db) return absl::OkStatus();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("m|"); it->Valid() && it->key().starts_with("m|"); it->Next())
@@ -544,7 +547,7 @@ absl::Status Store::ForEachMeta(
 }
 
 std::vector<std::string> Store::RecoveryReports() const {
-  std::shared_lock lk(impl_->mu);
+  absl::ReaderMutexLock lk(&impl_->mu);
   return impl_->log ? impl_->log->Reports() : std::vector<std::string>{};
 }
 

@@ -72,20 +72,20 @@ TrainingScheduler::TrainingScheduler(const Config& config, Metrics& metrics, Sto
 
 TrainingScheduler::~TrainingScheduler() { Stop(); }
 
-void TrainingScheduler::ScheduleLocked(const std::shared_ptr<Monitor>& held, std::string reason,
-                                       Done done) {
-  Monitor* m = held.get();
-  m->training = true;
-  m->accepted_in_training = m->accepting ? m->accepted_admitted : 0;
-  std::vector<HistogramKey> keys(m->window.begin(), m->window.end());
+void TrainingScheduler::ScheduleLocked(Monitor& m, std::string reason, Done done) {
+  m.training = true;
+  m.accepted_in_training = m.accepting ? m.accepted_admitted : 0;
+  std::vector<HistogramKey> keys(m.window.begin(), m.window.end());
   HistogramKey current_until{0, 0};
-  for (const auto& v : m->versions)
-    if (m->model && v.version == m->model->version) current_until = v.last;
-  boost::asio::post(pool_, [this, held, m, keys = std::move(keys), current = m->model,
-                            current_until, new_at = m->new_since_train, reason = std::move(reason),
-                            done = std::move(done)]() mutable {
+  for (const auto& v : m.versions)
+    if (m.model && v.version == m.model->version) current_until = v.last;
+  // The job holds the monitor until it ends, also when it is forgotten meanwhile.
+  boost::asio::post(pool_, [this, held = m.shared_from_this(), keys = std::move(keys),
+                            current = m.model, current_until, new_at = m.new_since_train,
+                            reason = std::move(reason), done = std::move(done)]() mutable {
     LowerThisThreadsPriority();
-    Run(m, std::move(keys), std::move(current), current_until, new_at, std::move(reason), done);
+    Run(held.get(), std::move(keys), std::move(current), current_until, new_at, std::move(reason),
+        done);
     // A large window's tensors are freed by now; hand the pages back rather than keep them in
     // the allocator's arenas (a 61,200-bin monitor held 1.1 GB after its first training).
     malloc_trim(0);
@@ -106,7 +106,7 @@ TrainingScheduler::TrainingSet TrainingScheduler::ReadWindow(Monitor& m,
   TrainingSet set;
   size_t bins;
   {
-    std::lock_guard lk(m.mu);
+    absl::MutexLock lk(&m.mu);
     set.shape = m.shape;
     bins = m.bins();
   }
@@ -233,12 +233,12 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
   candidate.change_from = keys[split];
   bool rejected = false;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     rejected = m->change_rejected;
   }
   if (!rejected) WriteHeld(*m, candidate);
   std::string why;
-  std::unique_lock lk(m->mu);
+  absl::ReleasableMutexLock lk(&m->mu);
   KeepCurrentLocked(m, candidate.new_at_snapshot);
   metrics_.TrainingRuns("held").Increment();
   if (m->change_rejected) {
@@ -262,7 +262,7 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
       files_.RemoveHeldCandidates(m->name, candidate.held_file);
     }
   }
-  lk.unlock();
+  lk.Release();
   std::clog << "histguardd: " << m->name << " (" << reason << ") candidate " << why << "\n";
   return why;
 }
@@ -276,7 +276,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   };
   if (cancel_.load()) {
     {
-      std::lock_guard lk(m->mu);
+      absl::MutexLock lk(&m->mu);
       m->training = false;
     }
     return finish({false, 0, "the daemon is shutting down"});
@@ -284,7 +284,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   const bool drift = reason == "drift" || reason == "accepted";
   bool accepting;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     accepting = m->accepting;
   }
   const TrainingSet set = ReadWindow(*m, std::move(window), drift);
@@ -299,7 +299,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
                 << ") failed: " << outcome.error << "\n";
     }
     {
-      std::lock_guard lk(m->mu);
+      absl::MutexLock lk(&m->mu);
       m->training = false;
       m->last_training_error = outcome.error;
       m->failed_at_new = m->new_since_train;
@@ -314,7 +314,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
       metrics_.TrainingRuns("rejected").Increment();
       std::clog << "histguardd: " << m->name << " (" << reason << "): " << worse << "\n";
       {
-        std::lock_guard lk(m->mu);
+        absl::MutexLock lk(&m->mu);
         KeepCurrentLocked(m, new_at_snapshot);
       }
       return finish({false, 0, worse});
@@ -366,7 +366,7 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
                                        bool from_training) {
   VersionInfo info = candidate->info;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     info.version = ++m->trained_versions;
   }
   info.created_unix_ms = UnixMillis();
@@ -376,7 +376,7 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
   if (!files_.Save(m->name, *candidate->model, info.manifest, &error)) {
     metrics_.TrainingRuns("failed").Increment();
     std::clog << "histguardd: cannot save model of " << m->name << ": " << error << "\n";
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     if (from_training) m->training = false;
     m->last_training_error = error;
     m->failed_at_new = m->new_since_train;
@@ -388,7 +388,7 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
   // than one that already answered.
   std::vector<uint64_t> drop;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     if (m->forgotten) {
       // Forgotten while it trained: nothing of it is kept.
       if (from_training) m->training = false;

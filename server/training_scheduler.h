@@ -44,11 +44,12 @@ class TrainingScheduler {
   TrainingScheduler(const Config& config, Metrics& metrics, Store& store, const ModelFiles& files);
   ~TrainingScheduler();
 
-  // Queues a training of `monitor` on a snapshot of its window. The caller holds monitor->mu and
-  // has checked that no training is running; `reason` goes into the manifest ("first training",
+  // Queues a training of `monitor` on a snapshot of its window. The caller has checked that no
+  // training is running; `reason` goes into the manifest ("first training",
   // "scheduled", "interval", "drift", "manual"). `done` runs on the training thread, with no
   // monitor's mutex held (it may lock the monitor).
-  void ScheduleLocked(const std::shared_ptr<Monitor>& monitor, std::string reason, Done done = {});
+  void ScheduleLocked(Monitor& monitor, std::string reason, Done done = {})
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(monitor.mu);
 
   // Makes a candidate that passed validation the monitor's active model: saves it, records it in
   // the store, swaps it in. `from_training`: called by the training job that made it (which
@@ -90,8 +91,9 @@ class TrainingScheduler {
   // Writes a candidate about to be held to its file (see kHeldCandidates), setting its held_file;
   // logs a failure (then a restart forgets it). Without monitor->mu: file I/O.
   void WriteHeld(const Monitor& monitor, Candidate& candidate);
-  // Records an outcome that leaves the current model in place. Caller holds monitor->mu.
-  void KeepCurrentLocked(Monitor* monitor, uint64_t new_at_snapshot);
+  // Records an outcome that leaves the current model in place.
+  void KeepCurrentLocked(Monitor* monitor, uint64_t new_at_snapshot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(monitor->mu);
 
   const Config& config_;
   Metrics& metrics_;

@@ -71,7 +71,7 @@ class MonitorPipeline : public ::testing::Test {
     const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(2);
     while (std::chrono::steady_clock::now() < until) {
       if (const auto m = registry_->Find(spec_.name)) {
-        std::lock_guard lk(m->mu);
+        absl::MutexLock lk(&m->mu);
         if (done(*m)) return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

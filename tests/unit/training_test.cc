@@ -21,7 +21,7 @@ class TrainingTest : public MonitorPipeline {
   uint64_t ActiveVersion() {
     const auto m = Find();
     if (!m) return 0;
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     return m->model ? m->model->version : 0;
   }
   bool OnDisk(uint64_t version) {
@@ -46,7 +46,7 @@ TEST_F(TrainingTest, RetrainingsKeepTheAnchorAndTheNewestVersion) {
   // Let a training still running finish, so the list below is final.
   for (int i = 0; i < 200; ++i) {
     const auto m = Find();
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     if (!m->training) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -54,7 +54,7 @@ TEST_F(TrainingTest, RetrainingsKeepTheAnchorAndTheNewestVersion) {
   uint64_t active = 0, anchor = 0;
   std::vector<uint64_t> listed;
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     active = m->model->version;
     anchor = m->anchor;
     for (const auto& v : m->versions) listed.push_back(v.version);
@@ -81,7 +81,7 @@ TEST_F(TrainingTest, ACancelledSchedulerKeepsTheModelAndFreesTheMonitor) {
   ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
   for (int i = 0; i < 200; ++i) {
     const auto m = Find();
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     if (!m->training) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -89,16 +89,16 @@ TEST_F(TrainingTest, ACancelledSchedulerKeepsTheModelAndFreesTheMonitor) {
   std::promise<TrainResult> done;
   const auto m = Find();
   {
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     ASSERT_FALSE(m->training);
-    training_->ScheduleLocked(m, "manual", [&](const TrainResult& r) { done.set_value(r); });
+    training_->ScheduleLocked(*m, "manual", [&](const TrainResult& r) { done.set_value(r); });
   }
   auto result = done.get_future();
   ASSERT_EQ(result.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   const TrainResult r = result.get();
   EXPECT_FALSE(r.accepted);
   EXPECT_NE(r.reason.find("shutting down"), std::string::npos) << r.reason;
-  std::lock_guard lk(m->mu);
+  absl::MutexLock lk(&m->mu);
   EXPECT_FALSE(m->training);
   ASSERT_TRUE(m->model);
   EXPECT_EQ(m->model->version, 1u);
@@ -115,7 +115,7 @@ TEST_F(TrainingTest, ARestoredMonitorScoresAsBefore) {
   size_t window = 0;
   {
     const auto m = Find();
-    std::lock_guard lk(m->mu);
+    absl::MutexLock lk(&m->mu);
     window = m->window.size();
   }
   MonitorRegistry restored(config_, *metrics_);
@@ -125,7 +125,7 @@ TEST_F(TrainingTest, ARestoredMonitorScoresAsBefore) {
   EXPECT_TRUE(report.problems.empty()) << report.problems.front();
   const auto m = restored.Find(spec_.name);
   ASSERT_TRUE(m);
-  std::lock_guard lk(m->mu);
+  absl::MutexLock lk(&m->mu);
   ASSERT_TRUE(m->model);
   EXPECT_EQ(m->model->version, before.model_version());
   EXPECT_EQ(m->anchor, 1u);
