@@ -14,7 +14,7 @@
 namespace histguard::bench {
 
 struct LoadOptions {
-  std::string address;
+  std::string address{};  // host:port of the daemon
   int streams = 0;        // bidi streams, one histogram per message
   int unary_clients = 0;  // threads calling Submit
   int batch = 1;          // histograms per Submit

@@ -8,6 +8,7 @@
 
 #include "models/stats.h"
 #include "server/meta.h"
+#include "server/retraining_policy.h"
 
 namespace histguard::server {
 namespace {
@@ -249,10 +250,10 @@ absl::Status ControlService::DoLabel(const std::string& who, const v1::LabelRequ
     const auto& h = rec->histogram();
     if (!good) {
       m->RemoveFromWindow(key);
-    } else if (!m->InWindow(key) && static_cast<size_t>(h.contents_size()) == m->bins()) {
-      for (const HistogramKey& old : m->AddToWindow(key, config_.window_size))
+    } else if (static_cast<size_t>(h.contents_size()) == m->bins()) {
+      const std::span<const double> counts(h.contents().data(), h.contents_size());
+      for (const HistogramKey& old : m->Admit(key, counts, config_.window_size))
         store_.DeleteRecord(unkept, m->name, old.first, old.second);
-      ++m->new_since_train;
     }
     m->series.window_size->Set(static_cast<double>(m->window.size()));
   }
@@ -332,10 +333,8 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
     m->anchor = m->model->version;  // a person chose it
     // As after a training: the retraining triggers count from here, so a scheduled retraining
     // does not undo the operator's choice at once.
-    m->drift_sum = 0;
+    m->RestartTriggers(0);
     m->drifting = false;
-    m->new_since_train = 0;
-    m->last_trained = std::chrono::steady_clock::now();
     // The blocks' evidence was summed against the offsets of the model rolled back from: it
     // starts again against the restored one.
     m->lasting.Clear();

@@ -22,12 +22,22 @@ bool SortedKeys::Erase(const HistogramKey& k) {
   return true;
 }
 
-std::vector<HistogramKey> Monitor::AddToWindow(const HistogramKey& k, size_t capacity) {
+std::vector<HistogramKey> Monitor::Admit(const HistogramKey& k, std::span<const double> counts,
+                                         size_t capacity, bool counted) {
   std::vector<HistogramKey> unkept;
   if (!window.Insert(k)) return unkept;  // a repeat is in the window once
   while (window.size() > capacity) {
     const HistogramKey old = window.PopOldest();
     if (!records.Contains(old)) unkept.push_back(old);
+  }
+  if (counted) ++new_since_train;
+  if (accepting && k >= accepted_from) ++accepted_admitted;
+  double total = 0;
+  for (double c : counts) total += c;
+  if (!model && total > 0) {
+    // shape_sum holds one unit per collected histogram: the mean shape, scaled.
+    if (shape_sum.size() != counts.size()) shape_sum.assign(counts.size(), 0.0);
+    for (size_t i = 0; i < counts.size(); ++i) shape_sum[i] += counts[i] / total;
   }
   return unkept;
 }
@@ -68,6 +78,12 @@ void Monitor::AcceptFrom(const HistogramKey& from, uint64_t target) {
   held_change.reset();
   series.lasting_change->Set(0);
   series.pending_change->Set(0);
+}
+
+void Monitor::RestartTriggers(uint64_t still_new) {
+  new_since_train = still_new;
+  drift_sum = 0;
+  last_trained = std::chrono::steady_clock::now();
 }
 
 bool Monitor::Admits(const HistogramKey& k, v1::Quality quality) const {

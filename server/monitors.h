@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -200,13 +201,22 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // held any more.
   void AcceptFrom(const HistogramKey& from, uint64_t target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
+  // A model was put in place (trained, approved, rolled back to): the retraining triggers count
+  // from here. `still_new` of the admitted histograms are newer than what it learned from.
+  void RestartTriggers(uint64_t still_new) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
   // Window operations.
   bool InWindow(const HistogramKey& k) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return window.Contains(k);
   }
-  // Adds `k` and drops the oldest beyond `capacity`. Returns the dropped keys whose histograms
-  // are no longer kept as records either: the caller deletes them from the store.
-  std::vector<HistogramKey> AddToWindow(const HistogramKey& k, size_t capacity)
+  // Takes the histogram `k` into the window (Admits said it belongs there), dropping the oldest
+  // beyond `capacity`. It counts towards the next training (unless `counted` is false: the active
+  // model trained on it already) and towards an accepted new normal, and while learning its
+  // `counts` join the mean shape. Returns the dropped keys whose histograms are no longer kept as
+  // records either: the caller deletes them from the store. Nothing happens when `k` is in the
+  // window already.
+  std::vector<HistogramKey> Admit(const HistogramKey& k, std::span<const double> counts,
+                                  size_t capacity, bool counted = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void RemoveFromWindow(const HistogramKey& k) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     window.Erase(k);
@@ -225,12 +235,6 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
 // else can go. `kept` loses them. More than `keep` stay when only those are left.
 std::vector<uint64_t> PruneVersions(std::vector<VersionInfo>& kept, size_t keep, uint64_t active,
                                     uint64_t anchor);
-
-// Accepted histograms a monitor learns a new normal from: enough for a drift retraining's window
-// to be mostly the new normal.
-inline uint64_t AcceptTarget(const Config& config) {
-  return std::max<uint64_t>(config.min_train_samples, config.drift_window / 2);
-}
 
 class MonitorRegistry {
  public:

@@ -169,15 +169,10 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
           m->last_verdict = rec.verdict();
           const auto q = rec.verdict().quality();
           if (q == v1::QUALITY_REJECTED || q == v1::QUALITY_LOW_STATISTICS) return true;
-          if (!m->Admits(key, q) || m->InWindow(key)) return true;
-          m->AddToWindow(key, config.window_size);  // every stored record is a kept one here
-          if (m->model && key > trained_until) ++m->new_since_train;
-          if (!m->model) {
-            const std::span<const double> c(h.contents().data(), h.contents_size());
-            const double total = models::Sum(c);
-            if (m->shape_sum.size() != c.size()) m->shape_sum.assign(c.size(), 0.0);
-            for (size_t i = 0; i < c.size() && total > 0; ++i) m->shape_sum[i] += c[i] / total;
-          }
+          if (!m->Admits(key, q)) return true;
+          // Every stored record is a kept one here: nothing leaves the store.
+          const std::span<const double> counts(h.contents().data(), h.contents_size());
+          m->Admit(key, counts, config.window_size, /*counted=*/m->model && key > trained_until);
           return true;
         }));
     m->series.window_size->Set(static_cast<double>(m->window.size()));

@@ -8,6 +8,7 @@
 
 #include "models/stats.h"
 #include "server/meta.h"
+#include "server/retraining_policy.h"
 
 namespace histguard::server {
 namespace {
@@ -337,35 +338,16 @@ void Scorer::RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& bat
   }
 }
 
-void Scorer::AddToWindowLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch) {
-  for (const HistogramKey& old : m.AddToWindow(key, config_.window_size))
+void Scorer::AdmitLocked(Monitor& m, const HistogramKey& key, std::span<const double> counts,
+                         Store::Batch& batch) {
+  for (const HistogramKey& old : m.Admit(key, counts, config_.window_size))
     store_.DeleteRecord(batch, m.name, old.first, old.second);
 }
 
 void Scorer::MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out) {
-  // CUSUM of -ln p: it sees p-values leaning small from their whole distribution, where a count
-  // of p < 0.05 among the latest 50 waited for the tail. Simulated on uniform p-values, the count
-  // (6 of 50) fired once in ~460 verdicts and this once in ~800; on p-values with -ln p averaging
-  // 1.5 the count fired after ~49 verdicts, this after ~36.
-  constexpr double kMaxTerm = 4.6;  // -ln 0.01
-  const double term = std::min(-std::log(std::max(p_value, 1e-300)), kMaxTerm);
-  m.drift_sum = std::max(0.0, m.drift_sum + term - config_.drift_allowance);
-  if (!config_.retraining || m.training) return;
-  const char* reason = nullptr;
-  if (m.accepting && m.accepted_admitted >= m.accept_target &&
-      m.accepted_in_training < m.accept_target) {
-    reason = "accepted";
-  } else if (m.new_since_train >= config_.retrain_every) {
-    reason = "scheduled";
-  } else if (!m.held_change && m.new_since_train >= config_.drift_min_new &&
-             m.drift_sum >= (m.drifting ? 0.5 : 1.0) * config_.drift_threshold) {
-    reason = "drift";
-  } else if (m.new_since_train >= config_.retrain_min_new &&
-             std::chrono::steady_clock::now() - m.last_trained >=
-                 std::chrono::duration<double>(config_.retrain_interval_seconds)) {
-    reason = "interval";
-  }
-  if (reason) out.trainings.emplace_back(m.shared_from_this(), reason);
+  m.drift_sum = DriftStep(m.drift_sum, p_value, config_);
+  if (const char* reason = DueRetraining(m, config_, std::chrono::steady_clock::now()))
+    out.trainings.emplace_back(m.shared_from_this(), reason);
 }
 
 void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
@@ -545,11 +527,7 @@ QualityLabel Scorer::ScoreWithModel(Monitor& m, const v1::Histogram& h, const Hi
   if (flagged && decides != 2 && jump.tested &&
       jump.p_value < models::kJumpShare * m.thresholds.warning_p)
     Prepend(JumpText(jump), v);
-  if (m.Admits(key, v.quality()) && !m.InWindow(key)) {
-    AddToWindowLocked(m, key, out.writes);
-    ++m.new_since_train;
-    if (m.accepting && key >= m.accepted_from) ++m.accepted_admitted;
-  }
+  if (m.Admits(key, v.quality())) AdmitLocked(m, key, counts, out.writes);
   if (m.model && m.model->version == model->version) MaybeRetrainLocked(m, p, out);
   return label;
 }
@@ -574,12 +552,7 @@ QualityLabel Scorer::ScoreWhileLearning(Monitor& m, std::span<const double> coun
     v.set_p_value(1);
   }
   v.set_quality(v1::QUALITY_LEARNING);
-  if (m.Admits(key, v1::QUALITY_LEARNING) && !m.InWindow(key)) {
-    AddToWindowLocked(m, key, out.writes);
-    ++m.new_since_train;
-    if (m.shape_sum.size() != counts.size()) m.shape_sum.assign(counts.size(), 0.0);
-    for (size_t i = 0; i < counts.size(); ++i) m.shape_sum[i] += counts[i] / total;
-  }
+  if (m.Admits(key, v1::QUALITY_LEARNING)) AdmitLocked(m, key, counts, out.writes);
   const size_t need = config_.min_train_samples;
   std::string detail = "learning: " + std::to_string(m.window.size()) + " of " +
                        std::to_string(need) + " histograms collected before the first training";

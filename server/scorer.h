@@ -117,9 +117,10 @@ class Scorer {
   // Keeps the stored history of `m` bounded.
   void RecordLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
-  // Adds `key` to the window; what leaves it, and is no longer a kept record, is deleted.
-  void AddToWindowLocked(Monitor& m, const HistogramKey& key, Store::Batch& batch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
+  // Admits `key` to the window (Monitor::Admit); what leaves it, and is no longer a kept record,
+  // is deleted.
+  void AdmitLocked(Monitor& m, const HistogramKey& key, std::span<const double> counts,
+                   Store::Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
 
   const Config& config_;
   Metrics& metrics_;

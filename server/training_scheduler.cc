@@ -17,6 +17,7 @@
 
 #include "models/trainer.h"
 #include "server/meta.h"
+#include "server/retraining_policy.h"
 
 namespace histguard::server {
 namespace {
@@ -95,9 +96,7 @@ void TrainingScheduler::ScheduleLocked(Monitor& m, std::string reason, Done done
 void TrainingScheduler::KeepCurrentLocked(Monitor* m, uint64_t new_at_snapshot) {
   m->training = false;
   // Count anew from here, so the same trigger does not fire again at once.
-  m->new_since_train -= std::min(m->new_since_train, new_at_snapshot);
-  m->last_trained = std::chrono::steady_clock::now();
-  m->drift_sum = 0;
+  m->RestartTriggers(m->new_since_train - std::min(m->new_since_train, new_at_snapshot));
 }
 
 TrainingScheduler::TrainingSet TrainingScheduler::ReadWindow(Monitor& m,
@@ -110,10 +109,7 @@ TrainingScheduler::TrainingSet TrainingScheduler::ReadWindow(Monitor& m,
     set.shape = m.shape;
     bins = m.bins();
   }
-  // A drift means the older part of the window no longer looks like the present: train on the
-  // newest histograms only.
-  if (drift && window.size() > config_.drift_window)
-    window.erase(window.begin(), window.end() - config_.drift_window);
+  TrimForDrift(window, drift, config_);
   // A window beyond the training share of memory_budget_bytes trains on its newest histograms
   // that fit (models::TrainingBytes).
   const uint64_t share =
@@ -157,15 +153,10 @@ models::TrainOptions TrainingScheduler::Options(const Monitor& m, const Training
   opt.time_budget_seconds = config_.train_budget_seconds;
   opt.cancel = &cancel_;
   opt.min_steps = config_.train_min_steps;
-  // The latent reference follows the window's trend over the life the new model can expect,
-  // taken to be the current one's: short while a drift keeps triggering retrainings, up to
-  // retrain_every when conditions are steady. Projected further than the model lives, the
-  // reference runs ahead of the codes it will see and they look like outliers.
-  opt.latent_horizon = config_.retraining
-                           ? static_cast<uint32_t>(std::clamp<uint64_t>(
-                                 new_at_snapshot, config_.drift_min_new,
-                                 std::max<uint64_t>(config_.retrain_every, config_.drift_min_new)))
-                           : 0;
+  // The latent reference follows the window's trend over the life the new model can expect:
+  // short while a drift keeps triggering retrainings, up to retrain_every when conditions are
+  // steady.
+  opt.latent_horizon = LatentHorizon(new_at_snapshot, config_);
   opt.drifting = drift;
   opt.seed = std::hash<std::string>{}(m.name) ^ set.keys.size();
   return opt;
@@ -425,15 +416,9 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
     if (from_training) {
       KeepCurrentLocked(m, candidate->new_at_snapshot);
     } else {
-      m->drift_sum = 0;
-      m->new_since_train = 0;
-      m->last_trained = std::chrono::steady_clock::now();
+      m->RestartTriggers(0);
     }
-    // A drift that overtook the last model within half the scheduled life is likely to go on:
-    // the next trigger watches with half the threshold (in a 30% gain drift the warnings fell
-    // from 0.6-0.8% of normal histograms to 0.13-0.47%: models lived 30-50 histograms, not
-    // 50-90). A trigger that fires late, as a spurious one does, leaves this mode.
-    m->drifting = candidate->drift && candidate->new_at_snapshot < config_.retrain_every / 2;
+    m->drifting = KeepsDrifting(candidate->drift, candidate->new_at_snapshot, config_);
     m->last_training_error.clear();
     m->last_nuisances = candidate->nuisances;
     bool vigilance_changed = false;

@@ -1,0 +1,51 @@
+// The continual-learning policy: when a monitor retrains, on which histograms, how far its new
+// model's latent reference looks ahead, and how much of an accepted new normal it learns from.
+// Plain functions of a monitor's counters and the configuration, so each rule is in one place and
+// tested without threads; the scorer and the training scheduler apply them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "server/config.h"
+#include "server/monitors.h"
+
+namespace histguard::server {
+
+// The drift trigger's CUSUM after a model verdict of p-value `p`: -ln p, capped at -ln 0.01, less
+// `config.drift_allowance`, and never below 0. It sees p-values leaning small from their whole
+// distribution, where a count of p < 0.05 among the latest 50 waited for the tail.
+double DriftStep(double drift_sum, double p_value, const Config& config);
+
+// Why `m` is due for a retraining after a model verdict ("accepted", "scheduled", "drift",
+// "interval"), or null when it is not (or retraining is off, or one runs). In that order:
+//  - accepted: as many histograms of an accepted new normal as AcceptTarget were admitted, and
+//    the running or last training had fewer;
+//  - scheduled: retrain_every histograms admitted since the active model's snapshot;
+//  - drift: the drift CUSUM reached drift_threshold (half of it while `drifting`) after at least
+//    drift_min_new, unless a localised change is held (it would be learned);
+//  - interval: retrain_interval_seconds since the last training, with retrain_min_new admitted.
+const char* DueRetraining(const Monitor& m, const Config& config,
+                          std::chrono::steady_clock::time_point now)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
+
+// Whether the successor of a model that a drift overtook watches with half the drift threshold:
+// the drift overtook it within half the scheduled life (`new_at_snapshot` admitted histograms),
+// so it likely goes on. A trigger that fires late, as a spurious one does, leaves this mode.
+bool KeepsDrifting(bool trained_for_drift, uint64_t new_at_snapshot, const Config& config);
+
+// The window a training reads: for a drift only its newest drift_window histograms, since the
+// older part no longer looks like the present.
+void TrimForDrift(std::vector<HistogramKey>& window, bool drift, const Config& config);
+
+// How far a new model's latent reference follows the window's trend: over the life the model can
+// expect, taken to be the current one's (`new_at_snapshot`), between drift_min_new and
+// retrain_every; 0 without retraining.
+uint32_t LatentHorizon(uint64_t new_at_snapshot, const Config& config);
+
+// Accepted histograms a monitor learns a new normal from: enough for a drift retraining's window
+// to be mostly the new normal.
+uint64_t AcceptTarget(const Config& config);
+
+}  // namespace histguard::server

@@ -1,0 +1,144 @@
+#include "server/retraining_policy.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "server/metrics.h"
+
+namespace histguard::server {
+namespace {
+
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+class RetrainingPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.retrain_every = 500;
+    config_.retrain_min_new = 50;
+    config_.retrain_interval_seconds = 600;
+    config_.drift_min_new = 20;
+    config_.drift_threshold = 10;
+    config_.drift_allowance = 1.2;
+    config_.drift_window = 300;
+    config_.min_train_samples = 100;
+    Rejection why;
+    m_ = registry_.FindOrCreate("ecal/barrel/timing", &why);
+    ASSERT_TRUE(m_);
+  }
+  // Why the monitor is due `after` its last training.
+  const char* Due(seconds after = seconds(0)) {
+    absl::MutexLock lk(&m_->mu);
+    return DueRetraining(*m_, config_, m_->last_trained + after);
+  }
+
+  Config config_;
+  Metrics metrics_;
+  MonitorRegistry registry_{config_, metrics_};
+  std::shared_ptr<Monitor> m_;
+};
+
+TEST_F(RetrainingPolicyTest, EachTriggerFiresOnItsOwnConditionAndNotBefore) {
+  EXPECT_EQ(Due(seconds(3600)), nullptr) << "nothing new: no retraining, however long since";
+  {
+    absl::MutexLock lk(&m_->mu);
+    m_->new_since_train = 499;
+  }
+  EXPECT_EQ(Due(), nullptr);
+  EXPECT_STREQ(Due(seconds(600)), "interval");
+  {
+    absl::MutexLock lk(&m_->mu);
+    m_->new_since_train = 500;
+  }
+  EXPECT_STREQ(Due(), "scheduled");
+  {
+    absl::MutexLock lk(&m_->mu);
+    m_->new_since_train = 19;
+    m_->drift_sum = 50;
+  }
+  EXPECT_EQ(Due(), nullptr) << "the drift trigger waits for drift_min_new histograms";
+  {
+    absl::MutexLock lk(&m_->mu);
+    m_->new_since_train = 20;
+  }
+  EXPECT_STREQ(Due(), "drift");
+  {
+    absl::MutexLock lk(&m_->mu);
+    m_->training = true;
+  }
+  EXPECT_EQ(Due(seconds(3600)), nullptr) << "one training at a time";
+}
+
+TEST_F(RetrainingPolicyTest, ADriftAfterAYoungModelIsCaughtAtHalfTheThreshold) {
+  absl::MutexLock lk(&m_->mu);
+  m_->new_since_train = 30;
+  m_->drift_sum = 6;
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
+  m_->drifting = true;
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift");
+  // The model that a drift overtook within half its scheduled life leaves its successor drifting;
+  // one that lived longer, or that no drift replaced, does not.
+  EXPECT_TRUE(KeepsDrifting(true, 200, config_));
+  EXPECT_FALSE(KeepsDrifting(true, 260, config_));
+  EXPECT_FALSE(KeepsDrifting(false, 200, config_));
+}
+
+TEST_F(RetrainingPolicyTest, AHeldChangeIsNotLearnedByADriftRetraining) {
+  absl::MutexLock lk(&m_->mu);
+  m_->new_since_train = 100;
+  m_->drift_sum = 50;
+  m_->held_change.emplace();
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
+  m_->new_since_train = 500;
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "scheduled")
+      << "only GOOD histograms enter the window while a change is held";
+}
+
+TEST_F(RetrainingPolicyTest, AnAcceptedNewNormalRetrainsOnceEnoughOfItWasAdmitted) {
+  ASSERT_EQ(AcceptTarget(config_), 150u) << "half the drift window, at least min_train_samples";
+  absl::MutexLock lk(&m_->mu);
+  m_->AcceptFrom({7, 1}, AcceptTarget(config_));
+  m_->accepted_admitted = 149;
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
+  m_->accepted_admitted = 150;
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "accepted");
+  m_->accepted_in_training = 150;  // a training on all of it ran
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
+  config_.retraining = false;
+  m_->accepted_in_training = 0;
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr) << "retraining is off";
+}
+
+TEST(RetrainingPolicy, TheDriftSumGrowsOnSmallPValuesOnlyAndEachStepIsCapped) {
+  Config config;
+  config.drift_allowance = 1.2;
+  EXPECT_EQ(DriftStep(0, 0.5, config), 0) << "-ln 0.5 is below the allowance";
+  EXPECT_EQ(DriftStep(3, 1.0, config), 3 - 1.2);
+  EXPECT_NEAR(DriftStep(0, 0.02, config), std::log(50.0) - 1.2, 1e-12);
+  // A single very small p-value (an anomaly) adds no more than p = 0.01 does.
+  EXPECT_NEAR(DriftStep(0, 1e-30, config), std::log(100.0) - 1.2, 0.01);
+  EXPECT_EQ(DriftStep(0, 0, config), DriftStep(0, 1e-30, config));
+}
+
+TEST(RetrainingPolicy, ADriftTrainsOnTheNewestOfItsWindowAndLooksAheadOverItsLife) {
+  Config config;
+  config.drift_window = 3;
+  config.drift_min_new = 20;
+  config.retrain_every = 500;
+  std::vector<HistogramKey> window{{1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 5}};
+  auto all = window;
+  TrimForDrift(all, false, config);
+  EXPECT_EQ(all.size(), 5u);
+  TrimForDrift(window, true, config);
+  EXPECT_EQ(window, (std::vector<HistogramKey>{{1, 3}, {1, 4}, {1, 5}}));
+  EXPECT_EQ(LatentHorizon(5, config), 20u);
+  EXPECT_EQ(LatentHorizon(120, config), 120u);
+  EXPECT_EQ(LatentHorizon(5000, config), 500u);
+  config.retraining = false;
+  EXPECT_EQ(LatentHorizon(120, config), 0u);
+}
+
+}  // namespace
+}  // namespace histguard::server
