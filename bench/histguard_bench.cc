@@ -114,8 +114,7 @@ ModelMap LoadModels(const std::string& data_dir, const std::vector<hv::Histogram
   ModelMap models;
   for (const auto& h : pool) {
     if (models.count(h.monitor())) continue;
-    std::string error;
-    if (auto m = files.Load(h.monitor(), 1, {h.shape().begin(), h.shape().end()}, &error))
+    if (auto m = files.Load(h.monitor(), 1, {h.shape().begin(), h.shape().end()}); m.ok())
       models[h.monitor()] = std::make_shared<const histguard::models::Model>(std::move(*m));
   }
   return models;

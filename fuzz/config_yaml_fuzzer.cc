@@ -8,10 +8,10 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   histguard::server::Config config;
-  const auto error = histguard::server::LoadYamlText(
+  const absl::Status loaded = histguard::server::LoadYamlText(
       std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.yaml", config);
-  if (error) {
-    if (error->empty()) std::abort();
+  if (!loaded.ok()) {
+    if (loaded.message().empty()) std::abort();  // a refusal says why
     return 0;
   }
   (void)histguard::server::Validate(config);

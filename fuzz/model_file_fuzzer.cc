@@ -19,10 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   static const Expected kExpected[] = {{"fuzz/spectrum", {64}}, {"fuzz/map", {8, 8}}};
   for (const auto& e : kExpected) {
-    std::string error;
-    auto model = histguard::server::ModelFiles::Parse(bytes, e.monitor, 1, e.shape, &error);
-    if (!model) {
-      if (error.empty()) std::abort();
+    auto model = histguard::server::ModelFiles::Parse(bytes, e.monitor, 1, e.shape);
+    if (!model.ok()) {
+      if (model.status().message().empty()) std::abort();  // a refusal says why
       continue;
     }
     size_t n = 1;

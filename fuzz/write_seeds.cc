@@ -99,9 +99,8 @@ int main(int argc, char** argv) {
                                                                   {"fuzz/map", {8, 8}}};
   for (const auto& [monitor, shape] : models) {
     const auto model = histguard::fuzz::MakeModel(shape, 7);
-    std::string error;
-    if (!files.Save(monitor, model, R"({"version":1})", &error)) {
-      std::fprintf(stderr, "%s\n", error.c_str());
+    if (const absl::Status s = files.Save(monitor, model, R"({"version":1})"); !s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
       return 1;
     }
     std::ifstream in(files.Directory(monitor) + "/v1.model", std::ios::binary);

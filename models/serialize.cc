@@ -143,19 +143,17 @@ std::string SerializeModel(const Model& m) {
   return std::string(bytes.begin(), bytes.end());
 }
 
-std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error) {
+absl::StatusOr<Model> DeserializeModel(std::string_view bytes) {
   try {
     json j;
     DepthLimitedDom dom(j);
     if (!json::sax_parse(bytes.begin(), bytes.end(), &dom,
                          nlohmann::detail::input_format_t::cbor)) {
-      *error = dom.too_deep() ? "cannot read model: nested deeper than a model is"
-                              : "cannot read model: not CBOR";
-      return std::nullopt;
+      return absl::DataLossError(dom.too_deep() ? "cannot read model: nested deeper than a model is"
+                              : "cannot read model: not CBOR");
     }
     if (JsonInteger<int>(j.at("format"), "format") != kFormat) {
-      *error = "unknown model format " + j.at("format").dump();
-      return std::nullopt;
+      return absl::DataLossError("unknown model format " + j.at("format").dump());
     }
     Model m;
     m.version = JsonInteger<uint64_t>(j.at("version"), "version");
@@ -186,27 +184,23 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
     if (j.contains("axis_reference")) m.axis_reference = Unpack<double>(j.at("axis_reference"));
     m.tests = j.value("tests", 3.0);
     if (!(m.tests >= 1 && m.tests <= kParts)) {
-      *error = "model's number of tests is out of range";
-      return std::nullopt;
+      return absl::DataLossError("model's number of tests is out of range");
     }
     const uint32_t n = m.enc1.in;
     uint64_t shape_bins = m.shape.empty() || m.shape.size() > 2 ? 0 : 1;
     for (uint32_t d : m.shape) shape_bins *= d;
     if (shape_bins != n) {
-      *error = "model's layers do not fit its binning " + j.at("shape").dump();
-      return std::nullopt;
+      return absl::DataLossError("model's layers do not fit its binning " + j.at("shape").dump());
     }
     if (m.input_mean.size() != n || m.dec2.out != n || m.enc2.in != m.enc1.out ||
         m.dec1.in != m.enc2.out || m.dec2.in != m.dec1.out || m.latent_mean.size() != m.enc2.out ||
         m.latent_inv_cov.size() != m.latent_mean.size() * m.latent_mean.size()) {
-      *error = "model layers do not fit together";
-      return std::nullopt;
+      return absl::DataLossError("model layers do not fit together");
     }
     if (m.regional_spread.size() > RegionalBlocks(m.shape).count ||
         !std::all_of(m.regional_spread.begin(), m.regional_spread.end(),
                      [](double v) { return v >= 0 && std::isfinite(v); })) {
-      *error = "model's regional spread does not fit its binning";
-      return std::nullopt;
+      return absl::DataLossError("model's regional spread does not fit its binning");
     }
     const LastingReference& l = m.lasting;
     if ((!l.offset.empty() && l.offset.size() != RegionalBlockCount(m.shape)) ||
@@ -214,24 +208,20 @@ std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error
         !std::all_of(l.spread.begin(), l.spread.end(),
                      [](double v) { return v >= 0 && std::isfinite(v); }) ||
         !(l.allowance >= 1 && l.allowance <= 10)) {
-      *error = "model's lasting-evidence reference does not fit its binning";
-      return std::nullopt;
+      return absl::DataLossError("model's lasting-evidence reference does not fit its binning");
     }
     const auto& ar = m.axis_reference;
     if (!ar.empty() &&
         (m.shape.size() != 1 || ar.size() != n + 1u || ar.front() != 0 || !(ar.back() > 0) ||
          !std::is_sorted(ar.begin(), ar.end()) || !AllFinite(ar))) {
-      *error = "model's axis reference does not fit its binning";
-      return std::nullopt;
+      return absl::DataLossError("model's axis reference does not fit its binning");
     }
     if (!AllFinite(m.input_mean) || !AllFinite(m.latent_mean) || !AllFinite(m.latent_inv_cov)) {
-      *error = "model has values that are not finite numbers";
-      return std::nullopt;
+      return absl::DataLossError("model has values that are not finite numbers");
     }
     return m;
   } catch (const std::exception& e) {
-    *error = std::string("cannot read model: ") + e.what();
-    return std::nullopt;
+    return absl::DataLossError(std::string("cannot read model: ") + e.what());
   }
 }
 

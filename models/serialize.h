@@ -3,17 +3,17 @@
 // before. Stateless and thread-safe.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <string_view>
 
+#include "absl/status/statusor.h"
 #include "models/model.h"
 
 namespace histguard::models {
 
 std::string SerializeModel(const Model& model);
 
-// Null with `error` filled when the bytes are not a model this version can read.
-std::optional<Model> DeserializeModel(std::string_view bytes, std::string* error);
+// DataLoss saying what is wrong when the bytes are not a model this version can read.
+absl::StatusOr<Model> DeserializeModel(std::string_view bytes);
 
 }  // namespace histguard::models

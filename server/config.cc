@@ -164,40 +164,43 @@ std::string FlagName(const char* key) {
   return f;
 }
 
+// A configuration that cannot be used: which setting, and what is wrong with it.
+absl::Status Invalid(const std::string& text) { return absl::InvalidArgumentError(text); }
+
 }  // namespace
 
-std::optional<std::string> LoadYaml(const std::string& path, Config& config) {
+absl::Status LoadYaml(const std::string& path, Config& config) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return "cannot read configuration file " + path;
+  if (!in) return absl::NotFoundError("cannot read configuration file " + path);
   std::stringstream text;
   text << in.rdbuf();
   return LoadYamlText(text.str(), path, config);
 }
 
-std::optional<std::string> LoadYamlText(std::string_view text, const std::string& path,
-                                        Config& config) {
+absl::Status LoadYamlText(std::string_view text, const std::string& path, Config& config) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return "configuration file " + path + ": " + e.what();
+    return Invalid("configuration file " + path + ": " + e.what());
   }
-  if (root.IsNull()) return std::nullopt;
-  if (!root.IsMap()) return "configuration file " + path + ": expected a mapping of settings";
+  if (root.IsNull()) return absl::OkStatus();
+  if (!root.IsMap())
+    return Invalid("configuration file " + path + ": expected a mapping of settings");
   std::map<std::string, const Setting*> by_key;
   for (const auto& s : Settings()) by_key[s.key] = &s;
   for (const auto& kv : root) {
-    if (!kv.first.IsScalar()) return path + ": a setting's name must be a plain word";
+    if (!kv.first.IsScalar()) return Invalid(path + ": a setting's name must be a plain word");
     const std::string key = kv.first.Scalar();
     try {
       if (key == "thresholds") {
-        if (!kv.second.IsSequence()) return path + ": 'thresholds' must be a list";
+        if (!kv.second.IsSequence()) return Invalid(path + ": 'thresholds' must be a list");
         for (const auto& r : kv.second) {
           // The nuisances are left to the global setting unless given: it may come later in the
           // file.
           ThresholdRule rule{"", config.warning_p, config.bad_p, config.min_entries, ""};
           if (!r.IsMap() || !r["match"])
-            return path + ": every 'thresholds' entry needs a 'match' pattern";
+            return Invalid(path + ": every 'thresholds' entry needs a 'match' pattern");
           rule.match = r["match"].as<std::string>();
           if (r["warning_p"]) rule.warning_p = r["warning_p"].as<double>();
           if (r["bad_p"]) rule.bad_p = r["bad_p"].as<double>();
@@ -208,66 +211,74 @@ std::optional<std::string> LoadYamlText(std::string_view text, const std::string
         continue;
       }
       auto it = by_key.find(key);
-      if (it == by_key.end()) return path + ": unknown setting '" + key + "'";
+      if (it == by_key.end()) return Invalid(path + ": unknown setting '" + key + "'");
       it->second->from_yaml(kv.second, config);
     } catch (const YAML::Exception& e) {
-      return path + ": bad value for '" + key + "': " + e.what();
+      return Invalid(path + ": bad value for '" + key + "': " + e.what());
     }
   }
-  return std::nullopt;
+  return absl::OkStatus();
 }
 
-std::optional<std::string> Validate(const Config& c) {
-  if (c.scoring_threads < 1) return "scoring_threads must be at least 1";
-  if (c.train_threads < 1) return "train_threads must be at least 1";
-  if (c.compute_threads < 1) return "compute_threads must be at least 1";
-  auto check_p = [](double w, double b, const std::string& where) -> std::optional<std::string> {
-    if (!(b > 0 && b <= w && w < 1)) return where + ": need 0 < bad_p <= warning_p < 1";
-    return std::nullopt;
+absl::Status Validate(const Config& c) {
+  if (c.scoring_threads < 1) return Invalid("scoring_threads must be at least 1");
+  if (c.train_threads < 1) return Invalid("train_threads must be at least 1");
+  if (c.compute_threads < 1) return Invalid("compute_threads must be at least 1");
+  auto check_p = [](double w, double b, const std::string& where) -> absl::Status {
+    if (!(b > 0 && b <= w && w < 1)) return Invalid(where + ": need 0 < bad_p <= warning_p < 1");
+    return absl::OkStatus();
   };
-  if (auto e = check_p(c.warning_p, c.bad_p, "thresholds")) return e;
-  auto check_nuisances = [](const std::string& text,
-                            const std::string& where) -> std::optional<std::string> {
-    if (ParseNuisances(text)) return std::nullopt;
-    return where + ": nuisances '" + text +
-           "' is not 'auto', 'none' or a comma-separated list of gain, shift, tilt";
+  if (auto e = check_p(c.warning_p, c.bad_p, "thresholds"); !e.ok()) return e;
+  auto check_nuisances = [](const std::string& text, const std::string& where) -> absl::Status {
+    if (ParseNuisances(text)) return absl::OkStatus();
+    return Invalid(where + ": nuisances '" + text +
+                   "' is not 'auto', 'none' or a comma-separated list of gain, shift, tilt");
   };
-  if (auto e = check_nuisances(c.nuisances, "nuisances")) return e;
+  if (auto e = check_nuisances(c.nuisances, "nuisances"); !e.ok()) return e;
   for (const auto& r : c.thresholds) {
-    if (auto e = check_p(r.warning_p, r.bad_p, "thresholds for '" + r.match + "'")) return e;
+    if (auto e = check_p(r.warning_p, r.bad_p, "thresholds for '" + r.match + "'"); !e.ok())
+      return e;
     if (!r.nuisances.empty())
-      if (auto e = check_nuisances(r.nuisances, "thresholds for '" + r.match + "'")) return e;
+      if (auto e = check_nuisances(r.nuisances, "thresholds for '" + r.match + "'"); !e.ok())
+        return e;
   }
-  if (c.min_train_samples < 20) return "min_train_samples must be at least 20";
-  if (c.max_monitors < 1) return "max_monitors must be at least 1";
-  if (c.max_bins < 2) return "max_bins must be at least 2";
-  if (c.max_batch < 1) return "max_batch must be at least 1";
-  if (c.stream_in_flight < 1) return "stream_in_flight must be at least 1";
-  if (c.listen.empty()) return "listen address is empty";
-  if (c.tls_cert.empty() != c.tls_key.empty()) return "tls_cert and tls_key go together";
+  if (c.min_train_samples < 20) return Invalid("min_train_samples must be at least 20");
+  if (c.max_monitors < 1) return Invalid("max_monitors must be at least 1");
+  if (c.max_bins < 2) return Invalid("max_bins must be at least 2");
+  if (c.max_batch < 1) return Invalid("max_batch must be at least 1");
+  if (c.stream_in_flight < 1) return Invalid("stream_in_flight must be at least 1");
+  if (c.listen.empty()) return Invalid("listen address is empty");
+  if (c.tls_cert.empty() != c.tls_key.empty()) return Invalid("tls_cert and tls_key go together");
   if (!c.tls_client_ca.empty() && c.tls_cert.empty())
-    return "tls_client_ca needs tls_cert and tls_key (mTLS is TLS with client certificates)";
-  if (c.window_size < c.min_train_samples) return "window_size must be at least min_train_samples";
-  if (c.keep_versions < 1) return "keep_versions must be at least 1";
-  if (c.drift_window < 20) return "drift_window must be at least 20";
+    return Invalid(
+        "tls_client_ca needs tls_cert and tls_key (mTLS is TLS with client certificates)");
+  if (c.window_size < c.min_train_samples)
+    return Invalid("window_size must be at least min_train_samples");
+  if (c.keep_versions < 1) return Invalid("keep_versions must be at least 1");
+  if (c.drift_window < 20) return Invalid("drift_window must be at least 20");
   if (!(c.drift_allowance >= 1 && c.drift_allowance <= 10))
-    return "drift_allowance must be between 1 and 10 (below 1 the sum grows without a drift)";
-  if (!(c.drift_threshold > 0 && c.drift_threshold <= 1e6)) return "drift_threshold must be > 0";
-  if (c.retrain_every < 1) return "retrain_every must be at least 1";
-  if (c.history < c.window_size) return "history must be at least window_size";
-  if (c.candidate_tolerance < 0) return "candidate_tolerance must be >= 0";
-  if (!(c.monitor_idle_expiry_seconds >= 0)) return "monitor_idle_expiry_seconds must be >= 0";
-  if (!(c.metrics_stale_seconds >= 0)) return "metrics_stale_seconds must be >= 0";
+    return Invalid(
+        "drift_allowance must be between 1 and 10 (below 1 the sum grows without a drift)");
+  if (!(c.drift_threshold > 0 && c.drift_threshold <= 1e6))
+    return Invalid("drift_threshold must be > 0");
+  if (c.retrain_every < 1) return Invalid("retrain_every must be at least 1");
+  if (c.history < c.window_size) return Invalid("history must be at least window_size");
+  if (c.candidate_tolerance < 0) return Invalid("candidate_tolerance must be >= 0");
+  if (!(c.monitor_idle_expiry_seconds >= 0))
+    return Invalid("monitor_idle_expiry_seconds must be >= 0");
+  if (!(c.metrics_stale_seconds >= 0)) return Invalid("metrics_stale_seconds must be >= 0");
   if (c.memory_budget_bytes / 8 < c.max_message_bytes)
-    return "memory_budget_bytes (" + std::to_string(c.memory_budget_bytes) +
-           ") must be at least 8 x max_message_bytes (" + std::to_string(c.max_message_bytes) +
-           "): an eighth of it bounds the histograms in flight, and the largest message must fit";
+    return Invalid(
+        "memory_budget_bytes (" + std::to_string(c.memory_budget_bytes) +
+        ") must be at least 8 x max_message_bytes (" + std::to_string(c.max_message_bytes) +
+        "): an eighth of it bounds the histograms in flight, and the largest message must fit");
   // Settings that are each valid but do not work together.
   if (c.max_queue < c.max_histograms_per_request)
-    return "max_queue (" + std::to_string(c.max_queue) + ") is below max_histograms_per_request (" +
-           std::to_string(c.max_histograms_per_request) +
-           "): a full-size Submit would be refused even by an idle daemon";
-  return std::nullopt;
+    return Invalid("max_queue (" + std::to_string(c.max_queue) +
+                   ") is below max_histograms_per_request (" +
+                   std::to_string(c.max_histograms_per_request) +
+                   "): a full-size Submit would be refused even by an idle daemon");
+  return absl::OkStatus();
 }
 
 ThresholdRule ThresholdsFor(const Config& config, const std::string& monitor) {
@@ -314,8 +325,8 @@ ParseOutcome ParseConfig(int argc, char** argv) {
     if (std::strncmp(argv[i], "--config=", 9) == 0) config_path = argv[i] + 9;
   }
   if (!config_path.empty()) {
-    if (auto err = LoadYaml(config_path, config)) {
-      out.exit_message = "histguardd: " + *err;
+    if (const absl::Status err = LoadYaml(config_path, config); !err.ok()) {
+      out.exit_message = "histguardd: " + std::string(err.message());
       out.exit_code = 2;
       return out;
     }
@@ -347,8 +358,8 @@ ParseOutcome ParseConfig(int argc, char** argv) {
     out.exit_code = 2;
     return out;
   }
-  if (auto err = Validate(config)) {
-    out.exit_message = "histguardd: invalid configuration: " + *err;
+  if (const absl::Status err = Validate(config); !err.ok()) {
+    out.exit_message = "histguardd: invalid configuration: " + std::string(err.message());
     out.exit_code = 2;
     return out;
   }

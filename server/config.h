@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "proto/histguard/limits.h"
 
 namespace histguard::server {
@@ -117,14 +118,16 @@ struct ParseOutcome {
 };
 ParseOutcome ParseConfig(int argc, char** argv);
 
-// Loads a YAML file onto `config`. Unknown keys and ill-typed values are errors naming the key.
-std::optional<std::string> LoadYaml(const std::string& path, Config& config);
+// Loads a YAML file onto `config`: NotFound when it cannot be read; InvalidArgument naming the
+// key for an unknown key or an ill-typed value.
+[[nodiscard]] absl::Status LoadYaml(const std::string& path, Config& config);
 // The same for the text of such a file; `path` names it in errors.
-std::optional<std::string> LoadYamlText(std::string_view text, const std::string& path,
+[[nodiscard]] absl::Status LoadYamlText(std::string_view text, const std::string& path,
                                         Config& config);
 
-// Checks ranges (threads >= 1, 0 < bad_p <= warning_p < 1, ...). Returns the first problem.
-std::optional<std::string> Validate(const Config& config);
+// Checks ranges (threads >= 1, 0 < bad_p <= warning_p < 1, ...): InvalidArgument with the first
+// problem.
+[[nodiscard]] absl::Status Validate(const Config& config);
 
 // The thresholds that apply to `monitor`.
 ThresholdRule ThresholdsFor(const Config& config, const std::string& monitor);

@@ -140,8 +140,7 @@ absl::Status ControlService::DoInspect(const v1::InspectRequest& request,
   }
   const uint64_t judged_by = response->verdict().model_version();
   if (judged_by > 0 && (!model || model->version != judged_by)) {
-    std::string error;
-    if (auto old = files_.Load(m->name, judged_by, shape, &error))
+    if (auto old = files_.Load(m->name, judged_by, shape); old.ok())
       model = std::make_shared<const models::Model>(std::move(*old));
   }
   const auto& h = response->histogram();
@@ -307,12 +306,13 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
   if (!kept)
     return absl::NotFoundError("monitor '" + m->name + "' keeps no version " +
                                std::to_string(request.version()));
-  std::string error;
-  auto model = files_.Load(m->name, request.version(), shape, &error);
-  if (!model) {
+  auto model = files_.Load(m->name, request.version(), shape);
+  if (!model.ok()) {
     metrics_.model_load_failures.Increment();
-    std::clog << "histguardd: rollback of " << m->name << " refused: " << error << "\n";
-    return absl::DataLossError(error);
+    std::clog << "histguardd: rollback of " << m->name << " refused: " << model.status().message()
+              << "\n";
+    // The version is kept, so its file should be there: missing or damaged, it is lost.
+    return absl::DataLossError(model.status().message());
   }
   {
     absl::MutexLock lk(&m->mu);

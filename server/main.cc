@@ -101,13 +101,12 @@ int main(int argc, char** argv) {
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
 
-  std::string error;
-  std::unique_ptr<hs::Store> store =
-      hs::Store::Open(config.data_dir + "/state", &error, config.disk_reserve_bytes);
-  if (!store) {
-    std::cerr << "histguardd: " << error << "\n";
+  auto opened = hs::Store::Open(config.data_dir + "/state", config.disk_reserve_bytes);
+  if (!opened.ok()) {
+    std::cerr << "histguardd: " << opened.status().message() << "\n";
     return 1;
   }
+  std::unique_ptr<hs::Store> store = std::move(*opened);
   hs::Health health;
   const hs::ModelFiles files(config.data_dir);
   hs::Metrics metrics(config.metrics_stale_seconds);

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <boost/crc.hpp>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,76 +32,73 @@ std::string Crc32c(std::string_view bytes) {
 
 std::string ShapeText(const std::vector<uint32_t>& s) { return nlohmann::json(s).dump(); }
 
-// The payload of a framed file after its header checks out, or null with `error`.
-std::optional<std::string_view> CheckHeader(std::string_view file, const std::string& monitor,
-                                            uint64_t version, const std::vector<uint32_t>& shape,
-                                            std::string* error) {
+// The payload of a framed file after its header checks out; DataLoss saying why not.
+absl::StatusOr<std::string_view> CheckHeader(std::string_view file, const std::string& monitor,
+                                             uint64_t version, const std::vector<uint32_t>& shape) {
   const size_t eol = file.find('\n');
   if (eol == std::string_view::npos || eol > 64 * 1024) {
-    *error = "model file header is cut off";
-    return std::nullopt;
+    return absl::DataLossError("model file header is cut off");
   }
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(file.substr(kMagic.size(), eol - kMagic.size()));
     if (JsonInteger<int>(h.at("format"), "format") != kFileFormat) {
-      *error = "unknown model file format " + h.at("format").dump();
-      return std::nullopt;
+      return absl::DataLossError("unknown model file format " + h.at("format").dump());
     }
     if (h.at("monitor").get<std::string>() != monitor) {
-      *error = "model file belongs to monitor '" + h.at("monitor").get<std::string>() + "'";
-      return std::nullopt;
+      return absl::DataLossError("model file belongs to monitor '" + h.at("monitor").get<std::string>() + "'");
     }
     if (JsonInteger<uint64_t>(h.at("version"), "version") != version) {
-      *error = "model file holds version " + h.at("version").dump();
-      return std::nullopt;
+      return absl::DataLossError("model file holds version " + h.at("version").dump());
     }
     if (JsonIntegers<uint32_t>(h.at("shape"), "shape") != shape) {
-      *error = "model file is for binning " + h.at("shape").dump() + ", the monitor has " +
-               ShapeText(shape);
-      return std::nullopt;
+      return absl::DataLossError("model file is for binning " + h.at("shape").dump() + ", the monitor has " +
+               ShapeText(shape));
     }
     const std::string_view payload = file.substr(eol + 1);
     if (JsonInteger<uint64_t>(h.at("payload_bytes"), "payload_bytes") != payload.size()) {
-      *error = "model file is " + std::to_string(payload.size()) + " bytes after its header, " +
-               h.at("payload_bytes").dump() + " expected (truncated or appended to)";
-      return std::nullopt;
+      return absl::DataLossError("model file is " + std::to_string(payload.size()) + " bytes after its header, " +
+               h.at("payload_bytes").dump() + " expected (truncated or appended to)");
     }
     if (h.at("crc32c").get<std::string>() != Crc32c(payload)) {
-      *error = "model file checksum does not match its contents (the file is damaged)";
-      return std::nullopt;
+      return absl::DataLossError("model file checksum does not match its contents (the file is damaged)");
     }
     return payload;
   } catch (const std::exception& e) {
-    *error = std::string("model file header is unreadable: ") + e.what();
-    return std::nullopt;
+    return absl::DataLossError(std::string("model file header is unreadable: ") + e.what());
   }
 }
 
-bool WriteDurably(const std::filesystem::path& path, const std::string& bytes, std::string* error) {
+// An I/O failure as a status: out of space (or quota) is ResourceExhausted, the rest Internal.
+absl::Status IoError(const std::string& what, int err) {
+  const std::string text = what + ": " + std::strerror(err);
+  return err == ENOSPC || err == EDQUOT ? absl::ResourceExhaustedError(text)
+                                        : absl::InternalError(text);
+}
+
+absl::Status WriteDurably(const std::filesystem::path& path, const std::string& bytes) {
   const auto tmp = path.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    *error = "cannot write " + tmp;
-    return false;
-  }
+  if (fd < 0) return IoError("cannot write " + tmp, errno);
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
       ::close(fd);
-      *error = "short write to " + tmp;
-      return false;
+      return IoError("short write to " + tmp, err);
     }
     done += static_cast<size_t>(n);
   }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    *error = "cannot commit " + path.string();
-    return false;
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return IoError("cannot sync " + tmp, err);
   }
-  return true;
+  ::close(fd);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return IoError("cannot commit " + path.string(), errno);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -134,59 +133,51 @@ std::string ModelFiles::Directory(const std::string& monitor) const {
   return root_ + "/" + dir;
 }
 
-bool ModelFiles::Save(const std::string& monitor, const models::Model& model,
-                      const std::string& manifest, std::string* error) const {
+absl::Status ModelFiles::Save(const std::string& monitor, const models::Model& model,
+                              const std::string& manifest) const {
   const std::filesystem::path dir = Directory(monitor);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    *error = "cannot create " + dir.string() + ": " + ec.message();
-    return false;
-  }
+  if (ec) return IoError("cannot create " + dir.string(), ec.value());
   const std::string stem = "v" + std::to_string(model.version);
   const std::string payload = models::SerializeModel(model);
   const nlohmann::json header = {{"format", kFileFormat},           {"monitor", monitor},
                                  {"version", model.version},        {"shape", model.shape},
                                  {"payload_bytes", payload.size()}, {"crc32c", Crc32c(payload)}};
   const std::string file = std::string(kMagic) + header.dump() + "\n" + payload;
-  return WriteDurably(dir / (stem + ".model"), file, error) &&
-         WriteDurably(dir / (stem + ".json"), manifest, error);
+  if (absl::Status s = WriteDurably(dir / (stem + ".model"), file); !s.ok()) return s;
+  return WriteDurably(dir / (stem + ".json"), manifest);
 }
 
-std::optional<models::Model> ModelFiles::Load(const std::string& monitor, uint64_t version,
-                                              const std::vector<uint32_t>& shape,
-                                              std::string* error) const {
+absl::StatusOr<models::Model> ModelFiles::Load(const std::string& monitor, uint64_t version,
+                                               const std::vector<uint32_t>& shape) const {
   const auto path = Directory(monitor) + "/v" + std::to_string(version) + ".model";
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = "model file " + path + " is missing";
-    return std::nullopt;
-  }
+  if (!in) return absl::NotFoundError("model file " + path + " is missing");
   std::stringstream ss;
   ss << in.rdbuf();
-  auto m = Parse(ss.str(), monitor, version, shape, error);
-  if (!m) *error = path + ": " + *error;
+  auto m = Parse(ss.str(), monitor, version, shape);
+  if (!m.ok()) return absl::Status(m.status().code(), path + ": " + std::string(m.status().message()));
   return m;
 }
 
-std::optional<models::Model> ModelFiles::Parse(std::string_view file, const std::string& monitor,
-                                               uint64_t version, const std::vector<uint32_t>& shape,
-                                               std::string* error) {
+absl::StatusOr<models::Model> ModelFiles::Parse(std::string_view file, const std::string& monitor,
+                                                uint64_t version,
+                                                const std::vector<uint32_t>& shape) {
   std::string_view payload = file;
   if (file.starts_with(kMagic)) {
-    auto checked = CheckHeader(file, monitor, version, shape, error);
-    if (!checked) return std::nullopt;
+    auto checked = CheckHeader(file, monitor, version, shape);
+    if (!checked.ok()) return checked.status();
     payload = *checked;
   }
-  auto m = models::DeserializeModel(payload, error);
-  if (!m) return std::nullopt;
+  auto m = models::DeserializeModel(payload);
+  if (!m.ok()) return m.status();
   // Also what a file without a header (written before it) must pass: the layers were checked
   // against the model's own shape, and that against the monitor's.
-  if (m->shape != shape || m->version != version) {
-    *error = "holds version " + std::to_string(m->version) + " for binning " + ShapeText(m->shape) +
-             ", expected version " + std::to_string(version) + " for binning " + ShapeText(shape);
-    return std::nullopt;
-  }
+  if (m->shape != shape || m->version != version)
+    return absl::DataLossError("holds version " + std::to_string(m->version) + " for binning " +
+                               ShapeText(m->shape) + ", expected version " +
+                               std::to_string(version) + " for binning " + ShapeText(shape));
   return m;
 }
 

@@ -14,11 +14,12 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "models/model.h"
 
 namespace histguard::server {
@@ -29,18 +30,18 @@ class ModelFiles {
  public:
   explicit ModelFiles(std::string data_dir);
 
-  // False with `error` on an I/O failure.
-  bool Save(const std::string& monitor, const models::Model& model, const std::string& manifest,
-            std::string* error) const;
-  // The model `version` of `monitor`, whose binning must be `shape`. Null with `error` saying
-  // what is wrong when the file is missing, damaged or not that monitor's model of that shape.
-  // Files written before the header (no checksum) load after the same shape checks.
-  std::optional<models::Model> Load(const std::string& monitor, uint64_t version,
-                                    const std::vector<uint32_t>& shape, std::string* error) const;
+  // Writes the model and its manifest. ResourceExhausted when the disk is full, Internal on
+  // another I/O failure; each names the file.
+  [[nodiscard]] absl::Status Save(const std::string& monitor, const models::Model& model,
+                                  const std::string& manifest) const;
+  // The model `version` of `monitor`, whose binning must be `shape`: NotFound when its file is
+  // missing, DataLoss saying what is wrong when it is damaged or not that monitor's model of that
+  // shape. Files written before the header (no checksum) load after the same shape checks.
+  absl::StatusOr<models::Model> Load(const std::string& monitor, uint64_t version,
+                                     const std::vector<uint32_t>& shape) const;
   // Load's checks on the bytes of a file.
-  static std::optional<models::Model> Parse(std::string_view file, const std::string& monitor,
-                                            uint64_t version, const std::vector<uint32_t>& shape,
-                                            std::string* error);
+  static absl::StatusOr<models::Model> Parse(std::string_view file, const std::string& monitor,
+                                             uint64_t version, const std::vector<uint32_t>& shape);
   void Remove(const std::string& monitor, uint64_t version) const;
   // Every version of `monitor`, and its folder.
   void RemoveAll(const std::string& monitor) const;

@@ -17,13 +17,12 @@ void RestoreAxis(const ModelFiles& files, const std::optional<StoredAxisCourse>&
   if (m.nuisances == 0) return;
   std::shared_ptr<const models::Model> reference = m.model;
   if (m.anchor != 0 && m.anchor != m.model->version) {
-    std::string error;
-    if (auto anchor = files.Load(m.name, m.anchor, m.shape, &error))
+    if (auto anchor = files.Load(m.name, m.anchor, m.shape); anchor.ok())
       reference = std::make_shared<const models::Model>(std::move(*anchor));
     else
       report.problems.push_back(m.name + ": axis nuisances measured against v" +
-                                std::to_string(m.model->version) + ", not the anchor (" + error +
-                                ")");
+                                std::to_string(m.model->version) + ", not the anchor (" +
+                                std::string(anchor.status().message()) + ")");
   }
   if (reference->axis_reference.empty()) return;  // a model file from before they were fitted
   m.axis_model = reference;
@@ -54,14 +53,13 @@ void RestoreLasting(const std::optional<StoredLasting>& lasting, Monitor& m, Res
 void RestoreHeldCandidate(const ModelFiles& files, std::optional<Candidate> held, Monitor& m,
                           RestoreReport& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (held && m.model && m.held_change && !m.change_rejected) {
-    std::string error;
-    if (auto model = files.Load(m.name, held->held_file, m.shape, &error)) {
+    if (auto model = files.Load(m.name, held->held_file, m.shape); model.ok()) {
       held->model = std::make_shared<models::Model>(std::move(*model));
       held->held = *m.held_change;
       m.pending = std::make_shared<Candidate>(std::move(*held));
     } else {
-      report.problems.push_back(m.name + ": the held candidate does not load (" + error +
-                                "); the change stays held");
+      report.problems.push_back(m.name + ": the held candidate does not load (" +
+                                std::string(model.status().message()) + "); the change stays held");
     }
   }
   files.RemoveHeldCandidates(m.name, m.pending ? m.pending->held_file : 0);
@@ -128,8 +126,8 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       for (auto it = m->versions.rbegin(); it != m->versions.rend(); ++it)
         if (it->version != active) order.push_back(it->version);
       for (uint64_t v : order) {
-        std::string error;
-        if (auto model = files.Load(name, v, m->shape, &error)) {
+        auto model = files.Load(name, v, m->shape);
+        if (model.ok()) {
           m->model = std::make_shared<const models::Model>(std::move(*model));
           ++report.models;
           if (v != active) {
@@ -146,7 +144,7 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
           break;
         }
         ++report.model_load_failures;
-        report.problems.push_back(name + ": " + error);
+        report.problems.push_back(name + ": " + std::string(model.status().message()));
       }
       if (!m->model) report.problems.push_back(name + ": no kept model loads; it learns again");
       if (m->model) RestoreAxis(files, axis_course, *m, report);

@@ -351,8 +351,8 @@ Store::~Store() {
   }
 }
 
-std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error,
-                                   uint64_t reserve_bytes) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
+                                                   uint64_t reserve_bytes) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.IncreaseParallelism(1);
@@ -383,10 +383,8 @@ std::unique_ptr<Store> Store::Open(const std::string& dir, std::string* error,
     options.info_log = impl->log;
   }
   const rocksdb::Status s = rocksdb::DB::Open(options, dir, &db);
-  if (!s.ok()) {
-    *error = "cannot open the state store in " + dir + ": " + s.ToString();
-    return nullptr;
-  }
+  if (!s.ok())
+    return absl::UnavailableError("cannot open the state store in " + dir + ": " + s.ToString());
   {
     absl::WriterMutexLock lk(&impl->mu);
     impl->db.reset(db);

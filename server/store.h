@@ -63,9 +63,10 @@ class Store {
     std::unique_ptr<Impl> impl_;
   };
 
-  // Opens (creating if needed) the store in `dir`. Null with `error` filled on failure.
-  static std::unique_ptr<Store> Open(const std::string& dir, std::string* error,
-                                     uint64_t reserve_bytes = 0);
+  // Opens (creating if needed) the store in `dir`; Unavailable saying why it cannot (another
+  // daemon holds it, no permission, damage RocksDB cannot get past).
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir,
+                                                     uint64_t reserve_bytes = 0);
   ~Store();
 
   // Free bytes in the store's file system now; refreshes the full-disk state and, when there is

@@ -342,15 +342,15 @@ void TrainingScheduler::WriteHeld(const Monitor& m, Candidate& candidate) {
   candidate.model->version = number;
   VersionInfo info = candidate.info;
   info.version = number;
-  std::string error;
-  if (files_.Save(m.name, *candidate.model,
-                  ManifestJson(m.name, info, candidate.shape, candidate.seconds).dump(2), &error)) {
+  const absl::Status saved = files_.Save(
+      m.name, *candidate.model, ManifestJson(m.name, info, candidate.shape, candidate.seconds).dump(2));
+  if (saved.ok()) {
     candidate.held_file = number;
     return;
   }
   metrics_.StoreErrors("write").Increment();
-  std::clog << "histguardd: " << m.name << ": the held candidate is not written (" << error
-            << "); a restart forgets it\n";
+  std::clog << "histguardd: " << m.name << ": the held candidate is not written ("
+            << saved.message() << "); a restart forgets it\n";
 }
 
 TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> candidate,
@@ -363,15 +363,15 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
   info.created_unix_ms = UnixMillis();
   info.manifest = ManifestJson(m->name, info, candidate->shape, candidate->seconds).dump(2);
   candidate->model->version = info.version;
-  std::string error;
-  if (!files_.Save(m->name, *candidate->model, info.manifest, &error)) {
+  if (const absl::Status saved = files_.Save(m->name, *candidate->model, info.manifest);
+      !saved.ok()) {
     metrics_.TrainingRuns("failed").Increment();
-    std::clog << "histguardd: cannot save model of " << m->name << ": " << error << "\n";
+    std::clog << "histguardd: cannot save model of " << m->name << ": " << saved.message() << "\n";
     absl::MutexLock lk(&m->mu);
     if (from_training) m->training = false;
-    m->last_training_error = error;
+    m->last_training_error = std::string(saved.message());
     m->failed_at_new = m->new_since_train;
-    return {false, 0, error};
+    return {false, 0, m->last_training_error};
   }
 
   // Recorded before it is used: the meta record naming the new version active is committed

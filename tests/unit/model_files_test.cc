@@ -65,17 +65,21 @@ class ModelFilesTest : public ::testing::Test {
     return files_->Directory(monitor) + "/v" + std::to_string(v) + ".model";
   }
   void Save(const std::string& monitor, const models::Model& m) {
-    std::string error;
-    ASSERT_TRUE(files_->Save(monitor, m, "{}", &error)) << error;
+    const absl::Status s = files_->Save(monitor, m, "{}");
+    ASSERT_TRUE(s.ok()) << s;
   }
-  // Null, and the reason in `error`, when the file is refused.
+  // Null, and the reason in `error_` (its kind in `code_`), when the file is refused.
   std::optional<models::Model> Load(const std::string& monitor, uint64_t v,
                                     std::vector<uint32_t> shape) {
-    error_.clear();
-    return files_->Load(monitor, v, shape, &error_);
+    auto m = files_->Load(monitor, v, shape);
+    code_ = m.status().code();
+    error_ = std::string(m.status().message());
+    if (!m.ok()) return std::nullopt;
+    return std::move(*m);
   }
 
   std::string dir_, error_;
+  absl::StatusCode code_ = absl::StatusCode::kOk;
   std::unique_ptr<ModelFiles> files_;
 };
 
@@ -125,11 +129,14 @@ TEST_F(ModelFilesTest, AFlippedBitAnywhereIsRefused) {
   Write(path, bad);
   EXPECT_FALSE(Load("a", 1, {50}));
   EXPECT_NE(error_.find("checksum"), std::string::npos) << error_;
+  EXPECT_EQ(code_, absl::StatusCode::kDataLoss) << "damaged, not missing";
   Write(path, good.substr(0, good.size() - 100));
   EXPECT_FALSE(Load("a", 1, {50}));
   EXPECT_NE(error_.find("truncated"), std::string::npos) << error_;
   Write(path, good);
   EXPECT_TRUE(Load("a", 1, {50})) << error_;
+  EXPECT_FALSE(Load("a", 2, {50}));
+  EXPECT_EQ(code_, absl::StatusCode::kNotFound) << error_;
 }
 
 TEST_F(ModelFilesTest, AnotherMonitorsOrBinningsFileIsRefused) {
@@ -160,9 +167,9 @@ TEST_F(ModelFilesTest, FilesWithoutAHeaderAreStillCheckedAgainstTheBinning) {
 TEST_F(ModelFilesTest, ModelWhoseLayersDoNotFitItsBinningIsRefused) {
   models::Model m = SmallModel({50}, 1);
   m.shape = {60};  // layers for 50 bins
-  std::string error;
-  EXPECT_FALSE(models::DeserializeModel(models::SerializeModel(m), &error));
-  EXPECT_NE(error.find("do not fit"), std::string::npos) << error;
+  const auto back = models::DeserializeModel(models::SerializeModel(m));
+  EXPECT_TRUE(absl::IsDataLoss(back.status())) << back.status();
+  EXPECT_NE(back.status().message().find("do not fit"), std::string::npos) << back.status();
 }
 
 // A file that passes its checksum (made, not damaged) with a NaN or infinite value made every
@@ -189,9 +196,9 @@ TEST_F(ModelFilesTest, NumbersOutOfRangeInAFileAreRefused) {
   const auto at = file.find("\"version\":1");
   ASSERT_NE(at, std::string::npos) << file.substr(0, 200);
   file.replace(at, 11, "\"version\":1e20");
-  std::string error;
-  EXPECT_FALSE(ModelFiles::Parse(file, "det/big", 1, {4}, &error));
-  EXPECT_NE(error.find("version is not an integer"), std::string::npos) << error;
+  const auto parsed = ModelFiles::Parse(file, "det/big", 1, {4});
+  EXPECT_NE(parsed.status().message().find("version is not an integer"), std::string::npos)
+      << parsed.status();
 }
 
 TEST_F(ModelFilesTest, EveryValidNameFitsAFileNameAndStaysDistinct) {

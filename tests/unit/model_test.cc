@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,14 @@
 
 namespace histguard::models {
 namespace {
+
+// DeserializeModel's model, or null with the reason it gives in `error`.
+std::optional<Model> Deserialize(std::string_view bytes, std::string* error) {
+  auto m = DeserializeModel(bytes);
+  if (m.ok()) return std::move(*m);
+  *error = std::string(m.status().message());
+  return std::nullopt;
+}
 
 struct Trained {
   sim::MonitorSpec spec;
@@ -94,7 +103,7 @@ TEST(Model, SavedAndLoadedScoresTheSame) {
   t.model->latent = Calibration::Fit(t.model->latent.sorted_scores(), 0.25);
   ASSERT_EQ(t.model->localised.tail(), Calibration::Tail::kGumbel);
   std::string error;
-  const auto back = DeserializeModel(SerializeModel(*t.model), &error);
+  const auto back = Deserialize(SerializeModel(*t.model), &error);
   ASSERT_TRUE(back) << error;
   EXPECT_DOUBLE_EQ(back->tests, t.model->tests);
   for (auto part : {&Model::recon, &Model::localised, &Model::latent, &Model::cumulative}) {
@@ -112,14 +121,14 @@ TEST(Model, SavedAndLoadedScoresTheSame) {
   // A reference of another binning's blocks is refused, not read past its end.
   Model other = *t.model;
   other.lasting.offset.pop_back();
-  EXPECT_FALSE(DeserializeModel(SerializeModel(other), &error));
+  EXPECT_FALSE(Deserialize(SerializeModel(other), &error));
   EXPECT_NE(error.find("lasting"), std::string::npos) << error;
   // The axis' reference shape, and one of another binning refused.
   ASSERT_EQ(t.model->axis_reference.size(), t.model->bins() + 1u);
   EXPECT_EQ(back->axis_reference, t.model->axis_reference);
   other = *t.model;
   other.axis_reference.pop_back();
-  EXPECT_FALSE(DeserializeModel(SerializeModel(other), &error));
+  EXPECT_FALSE(Deserialize(SerializeModel(other), &error));
   EXPECT_NE(error.find("axis reference"), std::string::npos) << error;
   EXPECT_DOUBLE_EQ(back->localised.tail_location(), t.model->localised.tail_location());
   std::mt19937_64 rng(5);
@@ -150,10 +159,10 @@ TEST(Model, WideLayersAreScoredInHalfPrecisionAsTheyWereCalibrated) {
     l->weight_half.clear();
   }
   std::string error;
-  const auto loaded_single = DeserializeModel(SerializeModel(single), &error);
+  const auto loaded_single = Deserialize(SerializeModel(single), &error);
   ASSERT_TRUE(loaded_single) << error;
   EXPECT_FALSE(loaded_single->enc1.weight.empty());
-  const auto loaded_half = DeserializeModel(SerializeModel(half), &error);
+  const auto loaded_half = Deserialize(SerializeModel(half), &error);
   ASSERT_TRUE(loaded_half) << error;
   EXPECT_FALSE(loaded_half->dec2.weight_half.empty());
   EXPECT_EQ(loaded_half->dec2.weight.capacity(), 0u);
@@ -189,7 +198,7 @@ TEST(Model, ModelsSavedBeforeFittedTailsLoadAsTheyWereScored) {
   for (const char* part : {"recon", "localised", "latent"}) j[part].erase("shape");
   const auto old_bytes = nlohmann::json::to_cbor(j);
   std::string error;
-  const auto old = DeserializeModel(std::string(old_bytes.begin(), old_bytes.end()), &error);
+  const auto old = Deserialize(std::string(old_bytes.begin(), old_bytes.end()), &error);
   ASSERT_TRUE(old) << error;
   EXPECT_EQ(old->tests, 3.0);
   EXPECT_EQ(old->recon.tail_shape(), 0.0);
@@ -201,12 +210,12 @@ TEST(Model, ModelsSavedBeforeFittedTailsLoadAsTheyWereScored) {
       << "a model without the cumulative statistic does not judge by it";
   j["tests"] = 7.0;
   const auto bad_bytes = nlohmann::json::to_cbor(j);
-  EXPECT_FALSE(DeserializeModel(std::string(bad_bytes.begin(), bad_bytes.end()), &error));
+  EXPECT_FALSE(Deserialize(std::string(bad_bytes.begin(), bad_bytes.end()), &error));
   EXPECT_NE(error.find("tests"), std::string::npos) << error;
   j["tests"] = 2.0;
   j["recon"]["shape"] = -1.0;
   const auto bad_shape = nlohmann::json::to_cbor(j);
-  EXPECT_FALSE(DeserializeModel(std::string(bad_shape.begin(), bad_shape.end()), &error));
+  EXPECT_FALSE(Deserialize(std::string(bad_shape.begin(), bad_shape.end()), &error));
   EXPECT_NE(error.find("shape"), std::string::npos) << error;
 }
 

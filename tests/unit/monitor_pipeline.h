@@ -28,9 +28,9 @@ class MonitorPipeline : public ::testing::Test {
     config_.history = 200;
     char tmpl[] = "/tmp/histguard-pipeline-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    std::string error;
-    store_ = Store::Open(dir_ + "/state", &error);
-    ASSERT_TRUE(store_) << error;
+    auto store = Store::Open(dir_ + "/state");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
     files_ = std::make_unique<ModelFiles>(dir_);
     metrics_ = std::make_unique<Metrics>();
     registry_ = std::make_unique<MonitorRegistry>(config_, *metrics_);

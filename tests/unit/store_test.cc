@@ -24,10 +24,9 @@ class StoreTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<Store> Open() {
-    std::string error;
-    auto s = Store::Open(dir_, &error);
-    EXPECT_TRUE(s) << error;
-    return s;
+    auto s = Store::Open(dir_);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
   }
 
   static v1::Histogram Hist(std::vector<double> contents, uint64_t ls) {

@@ -25,8 +25,7 @@ class TrainingTest : public MonitorPipeline {
     return m->model ? m->model->version : 0;
   }
   bool OnDisk(uint64_t version) {
-    std::string error;
-    return files_->Load(spec_.name, version, spec_.shape, &error).has_value();
+    return files_->Load(spec_.name, version, spec_.shape).ok();
   }
 };
 
