@@ -24,7 +24,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       : service_(service),
         config_(service.config_),
         metrics_(service.metrics_),
-        scorer_(service.scorer_) {}
+        queue_(service.queue_) {}
 
   ~StreamReactor() override {
     uint64_t unanswered = 0;
@@ -109,7 +109,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
 
     metrics_.received.Increment();
     if (auto why = Validate(s->histogram, config_.max_bins)) {
-      scorer_.Reject(s->histogram, *why, s->verdict);
+      queue_.Reject(s->histogram, *why, s->verdict);
       MarkReady(s);
     } else if (service_.health_.disk_full()) {
       metrics_.Rejected("disk_full").Increment();
@@ -132,9 +132,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         Pump();
         Release();
       };
-      if (!scorer_.Enqueue(std::move(job), /*force=*/true)) {
+      if (!queue_.Enqueue(std::move(job), /*force=*/true)) {
         // Only when the daemon is stopping: answer rather than drop.
-        scorer_.Reject(s->histogram, {"queue_full", "daemon is shutting down"}, s->verdict);
+        queue_.Reject(s->histogram, {"queue_full", "daemon is shutting down"}, s->verdict);
         MarkReady(s);
         Release();
       }
@@ -285,7 +285,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   IngestService& service_;
   const Config& config_;
   Metrics& metrics_;
-  Scorer& scorer_;
+  ScoreQueue& queue_;
 
   absl::Mutex mu_;
   // read and not yet written, in arrival order
@@ -378,7 +378,7 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
     const auto& h = request->histograms(i);
     auto* v = response->mutable_verdicts(i);
     if (auto why = Validate(h, config_.max_bins)) {
-      scorer_.Reject(h, *why, *v);
+      queue_.Reject(h, *why, *v);
     } else {
       runs_.Seen(h.run());
       job.items.push_back({&h, v, now});
@@ -397,7 +397,7 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
                                        "scored but not stored (" + std::string(stored.message()) +
                                            "): nothing of this batch was taken, retry"));
   };
-  if (!scorer_.Enqueue(std::move(job))) {
+  if (!queue_.Enqueue(std::move(job))) {
     GiveBack(bytes);
     metrics_.Rejected("queue_full").Increment(static_cast<double>(n));
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,

@@ -30,7 +30,7 @@
 #include "server/inflight.h"
 #include "server/metrics.h"
 #include "server/run_state.h"
-#include "server/scorer.h"
+#include "server/score_queue.h"
 #include "server/security.h"
 
 namespace histguard::server {
@@ -42,11 +42,11 @@ class IngestService final
           v1::Ingest::WithCallbackMethod_SetRunState<v1::Ingest::Service>>> {
  public:
   // Submit, Stream and SetRunState need the `ingest` role of `auth`; run changes go to `audit`.
-  IngestService(const Config& config, Metrics& metrics, Scorer& scorer, const Health& health,
+  IngestService(const Config& config, Metrics& metrics, ScoreQueue& queue, const Health& health,
                 const Authenticator& auth, AuditLog& audit, RunState& runs)
       : config_(config),
         metrics_(metrics),
-        scorer_(scorer),
+        queue_(queue),
         health_(health),
         auth_(auth),
         audit_(audit),
@@ -75,7 +75,7 @@ class IngestService final
 
   const Config& config_;
   Metrics& metrics_;
-  Scorer& scorer_;
+  ScoreQueue& queue_;
   const Health& health_;
   const Authenticator& auth_;
   AuditLog& audit_;

@@ -25,6 +25,7 @@
 #include "server/model_files.h"
 #include "server/monitors.h"
 #include "server/restore.h"
+#include "server/score_queue.h"
 #include "server/scorer.h"
 #include "server/security.h"
 #include "server/store.h"
@@ -121,8 +122,9 @@ int main(int argc, char** argv) {
   health.AddStartupProblems(restored.problems);
   hs::TrainingScheduler training(config, metrics, *store, files);
   hs::Scorer scorer(config, metrics, registry, training, *store);
+  hs::ScoreQueue queue(config, metrics, scorer, *store);
   hs::RunState runs(metrics);
-  hs::IngestService ingest(config, metrics, scorer, health, **auth, **audit, runs);
+  hs::IngestService ingest(config, metrics, queue, health, **auth, **audit, runs);
   hs::ControlService control(config, metrics, registry, *store, files, training, **auth, **audit);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -228,7 +230,7 @@ int main(int argc, char** argv) {
       std::chrono::system_clock::now() +
       std::chrono::milliseconds(static_cast<int64_t>(config.drain_timeout_seconds * 1000));
   server->Shutdown(deadline);
-  scorer.Stop();
+  queue.Stop();
   training.Stop();
   // What changes with every histogram and is worth keeping (the axis nuisances' course, the
   // lasting evidence, the flagged streak) is written once, now: every monitor's record in one

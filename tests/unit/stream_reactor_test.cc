@@ -26,6 +26,7 @@ class StreamReactorTest : public MonitorPipeline {
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_.reset();
     ingest_.reset();
+    queue_.reset();
     MonitorPipeline::TearDown();
   }
 
@@ -34,8 +35,9 @@ class StreamReactorTest : public MonitorPipeline {
     OpenSecurity("");
     health_.SetServing(true);
     runs_ = std::make_unique<RunState>(*metrics_);
-    ingest_ = std::make_unique<IngestService>(config_, *metrics_, *scorer_, health_, *auth_,
-                                              *audit_, *runs_);
+    queue_ = std::make_unique<ScoreQueue>(config_, *metrics_, *scorer_, *store_);
+    ingest_ = std::make_unique<IngestService>(config_, *metrics_, *queue_, health_, *auth_, *audit_,
+                                              *runs_);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -49,6 +51,7 @@ class StreamReactorTest : public MonitorPipeline {
 
   Health health_;
   std::unique_ptr<RunState> runs_;
+  std::unique_ptr<ScoreQueue> queue_;
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<grpc::Server> server_;
 };
