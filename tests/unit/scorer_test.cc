@@ -196,50 +196,50 @@ TEST(SortedKeys, KeepsRunLumisectionOrderWhateverTheArrivalOrder) {
             (std::vector<HistogramKey>{{2, 5}, {2, 7}}));
 }
 
-TEST(Monitor, WindowDropsItsOldestAndNamesWhatIsNoLongerStored) {
-  Config config;
-  Metrics metrics;
-  MonitorRegistry registry(config, metrics);
-  Rejection why;
-  std::shared_ptr<Monitor> m = registry.FindOrCreate("w", &why);
-  absl::MutexLock lk(&m->mu);
-  m->records.Insert({1, 2});  // still a kept record: stays in the store
-  EXPECT_TRUE(m->Admit({1, 1}, {}, 2).empty());
-  EXPECT_TRUE(m->Admit({1, 2}, {}, 2).empty());
-  EXPECT_EQ(m->Admit({1, 3}, {}, 2), (std::vector<HistogramKey>{{1, 1}}));
-  EXPECT_TRUE(m->Admit({1, 4}, {}, 2).empty()) << "{1, 2} left the window but is a record";
-  EXPECT_FALSE(m->InWindow({1, 2}));
-  EXPECT_TRUE(m->InWindow({1, 4}));
+// A monitor of its own registry.
+class MonitorTest : public ::testing::Test {
+ protected:
+  Config config_;
+  Metrics metrics_;
+  MonitorRegistry registry_{config_, metrics_};
+  Rejection why_;
+  std::shared_ptr<Monitor> m_ = registry_.FindOrCreate("w", &why_);
+};
+
+TEST_F(MonitorTest, WindowDropsItsOldestAndNamesWhatIsNoLongerStored) {
+  absl::MutexLock lk(&m_->mu);
+  m_->records.Insert({1, 2});  // still a kept record: stays in the store
+  EXPECT_TRUE(m_->Admit({1, 1}, {}, 2).empty());
+  EXPECT_TRUE(m_->Admit({1, 2}, {}, 2).empty());
+  EXPECT_EQ(m_->Admit({1, 3}, {}, 2), (std::vector<HistogramKey>{{1, 1}}));
+  EXPECT_TRUE(m_->Admit({1, 4}, {}, 2).empty()) << "{1, 2} left the window but is a record";
+  EXPECT_FALSE(m_->InWindow({1, 2}));
+  EXPECT_TRUE(m_->InWindow({1, 4}));
 }
 
 // Whoever admits a histogram (scoring, a GOOD label, a restore), the same things follow: it
 // counts towards the next training once, towards an accepted new normal from its start on, and
 // while learning into the mean shape the classical test compares with.
-TEST(Monitor, AnAdmittedHistogramCountsOnceTowardsTrainingAndTheMeanShape) {
-  Config config;
-  Metrics metrics;
-  MonitorRegistry registry(config, metrics);
-  Rejection why;
-  std::shared_ptr<Monitor> m = registry.FindOrCreate("w", &why);
-  absl::MutexLock lk(&m->mu);
+TEST_F(MonitorTest, AnAdmittedHistogramCountsOnceTowardsTrainingAndTheMeanShape) {
+  absl::MutexLock lk(&m_->mu);
   const std::vector<double> a{30, 10, 0, 0}, b{0, 0, 5, 15};
-  m->Admit({1, 1}, a, 10);
-  m->Admit({1, 1}, a, 10);  // sent again: in the window once
-  m->Admit({1, 2}, b, 10);
-  m->Admit({1, 3}, std::vector<double>(4, 0.0), 10);  // empty: no shape to add
-  EXPECT_EQ(m->new_since_train, 3u);
-  EXPECT_EQ(m->shape_sum, (std::vector<double>{0.75, 0.25, 0.25, 0.75}));
-  m->Admit({1, 4}, a, 10, /*counted=*/false);
-  EXPECT_EQ(m->new_since_train, 3u) << "one the model trained on already";
+  m_->Admit({1, 1}, a, 10);
+  m_->Admit({1, 1}, a, 10);  // sent again: in the window once
+  m_->Admit({1, 2}, b, 10);
+  m_->Admit({1, 3}, std::vector<double>(4, 0.0), 10);  // empty: no shape to add
+  EXPECT_EQ(m_->new_since_train, 3u);
+  EXPECT_EQ(m_->shape_sum, (std::vector<double>{0.75, 0.25, 0.25, 0.75}));
+  m_->Admit({1, 4}, a, 10, /*counted=*/false);
+  EXPECT_EQ(m_->new_since_train, 3u) << "one the model trained on already";
 
-  m->model = std::make_shared<const models::Model>();
-  m->AcceptFrom({2, 1}, 100);
-  m->Admit({1, 9}, a, 10);
-  m->Admit({2, 1}, a, 10);
-  m->Admit({2, 2}, b, 10);
-  EXPECT_EQ(m->accepted_admitted, 2u) << "only from the accepted lumisection on";
-  EXPECT_EQ(m->new_since_train, 6u);
-  EXPECT_EQ(m->shape_sum[0], 0.75 + 0.75) << "the mean shape is for learning only";
+  m_->model = std::make_shared<const models::Model>();
+  m_->AcceptFrom({2, 1}, 100);
+  m_->Admit({1, 9}, a, 10);
+  m_->Admit({2, 1}, a, 10);
+  m_->Admit({2, 2}, b, 10);
+  EXPECT_EQ(m_->accepted_admitted, 2u) << "only from the accepted lumisection on";
+  EXPECT_EQ(m_->new_since_train, 6u);
+  EXPECT_EQ(m_->shape_sum[0], 0.75 + 0.75) << "the mean shape is for learning only";
 }
 
 }  // namespace
