@@ -32,10 +32,11 @@ std::vector<HistogramKey> Monitor::Admit(const HistogramKey& k, std::span<const 
   }
   if (counted) ++new_since_train;
   if (accepting && k >= accepted_from) ++accepted_admitted;
+  if (model) return unkept;
+  // While learning, shape_sum holds one unit per collected histogram: the mean shape, scaled.
   double total = 0;
   for (double c : counts) total += c;
-  if (!model && total > 0) {
-    // shape_sum holds one unit per collected histogram: the mean shape, scaled.
+  if (total > 0) {
     if (shape_sum.size() != counts.size()) shape_sum.assign(counts.size(), 0.0);
     for (size_t i = 0; i < counts.size(); ++i) shape_sum[i] += counts[i] / total;
   }
