@@ -250,7 +250,7 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
   v.set_run(h.run());
   v.set_lumisection(h.lumisection());
   const HistogramKey key{h.run(), h.lumisection()};
-  Rejection why{"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"};
+  Rejection why;  // filled by whatever refuses the histogram
   // A monitor forgotten between the lookup and the lock: its name belongs to a new one now.
   for (int attempt = 0; attempt < 3; ++attempt) {
     const std::shared_ptr<Monitor> held = registry_.FindOrCreate(h.monitor(), &why);
@@ -266,6 +266,8 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     if (keep) store_.PutRecord(out.writes, h, v, static_cast<int64_t>(now * 1000));
     return CountVerdict(m, *label, now);
   }
+  if (why.reason.empty())
+    why = {"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"};
   Reject(h, why, v);
 }
 
