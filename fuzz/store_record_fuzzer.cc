@@ -18,21 +18,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace hs = histguard::server;
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
 
-  histguard::v1::Inspection rec;
+  hs::Record rec;
   const absl::Status decoded = hs::DecodeRecord(bytes, "fuzz/spectrum", 356001, 13, rec);
   if (decoded.ok()) {
-    histguard::v1::Inspection again;
-    const std::string encoded = hs::EncodeRecord(rec.histogram(), rec.verdict());
-    if (!hs::DecodeRecord(encoded, rec.histogram().monitor(), rec.histogram().run(),
-                          rec.histogram().lumisection(), again)
+    hs::Record again;
+    const std::string encoded = hs::EncodeRecord(rec.histogram, rec.verdict);
+    if (!hs::DecodeRecord(encoded, rec.histogram.monitor, rec.histogram.run,
+                          rec.histogram.lumisection, again)
              .ok() ||
-        again.histogram().contents_size() != rec.histogram().contents_size())
+        again.histogram.contents.size() != rec.histogram.contents.size() ||
+        again.verdict.quality != rec.verdict.quality)
       std::abort();  // what the store writes, it must read back
   } else if (decoded.message().empty()) {
     std::abort();  // a refusal says why
   }
-  histguard::v1::LabelRequest label;
-  (void)label.ParseFromArray(data, static_cast<int>(size));
+  hs::Label label;
+  const absl::Status label_decoded = hs::DecodeLabel(bytes, "fuzz/spectrum", 356001, 13, label);
+  if (label_decoded.ok()) {
+    hs::Label again;
+    if (!hs::DecodeLabel(hs::EncodeLabel(label), label.monitor, label.run, label.lumisection, again)
+             .ok() ||
+        again.good != label.good || again.comment != label.comment)
+      std::abort();
+  } else if (label_decoded.message().empty()) {
+    std::abort();
+  }
 
   auto meta = hs::ParseStoredMeta(bytes);
   if (!meta.ok() && meta.status().message().empty()) std::abort();

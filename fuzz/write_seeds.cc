@@ -16,6 +16,7 @@
 #include "fuzz/fuzz_models.h"
 #include "histguard/v1/histguard.pb.h"
 #include "models/serialize.h"
+#include "server/convert.h"
 #include "server/model_files.h"
 #include "server/store.h"
 
@@ -72,7 +73,8 @@ int main(int argc, char** argv) {
     pull->set_bin(3);
     pull->set_pull(-7.5);
     Write(corpus / "store_record" / ("record-" + std::to_string(i) + ".bin"),
-          histguard::server::EncodeRecord(histograms[i], v));
+          histguard::server::EncodeRecord(histguard::server::FromProto(histograms[i]),
+                                          *histguard::server::FromProto(v)));
     histguard::v1::Inspection legacy;
     *legacy.mutable_histogram() = histograms[i];
     *legacy.mutable_verdict() = v;
@@ -85,7 +87,9 @@ int main(int argc, char** argv) {
   label.set_lumisection(13);
   label.set_label(histguard::v1::QUALITY_BAD);
   label.set_comment("HV trip in sector 3");
-  Write(corpus / "store_record" / "label.bin", label.SerializeAsString());
+  Write(corpus / "store_record" / "legacy-label.bin", label.SerializeAsString());
+  Write(corpus / "store_record" / "label.bin",
+        histguard::server::EncodeLabel(*histguard::server::FromProto(label)));
   Write(corpus / "store_record" / "meta.json",
         R"({"shape":[64],"active_version":2,"trained_versions":2,"versions":[)"
         R"({"version":1,"created_unix_ms":1764000000000,"sample_count":500,"training_loss":0.8,)"

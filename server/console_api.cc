@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "server/convert.h"
 #include "server/metrics.h"
 
 namespace histguard::server {
@@ -154,7 +155,7 @@ std::string ContentType(const std::string& path) {
   return it == types.end() ? "application/octet-stream" : it->second;
 }
 
-std::string QualityName(v1::Quality q) { return v1::Quality_Name(q); }
+std::string QualityName(Quality q) { return v1::Quality_Name(ToProto(q)); }
 
 }  // namespace
 
@@ -336,7 +337,7 @@ HttpResponse ConsoleApi::Api(const HttpRequest& req) const {
                           {"significance", Significance(p.p_value)},
                           {"score", std::isfinite(p.score) ? p.score : 0.0},
                           {"time_unix_ms", p.time_unix_ms}};
-      if (p.label != v1::QUALITY_UNSPECIFIED) j["label"] = QualityName(p.label);
+      if (p.label) j["label"] = QualityName(*p.label);
       points.push_back(std::move(j));
     }
     nlohmann::json out = {{"monitor", get("monitor")},

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "models/stats.h"
+#include "server/convert.h"
 #include "server/meta.h"
 #include "server/retraining_policy.h"
 
@@ -49,13 +50,12 @@ absl::Status ControlService::DoListMonitors(const v1::ListMonitorsRequest& reque
                                             v1::ListMonitorsResponse* response) {
   for (const auto& m : registry_.All()) {
     if (!m->name.starts_with(request.prefix())) continue;
-    absl::MutexLock lk(&m->mu);
-    auto* s = response->add_monitors();
-    s->set_monitor(m->name);
-    s->set_model_version(m->model ? m->model->version : 0);
-    s->set_window_size(m->window.size());
-    *s->mutable_last_verdict() = m->last_verdict;
-    s->set_last_verdict_unix_ms(m->last_verdict_unix_ms);
+    MonitorStatus summary;
+    {
+      absl::MutexLock lk(&m->mu);
+      summary = m->Summary();
+    }
+    ToProto(summary, response->add_monitors());
   }
   return absl::OkStatus();
 }
@@ -64,51 +64,12 @@ absl::Status ControlService::DoGetMonitor(const v1::GetMonitorRequest& request,
                                           v1::MonitorInfo* response) {
   auto m = Find(request.monitor());
   if (!m.ok()) return m.status();
-  const Monitor& mon = **m;
-  absl::MutexLock lk(&mon.mu);
-  response->set_monitor(mon.name);
-  for (uint32_t d : mon.shape) response->add_shape(d);
-  const uint64_t active = mon.model ? mon.model->version : 0;
-  response->set_active_version(active);
-  response->set_anchor_version(mon.anchor);
-  for (const auto& v : mon.versions) {
-    auto* mv = response->add_versions();
-    mv->set_version(v.version);
-    mv->set_created_unix_ms(v.created_unix_ms);
-    mv->set_sample_count(v.sample_count);
-    mv->set_training_loss(v.train_loss);
-    mv->set_holdout_loss(v.holdout_loss);
-    mv->set_reason(v.reason);
-    mv->set_manifest_json(v.manifest);
-    mv->set_active(v.version == active);
-    mv->set_anchor(v.version == mon.anchor);
+  MonitorStatus status;
+  {
+    absl::MutexLock lk(&(*m)->mu);
+    status = (*m)->Describe();
   }
-  response->set_window_size(mon.window.size());
-  auto* th = response->mutable_thresholds();
-  th->set_warning_p(mon.thresholds.warning_p);
-  th->set_bad_p(mon.thresholds.bad_p);
-  th->set_min_entries(mon.thresholds.min_entries);
-  *response->mutable_last_verdict() = mon.last_verdict;
-  response->set_last_verdict_unix_ms(mon.last_verdict_unix_ms);
-  if (mon.pending) {
-    response->set_pending_change(mon.pending->change);
-  } else if (mon.held_change && !mon.change_rejected) {
-    response->set_pending_change(mon.held_change->where +
-                                 " (its candidate did not outlive a restart; the next training "
-                                 "that learns it holds a new one)");
-  }
-  response->set_change_rejected(mon.change_rejected);
-  response->set_nuisances(mon.last_nuisances);
-  if (mon.lasting_open()) {
-    response->set_lasting_change(mon.streak_bins);
-    response->set_lasting_lumisections(mon.flagged_streak);
-  }
-  if (mon.accepting) {
-    auto* a = response->mutable_accepting();
-    a->set_monitor(mon.name);
-    a->set_run(mon.accepted_from.first);
-    a->set_from_lumisection(mon.accepted_from.second);
-  }
+  ToProto(status, response);
   return absl::OkStatus();
 }
 
@@ -119,7 +80,7 @@ absl::Status ControlService::DoInspect(const v1::InspectRequest& request,
   const std::shared_ptr<Monitor>& m = *found;
   auto rec = store_.GetRecord(m->name, request.run(), request.lumisection());
   if (!rec.ok()) return StoreError(rec.status(), *m, request.run(), request.lumisection());
-  *response = std::move(*rec);
+  ToProto(*rec, response);
   // The expectation of the model that judged it, when that version is still at hand.
   std::shared_ptr<const models::Model> model;
   std::vector<uint32_t> shape;
@@ -130,21 +91,19 @@ absl::Status ControlService::DoInspect(const v1::InspectRequest& request,
     response->set_in_training_window(m->InWindow({request.run(), request.lumisection()}));
   }
   // The latest label a person gave it.
-  const absl::Status labels = store_.ForEachLabel(m->name, [&](const v1::LabelRequest& l) {
-    if (l.run() == request.run() && l.lumisection() == request.lumisection())
-      *response->mutable_label() = l;
+  const absl::Status labels = store_.ForEachLabel(m->name, [&](const server::Label& l) {
+    if (l.key() == rec->histogram.key()) ToProto(l, response->mutable_label());
   });
   if (!labels.ok()) {
     metrics_.StoreErrors(absl::IsDataLoss(labels) ? "corrupt" : "read").Increment();
     std::clog << "histguardd: " << m->name << ": labels: " << labels.message() << "\n";
   }
-  const uint64_t judged_by = response->verdict().model_version();
+  const uint64_t judged_by = rec->verdict.model_version;
   if (judged_by > 0 && (!model || model->version != judged_by)) {
     if (auto old = files_.Load(m->name, judged_by, shape); old.ok())
       model = std::make_shared<const models::Model>(std::move(*old));
   }
-  const auto& h = response->histogram();
-  const std::span<const double> counts(h.contents().data(), h.contents_size());
+  const std::span<const double> counts(rec->histogram.contents);
   if (model && model->bins() == counts.size() && models::Sum(counts) > 0) {
     models::Scratch scratch;
     models::Expect(*model, counts, scratch);
@@ -167,18 +126,18 @@ absl::StatusOr<ControlService::History> ControlService::DoHistory(
     absl::MutexLock lk(&(*found)->mu);
     labels = (*found)->labels;
   }
-  const absl::Status s = store_.ForEachRecord(monitor, [&](const v1::Inspection& rec) {
-    const v1::Verdict& v = rec.verdict();
-    runs.insert(v.run());
+  const absl::Status s = store_.ForEachRecord(monitor, [&](const Record& rec) {
+    const Verdict& v = rec.verdict;
+    runs.insert(v.run);
     HistoryPoint p;
-    p.lumisection = v.lumisection();
-    p.quality = v.quality();
-    p.p_value = v.p_value();
-    p.score = v.score();
-    p.time_unix_ms = rec.histogram().time_unix_ms();
-    if (auto it = labels.find({v.run(), v.lumisection()}); it != labels.end())
-      p.label = it->second ? v1::QUALITY_GOOD : v1::QUALITY_BAD;
-    all.emplace_back(v.run(), p);
+    p.lumisection = v.lumisection;
+    p.quality = v.quality;
+    p.p_value = v.p_value;
+    p.score = v.score;
+    p.time_unix_ms = rec.histogram.time_unix_ms;
+    if (auto it = labels.find(v.key()); it != labels.end())
+      p.label = it->second ? Quality::kGood : Quality::kBad;
+    all.emplace_back(v.run, p);
     return true;
   });
   if (absl::IsDataLoss(s)) {  // damaged records are skipped: the rest is shown
@@ -214,9 +173,9 @@ absl::StatusOr<ControlService::History> ControlService::DoHistory(
 }
 
 absl::Status ControlService::DoLabel(const std::string& who, const v1::LabelRequest& request) {
-  const bool good = request.label() == v1::QUALITY_GOOD;
-  if (!good && request.label() != v1::QUALITY_BAD)
-    return absl::InvalidArgumentError("a label is QUALITY_GOOD or QUALITY_BAD");
+  std::optional<server::Label> label = FromProto(request);
+  if (!label) return absl::InvalidArgumentError("a label is QUALITY_GOOD or QUALITY_BAD");
+  const bool good = label->good;
   if (request.comment().size() > kMaxComment || request.author().size() > kMaxAuthor)
     return absl::InvalidArgumentError("a label's comment holds at most " +
                                       std::to_string(kMaxComment) + " bytes and its author " +
@@ -228,42 +187,33 @@ absl::Status ControlService::DoLabel(const std::string& who, const v1::LabelRequ
   if (!rec.ok()) return StoreError(rec.status(), *m, request.run(), request.lumisection());
   // The author is who authenticated; a name the client gives counts only without
   // authentication (a local daemon), and is kept as it was given, escaped where it is logged.
-  v1::LabelRequest label = request;
-  if (auth_.enabled() || label.author().empty()) label.set_author(who);
+  if (auth_.enabled() || label->author.empty()) label->author = who;
   const nlohmann::json fields = {{"run", request.run()},
                                  {"lumisection", request.lumisection()},
                                  {"label", good ? "GOOD" : "BAD"},
                                  {"comment", request.comment()}};
   Store::Batch batch;
-  store_.PutLabel(batch, label);
+  store_.PutLabel(batch, *label);
   if (const absl::Status s = store_.Commit(batch); !s.ok()) {
     metrics_.StoreErrors("write").Increment();
-    Audit(label.author(), "label", m->name, fields, s);
+    Audit(label->author, "label", m->name, fields, s);
     return absl::UnavailableError("label not stored: " + std::string(s.message()));
   }
   Store::Batch unkept;
   {
     absl::MutexLock lk(&m->mu);
-    const HistogramKey key{request.run(), request.lumisection()};
-    m->labels[key] = good;
-    const auto& h = rec->histogram();
-    if (!good) {
-      m->RemoveFromWindow(key);
-    } else if (static_cast<size_t>(h.contents_size()) == m->bins()) {
-      const std::span<const double> counts(h.contents().data(), h.contents_size());
-      for (const HistogramKey& old : m->Admit(key, counts, config_.window_size))
-        store_.DeleteRecord(unkept, m->name, old.first, old.second);
-    }
-    m->series.window_size->Set(static_cast<double>(m->window.size()));
+    for (const HistogramKey& old :
+         m->ApplyLabel(*label, rec->histogram.contents, config_.window_size))
+      store_.DeleteRecord(unkept, m->name, old.first, old.second);
   }
   // Histograms that left the window and are no longer kept records (the label is committed).
   if (const absl::Status s = store_.Commit(unkept); !s.ok())
     std::clog << "histguardd: " << m->name << ": cannot delete old histograms: " << s.message()
               << "\n";
   metrics_.Labels(good ? "good" : "bad").Increment();
-  Audit(label.author(), "label", m->name, fields, absl::OkStatus());
+  Audit(label->author, "label", m->name, fields, absl::OkStatus());
   std::clog << "histguardd: " << m->name << " " << KeyText(request.run(), request.lumisection())
-            << " labelled " << (good ? "GOOD" : "BAD") << " by " << Printable(label.author())
+            << " labelled " << (good ? "GOOD" : "BAD") << " by " << Printable(label->author)
             << "\n";
   return absl::OkStatus();
 }
@@ -329,16 +279,7 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
       return absl::UnavailableError("rollback not recorded in the state store: " +
                                     std::string(s.message()));
     }
-    m->model = std::make_shared<const models::Model>(std::move(*model));
-    m->anchor = m->model->version;  // a person chose it
-    // As after a training: the retraining triggers count from here, so a scheduled retraining
-    // does not undo the operator's choice at once.
-    m->RestartTriggers(0);
-    m->drifting = false;
-    // The blocks' evidence was summed against the offsets of the model rolled back from: it
-    // starts again against the restored one.
-    m->lasting.Clear();
-    m->series.model_version->Set(static_cast<double>(m->model->version));
+    m->RollBackTo(std::make_shared<const models::Model>(std::move(*model)));
   }
   Audit(who, "rollback", m->name, {{"version", request.version()}}, absl::OkStatus());
   std::clog << "histguardd: " << m->name << " rolled back to v" << request.version() << " by "

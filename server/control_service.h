@@ -111,10 +111,10 @@ class ControlService final : public v1::Control::CallbackService {
   // A monitor's stored verdicts of one run (default: its newest), for the console's history.
   struct HistoryPoint {
     uint64_t lumisection = 0;
-    v1::Quality quality = v1::QUALITY_UNSPECIFIED;
+    Quality quality = Quality::kRejected;
     double p_value = 1, score = 0;
     int64_t time_unix_ms = 0;
-    v1::Quality label = v1::QUALITY_UNSPECIFIED;  // a person's GOOD or BAD, if any
+    std::optional<Quality> label;  // a person's GOOD or BAD, if any
   };
   struct History {
     uint64_t run = 0;

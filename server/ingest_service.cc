@@ -3,6 +3,7 @@
 #include <deque>
 #include <memory>
 #include <vector>
+#include "server/convert.h"
 #include "server/locks.h"
 
 #include <grpcpp/support/proto_buffer_reader.h>
@@ -88,7 +89,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     slot->bytes = slot->in.Length();
     service_.budget_.Take(slot->bytes);
     metrics_.inflight_bytes.Set(static_cast<double>(service_.budget_.used()));
-    if (!grpc::SerializationTraits<v1::Histogram>::Deserialize(&slot->in, &slot->histogram).ok()) {
+    if (!grpc::SerializationTraits<v1::Histogram>::Deserialize(&slot->in, &slot->wire).ok()) {
       reads_done_ = true;
       end_status_ = grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
@@ -108,8 +109,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     lk.Release();
 
     metrics_.received.Increment();
-    if (auto why = Validate(s->histogram, config_.max_bins)) {
-      queue_.Reject(s->histogram, *why, s->verdict);
+    s->verdict = VerdictFor(s->wire);
+    if (auto why = Validate(s->wire, config_.max_bins)) {
+      queue_.Reject(*why, s->verdict);
       MarkReady(s);
     } else if (service_.health_.disk_full()) {
       metrics_.Rejected("disk_full").Increment();
@@ -117,7 +119,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
                                   service_.health_.disk_full_reason() + ": " + NotTaken(s->index)));
       return;
     } else {
-      service_.runs_.Seen(s->histogram.run());
+      s->histogram = FromProto(s->wire);
+      s->wire = v1::Histogram();  // one copy in flight, not two
+      service_.runs_.Seen(s->histogram.run);
       Hold();
       ScoreJob job;
       job.items.push_back({&s->histogram, &s->verdict, Clock::now()});
@@ -134,7 +138,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       };
       if (!queue_.Enqueue(std::move(job), /*force=*/true)) {
         // Only when the daemon is stopping: answer rather than drop.
-        queue_.Reject(s->histogram, {"queue_full", "daemon is shutting down"}, s->verdict);
+        queue_.Reject({"queue_full", "daemon is shutting down"}, s->verdict);
         MarkReady(s);
         Release();
       }
@@ -179,8 +183,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
  private:
   struct Slot {
     grpc::ByteBuffer in, out;
-    v1::Histogram histogram;
-    v1::Verdict verdict;
+    v1::Histogram wire;  // as read, until it is validated
+    Histogram histogram;
+    Verdict verdict;
     bool ready = false;
     bool dropped = false;  // the call ends before this one is answered
     size_t index = 0;      // 1 for the stream's first message
@@ -265,7 +270,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         writing_ = true;
         Slot& s = *slots_.front();
         bool own = false;
-        (void)grpc::SerializationTraits<v1::Verdict>::Serialize(s.verdict, &s.out, &own);
+        v1::Verdict answer;
+        ToProto(s.verdict, &answer);
+        (void)grpc::SerializationTraits<v1::Verdict>::Serialize(answer, &s.out, &own);
         to_write = &s.out;
       } else if (slots_.empty() && (reads_done_ || drained_)) {
         finished_ = finish = true;
@@ -370,27 +377,39 @@ grpc::ServerUnaryReactor* IngestService::Submit(grpc::CallbackServerContext* con
   metrics_.inflight_bytes.Set(static_cast<double>(budget_.used()));
   metrics_.received.Increment(n);
   const auto now = Clock::now();
+  // The batch's histograms and verdicts, until the verdicts are answered.
+  struct Batch {
+    std::vector<Histogram> histograms;
+    std::vector<Verdict> verdicts;
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->histograms.reserve(n);  // the queue holds pointers into both
+  batch->verdicts.reserve(n);
   ScoreJob job;
   job.items.reserve(n);
-  response->mutable_verdicts()->Reserve(n);
-  for (int i = 0; i < n; ++i) response->add_verdicts();
   for (int i = 0; i < n; ++i) {
-    const auto& h = request->histograms(i);
-    auto* v = response->mutable_verdicts(i);
+    const v1::Histogram& h = request->histograms(i);
+    Verdict& v = batch->verdicts.emplace_back(VerdictFor(h));
     if (auto why = Validate(h, config_.max_bins)) {
-      queue_.Reject(h, *why, *v);
+      queue_.Reject(*why, v);
     } else {
       runs_.Seen(h.run());
-      job.items.push_back({&h, v, now});
+      job.items.push_back({&batch->histograms.emplace_back(FromProto(h)), &v, now});
     }
   }
+  const auto answer = [batch, response] {
+    response->mutable_verdicts()->Reserve(static_cast<int>(batch->verdicts.size()));
+    for (const Verdict& v : batch->verdicts) ToProto(v, response->add_verdicts());
+  };
   if (job.items.empty()) {
     GiveBack(bytes);
+    answer();
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  job.done = [this, reactor, bytes](const absl::Status& stored) {
+  job.done = [this, reactor, bytes, answer](const absl::Status& stored) {
     GiveBack(bytes);
+    answer();
     reactor->Finish(stored.ok()
                         ? grpc::Status::OK
                         : grpc::Status(grpc::StatusCode::UNAVAILABLE,

@@ -163,7 +163,9 @@ nlohmann::json LastingJson(const Monitor& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu)
     low_length.push_back(sums.low_length[i]);
   }
   return {{"model_version", m.model->version},
-          {"as_of", {m.last_verdict.run(), m.last_verdict.lumisection()}},
+          {"as_of",
+           {m.last_verdict ? m.last_verdict->run : 0,
+            m.last_verdict ? m.last_verdict->lumisection : 0}},
           {"blocks", sums.high.size()},
           {"index", index},
           {"high", high},

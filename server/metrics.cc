@@ -169,7 +169,7 @@ Metrics::Metrics(double stale_seconds)
                            .Register(*registry_)),
       stale_seconds_(stale_seconds) {
   const char* q[] = {"good", "warning", "bad", "learning", "low_statistics", "rejected"};
-  for (int i = 0; i < 6; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
+  for (int i = 0; i < kQualities; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
   for (const auto& r : RejectionReasons()) rejected_family_.Add({{"reason", r}});
   for (const char* r : {"accepted", "rejected", "held", "failed"})
     training_runs_family_.Add({{"result", r}});

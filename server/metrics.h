@@ -13,11 +13,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include "server/domain.h"
 #include "server/locks.h"
 
 namespace histguard::server {
-
-enum class QualityLabel { kGood, kWarning, kBad, kLearning, kLowStatistics, kRejected };
 
 // -log10 p, as exported: 3 is p = 1e-3; capped at 300 (p = 0 included).
 double Significance(double p);
@@ -70,7 +69,7 @@ class Metrics {
 
   prometheus::Counter& received;
   prometheus::Counter& Rejected(const std::string& reason);
-  prometheus::Counter& Verdicts(QualityLabel q) { return *verdicts_[static_cast<int>(q)]; }
+  prometheus::Counter& Verdicts(Quality q) { return *verdicts_[static_cast<int>(q)]; }
   prometheus::Histogram& latency;
   prometheus::Histogram& batch_size;
   prometheus::Gauge& queue_depth;
@@ -107,7 +106,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& pending_family_;
   prometheus::Family<prometheus::Gauge>& nuisance_family_;
   const double stale_seconds_;
-  prometheus::Counter* verdicts_[6];
+  prometheus::Counter* verdicts_[kQualities];
   absl::Mutex series_mu_;
   std::map<std::string, std::pair<int, MonitorSeries>> series_ ABSL_GUARDED_BY(series_mu_);
 };

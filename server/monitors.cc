@@ -87,13 +87,102 @@ void Monitor::RestartTriggers(uint64_t still_new) {
   last_trained = std::chrono::steady_clock::now();
 }
 
-bool Monitor::Admits(const HistogramKey& k, v1::Quality quality) const {
+std::vector<HistogramKey> Monitor::ApplyLabel(const Label& label, std::span<const double> counts,
+                                              size_t capacity) {
+  const HistogramKey key = label.key();
+  labels[key] = label.good;
+  std::vector<HistogramKey> dropped;
+  if (!label.good)
+    window.Erase(key);
+  else if (counts.size() == bins())
+    dropped = Admit(key, counts, capacity);
+  series.window_size->Set(static_cast<double>(window.size()));
+  return dropped;
+}
+
+bool Monitor::Install(std::shared_ptr<const models::Model> installed, std::vector<VersionInfo> kept,
+                      uint64_t new_anchor, const Candidate& c, bool approved, bool drifting_on,
+                      uint64_t target) {
+  model = std::move(installed);
+  versions = std::move(kept);
+  anchor = new_anchor;
+  RestartTriggers(approved ? 0 : new_since_train - std::min(new_since_train, c.new_at_snapshot));
+  drifting = drifting_on;
+  last_training_error.clear();
+  last_nuisances = c.nuisances;
+  bool vigilance_changed = false;
+  // The new normal an operator accepted is learned: flagged histograms stay out again.
+  if (accepting && accepted_in_training >= accept_target) {
+    accepting = false;
+    vigilance_changed = true;
+  }
+  // An approved change is the new normal from the data that showed it on, learned as an accepted
+  // one (the candidate saw only part of it). (A model trained while a change is held learned none
+  // only because flagged histograms stayed out: the hold goes when the change does.)
+  if (approved) {
+    AcceptFrom(c.change_from, target);
+    vigilance_changed = true;
+  }
+  series.model_version->Set(static_cast<double>(model->version));
+  for (const VersionInfo& v : versions)
+    if (v.version == model->version)
+      series.last_trained_time->Set(static_cast<double>(v.created_unix_ms) / 1000.0);
+  return vigilance_changed;
+}
+
+void Monitor::RollBackTo(std::shared_ptr<const models::Model> restored) {
+  model = std::move(restored);
+  anchor = model->version;
+  RestartTriggers(0);
+  drifting = false;
+  // The blocks' evidence was summed against the offsets of the model rolled back from: it starts
+  // again against the restored one.
+  lasting.Clear();
+  series.model_version->Set(static_cast<double>(model->version));
+}
+
+bool Monitor::Admits(const HistogramKey& k, Quality quality) const {
   const auto it = labels.find(k);
   if (it != labels.end()) return it->second;
-  if (quality == v1::QUALITY_REJECTED || quality == v1::QUALITY_LOW_STATISTICS) return false;
+  if (quality == Quality::kRejected || quality == Quality::kLowStatistics) return false;
   if (accepting && k >= accepted_from) return true;
-  if (held_change) return quality == v1::QUALITY_GOOD || quality == v1::QUALITY_LEARNING;
-  return quality != v1::QUALITY_BAD;
+  if (held_change) return quality == Quality::kGood || quality == Quality::kLearning;
+  return quality != Quality::kBad;
+}
+
+MonitorStatus Monitor::Summary() const {
+  MonitorStatus s;
+  s.monitor = name;
+  s.active_version = model ? model->version : 0;
+  s.window_size = window.size();
+  s.last_verdict = last_verdict;
+  s.last_verdict_unix_ms = last_verdict_unix_ms;
+  return s;
+}
+
+MonitorStatus Monitor::Describe() const {
+  MonitorStatus s = Summary();
+  s.shape = shape;
+  s.anchor_version = anchor;
+  s.versions = versions;
+  s.warning_p = thresholds.warning_p;
+  s.bad_p = thresholds.bad_p;
+  s.min_entries = thresholds.min_entries;
+  if (lasting_open()) {
+    s.lasting_change = streak_bins;
+    s.lasting_lumisections = flagged_streak;
+  }
+  if (accepting) s.accepting_from = accepted_from;
+  if (pending) {
+    s.pending_change = pending->change;
+  } else if (held_change && !change_rejected) {
+    s.pending_change = held_change->where +
+                       " (its candidate did not outlive a restart; the next training that "
+                       "learns it holds a new one)";
+  }
+  s.change_rejected = change_rejected;
+  s.nuisances = last_nuisances;
+  return s;
 }
 
 std::shared_ptr<Monitor> MonitorRegistry::FindOrCreate(const std::string& name, Rejection* why) {

@@ -24,18 +24,16 @@
 #include <utility>
 #include <vector>
 
-#include "histguard/v1/histguard.pb.h"
 #include "models/axis_nuisances.h"
 #include "models/model.h"
 #include "server/change_check.h"
 #include "server/config.h"
+#include "server/domain.h"
 #include "server/locks.h"
 #include "server/metrics.h"
 #include "server/validation.h"
 
 namespace histguard::server {
-
-using HistogramKey = std::pair<uint64_t, uint64_t>;  // (run, lumisection)
 
 // Histogram keys in (run, lumisection) order, for a monitor's window and stored records. Keys
 // nearly always arrive in order, so an insert is an append; membership is a binary search.
@@ -60,17 +58,6 @@ class SortedKeys {
 
  private:
   std::deque<HistogramKey> keys_;
-};
-
-// One kept model version, as its manifest describes it.
-struct VersionInfo {
-  uint64_t version = 0;
-  int64_t created_unix_ms = 0;
-  uint64_t sample_count = 0;
-  double train_loss = 0, holdout_loss = 0;
-  std::string reason;
-  HistogramKey first{}, last{};  // training window range
-  std::string manifest;          // the JSON as stored
 };
 
 // A trained model that passed validation and is not (yet) the active one.
@@ -189,9 +176,10 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
       mu) = {};  // gain, shift, tilt; made with the first fit
   std::string last_nuisances
       ABSL_GUARDED_BY(mu);  // of the active model against the data it replaced
-  v1::Verdict last_verdict ABSL_GUARDED_BY(mu);
-  int64_t last_verdict_unix_ms ABSL_GUARDED_BY(mu) =
-      0;  // when it was given; 0: none since start-up
+  // The last verdict given (or, after a restart, the newest stored), and when it was given (0:
+  // none since start-up).
+  std::optional<Verdict> last_verdict ABSL_GUARDED_BY(mu);
+  int64_t last_verdict_unix_ms ABSL_GUARDED_BY(mu) = 0;
   // When the monitor last received a histogram (its restore, for a restored one).
   std::chrono::steady_clock::time_point last_seen ABSL_GUARDED_BY(mu) =
       std::chrono::steady_clock::now();
@@ -204,6 +192,20 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // A model was put in place (trained, approved, rolled back to): the retraining triggers count
   // from here. `still_new` of the admitted histograms are newer than what it learned from.
   void RestartTriggers(uint64_t still_new) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Puts `c`'s model (numbered in `kept`, the versions kept with it) in place, with `anchor` the
+  // version a person chose last. A trained one restarts the triggers from the histograms it did
+  // not see; an `approved` one makes its change the new normal from where it began (learned from
+  // `accept_target` histograms). `drifting`: the drift is likely going on (KeepsDrifting).
+  // Returns whether what the monitor holds or accepts changed (its meta record is to be saved).
+  // The caller has recorded the new version in the store.
+  bool Install(std::shared_ptr<const models::Model> installed, std::vector<VersionInfo> kept,
+               uint64_t anchor, const Candidate& c, bool approved, bool drifting,
+               uint64_t accept_target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // An operator rolled back to `restored`, a kept version: it is the anchor, and the retraining
+  // triggers count from here, so a scheduled retraining does not undo the choice at once. The
+  // caller has recorded it in the store.
+  void RollBackTo(std::shared_ptr<const models::Model> restored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Window operations.
   bool InWindow(const HistogramKey& k) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -218,16 +220,22 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   std::vector<HistogramKey> Admit(const HistogramKey& k, std::span<const double> counts,
                                   size_t capacity, bool counted = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void RemoveFromWindow(const HistogramKey& k) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    window.Erase(k);
-  }
+  // A person's label of a stored histogram with these `counts`: GOOD takes it into the window
+  // (returning what leaves it, as Admit), BAD takes it out; from now on it decides whether the
+  // histogram belongs there (Admits).
+  std::vector<HistogramKey> ApplyLabel(const Label& label, std::span<const double> counts,
+                                       size_t capacity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // What the monitor reports of itself (GetMonitor); its Summary has only the name, active
+  // version, window size and last verdict (ListMonitors).
+  MonitorStatus Describe() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  MonitorStatus Summary() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Bins of this monitor's histograms (0 before the first one).
   size_t bins() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Whether a histogram with this key and verdict belongs in the training window: a person's
   // label decides; then an accepted new normal (everything from it on); while a localised change
   // is held or was rejected, only what was judged GOOD (so neither the change nor its warnings
   // are learned); otherwise everything not judged BAD.
-  bool Admits(const HistogramKey& k, v1::Quality quality) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool Admits(const HistogramKey& k, Quality quality) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 };
 
 // The versions to delete when `kept` (ascending, the one being installed last) holds more than

@@ -36,9 +36,7 @@ void RestoreAxis(const ModelFiles& files, const std::optional<StoredAxisCourse>&
 // caller holds its mutex.
 void RestoreLasting(const std::optional<StoredLasting>& lasting, Monitor& m, RestoreReport& report)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
-  if (!lasting ||
-      lasting->as_of != HistogramKey{m.last_verdict.run(), m.last_verdict.lumisection()})
-    return;
+  if (!lasting || !m.last_verdict || lasting->as_of != m.last_verdict->key()) return;
   m.flagged_streak = lasting->flagged_streak;
   m.streak_bins = lasting->streak_bins;
   if (m.lasting_open()) m.series.lasting_change->Set(static_cast<double>(m.flagged_streak));
@@ -150,29 +148,26 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       if (m->model) RestoreAxis(files, axis_course, *m, report);
     }
     RestoreHeldCandidate(files, std::move(held_candidate), *m, report);
-    noted(store.ForEachLabel(
-        name, [&m](const v1::LabelRequest& label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu) {
-          m->labels[{label.run(), label.lumisection()}] = label.label() == v1::QUALITY_GOOD;
-        }));
+    noted(store.ForEachLabel(name, [&m](const Label& label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu) {
+      m->labels[label.key()] = label.good;
+    }));
 
     HistogramKey trained_until{0, 0};
     for (const auto& v : m->versions)
       if (m->model && v.version == m->model->version) trained_until = v.last;
-    noted(store.ForEachRecord(
-        name, [&](const v1::Inspection& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu) {
-          const auto& h = rec.histogram();
-          const HistogramKey key{h.run(), h.lumisection()};
-          ++report.histograms;
-          m->records.Insert(key);
-          m->last_verdict = rec.verdict();
-          const auto q = rec.verdict().quality();
-          if (q == v1::QUALITY_REJECTED || q == v1::QUALITY_LOW_STATISTICS) return true;
-          if (!m->Admits(key, q)) return true;
-          // Every stored record is a kept one here: nothing leaves the store.
-          const std::span<const double> counts(h.contents().data(), h.contents_size());
-          m->Admit(key, counts, config.window_size, /*counted=*/m->model && key > trained_until);
-          return true;
-        }));
+    noted(store.ForEachRecord(name, [&](const Record& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu) {
+      const HistogramKey key = rec.histogram.key();
+      ++report.histograms;
+      m->records.Insert(key);
+      m->last_verdict = rec.verdict;
+      const Quality q = rec.verdict.quality;
+      if (q == Quality::kRejected || q == Quality::kLowStatistics) return true;
+      if (!m->Admits(key, q)) return true;
+      // Every stored record is a kept one here: nothing leaves the store.
+      m->Admit(key, rec.histogram.contents, config.window_size,
+               /*counted=*/m->model && key > trained_until);
+      return true;
+    }));
     m->series.window_size->Set(static_cast<double>(m->window.size()));
     RestoreLasting(lasting, *m, report);
     if (m->model) {

@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "histguard/v1/histguard.pb.h"
 #include "server/config.h"
+#include "server/domain.h"
 #include "server/locks.h"
 #include "server/metrics.h"
 #include "server/scorer.h"
@@ -32,8 +32,8 @@
 namespace histguard::server {
 
 struct ScoreItem {
-  const v1::Histogram* histogram;
-  v1::Verdict* verdict;
+  const Histogram* histogram;
+  Verdict* verdict;  // arrives naming its histogram (VerdictFor)
   std::chrono::steady_clock::time_point received;
 };
 
@@ -58,9 +58,7 @@ class ScoreQueue {
   void Stop();
 
   // Answers a histogram that is not queued (invalid, or refused): REJECTED, counted as such.
-  void Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v) {
-    scorer_.Reject(h, why, v);
-  }
+  void Reject(const Rejection& why, Verdict& v) { scorer_.Reject(why, v); }
 
  private:
   void Run();

@@ -21,33 +21,18 @@ std::string ShapeText(const std::vector<uint32_t>& s) {
   return t + "]";
 }
 
-void SetTopBins(const std::vector<models::BinPull>& top, v1::Verdict& v) {
-  for (const auto& b : top) {
-    auto* tb = v.add_top_bins();
-    tb->set_bin(b.bin);
-    tb->set_pull(b.pull);
-  }
-}
-
-QualityLabel Judge(double p, const ThresholdRule& th, v1::Verdict& v) {
-  if (p < th.bad_p) {
-    v.set_quality(v1::QUALITY_BAD);
-    return QualityLabel::kBad;
-  }
-  if (p < th.warning_p) {
-    v.set_quality(v1::QUALITY_WARNING);
-    return QualityLabel::kWarning;
-  }
-  v.set_quality(v1::QUALITY_GOOD);
-  return QualityLabel::kGood;
+Quality Judge(double p, const ThresholdRule& th) {
+  if (p < th.bad_p) return Quality::kBad;
+  if (p < th.warning_p) return Quality::kWarning;
+  return Quality::kGood;
 }
 
 // Bins a verdict names most deviating, as ROOT numbers them (from 1): "bins 43, 44, 47" (1D),
 // "bins (7,12), (8,12)" (2D).
-std::string TopBinsText(const v1::Verdict& v, const std::vector<uint32_t>& shape) {
-  std::string t = v.top_bins_size() == 1 ? "bin " : "bins ";
-  for (int i = 0; i < v.top_bins_size() && i < 3; ++i) {
-    const uint32_t b = v.top_bins(i).bin();
+std::string TopBinsText(const Verdict& v, const std::vector<uint32_t>& shape) {
+  std::string t = v.top_bins.size() == 1 ? "bin " : "bins ";
+  for (size_t i = 0; i < v.top_bins.size() && i < 3; ++i) {
+    const uint32_t b = v.top_bins[i].bin;
     if (i) t += ", ";
     if (shape.size() == 2 && shape[1] > 0)
       t += "(" + std::to_string(b / shape[1] + 1) + "," + std::to_string(b % shape[1] + 1) + ")";
@@ -86,16 +71,16 @@ std::string LastingText(const models::LastingRegions::Finding& f,
 
 // Follows the monitor's run of flagged verdicts (see Monitor::flagged_streak) and says so in the
 // detail once it is a lasting change. Caller holds m.mu.
-void FollowStreak(Monitor& m, bool flagged, const std::string& where, v1::Verdict& v)
+void FollowStreak(Monitor& m, bool flagged, const std::string& where, Verdict& v)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (!flagged || m.accepting) {
     m.flagged_streak = 0;
     m.series.lasting_change->Set(0);
     if (m.accepting)
-      v.set_detail("accepted as the new normal from run " + std::to_string(m.accepted_from.first) +
-                   " lumisection " + std::to_string(m.accepted_from.second) + ": learning it (" +
-                   std::to_string(std::min(m.accepted_admitted, m.accept_target)) + " of " +
-                   std::to_string(m.accept_target) + " histograms)");
+      v.detail = "accepted as the new normal from run " + std::to_string(m.accepted_from.first) +
+                 " lumisection " + std::to_string(m.accepted_from.second) + ": learning it (" +
+                 std::to_string(std::min(m.accepted_admitted, m.accept_target)) + " of " +
+                 std::to_string(m.accept_target) + " histograms)";
     return;
   }
   if (m.flagged_streak++ == 0) m.streak_bins = where;
@@ -118,7 +103,7 @@ void FollowStreak(Monitor& m, bool flagged, const std::string& where, v1::Verdic
               " --run R --from LS makes it the "
               "new normal)";
   }
-  if (!detail.empty()) v.set_detail(detail);
+  if (!detail.empty()) v.detail = detail;
 }
 
 // "gain jumped +5.1% from its course over the last lumisections (now 1.074)", or the shift's
@@ -140,8 +125,8 @@ std::string JumpText(const models::AxisCourse::Finding& f) {
 // reports them in the verdict and the monitor's gauges. Caller holds m.mu.
 models::AxisCourse::Finding FollowAxis(Monitor& m,
                                        const std::shared_ptr<const models::Model>& model,
-                                       const v1::Histogram& h, std::span<const double> counts,
-                                       Metrics& metrics, v1::Verdict& v)
+                                       const Histogram& h, std::span<const double> counts,
+                                       Metrics& metrics, Verdict& v)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (m.nuisances == 0 || model->axis_reference.empty()) return {};
   // The reference: the anchor's once it is active (after an approval, an accepted new normal, a
@@ -159,18 +144,15 @@ models::AxisCourse::Finding FollowAxis(Monitor& m,
     start.tilt = m.axis_course.tilt();
   }
   const models::AxisFit fit =
-      models::FitAxis(m.axis_model->axis_reference, counts, h.x_axis().low(), h.x_axis().high(),
-                      start, m.nuisances);
+      models::FitAxis(m.axis_model->axis_reference, counts, h.x_axis ? h.x_axis->low : 0,
+                      h.x_axis ? h.x_axis->high : 0, start, m.nuisances);
   if (!fit.valid) return {};
   const double value[3] = {fit.gain, fit.shift_bins, fit.tilt};
   const double error[3] = {fit.gain_error, fit.shift_error, fit.tilt_error};
   static const char* const kNames[3] = {"gain", "shift", "tilt"};
   for (int k = 0; k < 3; ++k) {
     if (!(m.nuisances & (1u << k))) continue;
-    v1::Nuisance* n = v.add_nuisances();
-    n->set_name(kNames[k]);
-    n->set_value(value[k]);
-    n->set_error(error[k]);
+    v.nuisances.push_back({kNames[k], value[k], error[k]});
     if (!m.nuisance_gauges[k]) m.nuisance_gauges[k] = metrics.Nuisance(m.name, k);
     if (m.nuisance_gauges[k]) m.nuisance_gauges[k]->Set(value[k]);
   }
@@ -187,15 +169,12 @@ Scorer::Scorer(const Config& config, Metrics& metrics, MonitorRegistry& registry
                TrainingScheduler& training, Store& store)
     : config_(config), metrics_(metrics), registry_(registry), training_(training), store_(store) {}
 
-void Scorer::Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v) {
-  v.set_monitor(h.monitor().substr(0, kMaxMonitorName));
-  v.set_run(h.run());
-  v.set_lumisection(h.lumisection());
-  v.set_quality(v1::QUALITY_REJECTED);
-  v.set_p_value(1);
-  v.set_detail(why.detail);
+void Scorer::Reject(const Rejection& why, Verdict& v) {
+  v.quality = Quality::kRejected;
+  v.p_value = 1;
+  v.detail = why.detail;
   metrics_.Rejected(why.reason).Increment();
-  metrics_.Verdicts(QualityLabel::kRejected).Increment();
+  metrics_.Verdicts(Quality::kRejected).Increment();
 }
 
 void Scorer::StartTrainings(ScoredWrites& out) {
@@ -227,38 +206,39 @@ void Scorer::MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out) {
     out.trainings.emplace_back(m.shared_from_this(), reason);
 }
 
-void Scorer::ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
-                      ScoredWrites& out) {
+void Scorer::ScoreOne(const Histogram& h, Verdict& v, models::Scratch& scratch, ScoredWrites& out) {
   // A failure confined to one histogram answers that histogram with an error and leaves the
   // rest of its batch, and the daemon, unharmed.
   try {
     ScoreValidated(h, v, scratch, out);
   } catch (const std::exception& e) {
-    v.Clear();
-    std::clog << "histguardd: scoring " << h.monitor() << " run " << h.run() << " ls "
-              << h.lumisection() << " failed: " << e.what() << "\n";
-    Reject(h,
-           {"scoring_error",
+    v = Verdict();  // nothing of the failed attempt is said
+    v.monitor = h.monitor;
+    v.run = h.run;
+    v.lumisection = h.lumisection;
+    std::clog << "histguardd: scoring " << h.monitor << " run " << h.run << " ls " << h.lumisection
+              << " failed: " << e.what() << "\n";
+    Reject({"scoring_error",
             std::string("could not be scored (") + e.what() + "); the histogram was not stored"},
            v);
   }
 }
 
-void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
+void Scorer::ScoreValidated(const Histogram& h, Verdict& v, models::Scratch& scratch,
                             ScoredWrites& out) {
-  v.set_monitor(h.monitor());
-  v.set_run(h.run());
-  v.set_lumisection(h.lumisection());
-  const HistogramKey key{h.run(), h.lumisection()};
+  v.monitor = h.monitor;
+  v.run = h.run;
+  v.lumisection = h.lumisection;
+  const HistogramKey key = h.key();
   Rejection why;  // filled by whatever refuses the histogram
   // A monitor forgotten between the lookup and the lock: its name belongs to a new one now.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    const std::shared_ptr<Monitor> held = registry_.FindOrCreate(h.monitor(), &why);
+    const std::shared_ptr<Monitor> held = registry_.FindOrCreate(h.monitor, &why);
     if (!held) break;
     Monitor& m = *held;
     absl::ReleasableMutexLock lk(&m.mu);
     if (m.forgotten) continue;
-    const std::optional<QualityLabel> label = ScoreLocked(m, h, key, scratch, out, v, why);
+    const std::optional<Quality> label = ScoreLocked(m, h, key, scratch, out, v, why);
     if (!label) break;
     const double now = UnixNow();
     const bool keep = KeepVerdictLocked(m, key, now, out.writes, v);
@@ -267,16 +247,16 @@ void Scorer::ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scra
     return CountVerdict(m, *label, now);
   }
   if (why.reason.empty())
-    why = {"scoring_error", "monitor '" + h.monitor() + "' is being forgotten; send again"};
-  Reject(h, why, v);
+    why = {"scoring_error", "monitor '" + h.monitor + "' is being forgotten; send again"};
+  Reject(why, v);
 }
 
-std::optional<QualityLabel> Scorer::ScoreLocked(Monitor& m, const v1::Histogram& h,
-                                                const HistogramKey& key, models::Scratch& scratch,
-                                                ScoredWrites& out, v1::Verdict& v, Rejection& why) {
-  const std::span<const double> counts(h.contents().data(), h.contents_size());
+std::optional<Quality> Scorer::ScoreLocked(Monitor& m, const Histogram& h, const HistogramKey& key,
+                                           models::Scratch& scratch, ScoredWrites& out, Verdict& v,
+                                           Rejection& why) {
+  const std::span<const double> counts(h.contents);
   const double total = models::Sum(counts);
-  const std::vector<uint32_t> shape(h.shape().begin(), h.shape().end());
+  const std::vector<uint32_t>& shape = h.shape;
   m.last_seen = std::chrono::steady_clock::now();
   if (m.shape.empty()) m.shape = shape;
   if (!m.meta_saved) {
@@ -289,15 +269,15 @@ std::optional<QualityLabel> Scorer::ScoreLocked(Monitor& m, const v1::Histogram&
                                   "' has been learning"};
     return std::nullopt;
   }
-  v.set_model_version(m.model ? m.model->version : 0);
+  v.model_version = m.model ? m.model->version : 0;
   if (total < m.thresholds.min_entries) {
-    v.set_quality(v1::QUALITY_LOW_STATISTICS);
-    v.set_p_value(1);
-    v.set_detail(std::to_string(static_cast<long long>(total)) +
-                 " entries in range, below min_entries " +
-                 std::to_string(static_cast<long long>(m.thresholds.min_entries)));
+    v.quality = Quality::kLowStatistics;
+    v.p_value = 1;
+    v.detail = std::to_string(static_cast<long long>(total)) +
+               " entries in range, below min_entries " +
+               std::to_string(static_cast<long long>(m.thresholds.min_entries));
     m.series.significance->Set(0);
-    return QualityLabel::kLowStatistics;
+    return Quality::kLowStatistics;
   }
   if (m.model) return ScoreWithModel(m, h, key, scratch, out, v);
   return ScoreWhileLearning(m, counts, total, key, out, v);
@@ -330,9 +310,8 @@ double TestHeldChange(Monitor& m, std::span<const double> counts, double p, std:
 // `decides` as CombineShares gives it. Returns the detail and sets `where` (the streak's start).
 std::string DescribeFlag(const Monitor& m, const models::Score& s,
                          const models::LastingRegions::Finding& lasting,
-                         const models::AxisCourse::Finding& jump, size_t decides,
-                         const v1::Verdict& v, std::string& where)
-    ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
+                         const models::AxisCourse::Finding& jump, size_t decides, const Verdict& v,
+                         std::string& where) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   if (decides == 1) {
     where = BinsText(lasting.region, m.shape);
     return LastingText(lasting, m.shape);
@@ -350,15 +329,15 @@ std::string DescribeFlag(const Monitor& m, const models::Score& s,
   return "";
 }
 
-void Prepend(const std::string& text, v1::Verdict& v) {
-  if (!text.empty()) v.set_detail(text + (v.detail().empty() ? "" : "; " + v.detail()));
+void Prepend(const std::string& text, Verdict& v) {
+  if (!text.empty()) v.detail = text + (v.detail.empty() ? "" : "; " + v.detail);
 }
 
 }  // namespace
 
-QualityLabel Scorer::ScoreWithModel(Monitor& m, const v1::Histogram& h, const HistogramKey& key,
-                                    models::Scratch& scratch, ScoredWrites& out, v1::Verdict& v) {
-  const std::span<const double> counts(h.contents().data(), h.contents_size());
+Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKey& key,
+                               models::Scratch& scratch, ScoredWrites& out, Verdict& v) {
+  const std::span<const double> counts(h.contents);
   std::shared_ptr<const models::Model> model = m.model;
   // The snapshot is immutable: score without holding the monitor.
   const models::Score s = Unlocked(m.mu, [&] {
@@ -366,8 +345,8 @@ QualityLabel Scorer::ScoreWithModel(Monitor& m, const v1::Histogram& h, const Hi
     // NaN compares false against every threshold and would read as GOOD.
     if (!(s.p_value >= 0 && s.p_value <= 1))
       throw std::runtime_error("the model gave no p-value for this histogram");
-    v.set_score(s.deviance);
-    SetTopBins(s.top_bins, v);
+    v.score = s.deviance;
+    v.top_bins = s.top_bins;
     m.series.score->Set(s.deviance);
     return s;
   });
@@ -392,10 +371,10 @@ QualityLabel Scorer::ScoreWithModel(Monitor& m, const v1::Histogram& h, const Hi
     m.series.pending_change->Set(0);
     store_.PutMeta(out.writes, m.name, MetaJson(m));
   }
-  v.set_p_value(p);
-  const QualityLabel label = Judge(p, m.thresholds, v);
+  v.p_value = p;
+  const Quality label = v.quality = Judge(p, m.thresholds);
   m.series.significance->Set(Significance(p));
-  const bool flagged = label == QualityLabel::kWarning || label == QualityLabel::kBad;
+  const bool flagged = label == Quality::kWarning || label == Quality::kBad;
   std::string where;
   const std::string region_detail =
       flagged ? DescribeFlag(m, s, lasting, jump, decides, v, where) : "";
@@ -406,32 +385,31 @@ QualityLabel Scorer::ScoreWithModel(Monitor& m, const v1::Histogram& h, const Hi
   if (flagged && decides != 2 && jump.tested &&
       jump.p_value < models::kJumpShare * m.thresholds.warning_p)
     Prepend(JumpText(jump), v);
-  if (m.Admits(key, v.quality())) AdmitLocked(m, key, counts, out.writes);
+  if (m.Admits(key, v.quality)) AdmitLocked(m, key, counts, out.writes);
   if (m.model && m.model->version == model->version) MaybeRetrainLocked(m, p, out);
   return label;
 }
 
-QualityLabel Scorer::ScoreWhileLearning(Monitor& m, std::span<const double> counts, double total,
-                                        const HistogramKey& key, ScoredWrites& out,
-                                        v1::Verdict& v) {
+Quality Scorer::ScoreWhileLearning(Monitor& m, std::span<const double> counts, double total,
+                                   const HistogramKey& key, ScoredWrites& out, Verdict& v) {
   // The classical test against the mean shape of what was collected so far.
   const size_t have = m.window.size();
   if (have >= kLearningChi2From) {
     const auto chi2 = models::Chi2AgainstShape(counts, m.shape_sum);
-    v.set_score(chi2.chi2_per_ndf);
-    v.set_p_value(chi2.p_value);
+    v.score = chi2.chi2_per_ndf;
+    v.p_value = chi2.p_value;
     // Expected counts: the mean shape (shape_sum holds one unit per collected histogram).
     double collected = 0;
     for (double x : m.shape_sum) collected += x;
     std::vector<double> mu(m.shape_sum);
     for (double& x : mu) x *= total / collected;
-    SetTopBins(models::TopPulls(counts, mu, models::kTopBins), v);
+    v.top_bins = models::TopPulls(counts, mu, models::kTopBins);
     m.series.score->Set(chi2.chi2_per_ndf);
   } else {
-    v.set_p_value(1);
+    v.p_value = 1;
   }
-  v.set_quality(v1::QUALITY_LEARNING);
-  if (m.Admits(key, v1::QUALITY_LEARNING)) AdmitLocked(m, key, counts, out.writes);
+  v.quality = Quality::kLearning;
+  if (m.Admits(key, Quality::kLearning)) AdmitLocked(m, key, counts, out.writes);
   const size_t need = config_.min_train_samples;
   std::string detail = "learning: " + std::to_string(m.window.size()) + " of " +
                        std::to_string(need) + " histograms collected before the first training";
@@ -452,13 +430,13 @@ QualityLabel Scorer::ScoreWhileLearning(Monitor& m, std::span<const double> coun
   } else {
     detail += "; score is chi2/ndf against their mean shape";
   }
-  v.set_detail(detail);
+  v.detail = detail;
   m.series.significance->Set(0);
-  return QualityLabel::kLearning;
+  return Quality::kLearning;
 }
 
 bool Scorer::KeepVerdictLocked(Monitor& m, const HistogramKey& key, double now, Store::Batch& batch,
-                               const v1::Verdict& v) {
+                               const Verdict& v) {
   m.series.window_size->Set(static_cast<double>(m.window.size()));
   m.series.last_verdict_time->Set(now);
   m.last_verdict = v;
@@ -469,12 +447,11 @@ bool Scorer::KeepVerdictLocked(Monitor& m, const HistogramKey& key, double now, 
   return true;
 }
 
-void Scorer::CountVerdict(const Monitor& m, QualityLabel label, double now) {
+void Scorer::CountVerdict(const Monitor& m, Quality label, double now) {
   metrics_.Verdicts(label).Increment();
-  if (label == QualityLabel::kGood || label == QualityLabel::kWarning ||
-      label == QualityLabel::kBad)
+  if (label == Quality::kGood || label == Quality::kWarning || label == Quality::kBad)
     m.series.verdicts[static_cast<int>(label)]->Increment();
-  if (label == QualityLabel::kBad) m.series.last_bad_time->Set(now);
+  if (label == Quality::kBad) m.series.last_bad_time->Set(now);
 }
 
 }  // namespace histguard::server

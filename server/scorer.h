@@ -8,9 +8,9 @@
 #include <optional>
 #include <vector>
 
-#include "histguard/v1/histguard.pb.h"
 #include "models/model.h"
 #include "server/config.h"
+#include "server/domain.h"
 #include "server/locks.h"
 #include "server/metrics.h"
 #include "server/monitors.h"
@@ -36,43 +36,41 @@ class Scorer {
   // in-process benchmarks); its store writes go into `out`, which the caller commits before it
   // calls StartTrainings(out). Never throws: a histogram that cannot be scored is answered
   // REJECTED ("scoring_error") and counted.
-  void ScoreOne(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
-                ScoredWrites& out);
+  // `v` arrives with the histogram's name and key (VerdictFor).
+  void ScoreOne(const Histogram& h, Verdict& v, models::Scratch& scratch, ScoredWrites& out);
   // Starts the trainings that scoring asked for; call once their writes are committed.
   void StartTrainings(ScoredWrites& out);
 
-  // Fills a REJECTED verdict and counts it.
-  void Reject(const v1::Histogram& h, const Rejection& why, v1::Verdict& v);
+  // Makes `v` (which names its histogram) a REJECTED verdict saying why, and counts it.
+  void Reject(const Rejection& why, Verdict& v);
 
  private:
   // ScoreOne's work; may throw. Its steps: find and lock the monitor, check the binning, score
   // (below min_entries, with the model, or while learning), keep the verdict, then store it once
   // the monitor is unlocked.
-  void ScoreValidated(const v1::Histogram& h, v1::Verdict& v, models::Scratch& scratch,
-                      ScoredWrites& out);
+  void ScoreValidated(const Histogram& h, Verdict& v, models::Scratch& scratch, ScoredWrites& out);
   // The verdict on `h` from a monitor that is not forgotten; nullopt, with `why` filled, when its
   // binning differs from the monitor's.
-  std::optional<QualityLabel> ScoreLocked(Monitor& m, const v1::Histogram& h,
-                                          const HistogramKey& key, models::Scratch& scratch,
-                                          ScoredWrites& out, v1::Verdict& v, Rejection& why)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
+  std::optional<Quality> ScoreLocked(Monitor& m, const Histogram& h, const HistogramKey& key,
+                                     models::Scratch& scratch, ScoredWrites& out, Verdict& v,
+                                     Rejection& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
   // The model's verdict, with the held change, the lasting evidence and the axis' jumps; admits
   // the histogram to the window and checks the retraining triggers. Releases the monitor while
   // the model scores.
-  QualityLabel ScoreWithModel(Monitor& m, const v1::Histogram& h, const HistogramKey& key,
-                              models::Scratch& scratch, ScoredWrites& out, v1::Verdict& v)
+  Quality ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKey& key,
+                         models::Scratch& scratch, ScoredWrites& out, Verdict& v)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
   // Before the first model: the classical test against what was collected, and the first
   // training once enough was.
-  QualityLabel ScoreWhileLearning(Monitor& m, std::span<const double> counts, double total,
-                                  const HistogramKey& key, ScoredWrites& out, v1::Verdict& v)
+  Quality ScoreWhileLearning(Monitor& m, std::span<const double> counts, double total,
+                             const HistogramKey& key, ScoredWrites& out, Verdict& v)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
   // Keeps the verdict as the monitor's last and, unless the monitor was forgotten, in its stored
   // history; false when it is not to be stored. `now` is the verdict's time.
   bool KeepVerdictLocked(Monitor& m, const HistogramKey& key, double now, Store::Batch& batch,
-                         const v1::Verdict& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
+                         const Verdict& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
   // Counts the verdict in the daemon's and the monitor's metrics.
-  void CountVerdict(const Monitor& m, QualityLabel label, double now);
+  void CountVerdict(const Monitor& m, Quality label, double now);
   // The retraining triggers, after a model verdict; a due training goes into `out`.
   void MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);

@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 
 #include "histguard/store/record.pb.h"
+#include "server/convert.h"
 
 #include <atomic>
 #include <cmath>
@@ -49,10 +50,11 @@ std::string Key(char kind, const std::string& monitor, uint64_t run, uint64_t ls
 // 0x08) are still read.
 constexpr char kCompactRecord = 0x01;  // schema 1: varint counts, then an Inspection without them
 constexpr char kRecordSchema = 0x02;   // schema 2: a store::Record
+constexpr char kLabelSchema = 0x01;    // a label: a store::Label (0: the API's LabelRequest)
 constexpr double kMaxCompactCount = 9007199254740992.0;  // 2^53: every whole double below is exact
 
-bool AllWholeCounts(const v1::Histogram& h) {
-  for (double c : h.contents())
+bool AllWholeCounts(const std::vector<double>& contents) {
+  for (double c : contents)
     if (!(c >= 0 && c <= kMaxCompactCount && c == std::floor(c))) return false;
   return true;
 }
@@ -148,49 +150,45 @@ absl::Status ScanStatus(const rocksdb::Iterator& it, size_t unreadable, const st
   return absl::OkStatus();
 }
 
-// Between the API's axis or nuisance and the stored one, which have the same fields.
-template <typename From, typename To>
-void CopyAxis(const From& from, To& to) {
-  to.set_low(from.low());
-  to.set_high(from.high());
-  to.set_title(from.title());
-}
-template <typename From, typename To>
-void CopyNuisance(const From& from, To& to) {
-  to.set_name(from.name());
-  to.set_value(from.value());
-  to.set_error(from.error());
-}
-
 }  // namespace
 
-std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v, int64_t received_unix_ms) {
+std::string EncodeRecord(const Histogram& h, const Verdict& v, int64_t received_unix_ms) {
   store::Record rec;
-  rec.set_time_unix_ms(h.time_unix_ms() == 0 && received_unix_ms > 0 ? received_unix_ms
-                                                                     : h.time_unix_ms());
-  rec.mutable_shape()->Assign(h.shape().begin(), h.shape().end());
-  if (AllWholeCounts(h)) {
-    rec.mutable_counts()->Reserve(h.contents_size());
-    for (double c : h.contents()) rec.add_counts(static_cast<uint64_t>(c));
+  rec.set_time_unix_ms(h.time_unix_ms == 0 && received_unix_ms > 0 ? received_unix_ms
+                                                                   : h.time_unix_ms);
+  rec.mutable_shape()->Assign(h.shape.begin(), h.shape.end());
+  if (AllWholeCounts(h.contents)) {
+    rec.mutable_counts()->Reserve(static_cast<int>(h.contents.size()));
+    for (double c : h.contents) rec.add_counts(static_cast<uint64_t>(c));
   } else {
-    rec.mutable_contents()->Assign(h.contents().begin(), h.contents().end());
+    rec.mutable_contents()->Assign(h.contents.begin(), h.contents.end());
   }
-  rec.set_underflow(h.underflow());
-  rec.set_overflow(h.overflow());
-  rec.set_entries(h.entries());
-  if (h.has_x_axis()) CopyAxis(h.x_axis(), *rec.mutable_x_axis());
-  if (h.has_y_axis()) CopyAxis(h.y_axis(), *rec.mutable_y_axis());
+  rec.set_underflow(h.underflow);
+  rec.set_overflow(h.overflow);
+  rec.set_entries(h.entries);
+  const auto put_axis = [](const Axis& a, store::Axis* out) {
+    out->set_low(a.low);
+    out->set_high(a.high);
+    out->set_title(a.title);
+  };
+  if (h.x_axis) put_axis(*h.x_axis, rec.mutable_x_axis());
+  if (h.y_axis) put_axis(*h.y_axis, rec.mutable_y_axis());
   store::Verdict& sv = *rec.mutable_verdict();
-  sv.set_quality(v.quality());
-  sv.set_score(v.score());
-  sv.set_p_value(v.p_value());
-  sv.set_model_version(v.model_version());
-  for (const v1::BinPull& b : v.top_bins()) {
-    sv.add_top_bins(b.bin());
-    sv.add_top_pulls(b.pull());
+  sv.set_quality(ToProto(v.quality));
+  sv.set_score(v.score);
+  sv.set_p_value(v.p_value);
+  sv.set_model_version(v.model_version);
+  for (const models::BinPull& b : v.top_bins) {
+    sv.add_top_bins(b.bin);
+    sv.add_top_pulls(b.pull);
   }
-  sv.set_detail(v.detail());
-  for (const v1::Nuisance& n : v.nuisances()) CopyNuisance(n, *sv.add_nuisances());
+  sv.set_detail(v.detail);
+  for (const Nuisance& n : v.nuisances) {
+    store::Nuisance* sn = sv.add_nuisances();
+    sn->set_name(n.name);
+    sn->set_value(n.value);
+    sn->set_error(n.error);
+  }
   std::string out(1, kRecordSchema);
   rec.AppendToString(&out);
   return out;
@@ -198,7 +196,18 @@ std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v, int64_t r
 
 namespace {
 
-absl::Status DecodeCompact(std::string_view value, v1::Inspection& rec) {
+// Schema 0 and 1 kept an Inspection, the API's message.
+absl::Status FromInspection(const v1::Inspection& in, Record& out) {
+  std::optional<Record> rec = FromProto(in);
+  if (!rec)
+    return absl::DataLossError("a record whose verdict has quality " +
+                               std::to_string(in.verdict().quality()) +
+                               ", not one this build knows");
+  out = std::move(*rec);
+  return absl::OkStatus();
+}
+
+absl::Status DecodeCompact(std::string_view value, Record& out) {
   const char* p = value.data() + 1;
   const char* end = value.data() + value.size();
   uint64_t n = 0;
@@ -210,14 +219,16 @@ absl::Status DecodeCompact(std::string_view value, v1::Inspection& rec) {
     if (!ReadVarint(p, end, v)) return absl::DataLossError("a schema 1 record cut off in its bins");
     c = static_cast<double>(v);
   }
+  v1::Inspection rec;
   if (!rec.ParseFromArray(p, static_cast<int>(end - p)))
     return absl::DataLossError("a schema 1 record whose inspection does not parse");
-  rec.mutable_histogram()->mutable_contents()->Assign(counts.begin(), counts.end());
+  if (auto s = FromInspection(rec, out); !s.ok()) return s;
+  out.histogram.contents = std::move(counts);
   return absl::OkStatus();
 }
 
 absl::Status DecodeSchema2(std::string_view value, std::string_view monitor, uint64_t run,
-                           uint64_t ls, v1::Inspection& out) {
+                           uint64_t ls, Record& out) {
   store::Record rec;
   if (!rec.ParseFromArray(value.data() + 1, static_cast<int>(value.size() - 1)))
     return absl::DataLossError("a schema 2 record that does not parse");
@@ -227,45 +238,49 @@ absl::Status DecodeSchema2(std::string_view value, std::string_view monitor, uin
   if (sv.top_bins_size() != sv.top_pulls_size())
     return absl::DataLossError("a schema 2 record with " + std::to_string(sv.top_bins_size()) +
                                " top bins but " + std::to_string(sv.top_pulls_size()) + " pulls");
-  v1::Histogram& h = *out.mutable_histogram();
-  h.set_monitor(std::string(monitor));
-  h.set_run(run);
-  h.set_lumisection(ls);
-  h.set_time_unix_ms(rec.time_unix_ms());
-  h.mutable_shape()->Assign(rec.shape().begin(), rec.shape().end());
-  if (rec.counts_size() > 0) {
-    h.mutable_contents()->Reserve(rec.counts_size());
-    for (uint64_t c : rec.counts()) h.add_contents(static_cast<double>(c));
-  } else {
-    h.mutable_contents()->Assign(rec.contents().begin(), rec.contents().end());
-  }
-  h.set_underflow(rec.underflow());
-  h.set_overflow(rec.overflow());
-  h.set_entries(rec.entries());
-  if (rec.has_x_axis()) CopyAxis(rec.x_axis(), *h.mutable_x_axis());
-  if (rec.has_y_axis()) CopyAxis(rec.y_axis(), *h.mutable_y_axis());
-  v1::Verdict& v = *out.mutable_verdict();
-  v.set_monitor(std::string(monitor));
-  v.set_run(run);
-  v.set_lumisection(ls);
-  v.set_quality(static_cast<v1::Quality>(sv.quality()));
-  v.set_score(sv.score());
-  v.set_p_value(sv.p_value());
-  v.set_model_version(sv.model_version());
-  for (int i = 0; i < sv.top_bins_size(); ++i) {
-    v1::BinPull& b = *v.add_top_bins();
-    b.set_bin(sv.top_bins(i));
-    b.set_pull(sv.top_pulls(i));
-  }
-  v.set_detail(sv.detail());
-  for (const store::Nuisance& sn : sv.nuisances()) CopyNuisance(sn, *v.add_nuisances());
+  const std::optional<Quality> quality = FromProto(static_cast<v1::Quality>(sv.quality()));
+  if (!quality)
+    return absl::DataLossError("a schema 2 record whose verdict has quality " +
+                               std::to_string(sv.quality()) + ", not one this build knows");
+  Histogram& h = out.histogram;
+  h = Histogram{};
+  h.monitor = std::string(monitor);
+  h.run = run;
+  h.lumisection = ls;
+  h.time_unix_ms = rec.time_unix_ms();
+  h.shape.assign(rec.shape().begin(), rec.shape().end());
+  if (rec.counts_size() > 0)
+    h.contents.assign(rec.counts().begin(), rec.counts().end());  // whole numbers below 2^53
+  else
+    h.contents.assign(rec.contents().begin(), rec.contents().end());
+  h.underflow = rec.underflow();
+  h.overflow = rec.overflow();
+  h.entries = rec.entries();
+  if (rec.has_x_axis())
+    h.x_axis = Axis{rec.x_axis().low(), rec.x_axis().high(), rec.x_axis().title()};
+  if (rec.has_y_axis())
+    h.y_axis = Axis{rec.y_axis().low(), rec.y_axis().high(), rec.y_axis().title()};
+  Verdict& v = out.verdict;
+  v = Verdict{};
+  v.monitor = h.monitor;
+  v.run = run;
+  v.lumisection = ls;
+  v.quality = *quality;
+  v.score = sv.score();
+  v.p_value = sv.p_value();
+  v.model_version = sv.model_version();
+  for (int i = 0; i < sv.top_bins_size(); ++i)
+    v.top_bins.push_back({sv.top_bins(i), sv.top_pulls(i)});
+  v.detail = sv.detail();
+  for (const store::Nuisance& sn : sv.nuisances())
+    v.nuisances.push_back({sn.name(), sn.value(), sn.error()});
   return absl::OkStatus();
 }
 
 }  // namespace
 
 absl::Status DecodeRecord(std::string_view value, std::string_view monitor, uint64_t run,
-                          uint64_t ls, v1::Inspection& rec) {
+                          uint64_t ls, Record& rec) {
   if (value.empty()) return absl::DataLossError("an empty record");
   const auto schema = static_cast<uint8_t>(value[0]);
   if (schema == kRecordSchema) return DecodeSchema2(value, monitor, run, ls, rec);
@@ -273,8 +288,45 @@ absl::Status DecodeRecord(std::string_view value, std::string_view monitor, uint
   if (schema < 0x08)  // no field tag is below 0x08: a schema this build does not know
     return absl::DataLossError("a record of schema " + std::to_string(schema) +
                                ", newer than this histguard reads (2): written by a newer release");
-  if (!rec.ParseFromArray(value.data(), static_cast<int>(value.size())))
+  v1::Inspection in;
+  if (!in.ParseFromArray(value.data(), static_cast<int>(value.size())))
     return absl::DataLossError("a schema 0 record that does not parse");
+  return FromInspection(in, rec);
+}
+
+std::string EncodeLabel(const Label& label) {
+  store::Label stored;
+  stored.set_good(label.good);
+  stored.set_comment(label.comment);
+  stored.set_author(label.author);
+  std::string out(1, kLabelSchema);
+  stored.AppendToString(&out);
+  return out;
+}
+
+absl::Status DecodeLabel(std::string_view value, std::string_view monitor, uint64_t run,
+                         uint64_t ls, Label& label) {
+  if (value.empty()) return absl::DataLossError("an empty label");
+  const auto schema = static_cast<uint8_t>(value[0]);
+  if (schema == kLabelSchema) {
+    store::Label stored;
+    if (!stored.ParseFromArray(value.data() + 1, static_cast<int>(value.size() - 1)))
+      return absl::DataLossError("a schema 1 label that does not parse");
+    label = Label{std::string(monitor), run, ls, stored.good(), stored.comment(), stored.author()};
+    return absl::OkStatus();
+  }
+  if (schema < 0x08)
+    return absl::DataLossError("a label of schema " + std::to_string(schema) +
+                               ", newer than this histguard reads (1): written by a newer release");
+  v1::LabelRequest old;  // schema 0: the API's message as it came
+  if (!old.ParseFromArray(value.data(), static_cast<int>(value.size())))
+    return absl::DataLossError("a schema 0 label that does not parse");
+  std::optional<Label> parsed = FromProto(old);
+  if (!parsed) return absl::DataLossError("a schema 0 label that is neither GOOD nor BAD");
+  label = std::move(*parsed);
+  label.monitor = std::string(monitor);  // the key says whose it is
+  label.run = run;
+  label.lumisection = ls;
   return absl::OkStatus();
 }
 
@@ -351,8 +403,7 @@ Store::~Store() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
-                                                   uint64_t reserve_bytes) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, uint64_t reserve_bytes) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.IncreaseParallelism(1);
@@ -393,15 +444,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
-void Store::PutRecord(Batch& b, const v1::Histogram& h, const v1::Verdict& v,
-                      int64_t received_unix_ms) {
-  b.impl_->batch.Put(Key('h', h.monitor(), h.run(), h.lumisection()),
+void Store::PutRecord(Batch& b, const Histogram& h, const Verdict& v, int64_t received_unix_ms) {
+  b.impl_->batch.Put(Key('h', h.monitor, h.run, h.lumisection),
                      EncodeRecord(h, v, received_unix_ms));
 }
 
-void Store::PutLabel(Batch& b, const v1::LabelRequest& label) {
-  b.impl_->batch.Put(Key('l', label.monitor(), label.run(), label.lumisection()),
-                     label.SerializeAsString());
+void Store::PutLabel(Batch& b, const Label& label) {
+  b.impl_->batch.Put(Key('l', label.monitor, label.run, label.lumisection), EncodeLabel(label));
 }
 
 void Store::PutMeta(Batch& b, const std::string& monitor, const std::string& json) {
@@ -472,8 +521,8 @@ absl::Status Store::WritableStatus() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Inspection> Store::GetRecord(const std::string& monitor, uint64_t run,
-                                                uint64_t ls) const {
+absl::StatusOr<Record> Store::GetRecord(const std::string& monitor, uint64_t run,
+                                        uint64_t ls) const {
   absl::ReaderMutexLock lk(&impl_->mu);
   if (!impl_->db) return absl::NotFoundError("no stored histogram");
   std::string value;
@@ -481,7 +530,7 @@ absl::StatusOr<v1::Inspection> Store::GetRecord(const std::string& monitor, uint
       impl_->db->Get(rocksdb::ReadOptions(), Key('h', monitor, run, ls), &value);
   if (s.IsNotFound()) return absl::NotFoundError("no stored histogram");
   if (!s.ok()) return absl::DataLossError("the stored histogram cannot be read: " + s.ToString());
-  v1::Inspection rec;
+  Record rec;
   const absl::Status decoded = DecodeRecord(value, monitor, run, ls, rec);
   if (!decoded.ok())
     return absl::DataLossError("the stored histogram cannot be decoded: " +
@@ -490,16 +539,15 @@ absl::StatusOr<v1::Inspection> Store::GetRecord(const std::string& monitor, uint
 }
 
 absl::Status Store::ForEachRecord(const std::string& monitor,
-                                  const std::function<bool(const v1::Inspection&)>& fn) const {
+                                  const std::function<bool(const Record&)>& fn) const {
   const std::string prefix = Prefix('h', monitor);
   absl::ReaderMutexLock lk(&impl_->mu);
   if (!impl_->db) return absl::OkStatus();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
-  v1::Inspection rec;
+  Record rec;
   size_t unreadable = 0;
   std::string first_error;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    rec.Clear();
     const rocksdb::Slice key = it->key();
     if (key.size() != prefix.size() + MonitorPrefix::kSuffix) {  // not a histogram key of it
       ++unreadable;
@@ -518,20 +566,27 @@ absl::Status Store::ForEachRecord(const std::string& monitor,
 }
 
 absl::Status Store::ForEachLabel(const std::string& monitor,
-                                 const std::function<void(const v1::LabelRequest&)>& fn) const {
+                                 const std::function<void(const Label&)>& fn) const {
   const std::string prefix = Prefix('l', monitor);
   absl::ReaderMutexLock lk(&impl_->mu);
   if (!impl_->db) return absl::OkStatus();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  Label label;
   size_t unreadable = 0;
+  std::string first_error;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    v1::LabelRequest label;
-    if (label.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+    const rocksdb::Slice key = it->key();
+    absl::Status decoded = absl::DataLossError("a label key of the wrong length");
+    if (key.size() == prefix.size() + MonitorPrefix::kSuffix)
+      decoded = DecodeLabel(std::string_view(it->value().data(), it->value().size()), monitor,
+                            ReadBe64(key.data() + prefix.size()),
+                            ReadBe64(key.data() + prefix.size() + 8), label);
+    if (decoded.ok())
       fn(label);
-    else
-      ++unreadable;
+    else if (unreadable++ == 0)
+      first_error = std::string(decoded.message());
   }
-  return ScanStatus(*it, unreadable, "labels of '" + monitor + "'");
+  return ScanStatus(*it, unreadable, "labels of '" + monitor + "'", first_error);
 }
 
 absl::Status Store::ForEachMeta(

@@ -3,7 +3,7 @@
 //   h|<monitor>|<run><ls>   every scored histogram with its verdict (a record of the private
 //                           schema, see EncodeRecord): per monitor the newest `history` and the
 //                           window
-//   l|<monitor>|<run><ls>   a person's label (v1::LabelRequest)
+//   l|<monitor>|<run><ls>   a person's label (the private schema's Label, see EncodeLabel)
 //   m|<monitor>             the monitor's state (JSON: shape, active version, versions, counters)
 // run and ls are big-endian, so a monitor's records iterate in (run, lumisection) order.
 //
@@ -32,7 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "histguard/v1/histguard.pb.h"
+#include "server/domain.h"
 
 namespace histguard::server {
 
@@ -40,13 +40,17 @@ namespace histguard::server {
 // (proto/histguard/store/record.proto): whole bin counts as varints, weighted ones as doubles,
 // and the verdict; the key names the monitor, run and lumisection. A histogram without a producer
 // time (time_unix_ms 0, "time received") is stored with `received_unix_ms` when that is given.
-std::string EncodeRecord(const v1::Histogram& h, const v1::Verdict& v,
-                         int64_t received_unix_ms = 0);
+std::string EncodeRecord(const Histogram& h, const Verdict& v, int64_t received_unix_ms = 0);
 // Reads a record of any schema ever written (2; 1, varint counts ahead of an Inspection; 0, a
 // plain Inspection) stored under (monitor, run, ls). DataLoss says what is wrong with bytes that
 // are none of them, or of a schema newer than this build.
 [[nodiscard]] absl::Status DecodeRecord(std::string_view value, std::string_view monitor,
-                                        uint64_t run, uint64_t ls, v1::Inspection& rec);
+                                        uint64_t run, uint64_t ls, Record& rec);
+// A label in the private schema (its key names the monitor, run and lumisection), and back: of
+// any schema ever written (1; 0, the API's LabelRequest as it came).
+std::string EncodeLabel(const Label& label);
+[[nodiscard]] absl::Status DecodeLabel(std::string_view value, std::string_view monitor,
+                                       uint64_t run, uint64_t ls, Label& label);
 
 class Store {
  public:
@@ -76,9 +80,8 @@ class Store {
   // read-only on a full disk and not yet reopened).
   absl::Status WritableStatus() const;
 
-  void PutRecord(Batch& b, const v1::Histogram& h, const v1::Verdict& v,
-                 int64_t received_unix_ms = 0);
-  void PutLabel(Batch& b, const v1::LabelRequest& label);
+  void PutRecord(Batch& b, const Histogram& h, const Verdict& v, int64_t received_unix_ms = 0);
+  void PutLabel(Batch& b, const Label& label);
   void PutMeta(Batch& b, const std::string& monitor, const std::string& json);
   void DeleteRecord(Batch& b, const std::string& monitor, uint64_t run, uint64_t ls);
   // Everything stored of `monitor`: histograms, labels and state.
@@ -91,16 +94,16 @@ class Store {
   [[nodiscard]] absl::Status Sync();
 
   // NotFound when nothing is stored under the key, DataLoss when the stored record is damaged.
-  [[nodiscard]] absl::StatusOr<v1::Inspection> GetRecord(const std::string& monitor, uint64_t run,
-                                                         uint64_t ls) const;
+  [[nodiscard]] absl::StatusOr<Record> GetRecord(const std::string& monitor, uint64_t run,
+                                                 uint64_t ls) const;
   // Records of `monitor` in (run, lumisection) order; `fn` returns false to stop. Records that
   // cannot be read are skipped and counted: DataLoss names how many, or the read error that ended
   // the scan early.
-  [[nodiscard]] absl::Status ForEachRecord(
-      const std::string& monitor, const std::function<bool(const v1::Inspection&)>& fn) const;
+  [[nodiscard]] absl::Status ForEachRecord(const std::string& monitor,
+                                           const std::function<bool(const Record&)>& fn) const;
   // Labels of `monitor`, the same way.
-  [[nodiscard]] absl::Status ForEachLabel(
-      const std::string& monitor, const std::function<void(const v1::LabelRequest&)>& fn) const;
+  [[nodiscard]] absl::Status ForEachLabel(const std::string& monitor,
+                                          const std::function<void(const Label&)>& fn) const;
   // Every monitor's state: fn(monitor, json).
   [[nodiscard]] absl::Status ForEachMeta(
       const std::function<void(const std::string&, const std::string&)>& fn) const;

@@ -140,9 +140,9 @@ TrainingScheduler::TrainingSet TrainingScheduler::ReadWindow(Monitor& m,
       }
       continue;
     }
-    if (static_cast<size_t>(rec->histogram().contents_size()) != bins) continue;
+    if (rec->histogram.contents.size() != bins) continue;
     set.keys.push_back(k);
-    set.counts.emplace_back(rec->histogram().contents().begin(), rec->histogram().contents().end());
+    set.counts.emplace_back(rec->histogram.contents.begin(), rec->histogram.contents.end());
   }
   return set;
 }
@@ -342,8 +342,9 @@ void TrainingScheduler::WriteHeld(const Monitor& m, Candidate& candidate) {
   candidate.model->version = number;
   VersionInfo info = candidate.info;
   info.version = number;
-  const absl::Status saved = files_.Save(
-      m.name, *candidate.model, ManifestJson(m.name, info, candidate.shape, candidate.seconds).dump(2));
+  const absl::Status saved =
+      files_.Save(m.name, *candidate.model,
+                  ManifestJson(m.name, info, candidate.shape, candidate.seconds).dump(2));
   if (saved.ok()) {
     candidate.held_file = number;
     return;
@@ -410,33 +411,11 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
       m->failed_at_new = m->new_since_train;
       return {false, 0, why};
     }
-    m->model = std::shared_ptr<const models::Model>(candidate->model);
-    m->versions = std::move(kept);
-    m->anchor = anchor;
-    if (from_training) {
-      KeepCurrentLocked(m, candidate->new_at_snapshot);
-    } else {
-      m->RestartTriggers(0);
-    }
-    m->drifting = KeepsDrifting(candidate->drift, candidate->new_at_snapshot, config_);
-    m->last_training_error.clear();
-    m->last_nuisances = candidate->nuisances;
-    bool vigilance_changed = false;
-    // The new normal an operator accepted is learned: flagged histograms stay out again.
-    if (m->accepting && m->accepted_in_training >= m->accept_target) {
-      m->accepting = false;
-      vigilance_changed = true;
-    }
-    // An approved change is the new normal. (A model trained while a change is held learned
-    // none only because flagged histograms stayed out: the hold goes when the change does.)
-    if (!from_training) {
-      // Approved: the change is the new normal from the data that showed it on, learned as an
-      // accepted one (this candidate saw only part of it).
-      m->AcceptFrom(candidate->change_from, AcceptTarget(config_));
-      vigilance_changed = true;
-    }
-    m->series.model_version->Set(static_cast<double>(info.version));
-    m->series.last_trained_time->Set(static_cast<double>(info.created_unix_ms) / 1000.0);
+    if (from_training) m->training = false;
+    const bool vigilance_changed =
+        m->Install(candidate->model, std::move(kept), anchor, *candidate, !from_training,
+                   KeepsDrifting(candidate->drift, candidate->new_at_snapshot, config_),
+                   AcceptTarget(config_));
     if (vigilance_changed) {
       if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
         metrics_.StoreErrors("write").Increment();

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "server/convert.h"
 #include "server/scorer.h"
 #include "server/security.h"
 #include "simulation/detector_simulator.h"
@@ -55,15 +56,17 @@ class MonitorPipeline : public ::testing::Test {
     return h;
   }
 
-  // Scores and commits one histogram as a scoring thread does.
+  // Scores and commits one histogram as a scoring thread does, converted as the services do.
   v1::Verdict Score(const v1::Histogram& h) {
-    v1::Verdict v;
+    Verdict v = VerdictFor(h);
     ScoredWrites out;
-    scorer_->ScoreOne(h, v, scratch_, out);
+    scorer_->ScoreOne(FromProto(h), v, scratch_, out);
     const absl::Status stored = store_->Commit(out.writes);
     EXPECT_TRUE(stored.ok()) << stored.message();
     if (stored.ok()) scorer_->StartTrainings(out);
-    return v;
+    v1::Verdict answer;
+    ToProto(v, &answer);
+    return answer;
   }
 
   // Waits (up to two minutes) until `done` holds for the monitor, checked under its lock.

@@ -1,5 +1,6 @@
 // The state store's records: what goes in comes back, whatever the encoding chosen on disk.
 #include "server/store.h"
+#include "server/convert.h"
 #include "server/meta.h"
 #include "server/model_files.h"
 
@@ -29,7 +30,7 @@ class StoreTest : public ::testing::Test {
     return s.ok() ? std::move(*s) : nullptr;
   }
 
-  static v1::Histogram Hist(std::vector<double> contents, uint64_t ls) {
+  static v1::Histogram HistProto(std::vector<double> contents, uint64_t ls) {
     v1::Histogram h;
     h.set_monitor("pixel/barrel/l1/occupancy");
     h.set_run(7);
@@ -44,7 +45,7 @@ class StoreTest : public ::testing::Test {
     return h;
   }
 
-  static v1::Verdict Verdict(uint64_t ls) {
+  static v1::Verdict VerdictProto(uint64_t ls) {
     v1::Verdict v;
     v.set_monitor("pixel/barrel/l1/occupancy");
     v.set_run(7);
@@ -57,13 +58,30 @@ class StoreTest : public ::testing::Test {
     b->set_pull(-4.5);
     return v;
   }
+  static Histogram Hist(std::vector<double> contents, uint64_t ls) {
+    return FromProto(HistProto(std::move(contents), ls));
+  }
+  static Verdict VerdictOf(uint64_t ls) { return *FromProto(VerdictProto(ls)); }
 
   std::string dir_;
 };
 
+// Compared as the API would send them.
+v1::Histogram AsProto(const Histogram& h) {
+  v1::Histogram out;
+  ToProto(h, &out);
+  return out;
+}
+v1::Inspection AsProto(const Record& r) {
+  v1::Inspection out;
+  ToProto(r, &out);
+  return out;
+}
+
 void ExpectSame(const v1::Histogram& a, const v1::Histogram& b) {
   EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString()) << a.DebugString() << b.DebugString();
 }
+void ExpectSame(const Histogram& a, const v1::Histogram& b) { ExpectSame(AsProto(a), b); }
 
 TEST_F(StoreTest, CountsAndWeightedContentsComeBackExactly) {
   auto store = Open();
@@ -75,19 +93,19 @@ TEST_F(StoreTest, CountsAndWeightedContentsComeBackExactly) {
   };
   Store::Batch batch;
   for (size_t i = 0; i < cases.size(); ++i)
-    store->PutRecord(batch, Hist(cases[i], i + 1), Verdict(i + 1));
+    store->PutRecord(batch, Hist(cases[i], i + 1), VerdictOf(i + 1));
   ASSERT_TRUE(store->Commit(batch).ok());
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto rec = store->GetRecord("pixel/barrel/l1/occupancy", 7, i + 1);
     ASSERT_TRUE(rec.ok()) << i << " " << rec.status();
-    ExpectSame(rec->histogram(), Hist(cases[i], i + 1));
-    EXPECT_EQ(rec->verdict().SerializeAsString(), Verdict(i + 1).SerializeAsString());
+    ExpectSame(rec->histogram, HistProto(cases[i], i + 1));
+    EXPECT_EQ(AsProto(*rec).verdict().SerializeAsString(), VerdictProto(i + 1).SerializeAsString());
   }
   size_t seen = 0;
   EXPECT_TRUE(store
                   ->ForEachRecord("pixel/barrel/l1/occupancy",
-                                  [&](const v1::Inspection& rec) {
-                                    ExpectSame(rec.histogram(), Hist(cases[seen], seen + 1));
+                                  [&](const Record& rec) {
+                                    ExpectSame(rec.histogram, HistProto(cases[seen], seen + 1));
                                     ++seen;
                                     return true;
                                   })
@@ -100,18 +118,18 @@ TEST_F(StoreTest, CountsAndWeightedContentsComeBackExactly) {
 TEST_F(StoreTest, HistogramsWithoutAProducerTimeKeepTheTimeTheyWereReceived) {
   auto store = Open();
   Store::Batch batch;
-  v1::Histogram unstamped = Hist({1, 2, 3}, 1);
-  unstamped.set_time_unix_ms(0);  // "time received"
-  v1::Histogram stamped = Hist({1, 2, 3}, 2);
-  stamped.set_time_unix_ms(1700000000000);
-  store->PutRecord(batch, unstamped, Verdict(1), 1764857123456);
-  store->PutRecord(batch, stamped, Verdict(2), 1764857123456);
+  Histogram unstamped = Hist({1, 2, 3}, 1);
+  unstamped.time_unix_ms = 0;  // "time received"
+  Histogram stamped = Hist({1, 2, 3}, 2);
+  stamped.time_unix_ms = 1700000000000;
+  store->PutRecord(batch, unstamped, VerdictOf(1), 1764857123456);
+  store->PutRecord(batch, stamped, VerdictOf(2), 1764857123456);
   ASSERT_TRUE(store->Commit(batch).ok());
   const auto received = store->GetRecord("pixel/barrel/l1/occupancy", 7, 1);
   const auto producer = store->GetRecord("pixel/barrel/l1/occupancy", 7, 2);
   ASSERT_TRUE(received.ok() && producer.ok());
-  EXPECT_EQ(received->histogram().time_unix_ms(), 1764857123456);
-  EXPECT_EQ(producer->histogram().time_unix_ms(), 1700000000000);
+  EXPECT_EQ(received->histogram.time_unix_ms, 1764857123456);
+  EXPECT_EQ(producer->histogram.time_unix_ms, 1700000000000);
 }
 
 TEST_F(StoreTest, WholeCountsTakeAFractionOfTheSpace) {
@@ -126,7 +144,7 @@ TEST_F(StoreTest, WholeCountsTakeAFractionOfTheSpace) {
       std::vector<double> c(100);
       for (double& v : c) v = pois(rng);
       Store::Batch batch;
-      store->PutRecord(batch, Hist(c, i + 1), Verdict(i + 1));
+      store->PutRecord(batch, Hist(c, i + 1), VerdictOf(i + 1));
       ASSERT_TRUE(store->Commit(batch).ok());
     }
   }
@@ -139,8 +157,8 @@ TEST_F(StoreTest, WholeCountsTakeAFractionOfTheSpace) {
 
 TEST_F(StoreTest, RecordsWrittenAsPlainInspectionsStillRead) {
   v1::Inspection old;
-  *old.mutable_histogram() = Hist({4, 5, 6}, 9);
-  *old.mutable_verdict() = Verdict(9);
+  *old.mutable_histogram() = HistProto({4, 5, 6}, 9);
+  *old.mutable_verdict() = VerdictProto(9);
   {
     rocksdb::Options options;
     options.create_if_missing = true;
@@ -155,7 +173,7 @@ TEST_F(StoreTest, RecordsWrittenAsPlainInspectionsStillRead) {
   auto store = Open();
   const auto rec = store->GetRecord("pixel/barrel/l1/occupancy", 7, 9);
   ASSERT_TRUE(rec.ok()) << rec.status();
-  ExpectSame(rec->histogram(), old.histogram());
+  ExpectSame(rec->histogram, old.histogram());
 }
 
 std::string ReadFile(const std::string& path) {
@@ -168,9 +186,10 @@ std::string ReadFile(const std::string& path) {
 // of a schema newer than this build is refused with a reason, not misread.
 TEST(StoredRecordTest, EverySchemaEverWrittenStillReads) {
   const std::string dir = std::string(HISTGUARD_TEST_DATA_DIR) + "/store/";
-  v1::Inspection schema0, schema1;
-  ASSERT_TRUE(DecodeRecord(ReadFile(dir + "schema0-record.bin"), "x", 0, 0, schema0).ok());
-  ASSERT_TRUE(DecodeRecord(ReadFile(dir + "schema1-record.bin"), "x", 0, 0, schema1).ok());
+  Record record0, record1;
+  ASSERT_TRUE(DecodeRecord(ReadFile(dir + "schema0-record.bin"), "x", 0, 0, record0).ok());
+  ASSERT_TRUE(DecodeRecord(ReadFile(dir + "schema1-record.bin"), "x", 0, 0, record1).ok());
+  const v1::Inspection schema0 = AsProto(record0), schema1 = AsProto(record1);
   EXPECT_EQ(schema0.SerializeAsString(), schema1.SerializeAsString());
   EXPECT_EQ(schema1.histogram().monitor(), "fuzz/spectrum");
   EXPECT_EQ(schema1.histogram().run(), 356001u);
@@ -185,8 +204,8 @@ TEST(StoredRecordTest, EverySchemaEverWrittenStillReads) {
   EXPECT_EQ(schema1.verdict().top_bins(0).pull(), -7.5);
 
   // Written again in today's schema, it reads back the same, and smaller.
-  const std::string now = EncodeRecord(schema1.histogram(), schema1.verdict());
-  v1::Inspection again;
+  const std::string now = EncodeRecord(record1.histogram, record1.verdict);
+  Record again;
   ASSERT_TRUE(DecodeRecord(now, "fuzz/spectrum", 356001, 13, again).ok());
   // (The key names the histogram, so the verdict is named by it too; these fixtures' verdicts
   // were written unnamed.)
@@ -194,13 +213,90 @@ TEST(StoredRecordTest, EverySchemaEverWrittenStillReads) {
   named.mutable_verdict()->set_monitor("fuzz/spectrum");
   named.mutable_verdict()->set_run(356001);
   named.mutable_verdict()->set_lumisection(13);
-  EXPECT_EQ(again.SerializeAsString(), named.SerializeAsString());
+  EXPECT_EQ(AsProto(again).SerializeAsString(), named.SerializeAsString());
   EXPECT_LT(now.size(), ReadFile(dir + "schema1-record.bin").size());
 
-  v1::Inspection newer;
+  Record newer;
   const absl::Status refused = DecodeRecord(std::string("\x05\x08\x01", 3), "x", 0, 0, newer);
   EXPECT_EQ(refused.code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(refused.message().find("schema 5"), std::string::npos) << refused;
+}
+
+std::string LabelKey(const std::string& monitor, uint64_t run, uint64_t ls) {
+  std::string key = "l|" + monitor + "|";
+  for (uint64_t v : {run, ls})
+    for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  return key;
+}
+
+// A person's labels come back as given, and a label stored by an earlier release (the API's
+// LabelRequest as it came, schema 0) still reads beside today's.
+TEST_F(StoreTest, LabelsComeBackAndOldOnesStillRead) {
+  const std::string monitor = "pixel/barrel/l1/occupancy";
+  {
+    auto store = Open();
+    Store::Batch batch;
+    store->PutLabel(batch, Label{monitor, 7, 3, true, "beam splash, fine", "shifter"});
+    store->PutLabel(batch, Label{monitor, 7, 5, false, "", "expert"});
+    store->PutLabel(batch, Label{"other/monitor", 7, 4, true, "", ""});
+    ASSERT_TRUE(store->Commit(batch).ok());
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    v1::LabelRequest old;
+    old.set_monitor(monitor);
+    old.set_run(7);
+    old.set_lumisection(4);
+    old.set_label(v1::QUALITY_BAD);
+    old.set_comment("noisy module");
+    old.set_author("old release");
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), LabelKey(monitor, 7, 4), old.SerializeAsString()).ok());
+  }
+  auto store = Open();
+  std::vector<Label> seen;
+  ASSERT_TRUE(store->ForEachLabel(monitor, [&](const Label& l) { seen.push_back(l); }).ok());
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].key(), HistogramKey(7, 3));
+  EXPECT_TRUE(seen[0].good);
+  EXPECT_EQ(seen[0].comment, "beam splash, fine");
+  EXPECT_EQ(seen[0].author, "shifter");
+  EXPECT_EQ(seen[1].key(), HistogramKey(7, 4));
+  EXPECT_FALSE(seen[1].good);
+  EXPECT_EQ(seen[1].comment, "noisy module");
+  EXPECT_EQ(seen[1].author, "old release");
+  EXPECT_EQ(seen[2].key(), HistogramKey(7, 5));
+  EXPECT_FALSE(seen[2].good);
+  EXPECT_EQ(seen[2].author, "expert");
+  for (const Label& l : seen) EXPECT_EQ(l.monitor, monitor);
+}
+
+// A label the build cannot read (damaged, or of a newer schema) is skipped and named; the
+// others still read.
+TEST_F(StoreTest, UnreadableLabelsAreSkippedAndNamed) {
+  const std::string monitor = "pixel/barrel/l1/occupancy";
+  {
+    auto store = Open();
+    Store::Batch batch;
+    store->PutLabel(batch, Label{monitor, 7, 1, true, "", "a"});
+    ASSERT_TRUE(store->Commit(batch).ok());
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), LabelKey(monitor, 7, 2), std::string("\x03\x08\x01", 3))
+            .ok());
+  }
+  auto store = Open();
+  size_t seen = 0;
+  const absl::Status scan = store->ForEachLabel(monitor, [&](const Label&) { ++seen; });
+  EXPECT_EQ(seen, 1u);
+  EXPECT_EQ(scan.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(scan.message().find("schema 3"), std::string::npos) << scan;
 }
 
 // A record that is there but damaged is not "missing": reads say DataLoss, scans skip it, count
@@ -209,7 +305,8 @@ TEST_F(StoreTest, DamagedRecordsAreToldApartFromMissingOnes) {
   {
     auto store = Open();
     Store::Batch batch;
-    for (uint64_t ls = 1; ls <= 3; ++ls) store->PutRecord(batch, Hist({1, 2, 3}, ls), Verdict(ls));
+    for (uint64_t ls = 1; ls <= 3; ++ls)
+      store->PutRecord(batch, Hist({1, 2, 3}, ls), VerdictOf(ls));
     ASSERT_TRUE(store->Commit(batch).ok());
   }
   {
@@ -229,8 +326,8 @@ TEST_F(StoreTest, DamagedRecordsAreToldApartFromMissingOnes) {
             absl::StatusCode::kNotFound);
   std::vector<uint64_t> seen;
   const absl::Status scan =
-      store->ForEachRecord("pixel/barrel/l1/occupancy", [&](const v1::Inspection& rec) {
-        seen.push_back(rec.histogram().lumisection());
+      store->ForEachRecord("pixel/barrel/l1/occupancy", [&](const Record& rec) {
+        seen.push_back(rec.histogram.lumisection);
         return true;
       });
   EXPECT_EQ(seen, (std::vector<uint64_t>{1, 3}));
