@@ -275,7 +275,10 @@ TrainOutcome Train(std::span<const std::vector<float>> samples, const std::vecto
         {
           const double elapsed =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
+          if (opt.cancel && opt.cancel->load()) {
+            out.error = "training failed: cancelled";  // the daemon is stopping
+            return out;
+          }
           if (elapsed > opt.time_budget_seconds) {
             out.report.budget_exhausted = true;
             ++step;
