@@ -446,9 +446,7 @@ absl::Status ControlService::DoReject(const std::string& who, const v1::RejectRe
       return absl::FailedPreconditionError("monitor '" + m->name +
                                            "' holds no candidate for approval");
     change = m->pending->change;
-    m->pending.reset();
-    m->change_rejected = true;
-    m->series.pending_change->Set(0);
+    m->RejectHeld();
     if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
       metrics_.StoreErrors("write").Increment();
       Audit(who, "reject", m->name, {{"change", change}, {"comment", request.comment()}}, s);

@@ -130,6 +130,48 @@ bool Monitor::Install(std::shared_ptr<const models::Model> installed, std::vecto
   return vigilance_changed;
 }
 
+void Monitor::StartTraining() {
+  training = true;
+  accepted_in_training = accepting ? accepted_admitted : 0;
+}
+
+void Monitor::KeepCurrent(uint64_t new_at_snapshot) {
+  training = false;
+  // Count anew from here, so the same trigger does not fire again at once.
+  RestartTriggers(new_since_train - std::min(new_since_train, new_at_snapshot));
+}
+
+void Monitor::TrainingFailed(std::string why, bool job_ends) {
+  if (job_ends) training = false;
+  last_training_error = std::move(why);
+  failed_at_new = new_since_train;
+}
+
+void Monitor::Hold(std::shared_ptr<Candidate> held) {
+  held_change = held->held;
+  pending = std::move(held);
+  held_quiet = 0;
+  held_cusum = 0;
+  series.pending_change->Set(1);
+}
+
+void Monitor::RejectHeld() {
+  pending.reset();
+  change_rejected = true;
+  series.pending_change->Set(0);
+}
+
+void Monitor::ReleaseHold() {
+  held_change.reset();
+  pending.reset();
+  series.pending_change->Set(0);
+}
+
+void Monitor::KeepVerdict(const Verdict& v, int64_t unix_ms) {
+  last_verdict = v;
+  last_verdict_unix_ms = unix_ms;
+}
+
 void Monitor::RollBackTo(std::shared_ptr<const models::Model> restored) {
   model = std::move(restored);
   anchor = model->version;

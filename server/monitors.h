@@ -193,6 +193,24 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // from here. `still_new` of the admitted histograms are newer than what it learned from.
   void RestartTriggers(uint64_t still_new) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
+  // Training. A job starts on the window as it is now; one that ends without a new model either
+  // keeps the current one (it restarts the triggers from the histograms the job did not see) or
+  // failed: `why` is kept, and the next attempt waits for new histograms. `job_ends` is false for
+  // an approval, which is no job of its own.
+  void StartTraining() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void KeepCurrent(uint64_t new_at_snapshot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void TrainingFailed(std::string why, bool job_ends = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // A held change: a candidate that learned a localised change waits for an operator (Hold); an
+  // operator rejects it (RejectHeld: later localised candidates are dropped, the change stays
+  // tested for); or the change went away on its own (ReleaseHold).
+  void Hold(std::shared_ptr<Candidate> held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void RejectHeld() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void ReleaseHold() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // The verdict just given, at `unix_ms`.
+  void KeepVerdict(const Verdict& v, int64_t unix_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
   // Puts `c`'s model (numbered in `kept`, the versions kept with it) in place, with `anchor` the
   // version a person chose last. A trained one restarts the triggers from the histograms it did
   // not see; an `approved` one makes its change the new normal from where it began (learned from

@@ -366,9 +366,7 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
   if (m.held_change && m.held_quiet >= Monitor::kHeldGoneAfter && !m.change_rejected) {
     std::clog << "histguardd: " << m.name << ": the held change (" << m.held_change->where
               << ") is gone for " << m.held_quiet << " histograms; the hold ends\n";
-    m.held_change.reset();
-    m.pending.reset();
-    m.series.pending_change->Set(0);
+    m.ReleaseHold();
     store_.PutMeta(out.writes, m.name, MetaJson(m));
   }
   v.p_value = p;
@@ -439,8 +437,7 @@ bool Scorer::KeepVerdictLocked(Monitor& m, const HistogramKey& key, double now, 
                                const Verdict& v) {
   m.series.window_size->Set(static_cast<double>(m.window.size()));
   m.series.last_verdict_time->Set(now);
-  m.last_verdict = v;
-  m.last_verdict_unix_ms = static_cast<int64_t>(now * 1000);
+  m.KeepVerdict(v, static_cast<int64_t>(now * 1000));
   // Forgotten while this histogram was scored: answered, but nothing more is stored for it.
   if (m.forgotten) return false;
   RecordLocked(m, key, batch);

@@ -74,8 +74,7 @@ TrainingScheduler::TrainingScheduler(const Config& config, Metrics& metrics, Sto
 TrainingScheduler::~TrainingScheduler() { Stop(); }
 
 void TrainingScheduler::ScheduleLocked(Monitor& m, std::string reason, Done done) {
-  m.training = true;
-  m.accepted_in_training = m.accepting ? m.accepted_admitted : 0;
+  m.StartTraining();
   std::vector<HistogramKey> keys(m.window.begin(), m.window.end());
   HistogramKey current_until{0, 0};
   for (const auto& v : m.versions)
@@ -91,12 +90,6 @@ void TrainingScheduler::ScheduleLocked(Monitor& m, std::string reason, Done done
     // the allocator's arenas (a 61,200-bin monitor held 1.1 GB after its first training).
     malloc_trim(0);
   });
-}
-
-void TrainingScheduler::KeepCurrentLocked(Monitor* m, uint64_t new_at_snapshot) {
-  m->training = false;
-  // Count anew from here, so the same trigger does not fire again at once.
-  m->RestartTriggers(m->new_since_train - std::min(m->new_since_train, new_at_snapshot));
 }
 
 TrainingScheduler::TrainingSet TrainingScheduler::ReadWindow(Monitor& m,
@@ -230,7 +223,7 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
   if (!rejected) WriteHeld(*m, candidate);
   std::string why;
   absl::ReleasableMutexLock lk(&m->mu);
-  KeepCurrentLocked(m, candidate.new_at_snapshot);
+  m->KeepCurrent(candidate.new_at_snapshot);
   metrics_.TrainingRuns("held").Increment();
   if (m->change_rejected) {
     why = "it learned a localised change (" + change.where +
@@ -239,11 +232,7 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
     why = "it learned a localised change (" + change.where +
           "): held for an operator's approval (histguard approve|reject " + m->name +
           "); the current model stays";
-    m->pending = held;
-    m->held_change = candidate.held;
-    m->held_quiet = 0;
-    m->held_cusum = 0;
-    m->series.pending_change->Set(1);
+    m->Hold(held);
     if (const absl::Status s = SaveMeta(store_, *m); !s.ok()) {
       metrics_.StoreErrors("write").Increment();
       std::clog << "histguardd: " << m->name << ": the held change is not recorded in the "
@@ -291,9 +280,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     }
     {
       absl::MutexLock lk(&m->mu);
-      m->training = false;
-      m->last_training_error = outcome.error;
-      m->failed_at_new = m->new_since_train;
+      m->TrainingFailed(outcome.error);
     }
     return finish({false, 0, "training failed: " + outcome.error});
   }
@@ -306,7 +293,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
       std::clog << "histguardd: " << m->name << " (" << reason << "): " << worse << "\n";
       {
         absl::MutexLock lk(&m->mu);
-        KeepCurrentLocked(m, new_at_snapshot);
+        m->KeepCurrent(new_at_snapshot);
       }
       return finish({false, 0, worse});
     }
@@ -369,9 +356,7 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
     metrics_.TrainingRuns("failed").Increment();
     std::clog << "histguardd: cannot save model of " << m->name << ": " << saved.message() << "\n";
     absl::MutexLock lk(&m->mu);
-    if (from_training) m->training = false;
-    m->last_training_error = std::string(saved.message());
-    m->failed_at_new = m->new_since_train;
+    m->TrainingFailed(std::string(saved.message()), from_training);
     return {false, 0, m->last_training_error};
   }
 
@@ -406,9 +391,7 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
       std::clog << "histguardd: " << m->name << " v" << info.version << ": " << why
                 << "; the current model stays\n";
       files_.Remove(m->name, info.version);
-      if (from_training) m->training = false;
-      m->last_training_error = why;
-      m->failed_at_new = m->new_since_train;
+      m->TrainingFailed(why, from_training);
       return {false, 0, why};
     }
     if (from_training) m->training = false;

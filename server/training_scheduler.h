@@ -91,9 +91,6 @@ class TrainingScheduler {
   // Writes a candidate about to be held to its file (see kHeldCandidates), setting its held_file;
   // logs a failure (then a restart forgets it). Without monitor->mu: file I/O.
   void WriteHeld(const Monitor& monitor, Candidate& candidate);
-  // Records an outcome that leaves the current model in place.
-  void KeepCurrentLocked(Monitor* monitor, uint64_t new_at_snapshot)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(monitor->mu);
 
   const Config& config_;
   Metrics& metrics_;
