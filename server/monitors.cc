@@ -183,6 +183,22 @@ void Monitor::RollBackTo(std::shared_ptr<const models::Model> restored) {
   series.model_version->Set(static_cast<double>(model->version));
 }
 
+std::vector<HistogramKey> Monitor::TakeBack(size_t lumisections) {
+  std::vector<HistogramKey> unkept;
+  if (accepting) return unkept;
+  const size_t n = std::min(lumisections, scored_recently.size());
+  for (auto it = scored_recently.end() - static_cast<std::ptrdiff_t>(n);
+       it != scored_recently.end(); ++it) {
+    const auto& [key, good] = *it;
+    if (!good) continue;
+    if (const auto label = labels.find(key); label != labels.end() && label->second) continue;
+    if (!window.Erase(key)) continue;
+    if (!records.Contains(key)) unkept.push_back(key);
+  }
+  series.window_size->Set(static_cast<double>(window.size()));
+  return unkept;
+}
+
 bool Monitor::Admits(const HistogramKey& k, Quality quality) const {
   const auto it = labels.find(k);
   if (it != labels.end()) return it->second;

@@ -108,6 +108,10 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
       ABSL_GUARDED_BY(mu);  // sum of normalised shapes seen while learning
 
   SortedKeys records ABSL_GUARDED_BY(mu);  // the newest `history` stored histograms (for retention)
+  // The last kScoredRecently histograms scored with a model, oldest first, and whether they were
+  // judged GOOD: where a lasting change, once flagged, may already have been (see TakeBack).
+  std::deque<std::pair<HistogramKey, bool>> scored_recently ABSL_GUARDED_BY(mu);
+  static constexpr size_t kScoredRecently = 128;
 
   bool training ABSL_GUARDED_BY(mu) = false;  // a training job is queued or running
   std::string last_training_error ABSL_GUARDED_BY(mu);
@@ -247,6 +251,15 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // version, window size and last verdict (ListMonitors).
   MonitorStatus Describe() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   MonitorStatus Summary() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // A lasting change is flagged now, after its evidence gathered over `lumisections`: those of
+  // the last that many histograms scored with a model that were judged GOOD leave the window. A
+  // change too faint to flag in one lumisection entered it as GOOD before it was flagged, and a
+  // retraining would learn from them. (Those flagged WARNING stay: a candidate that learns the
+  // change from them is held for an operator, see change_check.h.) Not those a person labelled
+  // GOOD, and nothing while an accepted new normal is learned. They still count as new for the
+  // retraining triggers. Returns the keys no longer kept as records either: the caller deletes
+  // them from the store.
+  std::vector<HistogramKey> TakeBack(size_t lumisections) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Bins of this monitor's histograms (0 before the first one).
   size_t bins() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Whether a histogram with this key and verdict belongs in the training window: a person's

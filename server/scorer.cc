@@ -384,6 +384,14 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
       jump.p_value < models::kJumpShare * m.thresholds.warning_p)
     Prepend(JumpText(jump), v);
   if (m.Admits(key, v.quality)) AdmitLocked(m, key, counts, out.writes);
+  m.scored_recently.emplace_back(key, label == Quality::kGood);
+  if (m.scored_recently.size() > Monitor::kScoredRecently) m.scored_recently.pop_front();
+  // Flagged by the evidence of a change that lasts: the lumisections it was in and that were
+  // judged GOOD before it was flagged leave the window (twice its length, as a faint change's sum
+  // may have fallen back to zero once).
+  if (flagged && decides == 1)
+    for (const HistogramKey& old : m.TakeBack(2 * static_cast<size_t>(lasting.length)))
+      store_.DeleteRecord(out.writes, m.name, old.first, old.second);
   if (m.model && m.model->version == model->version) MaybeRetrainLocked(m, p, out);
   return label;
 }

@@ -115,6 +115,7 @@ TEST_F(ScorerTest, AFaintBlockThatLastsIsFlaggedAndSaysForHowLong) {
   };
   int first = -1, flagged_after_first = 0;
   constexpr int kLasting = 60;
+  const uint64_t block_from = ls_ + 1;
   v1::Verdict last;
   for (int i = 0; i < kLasting; ++i) {
     last = Score(faint());
@@ -146,6 +147,15 @@ TEST_F(ScorerTest, AFaintBlockThatLastsIsFlaggedAndSaysForHowLong) {
   EXPECT_STREQ(way, "high");
   EXPECT_GE(length, kLasting - 20) << last.detail();
   EXPECT_LE(length, kLasting + 5) << last.detail();
+  // The lumisections it was in, judged GOOD before it was flagged, left the training window when
+  // it was: they are not learned as normal. (The normal ones before it stay.)
+  const auto m = registry_->Find(spec_.name);
+  ASSERT_NE(m, nullptr);
+  absl::MutexLock lk(&m->mu);
+  int in_window = 0;
+  for (uint64_t ls = block_from; ls < block_from + first; ++ls) in_window += m->InWindow({0, ls});
+  EXPECT_EQ(in_window, 0) << "of the " << first << " lumisections before the block was flagged";
+  EXPECT_TRUE(m->InWindow({0, block_from - 2 * kLasting - 5}));
 }
 
 TEST_F(ScorerTest, LowStatisticsIsNotScored) {
