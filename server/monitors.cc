@@ -106,7 +106,8 @@ bool Monitor::Install(std::shared_ptr<const models::Model> installed, std::vecto
   model = std::move(installed);
   versions = std::move(kept);
   anchor = new_anchor;
-  RestartTriggers(approved ? 0 : new_since_train - std::min(new_since_train, c.new_at_snapshot));
+  if (!approved) training = false;  // its training job ends here
+  RestartTriggers(approved ? 0 : NewSince(c.new_at_snapshot));
   drifting = drifting_on;
   last_training_error.clear();
   last_nuisances = c.nuisances;
@@ -138,7 +139,7 @@ void Monitor::StartTraining() {
 void Monitor::KeepCurrent(uint64_t new_at_snapshot) {
   training = false;
   // Count anew from here, so the same trigger does not fire again at once.
-  RestartTriggers(new_since_train - std::min(new_since_train, new_at_snapshot));
+  RestartTriggers(NewSince(new_at_snapshot));
 }
 
 void Monitor::TrainingFailed(std::string why, bool job_ends) {

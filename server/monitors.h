@@ -196,6 +196,11 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // A model was put in place (trained, approved, rolled back to): the retraining triggers count
   // from here. `still_new` of the admitted histograms are newer than what it learned from.
   void RestartTriggers(uint64_t still_new) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The histograms admitted since a training job took its snapshot at `new_at_snapshot`: those
+  // the model it trained has not seen.
+  uint64_t NewSince(uint64_t new_at_snapshot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return new_since_train - std::min(new_since_train, new_at_snapshot);
+  }
 
   // Training. A job starts on the window as it is now; one that ends without a new model either
   // keeps the current one (it restarts the triggers from the histograms the job did not see) or
@@ -216,11 +221,11 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   void KeepVerdict(const Verdict& v, int64_t unix_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Puts `c`'s model (numbered in `kept`, the versions kept with it) in place, with `anchor` the
-  // version a person chose last. A trained one restarts the triggers from the histograms it did
-  // not see; an `approved` one makes its change the new normal from where it began (learned from
-  // `accept_target` histograms). `drifting`: the drift is likely going on (KeepsDrifting).
-  // Returns whether what the monitor holds or accepts changed (its meta record is to be saved).
-  // The caller has recorded the new version in the store.
+  // version a person chose last. A trained one ends its training job and restarts the triggers
+  // from the histograms it did not see; an `approved` one makes its change the new normal from
+  // where it began (learned from `accept_target` histograms). `drifting`: the drift is likely going
+  // on (KeepsDrifting). Returns whether what the monitor holds or accepts changed (its meta record
+  // is to be saved). The caller has recorded the new version in the store.
   bool Install(std::shared_ptr<const models::Model> installed, std::vector<VersionInfo> kept,
                uint64_t anchor, const Candidate& c, bool approved, bool drifting,
                uint64_t accept_target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

@@ -394,7 +394,6 @@ TrainResult TrainingScheduler::Install(Monitor* m, std::shared_ptr<Candidate> ca
       m->TrainingFailed(why, from_training);
       return {false, 0, why};
     }
-    if (from_training) m->training = false;
     const bool vigilance_changed =
         m->Install(candidate->model, std::move(kept), anchor, *candidate, !from_training,
                    KeepsDrifting(candidate->drift, candidate->new_at_snapshot, config_),

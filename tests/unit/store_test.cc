@@ -155,6 +155,14 @@ TEST_F(StoreTest, WholeCountsTakeAFractionOfTheSpace) {
   std::printf("2,000 records of 100 bins: %ju bytes in the store\n", bytes);
 }
 
+// A histogram's ('h') or label's ('l') key as the store writes it, for writing behind its back.
+std::string RawKey(char kind, const std::string& monitor, uint64_t run, uint64_t ls) {
+  std::string key = std::string(1, kind) + "|" + monitor + "|";
+  for (uint64_t v : {run, ls})
+    for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  return key;
+}
+
 TEST_F(StoreTest, RecordsWrittenAsPlainInspectionsStillRead) {
   v1::Inspection old;
   *old.mutable_histogram() = HistProto({4, 5, 6}, 9);
@@ -165,10 +173,9 @@ TEST_F(StoreTest, RecordsWrittenAsPlainInspectionsStillRead) {
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(options, dir_, &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
-    std::string key = "h|pixel/barrel/l1/occupancy|";
-    for (uint64_t v : {uint64_t{7}, uint64_t{9}})
-      for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, old.SerializeAsString()).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), RawKey('h', "pixel/barrel/l1/occupancy", 7, 9),
+                        old.SerializeAsString())
+                    .ok());
   }
   auto store = Open();
   const auto rec = store->GetRecord("pixel/barrel/l1/occupancy", 7, 9);
@@ -222,13 +229,6 @@ TEST(StoredRecordTest, EverySchemaEverWrittenStillReads) {
   EXPECT_NE(refused.message().find("schema 5"), std::string::npos) << refused;
 }
 
-std::string LabelKey(const std::string& monitor, uint64_t run, uint64_t ls) {
-  std::string key = "l|" + monitor + "|";
-  for (uint64_t v : {run, ls})
-    for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  return key;
-}
-
 // A person's labels come back as given, and a label stored by an earlier release (the API's
 // LabelRequest as it came, schema 0) still reads beside today's.
 TEST_F(StoreTest, LabelsComeBackAndOldOnesStillRead) {
@@ -253,7 +253,7 @@ TEST_F(StoreTest, LabelsComeBackAndOldOnesStillRead) {
     old.set_comment("noisy module");
     old.set_author("old release");
     ASSERT_TRUE(
-        db->Put(rocksdb::WriteOptions(), LabelKey(monitor, 7, 4), old.SerializeAsString()).ok());
+        db->Put(rocksdb::WriteOptions(), RawKey('l', monitor, 7, 4), old.SerializeAsString()).ok());
   }
   auto store = Open();
   std::vector<Label> seen;
@@ -288,7 +288,7 @@ TEST_F(StoreTest, UnreadableLabelsAreSkippedAndNamed) {
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
     ASSERT_TRUE(
-        db->Put(rocksdb::WriteOptions(), LabelKey(monitor, 7, 2), std::string("\x03\x08\x01", 3))
+        db->Put(rocksdb::WriteOptions(), RawKey('l', monitor, 7, 2), std::string("\x03\x08\x01", 3))
             .ok());
   }
   auto store = Open();
@@ -313,10 +313,9 @@ TEST_F(StoreTest, DamagedRecordsAreToldApartFromMissingOnes) {
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
-    std::string key = "h|pixel/barrel/l1/occupancy|";
-    for (uint64_t v : {uint64_t{7}, uint64_t{2}})
-      for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, std::string("\x01\xff\xff\xff", 4)).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), RawKey('h', "pixel/barrel/l1/occupancy", 7, 2),
+                        std::string("\x01\xff\xff\xff", 4))
+                    .ok());
   }
   auto store = Open();
   EXPECT_TRUE(store->GetRecord("pixel/barrel/l1/occupancy", 7, 1).ok());
