@@ -14,6 +14,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
 
 namespace histguard::testing {
 namespace {
@@ -39,8 +43,16 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args, std::string da
     data_dir_ = mkdtemp(tmpl);
     own_data_dir_ = true;
   }
+  char log_tmpl[] = "/tmp/histguard-e2e-log-XXXXXX";
+  const int log_fd = mkstemp(log_tmpl);
+  if (log_fd < 0) {
+    error_ = "no log file";
+    return;
+  }
+  log_path_ = log_tmpl;
   int out[2];
   if (pipe(out) != 0) {
+    close(log_fd);
     error_ = "pipe failed";
     return;
   }
@@ -50,8 +62,10 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args, std::string da
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
     close(out[0]);
     close(out[1]);
+    close(log_fd);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -59,6 +73,7 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args, std::string da
     _exit(127);
   }
   close(out[1]);
+  close(log_fd);
   // Read the first line, bounded in time (loading LibTorch takes a moment).
   std::string line;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -79,7 +94,7 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args, std::string da
   }
   close(out[0]);
   if (line.find("\"event\":\"listening\"") == std::string::npos) {
-    error_ = "no listening line from histguardd, got: " + line;
+    error_ = "no listening line from histguardd, got: " + line + "; its log:\n" + log();
     return;
   }
   grpc_address_ = Loopback(JsonField(line, "grpc"));
@@ -89,7 +104,23 @@ DaemonProcess::DaemonProcess(std::vector<std::string> extra_args, std::string da
 DaemonProcess::~DaemonProcess() {
   if (pid_ > 0) Stop(SIGKILL);
   std::error_code ec;
+  if (!log_path_.empty()) {
+    // A daemon shared by a suite ends after its tests: then any failure in the suite counts.
+    const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
+    if (::testing::Test::HasFailure() || (suite && suite->failed_test_count() > 0)) {
+      std::fprintf(stderr, "---- histguardd's log ----\n%s---- end of histguardd's log ----\n",
+                   log().c_str());
+    }
+    std::filesystem::remove(log_path_, ec);
+  }
   if (own_data_dir_) std::filesystem::remove_all(data_dir_, ec);
+}
+
+std::string DaemonProcess::log() const {
+  std::ifstream in(log_path_);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 int DaemonProcess::Stop(int signal) {

@@ -1,5 +1,6 @@
 // Starts the real histguardd binary for end-to-end tests: port 0, a fresh temporary data
-// directory, and the bound ports read from its machine-readable "listening" line.
+// directory, and the bound ports read from its machine-readable "listening" line. The daemon's
+// log (stderr) goes to a file that is printed when the test has failed, after the failures.
 #pragma once
 
 #include <sys/types.h>
@@ -21,13 +22,15 @@ class DaemonProcess {
   const std::string& metrics_address() const { return metrics_address_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& error() const { return error_; }
+  // What the daemon has logged so far.
+  std::string log() const;
 
   // Sends `signal` and waits for the exit; returns the exit code (or 128 + signal).
   int Stop(int signal);
 
  private:
   pid_t pid_ = -1;
-  std::string grpc_address_, metrics_address_, data_dir_, error_;
+  std::string grpc_address_, metrics_address_, data_dir_, error_, log_path_;
   bool own_data_dir_ = false;
 };
 
