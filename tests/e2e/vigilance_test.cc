@@ -234,11 +234,14 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
   for (const Lane& l : lanes) {
     SCOPED_TRACE(l.spec.name);
     if (l.block.empty()) {
-      // The steady monitor within 2x warning_p (1e-3) as a count: fewer than 7 of ~1,470 is
-      // what a rate of 2e-3 gives at least 1% of the time. The drifting one is never held and
-      // follows the drift by retraining; between retrainings its model lags (0.2-0.9% flagged
-      // in this test, where six monitors share one training thread at 700 times real time).
-      EXPECT_LE(l.false_alarms, l.gain_per_ls != 0 ? 30 : 6) << "normal lumisections flagged";
+      // Within 2x warning_p (1e-3) as a count: a monitor at a rate of exactly 2e-3 flags more
+      // than 6 of ~1,470 3% of the time (seen here: none). The drifting monitor is never held
+      // and follows the drift by retraining (1-3 of 1,470 flagged in this test, where six
+      // monitors share one training thread at 700 times real time); it is counted over the
+      // whole run below.
+      if (l.gain_per_ls == 0) {
+        EXPECT_LE(l.false_alarms, 6) << "normal lumisections flagged";
+      }
       EXPECT_GE(l.caught, l.anomalies - 1) << "late anomalies are caught";
       continue;
     }
@@ -316,13 +319,16 @@ TEST(Vigilance, ALastingDefectStaysFlaggedWhileADriftIsFollowed) {
     EXPECT_TRUE(GetMonitor(client, lanes[0].spec.name).has_accepting());
   }
   // 600 more lumisections with the defects; the drift lane goes on drifting.
+  const int drift_false_alarms = lanes[3].false_alarms;
   for (auto& l : lanes) Reset(l);
   FeedLanes(client, lanes, ls, 600, 0, 1500, /*late_anomalies=*/false);
   for (const Lane& l : lanes) Print("after the operator's word", l);
   EXPECT_GE(lanes[6].flagged_last, 0.95 * lanes[6].last_count) << "a rejected change stays flagged";
   EXPECT_GE(lanes[2].flagged_last, 0.95 * lanes[2].last_count) << "the map's block too";
   EXPECT_GE(lanes[1].flagged_last, 0.95 * lanes[1].last_count) << "the occupancy's block too";
-  EXPECT_LE(lanes[3].false_alarms, 3) << "the drift is still followed";
+  // Over the whole run, 2,070 normal lumisections: 2x warning_p is 4.1 as a count, and a rate
+  // of exactly 2e-3 flags 10 or more 1% of the time (seen: 1-5).
+  EXPECT_LE(drift_false_alarms + lanes[3].false_alarms, 9) << "the drift is still followed";
   // Accepted: GOOD again within 600 lumisections (counted over the last 200), and a new defect
   // on top of the new normal is still caught.
   EXPECT_LE(lanes[0].flagged_last, 0.02 * lanes[0].last_count) << "the accepted normal is flagged";
