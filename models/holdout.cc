@@ -125,7 +125,7 @@ HoldoutFit CalibrateOnHoldout(Model& m, const HoldoutInput& in) {
     p[1].push_back(m.localised.PValue(loc[i]));
     p[2].push_back(m.latent.PValue(lat[i]));
     p[3].push_back(m.cumulative.PValue(cum[i]));
-    p[4].push_back(WeighRegional(m.regional.PValue(reg[i])));
+    p[4].push_back(m.regional.PValue(reg[i]));
   }
   m.tests = EffectiveTests(p);
 

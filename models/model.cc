@@ -713,7 +713,7 @@ Score ScoreHistogram(const Model& m, std::span<const double> counts, Scratch& s,
   out.p_cumulative = m.cumulative.PValue(raw.cumulative);
   out.p_regional = m.regional.PValue(raw.regional);
   const double parts[kParts] = {out.p_recon, out.p_localised, out.p_latent, out.p_cumulative,
-                                WeighRegional(out.p_regional)};
+                                out.p_regional};
   out.p_value = CombinePValues(parts, m.tests);
   // The largest |residual| is the largest term: rank by the terms already computed.
   std::vector<BinPull>& top = out.top_bins;

@@ -63,15 +63,6 @@ bool StoreHalf(DenseLayer& layer);
 // regional.
 constexpr int kParts = 5;
 
-// The regional statistic's weight in the combination: its p-value enters as p / kRegionalWeight
-// (at most 1). It sees block-shaped defects, whose p-values are far below any threshold (a 5x5
-// tower at 1.5x: p < 1e-3 at full weight in 99 of 100, the same at this weight), and its normal
-// tail competes with the statistics that see every other class: at full weight 10-11 of 216
-// cells of bench/detection lost more than 0.02 against the combination without it, 3 at a
-// quarter (two samples of models each).
-inline constexpr double kRegionalWeight = 0.25;
-inline double WeighRegional(double p) { return p >= kRegionalWeight ? 1.0 : p / kRegionalWeight; }
-
 // What LastingRegions compares each block of RegionalBlocks with, measured on held-out histograms,
 // as scoring sees them (beyond the sample the network was fitted to, whose blocks it follows
 // more closely than any new histogram's):

@@ -320,8 +320,8 @@ std::string DescribeFlag(const Monitor& m, const models::Score& s,
     where = JumpText(jump);
     return where;
   }
-  if (s.region.width > 0 && models::WeighRegional(s.p_regional) <=
-                                std::min({s.p_recon, s.p_localised, s.p_latent, s.p_cumulative})) {
+  if (s.region.width > 0 &&
+      s.p_regional <= std::min({s.p_recon, s.p_localised, s.p_latent, s.p_cumulative})) {
     where = BinsText(s.region, m.shape);
     return RegionText(s.region, m.shape);
   }
