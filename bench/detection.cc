@@ -73,6 +73,14 @@ struct CellResult {  // one family x statistics x anomaly class x method
   double flagged;  // fraction of the anomalies whose score says p < bad_p (histguard: BAD)
 };
 
+// The cell of `method` for the same family, statistics and class as `c` (null when not measured).
+const CellResult* FindCell(const std::vector<CellResult>& cells, const CellResult& c, int method) {
+  for (const auto& o : cells)
+    if (o.family == c.family && o.entries == c.entries && o.cls == c.cls && o.method == method)
+      return &o;
+  return nullptr;
+}
+
 struct NormalResult {  // one family x statistics: the normals alone
   std::string family;
   double entries;
@@ -283,12 +291,7 @@ int Check(const std::vector<CellResult>& cells, const std::vector<NormalResult>&
     std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
     failures += !ok;
   };
-  auto find = [&](const CellResult& c, int method) -> const CellResult* {
-    for (const auto& o : cells)
-      if (o.family == c.family && o.entries == c.entries && o.cls == c.cls && o.method == method)
-        return &o;
-    return nullptr;
-  };
+  auto find = [&](const CellResult& c, int method) { return FindCell(cells, c, method); };
   char line[256];
   for (const auto& c : cells) {
     if (c.entries < 1e4 || c.method != kHistguard) continue;
@@ -768,11 +771,8 @@ std::string Report(const Measured& r, const Families& families,
     std::string worst_cell = "none";
     for (const auto& c : r.cells) {
       if (c.entries < 1e4 || c.method != kHistguard) continue;
-      const auto without = std::find_if(r.cells.begin(), r.cells.end(), [&](const CellResult& o) {
-        return o.family == c.family && o.entries == c.entries && o.cls == c.cls &&
-               o.method == kWithoutRegional;
-      });
-      if (without == r.cells.end()) continue;
+      const CellResult* without = FindCell(r.cells, c, kWithoutRegional);
+      if (!without) continue;
       const std::pair<const char*, double> deltas[] = {{"AUC", without->auc - c.auc},
                                                        {"TPR@1e-3", without->tpr3 - c.tpr3},
                                                        {"TPR@1e-5", without->tpr5 - c.tpr5}};

@@ -190,14 +190,21 @@ std::vector<HistogramKey> Monitor::TakeBack(size_t lumisections) {
   const size_t n = std::min(lumisections, scored_recently.size());
   for (auto it = scored_recently.end() - static_cast<std::ptrdiff_t>(n);
        it != scored_recently.end(); ++it) {
-    const auto& [key, good] = *it;
+    auto& [key, good] = *it;
     if (!good) continue;
     if (const auto label = labels.find(key); label != labels.end() && label->second) continue;
+    // Looked at once: the lumisections after this one find it done.
+    good = false;
     if (!window.Erase(key)) continue;
     if (!records.Contains(key)) unkept.push_back(key);
   }
   series.window_size->Set(static_cast<double>(window.size()));
   return unkept;
+}
+
+void Monitor::Scored(const HistogramKey& k, Quality quality) {
+  scored_recently.emplace_back(k, quality == Quality::kGood);
+  if (scored_recently.size() > kScoredRecently) scored_recently.pop_front();
 }
 
 bool Monitor::Admits(const HistogramKey& k, Quality quality) const {

@@ -109,7 +109,8 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
 
   SortedKeys records ABSL_GUARDED_BY(mu);  // the newest `history` stored histograms (for retention)
   // The last kScoredRecently histograms scored with a model, oldest first, and whether they were
-  // judged GOOD: where a lasting change, once flagged, may already have been (see TakeBack).
+  // judged GOOD and not yet taken back: where a lasting change, once flagged, may already have
+  // been (see Scored, TakeBack).
   std::deque<std::pair<HistogramKey, bool>> scored_recently ABSL_GUARDED_BY(mu);
   static constexpr size_t kScoredRecently = 128;
 
@@ -265,6 +266,8 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // retraining triggers. Returns the keys no longer kept as records either: the caller deletes
   // them from the store.
   std::vector<HistogramKey> TakeBack(size_t lumisections) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // A histogram was scored with a model and judged `quality`: what TakeBack looks back on.
+  void Scored(const HistogramKey& k, Quality quality) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Bins of this monitor's histograms (0 before the first one).
   size_t bins() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Whether a histogram with this key and verdict belongs in the training window: a person's

@@ -384,8 +384,7 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
       jump.p_value < models::kJumpShare * m.thresholds.warning_p)
     Prepend(JumpText(jump), v);
   if (m.Admits(key, v.quality)) AdmitLocked(m, key, counts, out.writes);
-  m.scored_recently.emplace_back(key, label == Quality::kGood);
-  if (m.scored_recently.size() > Monitor::kScoredRecently) m.scored_recently.pop_front();
+  m.Scored(key, label);
   // Flagged by the evidence of a change that lasts: the lumisections it was in and that were
   // judged GOOD before it was flagged leave the window (twice its length, as a faint change's sum
   // may have fallen back to zero once).
