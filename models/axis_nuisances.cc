@@ -225,12 +225,15 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
   std::array<std::array<double, 4>, 4> fisher{};
   // From where the course expects this lumisection, undamped Fisher-scoring steps (Newton's
   // method on the deviance: a step's error is about the square of the one before) are the fit:
-  // done once a step moves less than a third of the errors, two or three passes over the bins
-  // instead of the damped iterations' five to ten with their deviance evaluations. A step of
-  // more than ten errors (a jump) takes the damped way, from the start again.
+  // done once a step moves less than a tenth of the errors, a few passes over the bins instead
+  // of the damped iterations' five to ten with their deviance evaluations. (Stopped at half an
+  // error, the fit kept a third of an error of bias toward where it started: toward the course,
+  // which a jump's departure then looked smaller against.) A step of more than ten errors (a
+  // jump) takes the damped way, from the start again.
   bool done = false;
+  constexpr int kPasses = 8;
   if (start.valid) {
-    for (int pass = 0; pass < 5 && !done; ++pass) {
+    for (int pass = 0; pass < kPasses && !done; ++pass) {
       if (pass > 0) evaluate(g, s, t, a, true, false);
       std::array<double, 4> step;
       information(fisher, step);
@@ -243,8 +246,8 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
       if (largest > 100) break;
       g += step[0], s += step[1], t += step[2], a += step[3];
       if (!(a > 0 && g > 0.5 && g < 2.0 && std::fabs(s) < 0.5)) break;
-      // Within a quarter of its errors, or (after the last pass) within one.
-      done = largest < (pass == 4 ? 1.0 : 0.25);
+      // A step of a tenth of its errors, or (after the last pass) of one.
+      done = largest < (pass == kPasses - 1 ? 1.0 : 0.01);
     }
     if (!done) {
       from_start();
