@@ -226,10 +226,10 @@ AxisFit FitAxis(std::span<const double> cum, std::span<const double> counts, dou
   // From where the course expects this lumisection, undamped Fisher-scoring steps (Newton's
   // method on the deviance: a step's error is about the square of the one before) are the fit:
   // done once a step moves less than a tenth of the errors, a few passes over the bins instead
-  // of the damped iterations' five to ten with their deviance evaluations. (Stopped at half an
-  // error, the fit kept a third of an error of bias toward where it started: toward the course,
-  // which a jump's departure then looked smaller against.) A step of more than ten errors (a
-  // jump) takes the damped way, from the start again.
+  // of the damped iterations' five to ten with their deviance evaluations. (Stopped at steps of
+  // half an error, the fit stayed half an error nearer where it started, toward the course, which
+  // a jump's departure then looked smaller against.) A step of more than ten errors (a jump)
+  // takes the damped way, from the start again.
   bool done = false;
   constexpr int kPasses = 8;
   if (start.valid) {
