@@ -549,10 +549,9 @@ bool LastingRegions::Restore(const Model& m, State state) {
     return std::all_of(sums.begin(), sums.end(),
                        [](float x) { return std::isfinite(x) && x >= 0 && x <= kCap; });
   };
-  if (blocks != m.lasting.offset.size() || m.regional.empty() ||
-      blocks != RegionalBlockCount(m.shape) || state.low.size() != blocks ||
-      state.high_length.size() != blocks || state.low_length.size() != blocks ||
-      !sums_ok(state.high) || !sums_ok(state.low))
+  if (blocks != m.lasting.offset.size() || blocks != RegionalBlockCount(m.shape) ||
+      state.low.size() != blocks || state.high_length.size() != blocks ||
+      state.low_length.size() != blocks || !sums_ok(state.high) || !sums_ok(state.low))
     return false;
   high_ = std::move(state.high);
   low_ = std::move(state.low);
@@ -566,7 +565,7 @@ LastingRegions::Finding LastingRegions::Add(const Model& m, std::span<const doub
   Finding out;
   const LastingReference& ref = m.lasting;
   const size_t blocks = ref.offset.size();
-  if (blocks == 0 || m.regional.empty() || blocks != RegionalBlockCount(m.shape)) {
+  if (blocks == 0 || blocks != RegionalBlockCount(m.shape)) {
     Clear();
     return out;
   }

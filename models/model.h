@@ -71,8 +71,10 @@ constexpr int kParts = 5;
 //   spread:    per block size, phi of the deviate's variance beyond Poisson, 1 + phi e;
 //   allowance: of the CUSUMs, 1 + 3 / sqrt(held-out histograms): a block whose offset is off by
 //              three times the error of its estimate still falls on normal data.
-// `offset` is empty in models saved before it, in models without a regional calibration and in
-// those of too few held-out histograms: no lasting evidence is gathered with them.
+// `offset` is empty in models saved before it, in models that misfit (see Train) or whose
+// histograms are too small for its blocks, and in those of too few held-out histograms: no
+// lasting evidence is gathered with them. (A drifting window's model has it, though not the
+// regional calibration.)
 struct LastingReference {
   std::vector<float> offset;
   std::vector<double> spread;

@@ -116,7 +116,8 @@ ShapeStats Summarise(std::span<const std::vector<float>> counts) {
 }
 
 ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
-                           const std::vector<uint32_t>& shape) {
+                           const std::vector<uint32_t>& shape,
+                           const std::optional<LastingBlock>& lasting) {
   ChangeReport out;
   const size_t n = now.mean.size();
   if (n == 0 || ref.mean.size() != n || ref.count < 2 || now.count < 2) return out;
@@ -159,6 +160,20 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
   const size_t widest =
       two_d ? std::max<size_t>(1, std::min(nx, ny) / 4) : std::max<size_t>(1, n / 8);
   double best = 0;
+  // Names the block and its change in the report.
+  auto describe = [&](size_t x0, size_t x1, size_t y0, size_t y1, double z, double rel) {
+    out.z = z;
+    out.relative = rel;
+    out.block = {static_cast<uint32_t>(x0), static_cast<uint32_t>(x1), static_cast<uint32_t>(y0),
+                 static_cast<uint32_t>(y1)};
+    char text[96];
+    if (two_d)
+      std::snprintf(text, sizeof text, "bins x %zu-%zu, y %zu-%zu", x0 + 1, x1, y0 + 1, y1);
+    else
+      std::snprintf(text, sizeof text, "bins %zu-%zu", x0 + 1, x1);
+    out.where = std::string(text) + (rel < 0 ? " low by " : " high by ") +
+                std::to_string(static_cast<int>(std::lround(std::fabs(rel) * 100))) + "%";
+  };
   // From two bins wide: a single bin that changes is the model's own business (its localisation
   // statistic flags it on every lumisection, so it is never learned), and single bins are where
   // a drift's leftovers show.
@@ -173,21 +188,30 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
         const double z = d / std::sqrt(v), rel = d / m;
         if (std::fabs(rel) < kMinRelative || std::fabs(z) <= best) continue;
         best = std::fabs(z);
-        out.z = z;
-        out.relative = rel;
-        out.block = {static_cast<uint32_t>(x), static_cast<uint32_t>(x + bw),
-                     static_cast<uint32_t>(y), static_cast<uint32_t>(y + bh)};
-        char text[96];
-        if (two_d)
-          std::snprintf(text, sizeof text, "bins x %zu-%zu, y %zu-%zu", x + 1, x + bw, y + 1,
-                        y + bh);
-        else
-          std::snprintf(text, sizeof text, "bins %zu-%zu", x + 1, x + bw);
-        out.where = std::string(text) + (rel < 0 ? " low by " : " high by ") +
-                    std::to_string(static_cast<int>(std::lround(std::fabs(rel) * 100))) + "%";
+        describe(x, x + bw, y, y + bh, z, rel);
       }
   }
   out.localised = best >= kMinZ;
+  if (lasting && lasting->block.x0 < lasting->block.x1 && lasting->block.x1 <= nx &&
+      lasting->block.y0 < lasting->block.y1 && lasting->block.y1 <= ny) {
+    const BinBlock& b = lasting->block;
+    const double d = sum(sd, b.x0, b.x1, b.y0, b.y1), v = sum(sv, b.x0, b.x1, b.y0, b.y1),
+                 m = sum(sm, b.x0, b.x1, b.y0, b.y1);
+    if (v > 0 && m > 0) {
+      const double z = d / std::sqrt(v), rel = d / m;
+      const ChangeReport found = out;
+      describe(b.x0, b.x1, b.y0, b.y1, z, rel);
+      char text[48];
+      std::snprintf(text, sizeof text, " at %.1f sd", z);
+      const std::string at_lasting = out.where + text;
+      if (!out.localised && (rel < 0) == lasting->low && std::fabs(z) >= kMinZWhereLasting &&
+          std::fabs(rel) >= kMinRelativeWhereLasting)
+        out.localised = true;
+      else
+        out = found;
+      out.at_lasting = at_lasting;
+    }
+  }
   return out;
 }
 

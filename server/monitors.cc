@@ -109,6 +109,7 @@ bool Monitor::Install(std::shared_ptr<const models::Model> installed, std::vecto
   if (!approved) training = false;  // its training job ends here
   RestartTriggers(approved ? 0 : NewSince(c.new_at_snapshot));
   drifting = drifting_on;
+  lasting_block.reset();
   last_training_error.clear();
   last_nuisances = c.nuisances;
   bool vigilance_changed = false;
@@ -181,6 +182,7 @@ void Monitor::RollBackTo(std::shared_ptr<const models::Model> restored) {
   // The blocks' evidence was summed against the offsets of the model rolled back from: it starts
   // again against the restored one.
   lasting.Clear();
+  lasting_block.reset();
   series.model_version->Set(static_cast<double>(model->version));
 }
 

@@ -170,6 +170,12 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // a change too faint for one lumisection is flagged once it has lasted. Kept in the meta record
   // with the flagged streak (see StoredLasting), written at shutdown.
   models::LastingRegions lasting ABSL_GUARDED_BY(mu);
+  // The block whose evidence last flagged a lumisection under the active model, and which way
+  // (unset once another model is put in place). A candidate trained meanwhile learned from the
+  // lumisections flagged WARNING there; the change check holds it for a smaller change there
+  // than elsewhere (see CompareShapes), since a change too faint for one lumisection is often
+  // too faint for its search over every block too.
+  std::optional<LastingBlock> lasting_block ABSL_GUARDED_BY(mu);
   // The axis nuisances of 1D histograms (see models/axis_nuisances.h), fitted against the axis
   // reference of `axis_model`: the anchor's once it is the active model, until then (after a
   // start-up) the first model scored with. Retrainings keep it, so a slow drift shows as a gain

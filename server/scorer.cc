@@ -52,6 +52,13 @@ std::string BinsText(const models::Region& r, const std::vector<uint32_t>& shape
          std::to_string(y0 + 1) + "-" + std::to_string(y0 + r.height) + ")";
 }
 
+// The same block as the change check names blocks.
+BinBlock BlockOf(const models::Region& r, const std::vector<uint32_t>& shape) {
+  const uint32_t ny = shape.size() == 2 && shape[1] > 0 ? shape[1] : 0;
+  const uint32_t x0 = ny ? r.first / ny : r.first, y0 = ny ? r.first % ny : 0;
+  return {x0, x0 + r.width, y0, y0 + std::max<uint32_t>(r.height, 1)};
+}
+
 long Percent(const models::Region& r) {
   return std::lround(100 * r.observed / std::max(r.expected, 1e-9));
 }
@@ -391,7 +398,11 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
   if (flagged && decides == 1)
     for (const HistogramKey& old : m.TakeBack(2 * static_cast<size_t>(lasting.length)))
       store_.DeleteRecord(out.writes, m.name, old.first, old.second);
-  if (m.model && m.model->version == model->version) MaybeRetrainLocked(m, p, out);
+  if (m.model && m.model->version == model->version) {
+    if (flagged && decides == 1 && lasting.region.width > 0)
+      m.lasting_block = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
+    MaybeRetrainLocked(m, p, out);
+  }
   return label;
 }
 

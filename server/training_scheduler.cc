@@ -200,8 +200,13 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
   if (split < kMinNew || keys.size() - split < kMinNew) return std::nullopt;
   const std::span<const std::vector<float>> all(set.counts);
   const size_t from = split > kReference ? split - kReference : 0;
+  std::optional<LastingBlock> lasting;
+  {
+    absl::MutexLock lk(&m->mu);
+    lasting = m->lasting_block;
+  }
   const ChangeReport change = CompareShapes(Summarise(all.subspan(from, split - from)),
-                                            Summarise(all.subspan(split)), set.shape);
+                                            Summarise(all.subspan(split)), set.shape, lasting);
   Candidate& candidate = *held;
   candidate.nuisances = change.nuisances;
   std::clog << "histguardd: " << m->name << " (" << reason << ") candidate against the "
@@ -210,6 +215,9 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
             << (change.where.empty() ? "no block changed by 10% or more"
                                      : "largest block change " + change.where + " at " +
                                            std::to_string(change.z).substr(0, 5) + " sd")
+            << (change.at_lasting.empty()
+                    ? ""
+                    : "; where the lasting evidence flagged: " + change.at_lasting)
             << "\n";
   if (!change.localised) return std::nullopt;
   candidate.change = change.where;

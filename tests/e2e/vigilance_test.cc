@@ -446,6 +446,44 @@ TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
   std::filesystem::remove_all(dir);
 }
 
+// Blocks too faint for one lumisection (2-3 sd of their sum), from right after a first model
+// trained on 100 histograms, for 1,000 lumisections with retraining on: flagged within 20 by
+// the evidence that grows over lumisections, and still flagged at the end. The retrainings that
+// the flagged lumisections feed must not learn the block as normal.
+TEST(Vigilance, AFaintLastingDefectIsNotLearnedByRetraining) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.started()) << d.error();
+  Client client(d.grpc_address());
+  std::vector<Lane> lanes(3);
+  lanes[0].spec = SpecOf(sim::Family::kFallingSpectrum);
+  lanes[0].block = Range(30, 46);
+  lanes[0].efficiency = 0.9;
+  lanes[1].spec = SpecOf(sim::Family::kChannelOccupancy);
+  lanes[1].block = Range(60, 68);
+  lanes[1].efficiency = 0.9;
+  lanes[2].spec = SpecOf(sim::Family::kOccupancy2D);
+  lanes[2].block = Rectangle(20, 6, 11, 4, 4);
+  lanes[2].efficiency = 0.85;
+  for (size_t i = 0; i < lanes.size(); ++i) lanes[i].rng.seed(500 + i);
+  uint64_t ls = TrainLanes(client, lanes, 100);
+  for (auto& l : lanes) Reset(l);
+  FeedLanes(client, lanes, ls, 1000, 0, 0, false);
+  for (const Lane& l : lanes) {
+    Print("faint defect", l);
+    const auto info = GetMonitor(client, l.spec.name);
+    std::printf("  active v%llu, anchor v%llu, pending: %s\n",
+                static_cast<unsigned long long>(info.active_version()),
+                static_cast<unsigned long long>(info.anchor_version()),
+                info.pending_change().c_str());
+  }
+  for (const Lane& l : lanes) {
+    SCOPED_TRACE(l.spec.name);
+    EXPECT_GE(l.first_flag, 0);
+    EXPECT_LT(l.first_flag, 20);
+    EXPECT_GE(l.flagged_last, 0.95 * l.last_count) << "the faint defect is learned as normal";
+  }
+}
+
 // A lasting change too faint for one lumisection, flagged by the evidence it has gathered over
 // many, stays flagged across a restart (an upgrade in the middle of a run), and its streak counts
 // on: the evidence is not gathered again from nothing.
