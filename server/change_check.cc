@@ -115,6 +115,15 @@ ShapeStats Summarise(std::span<const std::vector<float>> counts) {
   return s;
 }
 
+std::string BlockText(const BinBlock& b, const std::vector<uint32_t>& shape) {
+  char text[96];
+  if (shape.size() == 2 && shape[0] > 1 && shape[1] > 1)
+    std::snprintf(text, sizeof text, "bins x %u-%u, y %u-%u", b.x0 + 1, b.x1, b.y0 + 1, b.y1);
+  else
+    std::snprintf(text, sizeof text, "bins %u-%u", b.x0 + 1, b.x1);
+  return text;
+}
+
 ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
                            const std::vector<uint32_t>& shape,
                            const std::optional<LastingBlock>& lasting) {
@@ -166,12 +175,7 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
     out.relative = rel;
     out.block = {static_cast<uint32_t>(x0), static_cast<uint32_t>(x1), static_cast<uint32_t>(y0),
                  static_cast<uint32_t>(y1)};
-    char text[96];
-    if (two_d)
-      std::snprintf(text, sizeof text, "bins x %zu-%zu, y %zu-%zu", x0 + 1, x1, y0 + 1, y1);
-    else
-      std::snprintf(text, sizeof text, "bins %zu-%zu", x0 + 1, x1);
-    out.where = std::string(text) + (rel < 0 ? " low by " : " high by ") +
+    out.where = BlockText(out.block, shape) + (rel < 0 ? " low by " : " high by ") +
                 std::to_string(static_cast<int>(std::lround(std::fabs(rel) * 100))) + "%";
   };
   // From two bins wide: a single bin that changes is the model's own business (its localisation

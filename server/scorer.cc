@@ -399,6 +399,9 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
     for (const HistogramKey& old : m.TakeBack(2 * static_cast<size_t>(lasting.length)))
       store_.DeleteRecord(out.writes, m.name, old.first, old.second);
   if (m.model && m.model->version == model->version) {
+    m.since_lasting_flag = lasting.p_value < models::kLastingShare * m.thresholds.warning_p
+                               ? 0
+                               : m.since_lasting_flag + (m.since_lasting_flag < UINT64_MAX);
     if (flagged && decides == 1 && lasting.region.width > 0)
       m.lasting_block = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
     MaybeRetrainLocked(m, p, out);

@@ -307,6 +307,34 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     }
   }
 
+  // A drift retraining takes low p-values for a drift. When the lasting evidence has since found
+  // a localised change behind them, the candidate learned the first lumisections of a defect (too
+  // few to be held for) and follows their trend: it is dropped, and the drift trigger waits while
+  // the change stays flagged.
+  if (current && reason == "drift") {
+    bool flagged = false;
+    std::optional<LastingBlock> where;
+    {
+      absl::MutexLock lk(&m->mu);
+      flagged = !LastingQuiet(*m, config_);
+      where = m->lasting_block;
+    }
+    if (flagged) {
+      metrics_.TrainingRuns("rejected").Increment();
+      const std::string why =
+          "the lasting evidence flags a localised change" +
+          (where ? " (" + BlockText(where->block, set.shape) + (where->low ? " low)" : " high)")
+                 : std::string()) +
+          " since the drift retraining began: the candidate is dropped";
+      std::clog << "histguardd: " << m->name << " (drift): " << why << "\n";
+      {
+        absl::MutexLock lk(&m->mu);
+        m->KeepCurrent(new_at_snapshot);
+      }
+      return finish({false, 0, why});
+    }
+  }
+
   auto candidate = std::make_shared<Candidate>();
   candidate->info.sample_count = set.keys.size();
   candidate->info.train_loss = outcome.report.train_deviance;
