@@ -169,14 +169,17 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
   const size_t widest =
       two_d ? std::max<size_t>(1, std::min(nx, ny) / 4) : std::max<size_t>(1, n / 8);
   double best = 0;
+  // "bins 43-46 low by 45%".
+  auto change_text = [&](const BinBlock& b, double rel) {
+    return BlockText(b, shape) + (rel < 0 ? " low by " : " high by ") +
+           std::to_string(static_cast<int>(std::lround(std::fabs(rel) * 100))) + "%";
+  };
   // Names the block and its change in the report.
-  auto describe = [&](size_t x0, size_t x1, size_t y0, size_t y1, double z, double rel) {
+  auto describe = [&](const BinBlock& b, double z, double rel) {
     out.z = z;
     out.relative = rel;
-    out.block = {static_cast<uint32_t>(x0), static_cast<uint32_t>(x1), static_cast<uint32_t>(y0),
-                 static_cast<uint32_t>(y1)};
-    out.where = BlockText(out.block, shape) + (rel < 0 ? " low by " : " high by ") +
-                std::to_string(static_cast<int>(std::lround(std::fabs(rel) * 100))) + "%";
+    out.block = b;
+    out.where = change_text(b, rel);
   };
   // From two bins wide: a single bin that changes is the model's own business (its localisation
   // statistic flags it on every lumisection, so it is never learned), and single bins are where
@@ -192,7 +195,9 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
         const double z = d / std::sqrt(v), rel = d / m;
         if (std::fabs(rel) < kMinRelative || std::fabs(z) <= best) continue;
         best = std::fabs(z);
-        describe(x, x + bw, y, y + bh, z, rel);
+        describe({static_cast<uint32_t>(x), static_cast<uint32_t>(x + bw),
+                  static_cast<uint32_t>(y), static_cast<uint32_t>(y + bh)},
+                 z, rel);
       }
   }
   out.localised = best >= kMinZ;
@@ -203,17 +208,14 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
                  m = sum(sm, b.x0, b.x1, b.y0, b.y1);
     if (v > 0 && m > 0) {
       const double z = d / std::sqrt(v), rel = d / m;
-      const ChangeReport found = out;
-      describe(b.x0, b.x1, b.y0, b.y1, z, rel);
       char text[48];
       std::snprintf(text, sizeof text, " at %.1f sd", z);
-      const std::string at_lasting = out.where + text;
+      out.at_lasting = change_text(b, rel) + text;
       if (!out.localised && (rel < 0) == lasting->low && std::fabs(z) >= kMinZWhereLasting &&
-          std::fabs(rel) >= kMinRelativeWhereLasting)
+          std::fabs(rel) >= kMinRelativeWhereLasting) {
+        describe(b, z, rel);
         out.localised = true;
-      else
-        out = found;
-      out.at_lasting = at_lasting;
+      }
     }
   }
   return out;
