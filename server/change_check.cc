@@ -115,15 +115,6 @@ ShapeStats Summarise(std::span<const std::vector<float>> counts) {
   return s;
 }
 
-std::string BlockText(const BinBlock& b, const std::vector<uint32_t>& shape) {
-  char text[96];
-  if (shape.size() == 2 && shape[0] > 1 && shape[1] > 1)
-    std::snprintf(text, sizeof text, "bins x %u-%u, y %u-%u", b.x0 + 1, b.x1, b.y0 + 1, b.y1);
-  else
-    std::snprintf(text, sizeof text, "bins %u-%u", b.x0 + 1, b.x1);
-  return text;
-}
-
 ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
                            const std::vector<uint32_t>& shape,
                            const std::optional<LastingBlock>& lasting) {
@@ -169,17 +160,19 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
   const size_t widest =
       two_d ? std::max<size_t>(1, std::min(nx, ny) / 4) : std::max<size_t>(1, n / 8);
   double best = 0;
-  // "bins 43-46 low by 45%".
-  auto change_text = [&](const BinBlock& b, double rel) {
-    return BlockText(b, shape) + (rel < 0 ? " low by " : " high by ") +
-           std::to_string(static_cast<int>(std::lround(std::fabs(rel) * 100))) + "%";
-  };
   // Names the block and its change in the report.
-  auto describe = [&](const BinBlock& b, double z, double rel) {
+  auto describe = [&](size_t x0, size_t x1, size_t y0, size_t y1, double z, double rel) {
     out.z = z;
     out.relative = rel;
-    out.block = b;
-    out.where = change_text(b, rel);
+    out.block = {static_cast<uint32_t>(x0), static_cast<uint32_t>(x1), static_cast<uint32_t>(y0),
+                 static_cast<uint32_t>(y1)};
+    char text[96];
+    if (two_d)
+      std::snprintf(text, sizeof text, "bins x %zu-%zu, y %zu-%zu", x0 + 1, x1, y0 + 1, y1);
+    else
+      std::snprintf(text, sizeof text, "bins %zu-%zu", x0 + 1, x1);
+    out.where = std::string(text) + (rel < 0 ? " low by " : " high by ") +
+                std::to_string(static_cast<int>(std::lround(std::fabs(rel) * 100))) + "%";
   };
   // From two bins wide: a single bin that changes is the model's own business (its localisation
   // statistic flags it on every lumisection, so it is never learned), and single bins are where
@@ -195,9 +188,7 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
         const double z = d / std::sqrt(v), rel = d / m;
         if (std::fabs(rel) < kMinRelative || std::fabs(z) <= best) continue;
         best = std::fabs(z);
-        describe({static_cast<uint32_t>(x), static_cast<uint32_t>(x + bw),
-                  static_cast<uint32_t>(y), static_cast<uint32_t>(y + bh)},
-                 z, rel);
+        describe(x, x + bw, y, y + bh, z, rel);
       }
   }
   out.localised = best >= kMinZ;
@@ -208,14 +199,17 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
                  m = sum(sm, b.x0, b.x1, b.y0, b.y1);
     if (v > 0 && m > 0) {
       const double z = d / std::sqrt(v), rel = d / m;
+      const ChangeReport found = out;
+      describe(b.x0, b.x1, b.y0, b.y1, z, rel);
       char text[48];
       std::snprintf(text, sizeof text, " at %.1f sd", z);
-      out.at_lasting = change_text(b, rel) + text;
+      const std::string at_lasting = out.where + text;
       if (!out.localised && (rel < 0) == lasting->low && std::fabs(z) >= kMinZWhereLasting &&
-          std::fabs(rel) >= kMinRelativeWhereLasting) {
-        describe(b, z, rel);
+          std::fabs(rel) >= kMinRelativeWhereLasting)
         out.localised = true;
-      }
+      else
+        out = found;
+      out.at_lasting = at_lasting;
     }
   }
   return out;

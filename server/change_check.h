@@ -38,9 +38,6 @@ struct BinBlock {
   uint32_t x0 = 0, x1 = 0, y0 = 0, y1 = 1;
 };
 
-// "bins 43-46", "bins x 9-10, y 14-15" (numbered from 1, as ROOT does).
-std::string BlockText(const BinBlock& block, const std::vector<uint32_t>& shape);
-
 struct ChangeReport {
   bool localised = false;
   BinBlock block;       // where, when localised

@@ -176,10 +176,6 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // than elsewhere (see CompareShapes), since a change too faint for one lumisection is often
   // too faint for its search over every block too.
   std::optional<LastingBlock> lasting_block ABSL_GUARDED_BY(mu);
-  // Lumisections scored since the lasting evidence last flagged one on its own. While it is below
-  // drift_min_new, the p-values are low for a known reason, a localised change (a faint one
-  // flickers around its threshold for a while), and the drift trigger waits (see DueRetraining).
-  uint64_t since_lasting_flag ABSL_GUARDED_BY(mu) = UINT64_MAX;
   // The axis nuisances of 1D histograms (see models/axis_nuisances.h), fitted against the axis
   // reference of `axis_model`: the anchor's once it is the active model, until then (after a
   // start-up) the first model scored with. Retrainings keep it, so a slow drift shows as a gain

@@ -14,10 +14,6 @@ double DriftStep(double drift_sum, double p_value, const Config& config) {
   return std::max(0.0, drift_sum + term - config.drift_allowance);
 }
 
-bool LastingQuiet(const Monitor& m, const Config& config) {
-  return m.since_lasting_flag >= config.drift_min_new;
-}
-
 const char* DueRetraining(const Monitor& m, const Config& config,
                           std::chrono::steady_clock::time_point now) {
   if (!config.retraining || m.training) return nullptr;
@@ -25,11 +21,7 @@ const char* DueRetraining(const Monitor& m, const Config& config,
       m.accepted_in_training < m.accept_target)
     return "accepted";
   if (m.new_since_train >= config.retrain_every) return "scheduled";
-  // Not while a localised change explains the low p-values: held, or flagged by the lasting
-  // evidence within the last drift_min_new lumisections. (A faint defect's own p-values set off
-  // drift retrainings whose models, trained on its first lumisections and following their
-  // trend, let it pass as GOOD for dozens more, or learned it for good.)
-  if (!m.held_change && LastingQuiet(m, config) && m.new_since_train >= config.drift_min_new &&
+  if (!m.held_change && m.new_since_train >= config.drift_min_new &&
       m.drift_sum >= (m.drifting ? 0.5 : 1.0) * config.drift_threshold)
     return "drift";
   if (m.new_since_train >= config.retrain_min_new &&

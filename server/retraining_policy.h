@@ -18,9 +18,6 @@ namespace histguard::server {
 // distribution, where a count of p < 0.05 among the latest 50 waited for the tail.
 double DriftStep(double drift_sum, double p_value, const Config& config);
 
-// No lumisection of the last `drift_min_new` was flagged by the lasting evidence on its own.
-bool LastingQuiet(const Monitor& m, const Config& config) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);
-
 // Why `m` is due for a retraining after a model verdict ("accepted", "scheduled", "drift",
 // "interval"), or null when it is not (or retraining is off, or one runs). In that order:
 //  - accepted: as many histograms of an accepted new normal as AcceptTarget were admitted, and

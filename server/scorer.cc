@@ -42,21 +42,21 @@ std::string TopBinsText(const Verdict& v, const std::vector<uint32_t>& shape) {
   return t;
 }
 
-// The region as the change check names blocks: x and y ranges of the bins (y 0-1 in 1D).
+// "bins 17-24" (1D) or "bins (17-24, 17-24)" (2D: x range, y range), numbered from 1 as ROOT
+// numbers them.
+std::string BinsText(const models::Region& r, const std::vector<uint32_t>& shape) {
+  const uint32_t ny = shape.size() == 2 && shape[1] > 0 ? shape[1] : 0;
+  const uint32_t x0 = ny ? r.first / ny : r.first, y0 = ny ? r.first % ny : 0;
+  if (!ny) return "bins " + std::to_string(x0 + 1) + "-" + std::to_string(x0 + r.width);
+  return "bins (" + std::to_string(x0 + 1) + "-" + std::to_string(x0 + r.width) + ", " +
+         std::to_string(y0 + 1) + "-" + std::to_string(y0 + r.height) + ")";
+}
+
+// The same block as the change check names blocks.
 BinBlock BlockOf(const models::Region& r, const std::vector<uint32_t>& shape) {
   const uint32_t ny = shape.size() == 2 && shape[1] > 0 ? shape[1] : 0;
   const uint32_t x0 = ny ? r.first / ny : r.first, y0 = ny ? r.first % ny : 0;
   return {x0, x0 + r.width, y0, y0 + std::max<uint32_t>(r.height, 1)};
-}
-
-// "bins 17-24" (1D) or "bins (17-24, 17-24)" (2D: x range, y range), numbered from 1 as ROOT
-// numbers them.
-std::string BinsText(const models::Region& r, const std::vector<uint32_t>& shape) {
-  const BinBlock b = BlockOf(r, shape);
-  if (!(shape.size() == 2 && shape[1] > 0))
-    return "bins " + std::to_string(b.x0 + 1) + "-" + std::to_string(b.x1);
-  return "bins (" + std::to_string(b.x0 + 1) + "-" + std::to_string(b.x1) + ", " +
-         std::to_string(b.y0 + 1) + "-" + std::to_string(b.y0 + r.height) + ")";
 }
 
 long Percent(const models::Region& r) {
@@ -399,9 +399,6 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
     for (const HistogramKey& old : m.TakeBack(2 * static_cast<size_t>(lasting.length)))
       store_.DeleteRecord(out.writes, m.name, old.first, old.second);
   if (m.model && m.model->version == model->version) {
-    m.since_lasting_flag = lasting.p_value < models::kLastingShare * m.thresholds.warning_p
-                               ? 0
-                               : m.since_lasting_flag + (m.since_lasting_flag < UINT64_MAX);
     if (flagged && decides == 1 && lasting.region.width > 0)
       m.lasting_block = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
     MaybeRetrainLocked(m, p, out);

@@ -61,21 +61,6 @@ nlohmann::json ManifestJson(const std::string& monitor, const VersionInfo& v,
           {"training_seconds", seconds}};
 }
 
-// A drift retraining takes low p-values for a drift. When the lasting evidence has since found
-// a localised change behind them, the candidate learned the first lumisections of a defect (too
-// few to be held for) and follows their trend: it is dropped (why, in words; "" when not), and
-// the drift trigger waits while the change stays flagged.
-std::string FlaggedSinceDrift(Monitor& m, const std::vector<uint32_t>& shape,
-                              const Config& config) {
-  absl::MutexLock lk(&m.mu);
-  if (LastingQuiet(m, config)) return "";
-  const std::optional<LastingBlock> where = m.lasting_block;
-  return "the lasting evidence flags a localised change" +
-         (where ? " (" + BlockText(where->block, shape) + (where->low ? " low)" : " high)")
-                : std::string()) +
-         " since the drift retraining began: the candidate is dropped";
-}
-
 }  // namespace
 
 TrainingScheduler::TrainingScheduler(const Config& config, Metrics& metrics, Store& store,
@@ -309,17 +294,16 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   }
 
   if (current) {
-    std::string why =
+    const std::string worse =
         WorseThanCurrent(*outcome.model, outcome.report.holdout, set, *current, current_until);
-    if (why.empty() && reason == "drift") why = FlaggedSinceDrift(*m, set.shape, config_);
-    if (!why.empty()) {
+    if (!worse.empty()) {
       metrics_.TrainingRuns("rejected").Increment();
-      std::clog << "histguardd: " << m->name << " (" << reason << "): " << why << "\n";
+      std::clog << "histguardd: " << m->name << " (" << reason << "): " << worse << "\n";
       {
         absl::MutexLock lk(&m->mu);
         m->KeepCurrent(new_at_snapshot);
       }
-      return finish({false, 0, why});
+      return finish({false, 0, worse});
     }
   }
 

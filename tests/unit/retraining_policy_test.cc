@@ -96,20 +96,6 @@ TEST_F(RetrainingPolicyTest, AHeldChangeIsNotLearnedByADriftRetraining) {
       << "only GOOD histograms enter the window while a change is held";
 }
 
-TEST_F(RetrainingPolicyTest, ALastingChangeBeingFlaggedIsNotLearnedByADriftRetraining) {
-  absl::MutexLock lk(&m_->mu);
-  m_->new_since_train = 100;
-  m_->drift_sum = 50;
-  m_->since_lasting_flag = 0;
-  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
-  // A faint change flickers around its threshold: a few unflagged lumisections do not end it.
-  m_->since_lasting_flag = config_.drift_min_new - 1;
-  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
-  m_->since_lasting_flag = config_.drift_min_new;
-  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift")
-      << "once the lasting evidence is quiet, the drift is followed";
-}
-
 TEST_F(RetrainingPolicyTest, AnAcceptedNewNormalRetrainsOnceEnoughOfItWasAdmitted) {
   ASSERT_EQ(AcceptTarget(config_), 150u) << "half the drift window, at least min_train_samples";
   absl::MutexLock lk(&m_->mu);

@@ -103,31 +103,6 @@ TEST_F(TrainingTest, ACancelledSchedulerKeepsTheModelAndFreesTheMonitor) {
   EXPECT_EQ(m->model->version, 1u);
 }
 
-// A drift retraining whose monitor meanwhile flags a lasting localised change learned that
-// change's first lumisections: its candidate is dropped, named so, and the model stays.
-TEST_F(TrainingTest, ADriftCandidateIsDroppedWhileTheLastingEvidenceFlagsAChange) {
-  while (ls_ < 45) Score(Make());
-  ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
-  ASSERT_TRUE(WaitIdle());
-  std::promise<TrainResult> done;
-  const auto m = Find();
-  {
-    absl::MutexLock lk(&m->mu);
-    m->since_lasting_flag = 3;
-    m->lasting_block = LastingBlock{{40, 48, 0, 1}, true};
-    training_->ScheduleLocked(*m, "drift", [&](const TrainResult& r) { done.set_value(r); });
-  }
-  auto result = done.get_future();
-  ASSERT_EQ(result.wait_for(std::chrono::seconds(60)), std::future_status::ready);
-  const TrainResult r = result.get();
-  EXPECT_FALSE(r.accepted);
-  EXPECT_NE(r.reason.find("localised change (bins 41-48 low)"), std::string::npos) << r.reason;
-  absl::MutexLock lk(&m->mu);
-  EXPECT_FALSE(m->training);
-  EXPECT_EQ(m->model->version, 1u);
-  EXPECT_FALSE(m->pending) << "nothing is held for approval";
-}
-
 // After a restart the monitor comes back from the store and the model files as it was: the same
 // model scores a histogram to the same p-value, with the same window, binning and anchor.
 TEST_F(TrainingTest, ARestoredMonitorScoresAsBefore) {
