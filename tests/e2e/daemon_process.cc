@@ -111,7 +111,11 @@ DaemonProcess::~DaemonProcess() {
       std::fprintf(stderr, "---- histguardd's log ----\n%s---- end of histguardd's log ----\n",
                    log().c_str());
     }
-    std::filesystem::remove(log_path_, ec);
+    // HISTGUARD_E2E_KEEP_LOGS=1 keeps every daemon's log, to read what a passing run did.
+    if (const char* keep = std::getenv("HISTGUARD_E2E_KEEP_LOGS"); keep && *keep == '1')
+      std::fprintf(stderr, "histguardd's log kept: %s\n", log_path_.c_str());
+    else
+      std::filesystem::remove(log_path_, ec);
   }
   if (own_data_dir_) std::filesystem::remove_all(data_dir_, ec);
 }

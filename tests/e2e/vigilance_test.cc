@@ -225,9 +225,10 @@ void Print(const char* phase, const Lane& l) {
   if (!l.block.empty())
     std::printf(
         "%s: lasting defect %-28s first flag after %d ls, flagged without a break from "
-        "ls %d on, last 200: %d/%d flagged; normals flagged %d/%d; %d model changes\n",
-        phase, l.spec.name.c_str(), l.first_flag + 1, l.last_unflagged + 2, l.flagged_last,
-        l.last_count, l.false_alarms, l.normals, l.model_changes);
+        "ls %d on (%d unflagged after the first flag), last 200: %d/%d flagged; normals "
+        "flagged %d/%d; %d model changes\n",
+        phase, l.spec.name.c_str(), l.first_flag + 1, l.last_unflagged + 2, l.gaps_after,
+        l.flagged_last, l.last_count, l.false_alarms, l.normals, l.model_changes);
   else
     std::printf(
         "%s: no defect      %-28s %d/%d normals flagged, %d/%d late anomalies BAD, %d "
