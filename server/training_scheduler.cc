@@ -269,12 +269,17 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     }
     return finish({false, 0, "the daemon is shutting down"});
   }
-  const bool drift = reason == "drift" || reason == "accepted";
-  bool accepting;
+  bool accepting, lasting_flagged;
   {
     absl::MutexLock lk(&m->mu);
     accepting = m->accepting;
+    lasting_flagged = m->lasting_block.has_value();
   }
+  // A drift retraining while the lasting evidence flags a block trains as a steady one: the low
+  // p-values that set it off may be that block's, and a drifting window's model (no regional
+  // statistic, a higher allowance for the lasting evidence) let a faint defect pass unflagged for
+  // 500 lumisections. The change check then decides, at that block, what the candidate learned.
+  const bool drift = (reason == "drift" && !lasting_flagged) || reason == "accepted";
   const TrainingSet set = ReadWindow(*m, std::move(window), drift);
   models::TrainOutcome outcome =
       models::Train(set.counts, set.shape, Options(*m, set, new_at_snapshot, drift));
