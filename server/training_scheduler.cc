@@ -275,13 +275,8 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     accepting = m->accepting;
     lasting_flagged = m->lasting_block.has_value();
   }
-  // A drift retraining after the lasting evidence flagged a block under the current model trains
-  // as a steady one: the low p-values that set it off may be that block's, and a drifting
-  // window's model (no regional statistic, a higher allowance for the lasting evidence) let a
-  // faint defect pass now and then for hundreds of lumisections. The change check then decides,
-  // at that block, what the candidate learned.
-  const bool drift = (reason == "drift" && !lasting_flagged) || reason == "accepted";
-  if (reason == "drift" && lasting_flagged)
+  const bool drift = TrainsForDrift(reason, lasting_flagged);
+  if (reason == "drift" && !drift)
     std::clog << "histguardd: " << m->name
               << " (drift): the lasting evidence flagged a block under the current model; the "
                  "candidate trains on the whole window, as a steady one\n";
