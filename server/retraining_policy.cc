@@ -36,6 +36,10 @@ bool KeepsDrifting(bool trained_for_drift, uint64_t new_at_snapshot, const Confi
   return trained_for_drift && new_at_snapshot < config.retrain_every / 2;
 }
 
+bool TrainsForDrift(const std::string& reason, bool lasting_flagged) {
+  return (reason == "drift" && !lasting_flagged) || reason == "accepted";
+}
+
 void TrimForDrift(std::vector<HistogramKey>& window, bool drift, const Config& config) {
   if (drift && window.size() > config.drift_window)
     window.erase(window.begin(), window.end() - config.drift_window);

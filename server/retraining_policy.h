@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "server/config.h"
@@ -34,6 +35,14 @@ const char* DueRetraining(const Monitor& m, const Config& config,
 // the drift overtook it within half the scheduled life (`new_at_snapshot` admitted histograms),
 // so it likely goes on. A trigger that fires late, as a spurious one does, leaves this mode.
 bool KeepsDrifting(bool trained_for_drift, uint64_t new_at_snapshot, const Config& config);
+
+// Whether a retraining for `reason` trains as a drifting window's model (see
+// models::TrainOptions::drifting): an accepted new normal, and a drift, unless the lasting
+// evidence flagged a block under the current model (`lasting_flagged`). The low p-values that set
+// that drift off may be the block's, and a drifting window's model (no regional statistic, a
+// higher allowance for the lasting evidence) let a faint defect pass now and then for hundreds of
+// lumisections; trained as a steady one, the change check decides at that block what it learned.
+bool TrainsForDrift(const std::string& reason, bool lasting_flagged);
 
 // The window a training reads: for a drift only its newest drift_window histograms, since the
 // older part no longer looks like the present.

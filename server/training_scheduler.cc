@@ -269,12 +269,17 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     }
     return finish({false, 0, "the daemon is shutting down"});
   }
-  const bool drift = reason == "drift" || reason == "accepted";
-  bool accepting;
+  bool accepting, lasting_flagged;
   {
     absl::MutexLock lk(&m->mu);
     accepting = m->accepting;
+    lasting_flagged = m->lasting_block.has_value();
   }
+  const bool drift = TrainsForDrift(reason, lasting_flagged);
+  if (reason == "drift" && !drift)
+    std::clog << "histguardd: " << m->name
+              << " (drift): the lasting evidence flagged a block under the current model; the "
+                 "candidate trains on the whole window, as a steady one\n";
   const TrainingSet set = ReadWindow(*m, std::move(window), drift);
   models::TrainOutcome outcome =
       models::Train(set.counts, set.shape, Options(*m, set, new_at_snapshot, drift));

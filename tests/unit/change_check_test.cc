@@ -147,6 +147,15 @@ TEST(ChangeCheck, WhereTheLastingEvidenceFlaggedASmallerChangeIsHeld) {
   const ChangeReport other =
       CompareShapes(ref, now, spec.shape, LastingBlock{flagged.block, false});
   EXPECT_FALSE(other.localised) << other.where;
+  // With a larger change elsewhere as well, the block the crew was told about is the one held.
+  std::vector<uint32_t> both = Range(30, 46);
+  for (uint32_t b = 70; b < 74; ++b) both.push_back(b);
+  const auto elsewhere = Summarise(Draw(spec, 30, 1.0, 0, rng, both, 1e4, 0.9));
+  ASSERT_TRUE(CompareShapes(ref, elsewhere, spec.shape).localised);
+  const ChangeReport named = CompareShapes(ref, elsewhere, spec.shape, flagged);
+  EXPECT_TRUE(named.localised);
+  EXPECT_EQ(named.block.x0, 32u) << named.where;
+  EXPECT_EQ(named.block.x1, 40u) << named.where;
   // Normal candidates are not held for a block the evidence flagged by chance.
   int held = 0;
   for (int i = 0; i < 20; ++i)
