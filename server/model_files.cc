@@ -32,41 +32,60 @@ std::string Crc32c(std::string_view bytes) {
 
 std::string ShapeText(const std::vector<uint32_t>& s) { return nlohmann::json(s).dump(); }
 
-// The payload of a framed file after its header checks out; DataLoss saying why not.
-absl::StatusOr<std::string_view> CheckHeader(std::string_view file, const std::string& monitor,
-                                             uint64_t version, const std::vector<uint32_t>& shape) {
+// A framed file: its magic, what it is called in errors, and its format number.
+struct Frame {
+  std::string_view magic, what;
+  int format;
+};
+constexpr Frame kModelFrame{kMagic, "model file", kFileFormat};
+constexpr Frame kShapeFrame{"histguard-shape ", "reference shape file", 1};
+
+// The payload of a framed file after its header checks out, and the header; DataLoss saying why
+// not.
+absl::StatusOr<std::pair<std::string_view, nlohmann::json>> CheckHeader(
+    std::string_view file, const Frame& frame, const std::string& monitor, uint64_t version,
+    const std::vector<uint32_t>& shape) {
+  const std::string what(frame.what);
   const size_t eol = file.find('\n');
-  if (eol == std::string_view::npos || eol > 64 * 1024) {
-    return absl::DataLossError("model file header is cut off");
+  if (!file.starts_with(frame.magic) || eol == std::string_view::npos || eol > 64 * 1024) {
+    return absl::DataLossError(what + " header is cut off");
   }
   nlohmann::json h;
   try {
-    h = nlohmann::json::parse(file.substr(kMagic.size(), eol - kMagic.size()));
-    if (JsonInteger<int>(h.at("format"), "format") != kFileFormat) {
-      return absl::DataLossError("unknown model file format " + h.at("format").dump());
+    h = nlohmann::json::parse(file.substr(frame.magic.size(), eol - frame.magic.size()));
+    if (JsonInteger<int>(h.at("format"), "format") != frame.format) {
+      return absl::DataLossError("unknown " + what + " format " + h.at("format").dump());
     }
     if (h.at("monitor").get<std::string>() != monitor) {
-      return absl::DataLossError("model file belongs to monitor '" + h.at("monitor").get<std::string>() + "'");
+      return absl::DataLossError(what + " belongs to monitor '" + h.at("monitor").get<std::string>() + "'");
     }
     if (JsonInteger<uint64_t>(h.at("version"), "version") != version) {
-      return absl::DataLossError("model file holds version " + h.at("version").dump());
+      return absl::DataLossError(what + " holds version " + h.at("version").dump());
     }
     if (JsonIntegers<uint32_t>(h.at("shape"), "shape") != shape) {
-      return absl::DataLossError("model file is for binning " + h.at("shape").dump() + ", the monitor has " +
+      return absl::DataLossError(what + " is for binning " + h.at("shape").dump() + ", the monitor has " +
                ShapeText(shape));
     }
     const std::string_view payload = file.substr(eol + 1);
     if (JsonInteger<uint64_t>(h.at("payload_bytes"), "payload_bytes") != payload.size()) {
-      return absl::DataLossError("model file is " + std::to_string(payload.size()) + " bytes after its header, " +
+      return absl::DataLossError(what + " is " + std::to_string(payload.size()) + " bytes after its header, " +
                h.at("payload_bytes").dump() + " expected (truncated or appended to)");
     }
     if (h.at("crc32c").get<std::string>() != Crc32c(payload)) {
-      return absl::DataLossError("model file checksum does not match its contents (the file is damaged)");
+      return absl::DataLossError(what + " checksum does not match its contents (the file is damaged)");
     }
-    return payload;
+    return std::pair{payload, std::move(h)};
   } catch (const std::exception& e) {
-    return absl::DataLossError(std::string("model file header is unreadable: ") + e.what());
+    return absl::DataLossError(what + " header is unreadable: " + e.what());
   }
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(std::string(what) + " " + path + " is missing");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 // An I/O failure as a status: out of space (or quota) is ResourceExhausted, the rest Internal.
@@ -152,11 +171,9 @@ absl::Status ModelFiles::Save(const std::string& monitor, const models::Model& m
 absl::StatusOr<models::Model> ModelFiles::Load(const std::string& monitor, uint64_t version,
                                                const std::vector<uint32_t>& shape) const {
   const auto path = Directory(monitor) + "/v" + std::to_string(version) + ".model";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError("model file " + path + " is missing");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto m = Parse(ss.str(), monitor, version, shape);
+  const auto file = ReadFile(path, kModelFrame.what);
+  if (!file.ok()) return file.status();
+  auto m = Parse(*file, monitor, version, shape);
   if (!m.ok()) return absl::Status(m.status().code(), path + ": " + std::string(m.status().message()));
   return m;
 }
@@ -166,9 +183,9 @@ absl::StatusOr<models::Model> ModelFiles::Parse(std::string_view file, const std
                                                 const std::vector<uint32_t>& shape) {
   std::string_view payload = file;
   if (file.starts_with(kMagic)) {
-    auto checked = CheckHeader(file, monitor, version, shape);
+    auto checked = CheckHeader(file, kModelFrame, monitor, version, shape);
     if (!checked.ok()) return checked.status();
-    payload = *checked;
+    payload = checked->first;
   }
   auto m = models::DeserializeModel(payload);
   if (!m.ok()) return m.status();
@@ -181,11 +198,61 @@ absl::StatusOr<models::Model> ModelFiles::Parse(std::string_view file, const std
   return m;
 }
 
+absl::Status ModelFiles::SaveShape(const std::string& monitor, uint64_t version,
+                                   const std::vector<uint32_t>& shape,
+                                   const ShapeStats& stats) const {
+  const std::filesystem::path dir = Directory(monitor);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return IoError("cannot create " + dir.string(), ec.value());
+  // The count, then the means, then the variances: all under the checksum.
+  const size_t n = stats.mean.size();
+  const uint64_t count = stats.count;
+  std::string payload(sizeof count + 2 * n * sizeof(double), '\0');
+  std::memcpy(payload.data(), &count, sizeof count);
+  std::memcpy(payload.data() + sizeof count, stats.mean.data(), n * sizeof(double));
+  std::memcpy(payload.data() + sizeof count + n * sizeof(double), stats.var.data(),
+              std::min(stats.var.size(), n) * sizeof(double));
+  const nlohmann::json header = {{"format", kShapeFrame.format}, {"monitor", monitor},
+                                 {"version", version},           {"shape", shape},
+                                 {"payload_bytes", payload.size()}, {"crc32c", Crc32c(payload)}};
+  return WriteDurably(dir / ("v" + std::to_string(version) + ".shape"),
+                      std::string(kShapeFrame.magic) + header.dump() + "\n" + payload);
+}
+
+absl::StatusOr<ShapeStats> ModelFiles::LoadShape(const std::string& monitor, uint64_t version,
+                                                 const std::vector<uint32_t>& shape) const {
+  const auto path = Directory(monitor) + "/v" + std::to_string(version) + ".shape";
+  const auto file = ReadFile(path, kShapeFrame.what);
+  if (!file.ok()) return file.status();
+  auto checked = CheckHeader(*file, kShapeFrame, monitor, version, shape);
+  if (!checked.ok())
+    return absl::Status(checked.status().code(), path + ": " + std::string(checked.status().message()));
+  size_t bins = 1;
+  for (uint32_t n : shape) bins *= n;
+  const std::string_view payload = checked->first;
+  uint64_t count = 0;
+  const size_t expected = sizeof count + 2 * bins * sizeof(double);
+  if (payload.size() != expected)
+    return absl::DataLossError(path + ": holds " + std::to_string(payload.size()) +
+                               " bytes of shape, " + std::to_string(expected) + " expected");
+  std::memcpy(&count, payload.data(), sizeof count);
+  ShapeStats stats;
+  stats.count = count;
+  stats.mean.resize(bins);
+  stats.var.resize(bins);
+  std::memcpy(stats.mean.data(), payload.data() + sizeof count, bins * sizeof(double));
+  std::memcpy(stats.var.data(), payload.data() + sizeof count + bins * sizeof(double),
+              bins * sizeof(double));
+  return stats;
+}
+
 void ModelFiles::Remove(const std::string& monitor, uint64_t version) const {
   std::error_code ec;
   const std::string stem = Directory(monitor) + "/v" + std::to_string(version);
   std::filesystem::remove(stem + ".model", ec);
   std::filesystem::remove(stem + ".json", ec);
+  std::filesystem::remove(stem + ".shape", ec);
 }
 
 void ModelFiles::RemoveHeldCandidates(const std::string& monitor, uint64_t keep) const {

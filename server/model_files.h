@@ -5,6 +5,9 @@
 //               Load checks all of it against what the caller expects, so a file of another
 //               monitor or binning, a truncated one or a flipped bit is refused, never scored.
 //   v<N>.json   its manifest (version, created time, training window, samples, losses, reason)
+//   v<N>.shape  the mean shape of the histograms it trained on and their spread (ShapeStats),
+//               framed like the model ("histguard-shape " {..} "\n" the count of histograms,
+//               then mean and var as doubles): what later candidates are compared with while it is the anchor
 // A candidate held for an operator's approval (see Candidate) is kept the same way under a number
 // no version reaches, kHeldCandidates + the time it was held (ms): the meta record names it, so a
 // restart can still approve it, and the number is the file's identity.
@@ -21,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "models/model.h"
+#include "server/change_check.h"
 
 namespace histguard::server {
 
@@ -42,6 +46,13 @@ class ModelFiles {
   // Load's checks on the bytes of a file.
   static absl::StatusOr<models::Model> Parse(std::string_view file, const std::string& monitor,
                                              uint64_t version, const std::vector<uint32_t>& shape);
+  // The mean shape of the histograms version `version` trained on, and Load's counterpart (same
+  // checks, and the size against `shape`).
+  [[nodiscard]] absl::Status SaveShape(const std::string& monitor, uint64_t version,
+                                       const std::vector<uint32_t>& shape,
+                                       const ShapeStats& stats) const;
+  absl::StatusOr<ShapeStats> LoadShape(const std::string& monitor, uint64_t version,
+                                       const std::vector<uint32_t>& shape) const;
   void Remove(const std::string& monitor, uint64_t version) const;
   // Every version of `monitor`, and its folder.
   void RemoveAll(const std::string& monitor) const;

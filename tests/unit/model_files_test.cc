@@ -139,6 +139,43 @@ TEST_F(ModelFilesTest, AFlippedBitAnywhereIsRefused) {
   EXPECT_EQ(code_, absl::StatusCode::kNotFound) << error_;
 }
 
+// The mean shape a version trained on comes back as it was written; a damaged file or one of
+// another monitor, version or binning is refused, and removing the version removes it.
+TEST_F(ModelFilesTest, TheShapeAVersionTrainedOnLoadsBackAndADamagedOneIsRefused) {
+  ShapeStats stats;
+  for (int i = 0; i < 12; ++i) {
+    stats.mean.push_back(1.0 / 12 + 1e-3 * i);
+    stats.var.push_back(1e-6 * (i + 1));
+  }
+  stats.count = 137;
+  ASSERT_TRUE(files_->SaveShape("ecal/timing", 4, {3, 4}, stats).ok());
+  auto back = files_->LoadShape("ecal/timing", 4, {3, 4});
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->mean, stats.mean);
+  EXPECT_EQ(back->var, stats.var);
+  EXPECT_EQ(back->count, 137u);
+  EXPECT_FALSE(files_->LoadShape("ecal/timing", 4, {12}).ok()) << "another binning";
+  EXPECT_FALSE(files_->LoadShape("ecal/other", 4, {3, 4}).ok()) << "another monitor";
+  EXPECT_EQ(files_->LoadShape("ecal/timing", 5, {3, 4}).status().code(),
+            absl::StatusCode::kNotFound);
+  const std::string path = files_->Directory("ecal/timing") + "/v4.shape";
+  const std::string good = Read(path);
+  for (size_t i = 0; i < good.size(); i += 13) {
+    std::string bad = good;
+    bad[i] ^= 0x04;
+    Write(path, bad);
+    EXPECT_FALSE(files_->LoadShape("ecal/timing", 4, {3, 4}).ok()) << "byte " << i << " flipped";
+  }
+  Write(path, good.substr(0, good.size() - 8));
+  const auto cut = files_->LoadShape("ecal/timing", 4, {3, 4});
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(cut.status().message().find("truncated"), std::string::npos) << cut.status();
+  Write(path, good);
+  ASSERT_TRUE(files_->LoadShape("ecal/timing", 4, {3, 4}).ok());
+  files_->Remove("ecal/timing", 4);
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
 TEST_F(ModelFilesTest, AnotherMonitorsOrBinningsFileIsRefused) {
   Save("a", SmallModel({50}, 1));
   Save("b", SmallModel({80}, 1));
