@@ -117,7 +117,7 @@ ShapeStats Summarise(std::span<const std::vector<float>> counts) {
 
 ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
                            const std::vector<uint32_t>& shape,
-                           const std::optional<LastingBlock>& lasting) {
+                           const std::optional<LastingBlock>& lasting, LastingBar bar) {
   ChangeReport out;
   const size_t n = now.mean.size();
   if (n == 0 || ref.mean.size() != n || ref.count < 2 || now.count < 2) return out;
@@ -209,10 +209,10 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
       // The block the crew has been told about for many lumisections is the one held, before a
       // larger one that only this comparison shows (a spectrum's 12% at 4.5 sd elsewhere was held
       // instead, its test never flagged, and the hold ended with the defect learned).
-      if ((rel < 0) == lasting->low && std::fabs(z) >= kMinZWhereLasting &&
-          std::fabs(rel) >= kMinRelativeWhereLasting) {
+      if ((rel < 0) == lasting->low && std::fabs(z) >= bar.z && std::fabs(rel) >= bar.relative) {
         describe(b.x0, b.x1, b.y0, b.y1, z, rel);
         out.localised = true;
+        out.held_at_lasting = true;
       }
     }
   }
@@ -232,7 +232,7 @@ double BlockSum(const BinBlock& b, const std::vector<uint32_t>& shape, auto&& co
 }  // namespace
 
 HeldChange MakeHeldChange(const ChangeReport& change, std::span<const std::vector<float>> reference,
-                          const std::vector<uint32_t>& shape) {
+                          const std::vector<uint32_t>& shape, const ShapeStats* baseline) {
   HeldChange h;
   h.block = change.block;
   h.shape = shape;
@@ -252,7 +252,9 @@ HeldChange MakeHeldChange(const ChangeReport& change, std::span<const std::vecto
   }
   if (n < 2) return h;
   const double dn = static_cast<double>(n);
-  h.share = sum / dn;
+  h.share = baseline && baseline->mean.size() == reference.front().size()
+                ? BlockSum(h.block, shape, baseline->mean)
+                : sum / dn;
   const double var = std::max(0.0, (sum2 - sum * sum / dn) / (dn - 1));
   h.extra_var = std::max(0.0, var - poisson / dn);
   return h;

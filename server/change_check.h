@@ -49,6 +49,8 @@ struct ChangeReport {
   std::string nuisances;  // "gain 1.021, shift +0.003, tilt +0.01/+0.00" (1D), "" for maps
   // The block the lasting evidence flagged, when given: "bins 31-46 low by 7% at -6.2 sd".
   std::string at_lasting;
+  // That block changed the way the evidence said by `bar` or more: it is the block reported.
+  bool held_at_lasting = false;
 };
 
 inline constexpr double kMinZ = 4.5;
@@ -63,12 +65,21 @@ struct LastingBlock {
 // candidate of a faint defect's drift retrainings, each on a few dozen new histograms, showed
 // it at 1.7-2.9 sd and 2.5-3%; each learned a little more of it, and in six the defect was
 // normal. A creeping gain's flagged block showed 1% at 0.6 sd.)
-inline constexpr double kMinZWhereLasting = 2;
-inline constexpr double kMinRelativeWhereLasting = 0.02;
+struct LastingBar {
+  double z, relative;
+};
+inline constexpr LastingBar kWhereLasting{2, 0.02};
+// Against the data the anchor trained on, the bar at a block the lasting evidence flagged since
+// the anchor (see TrainingScheduler::HoldIfLocalised). The candidates of a chain of retrainings
+// that each learned a little of a faint defect (a tenth of a block lost) showed it at 0-3%
+// against the data before each; the newest lumisections against the anchor's data showed 5-16%
+// at 4.6-9.4 sd (a falling spectrum's the least: its fitted gain and tilt take up some of it).
+inline constexpr LastingBar kWhereLastingAgainstAnchor{3, 0.04};
 
 ChangeReport CompareShapes(const ShapeStats& reference, const ShapeStats& now,
                            const std::vector<uint32_t>& shape,
-                           const std::optional<LastingBlock>& lasting = std::nullopt);
+                           const std::optional<LastingBlock>& lasting = std::nullopt,
+                           LastingBar bar = kWhereLasting);
 
 // A held change, tested on each new histogram: the block's share of the histogram's entries
 // against its share in the reference histograms. The spread is the reference's
@@ -85,8 +96,10 @@ struct HeldChange {
   // the other way), and the relative change of its share.
   double Pull(std::span<const double> counts, double* relative) const;
 };
-// From the reference histograms (each of `shape`'s size).
+// From the reference histograms (each of `shape`'s size). With `baseline`, the block's share is
+// its mean shape's (the anchor's data), the spread still the reference histograms'.
 HeldChange MakeHeldChange(const ChangeReport& change, std::span<const std::vector<float>> reference,
-                          const std::vector<uint32_t>& shape);
+                          const std::vector<uint32_t>& shape,
+                          const ShapeStats* baseline = nullptr);
 
 }  // namespace histguard::server

@@ -264,6 +264,15 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
     // The version is kept, so its file should be there: missing or damaged, it is lost.
     return absl::DataLossError(model.status().message());
   }
+  // What later candidates are compared with while it is the anchor; without it (a version saved
+  // before these files were written), only with the data before them.
+  std::shared_ptr<const ShapeStats> trained_on;
+  if (auto stats = files_.LoadShape(m->name, request.version(), shape); stats.ok())
+    trained_on = std::make_shared<const ShapeStats>(std::move(*stats));
+  else
+    std::clog << "histguardd: " << m->name << " v" << request.version() << ": "
+              << stats.status().message() << "; candidates are compared only with the data "
+              << "before them\n";
   {
     absl::MutexLock lk(&m->mu);
     if (std::none_of(m->versions.begin(), m->versions.end(),
@@ -279,7 +288,7 @@ absl::Status ControlService::DoRollback(const std::string& who, const v1::Rollba
       return absl::UnavailableError("rollback not recorded in the state store: " +
                                     std::string(s.message()));
     }
-    m->RollBackTo(std::make_shared<const models::Model>(std::move(*model)));
+    m->RollBackTo(std::make_shared<const models::Model>(std::move(*model)), std::move(trained_on));
   }
   Audit(who, "rollback", m->name, {{"version", request.version()}}, absl::OkStatus());
   std::clog << "histguardd: " << m->name << " rolled back to v" << request.version() << " by "

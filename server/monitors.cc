@@ -105,6 +105,10 @@ bool Monitor::Install(std::shared_ptr<const models::Model> installed, std::vecto
                       uint64_t target) {
   model = std::move(installed);
   versions = std::move(kept);
+  if (new_anchor != anchor) {
+    anchor_shape = c.trained_on;
+    lasting_since_anchor.reset();
+  }
   anchor = new_anchor;
   if (!approved) training = false;  // its training job ends here
   RestartTriggers(approved ? 0 : NewSince(c.new_at_snapshot));
@@ -174,9 +178,12 @@ void Monitor::KeepVerdict(const Verdict& v, int64_t unix_ms) {
   last_verdict_unix_ms = unix_ms;
 }
 
-void Monitor::RollBackTo(std::shared_ptr<const models::Model> restored) {
+void Monitor::RollBackTo(std::shared_ptr<const models::Model> restored,
+                         std::shared_ptr<const ShapeStats> restored_shape) {
   model = std::move(restored);
   anchor = model->version;
+  anchor_shape = std::move(restored_shape);
+  lasting_since_anchor.reset();
   RestartTriggers(0);
   drifting = false;
   // The blocks' evidence was summed against the offsets of the model rolled back from: it starts

@@ -72,6 +72,9 @@ struct Candidate {
   HeldChange held;     // that change, to test new histograms for
   HistogramKey change_from{0, 0};  // the first histogram of the data that showed it
   std::string nuisances;           // what the change check fitted ("gain 1.021, ...")
+  // The mean shape of the histograms it trained on: the reference later candidates are compared
+  // with while it is the anchor. Null for a held candidate restored after a restart.
+  std::shared_ptr<const ShapeStats> trained_on;
   // While held: the number of its model file (see kHeldCandidates), 0 when it is not written.
   uint64_t held_file = 0;
 };
@@ -98,6 +101,13 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // to), at first the first model. It is never dropped from the kept versions, so the model that
   // knew the detector as a person last saw it can always be rolled back to. 0 while learning.
   uint64_t anchor ABSL_GUARDED_BY(mu) = 0;
+  // The mean shape of the histograms the anchor trained on (null when its file is missing), and
+  // the block the lasting evidence last flagged since it became the anchor, under any model.
+  // While that is set, a candidate is also compared with the anchor's data at that block, so a
+  // chain of retrainings that each learned a little of a faint defect is held once together
+  // they learned it (see TrainingScheduler::HoldIfLocalised).
+  std::shared_ptr<const ShapeStats> anchor_shape ABSL_GUARDED_BY(mu);
+  std::optional<LastingBlock> lasting_since_anchor ABSL_GUARDED_BY(mu);
 
   // The newest accepted histograms in (run, lumisection) order. Only their keys are held here:
   // the counts are in the store (a window's histograms are never deleted from it), and a
@@ -238,8 +248,10 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
                uint64_t accept_target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // An operator rolled back to `restored`, a kept version: it is the anchor, and the retraining
   // triggers count from here, so a scheduled retraining does not undo the choice at once. The
-  // caller has recorded it in the store.
-  void RollBackTo(std::shared_ptr<const models::Model> restored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // caller has recorded it in the store. `restored_shape`: the mean shape it trained on (null
+  // when unknown).
+  void RollBackTo(std::shared_ptr<const models::Model> restored,
+                  std::shared_ptr<const ShapeStats> restored_shape) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Window operations.
   bool InWindow(const HistogramKey& k) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {

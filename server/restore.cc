@@ -1,6 +1,7 @@
 #include "server/restore.h"
 
 #include <algorithm>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "models/stats.h"
@@ -30,6 +31,23 @@ void RestoreAxis(const ModelFiles& files, const std::optional<StoredAxisCourse>&
     m.axis_course.Restore(course->state);
 }
 
+// What later candidates are compared with while the anchor is the anchor: the mean shape it
+// trained on. The caller holds m.mu.
+void RestoreAnchorShape(const ModelFiles& files, Monitor& m, RestoreReport& report)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
+  if (m.anchor == 0) return;
+  auto stats = files.LoadShape(m.name, m.anchor, m.shape);
+  if (stats.ok())
+    m.anchor_shape = std::make_shared<const ShapeStats>(std::move(*stats));
+  else if (absl::IsNotFound(stats.status()))  // saved before these files were written
+    std::clog << "histguardd: " << m.name << ": " << stats.status().message()
+              << "; candidates are compared only with the data before them\n";
+  else
+    report.problems.push_back(m.name + ": candidates are compared only with the data before them, "
+                              "not with the anchor's (" + std::string(stats.status().message()) +
+                              ")");
+}
+
 // The lasting evidence goes on where it was when it was gathered with the model now active, and
 // an open streak of flagged verdicts keeps its length, when the record is as of the newest stored
 // histogram (after a crash it may be older: then both start again). `m` has its records; the
@@ -53,6 +71,8 @@ void RestoreHeldCandidate(const ModelFiles& files, std::optional<Candidate> held
   if (held && m.model && m.held_change && !m.change_rejected) {
     if (auto model = files.Load(m.name, held->held_file, m.shape); model.ok()) {
       held->model = std::make_shared<models::Model>(std::move(*model));
+      if (auto stats = files.LoadShape(m.name, held->held_file, m.shape); stats.ok())
+        held->trained_on = std::make_shared<const ShapeStats>(std::move(*stats));
       held->held = *m.held_change;
       m.pending = std::make_shared<Candidate>(std::move(*held));
     } else {
@@ -145,7 +165,10 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
         report.problems.push_back(name + ": " + std::string(model.status().message()));
       }
       if (!m->model) report.problems.push_back(name + ": no kept model loads; it learns again");
-      if (m->model) RestoreAxis(files, axis_course, *m, report);
+      if (m->model) {
+        RestoreAxis(files, axis_course, *m, report);
+        RestoreAnchorShape(files, *m, report);
+      }
     }
     RestoreHeldCandidate(files, std::move(held_candidate), *m, report);
     noted(store.ForEachLabel(name, [&m](const Label& label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu) {

@@ -400,7 +400,8 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
       store_.DeleteRecord(out.writes, m.name, old.first, old.second);
   if (m.model && m.model->version == model->version) {
     if (flagged && decides == 1 && lasting.region.width > 0)
-      m.lasting_block = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
+      m.lasting_block = m.lasting_since_anchor =
+          LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
     MaybeRetrainLocked(m, p, out);
   }
   return label;

@@ -88,9 +88,16 @@ class TrainingScheduler {
                                              const std::shared_ptr<Candidate>& candidate,
                                              const TrainingSet& set, HistogramKey current_until,
                                              const std::string& reason);
+  // The mean shape of the newest (up to 20) lumisections of `m` scored after `since`, whatever
+  // their verdict, but those a person labelled BAD and those not scored for quality; read from
+  // the store, without m->mu held meanwhile.
+  ShapeStats ScoredSince(Monitor& m, HistogramKey since, size_t bins);
   // Writes a candidate about to be held to its file (see kHeldCandidates), setting its held_file;
   // logs a failure (then a restart forgets it). Without monitor->mu: file I/O.
   void WriteHeld(const Monitor& monitor, Candidate& candidate);
+  // Writes the mean shape `candidate` trained on beside its model file numbered `number`; logs a
+  // failure. Without the monitor's mutex: file I/O.
+  void SaveShape(const std::string& monitor, uint64_t number, const Candidate& candidate) const;
 
   const Config& config_;
   Metrics& metrics_;

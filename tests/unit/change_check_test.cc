@@ -164,6 +164,52 @@ TEST(ChangeCheck, WhereTheLastingEvidenceFlaggedASmallerChangeIsHeld) {
   EXPECT_EQ(held, 0);
 }
 
+// A chain of retrainings that each learned a little of a faint defect: against the data before
+// the newest (already holding some of it) it shows at a few percent, under the bar; against the
+// anchor's data all of it shows, and the held change is tested against the anchor's share.
+TEST(ChangeCheck, AgainstTheAnchorsDataAFaintDefectLearnedInStepsIsHeld) {
+  std::mt19937_64 rng(9);
+  const auto spec = SpecOf(Family::kFallingSpectrum);
+  const auto anchor_data = Draw(spec, 100, 1.0, 0, rng);
+  const ShapeStats anchor = Summarise(anchor_data);
+  // The 200 before the newest: four in five already with the defect.
+  auto before = Draw(spec, 40, 1.0, 0, rng);
+  for (auto& c : Draw(spec, 160, 1.0, 0, rng, Range(30, 46), 1e4, 0.9)) before.push_back(c);
+  const ShapeStats now = Summarise(Draw(spec, 30, 1.0, 0, rng, Range(30, 46), 1e4, 0.9));
+  const LastingBlock flagged{{32, 40, 0, 1}, true};
+  const ChangeReport recent = CompareShapes(Summarise(before), now, spec.shape, flagged);
+  EXPECT_FALSE(recent.localised) << recent.at_lasting;
+  const ChangeReport anchored =
+      CompareShapes(anchor, now, spec.shape, flagged, kWhereLastingAgainstAnchor);
+  ASSERT_TRUE(anchored.held_at_lasting) << anchored.at_lasting;
+  EXPECT_NE(anchored.where.find("bins 33-40 low by"), std::string::npos) << anchored.where;
+  EXPECT_LT(anchored.relative, -kWhereLastingAgainstAnchor.relative);
+  // Tested against the anchor's share, a defect histogram pulls the way of the change more than
+  // against the share of the data that already held it.
+  const HeldChange plain = MakeHeldChange(anchored, before, spec.shape);
+  const HeldChange against_anchor = MakeHeldChange(anchored, before, spec.shape, &anchor);
+  EXPECT_GT(against_anchor.share, plain.share);
+  double pull_plain = 0, pull_anchor = 0;
+  for (const auto& c : Draw(spec, 50, 1.0, 0, rng, Range(30, 46), 1e4, 0.9)) {
+    const std::vector<double> d(c.begin(), c.end());
+    pull_plain += plain.Pull(d, nullptr) / 50;
+    pull_anchor += against_anchor.Pull(d, nullptr) / 50;
+  }
+  EXPECT_GT(pull_anchor, 1) << "the held test's CUSUM (allowance 1) adds it up";
+  EXPECT_GT(pull_anchor, pull_plain + 1) << pull_plain;
+  // Normal data and a drifting gain are not held against the anchor for a block flagged once.
+  int held = 0;
+  for (int i = 0; i < 20; ++i) {
+    held += CompareShapes(anchor, Summarise(Draw(spec, 30, 1.0, 0, rng)), spec.shape, flagged,
+                          kWhereLastingAgainstAnchor)
+                .held_at_lasting;
+    held += CompareShapes(anchor, Summarise(Draw(spec, 30, 1.2 + 0.005 * i, 0, rng)), spec.shape,
+                          flagged, kWhereLastingAgainstAnchor)
+                .held_at_lasting;
+  }
+  EXPECT_EQ(held, 0);
+}
+
 TEST(ChangeCheck, MismatchedOrTooFewHistogramsAreNoChange) {
   std::mt19937_64 rng(4);
   const auto spec = SpecOf(Family::kTiming);
