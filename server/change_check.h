@@ -69,7 +69,7 @@ struct LastingBar {
   double z, relative;
 };
 inline constexpr LastingBar kWhereLasting{2, 0.02};
-// Against the data the anchor trained on, the bar at a block the lasting evidence flagged since
+// Against the data the anchor trained on, the bar at a block the lasting evidence pointed at since
 // the anchor (see TrainingScheduler::HoldIfLocalised). The candidates of a chain of retrainings
 // that each learned a little of a faint defect (a tenth of a block lost) showed it at 0-3%
 // against the data before each; the newest lumisections against the anchor's data showed 5-16%

@@ -102,12 +102,14 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // knew the detector as a person last saw it can always be rolled back to. 0 while learning.
   uint64_t anchor ABSL_GUARDED_BY(mu) = 0;
   // The mean shape of the histograms the anchor trained on (null when its file is missing), and
-  // the block the lasting evidence last flagged since it became the anchor, under any model.
+  // the block the lasting evidence last pointed at (p < kLastingSuspected, flagged or not) since
+  // it became the anchor, under any model.
   // While that is set, a candidate is also compared with the anchor's data at that block, so a
   // chain of retrainings that each learned a little of a faint defect is held once together
   // they learned it (see TrainingScheduler::HoldIfLocalised).
   std::shared_ptr<const ShapeStats> anchor_shape ABSL_GUARDED_BY(mu);
   std::optional<LastingBlock> lasting_since_anchor ABSL_GUARDED_BY(mu);
+  static constexpr double kLastingSuspected = 0.01;
 
   // The newest accepted histograms in (run, lumisection) order. Only their keys are held here:
   // the counts are in the store (a window's histograms are never deleted from it), and a

@@ -400,8 +400,11 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
       store_.DeleteRecord(out.writes, m.name, old.first, old.second);
   if (m.model && m.model->version == model->version) {
     if (flagged && decides == 1 && lasting.region.width > 0)
-      m.lasting_block = m.lasting_since_anchor =
-          LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
+      m.lasting_block = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
+    // Where the evidence points before it flags: a faint defect's own low p-values can set off
+    // a drift retraining first, and the drifting model that follows may never flag it.
+    if (lasting.p_value < Monitor::kLastingSuspected && lasting.region.width > 0)
+      m.lasting_since_anchor = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
     MaybeRetrainLocked(m, p, out);
   }
   return label;
