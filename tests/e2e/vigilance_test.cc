@@ -484,11 +484,14 @@ TEST(Vigilance, HeldAndRejectedChangesOutliveARestart) {
 }
 
 // Blocks too faint for one lumisection (2-3 sd of their sum), from right after a first model
-// trained on 100 histograms, for 1,000 lumisections with retraining on: flagged within 20 by
+// trained on 200 histograms, for 1,000 lumisections with retraining on: flagged within 20 by
 // the evidence that grows over lumisections, and still flagged at the end. The retrainings that
-// the flagged lumisections feed must not learn the block as normal.
+// the flagged lumisections feed must not learn the block as normal. (A first model of 100 has
+// 25 held-out histograms to measure its blocks with, and the evidence a wider allowance: the
+// spectrum's block is then first flagged after a median of 18 lumisections, 12 with 200, in
+// `histguard_detection --lasting --training N`; see docs/detection.md.)
 TEST(Vigilance, AFaintLastingDefectIsNotLearnedByRetraining) {
-  DaemonProcess d;
+  DaemonProcess d({"--min-train-samples", "200"});
   ASSERT_TRUE(d.started()) << d.error();
   Client client(d.grpc_address());
   std::vector<Lane> lanes(3);
@@ -502,7 +505,7 @@ TEST(Vigilance, AFaintLastingDefectIsNotLearnedByRetraining) {
   lanes[2].block = Rectangle(20, 6, 11, 4, 4);
   lanes[2].efficiency = 0.85;
   for (size_t i = 0; i < lanes.size(); ++i) lanes[i].rng.seed(500 + i);
-  uint64_t ls = TrainLanes(client, lanes, 100);
+  uint64_t ls = TrainLanes(client, lanes, 200);
   for (auto& l : lanes) Reset(l);
   FeedLanes(client, lanes, ls, 1000, 0, 0, false);
   for (const Lane& l : lanes) {
