@@ -257,8 +257,9 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
   // A faint defect's lumisections enter the window only when they happen to look normal (the
   // flagged ones stay out, the ones the lasting evidence then points at are taken back), so the
   // window shows it at a few percent, and each retraining learns a little more of it. Where the
-  // lasting evidence pointed at a block since the anchor (flagged or not), the newest lumisections scored since the active
-  // model's data, whatever their verdicts, are also compared with the data the anchor trained on.
+  // lasting evidence pointed at a block since the anchor (flagged or not), the newest
+  // lumisections scored since the active model's data, whatever their verdicts, are also
+  // compared with the data the anchor trained on.
   const ShapeStats* baseline = nullptr;
   if (!change.localised && since_anchor && anchor_shape) {
     const ShapeStats scored = ScoredSince(*m, current_until, set.counts.front().size());
@@ -268,7 +269,8 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
       std::clog << "histguardd: " << m->name << " (" << reason << ") the newest " << scored.count
                 << " lumisections scored, against the anchor's " << anchor_shape->count
                 << " histograms (v" << anchor
-                << "), where the lasting evidence pointed since: " << anchored.at_lasting << "\n";
+                << "), at the block the lasting evidence pointed at: " << anchored.at_lasting
+                << "\n";
       if (anchored.held_at_lasting) {
         // Named by its largest change when that is localised on its own: half a module lost
         // raises every other block's share, and the evidence may point at one of those.
