@@ -112,11 +112,17 @@ TEST_F(TrainingTest, ARestoredMonitorScoresAsBefore) {
   const auto probe = Make();
   const auto before = Score(probe);
   size_t window = 0;
+  std::shared_ptr<const ShapeStats> anchor_shape;
   {
     const auto m = Find();
     absl::MutexLock lk(&m->mu);
     window = m->window.size();
+    anchor_shape = m->anchor_shape;
   }
+  // What later candidates are compared with: the mean shape of the first model's training set.
+  ASSERT_TRUE(anchor_shape);
+  EXPECT_GE(anchor_shape->count, config_.min_train_samples);
+  EXPECT_EQ(anchor_shape->mean.size(), probe.contents().size());
   MonitorRegistry restored(config_, *metrics_);
   const RestoreReport report = RestoreMonitors(config_, *store_, *files_, restored);
   EXPECT_EQ(report.monitors, 1u);
@@ -130,6 +136,10 @@ TEST_F(TrainingTest, ARestoredMonitorScoresAsBefore) {
   EXPECT_EQ(m->anchor, 1u);
   EXPECT_EQ(m->shape, spec_.shape);
   EXPECT_EQ(m->window.size(), window);
+  ASSERT_TRUE(m->anchor_shape) << "the anchor's shape is not restored";
+  EXPECT_EQ(m->anchor_shape->mean, anchor_shape->mean);
+  EXPECT_EQ(m->anchor_shape->var, anchor_shape->var);
+  EXPECT_EQ(m->anchor_shape->count, anchor_shape->count);
   std::vector<double> counts(probe.contents().begin(), probe.contents().end());
   models::Scratch scratch;
   EXPECT_DOUBLE_EQ(models::ScoreHistogram(*m->model, counts, scratch).deviance, before.score());
