@@ -40,9 +40,8 @@ struct Frame {
 constexpr Frame kModelFrame{kMagic, "model file", kFileFormat};
 constexpr Frame kShapeFrame{"histguard-shape ", "reference shape file", 1};
 
-// The payload of a framed file after its header checks out, and the header; DataLoss saying why
-// not.
-absl::StatusOr<std::pair<std::string_view, nlohmann::json>> CheckHeader(
+// The payload of a framed file after its header checks out; DataLoss saying why not.
+absl::StatusOr<std::string_view> CheckHeader(
     std::string_view file, const Frame& frame, const std::string& monitor, uint64_t version,
     const std::vector<uint32_t>& shape) {
   const std::string what(frame.what);
@@ -74,10 +73,19 @@ absl::StatusOr<std::pair<std::string_view, nlohmann::json>> CheckHeader(
     if (h.at("crc32c").get<std::string>() != Crc32c(payload)) {
       return absl::DataLossError(what + " checksum does not match its contents (the file is damaged)");
     }
-    return std::pair{payload, std::move(h)};
+    return payload;
   } catch (const std::exception& e) {
     return absl::DataLossError(what + " header is unreadable: " + e.what());
   }
+}
+
+// `payload` behind the header CheckHeader reads.
+std::string Framed(const Frame& frame, const std::string& monitor, uint64_t version,
+                   const std::vector<uint32_t>& shape, const std::string& payload) {
+  const nlohmann::json header = {{"format", frame.format},          {"monitor", monitor},
+                                 {"version", version},              {"shape", shape},
+                                 {"payload_bytes", payload.size()}, {"crc32c", Crc32c(payload)}};
+  return std::string(frame.magic) + header.dump() + "\n" + payload;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view what) {
@@ -159,11 +167,8 @@ absl::Status ModelFiles::Save(const std::string& monitor, const models::Model& m
   std::filesystem::create_directories(dir, ec);
   if (ec) return IoError("cannot create " + dir.string(), ec.value());
   const std::string stem = "v" + std::to_string(model.version);
-  const std::string payload = models::SerializeModel(model);
-  const nlohmann::json header = {{"format", kFileFormat},           {"monitor", monitor},
-                                 {"version", model.version},        {"shape", model.shape},
-                                 {"payload_bytes", payload.size()}, {"crc32c", Crc32c(payload)}};
-  const std::string file = std::string(kMagic) + header.dump() + "\n" + payload;
+  const std::string file =
+      Framed(kModelFrame, monitor, model.version, model.shape, models::SerializeModel(model));
   if (absl::Status s = WriteDurably(dir / (stem + ".model"), file); !s.ok()) return s;
   return WriteDurably(dir / (stem + ".json"), manifest);
 }
@@ -185,7 +190,7 @@ absl::StatusOr<models::Model> ModelFiles::Parse(std::string_view file, const std
   if (file.starts_with(kMagic)) {
     auto checked = CheckHeader(file, kModelFrame, monitor, version, shape);
     if (!checked.ok()) return checked.status();
-    payload = checked->first;
+    payload = *checked;
   }
   auto m = models::DeserializeModel(payload);
   if (!m.ok()) return m.status();
@@ -213,11 +218,8 @@ absl::Status ModelFiles::SaveShape(const std::string& monitor, uint64_t version,
   std::memcpy(payload.data() + sizeof count, stats.mean.data(), n * sizeof(double));
   std::memcpy(payload.data() + sizeof count + n * sizeof(double), stats.var.data(),
               std::min(stats.var.size(), n) * sizeof(double));
-  const nlohmann::json header = {{"format", kShapeFrame.format}, {"monitor", monitor},
-                                 {"version", version},           {"shape", shape},
-                                 {"payload_bytes", payload.size()}, {"crc32c", Crc32c(payload)}};
   return WriteDurably(dir / ("v" + std::to_string(version) + ".shape"),
-                      std::string(kShapeFrame.magic) + header.dump() + "\n" + payload);
+                      Framed(kShapeFrame, monitor, version, shape, payload));
 }
 
 absl::StatusOr<ShapeStats> ModelFiles::LoadShape(const std::string& monitor, uint64_t version,
@@ -230,7 +232,7 @@ absl::StatusOr<ShapeStats> ModelFiles::LoadShape(const std::string& monitor, uin
     return absl::Status(checked.status().code(), path + ": " + std::string(checked.status().message()));
   size_t bins = 1;
   for (uint32_t n : shape) bins *= n;
-  const std::string_view payload = checked->first;
+  const std::string_view payload = *checked;
   uint64_t count = 0;
   const size_t expected = sizeof count + 2 * bins * sizeof(double);
   if (payload.size() != expected)
