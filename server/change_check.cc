@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 
 #include "models/axis_nuisances.h"
@@ -136,7 +137,14 @@ ChangeReport CompareShapes(const ShapeStats& ref, const ShapeStats& now,
   std::vector<double> fitted = ref.mean;
   if (!two_d && n >= 8) {
     const std::vector<double> cum = models::Cumulative(ref.mean);
-    const Params p = FitNuisances(cum, now.mean, var);
+    std::vector<double> fit_var = var;
+    if (lasting && bar.fit_outside) {
+      const BinBlock& b = lasting->block;
+      const size_t pad = std::min<size_t>((b.x1 - b.x0) / 2, n / 25);
+      for (size_t i = b.x0 > pad ? b.x0 - pad : 0; i < std::min<size_t>(n, b.x1 + pad); ++i)
+        fit_var[i] = std::numeric_limits<double>::infinity();
+    }
+    const Params p = FitNuisances(cum, now.mean, fit_var);
     TransformShape(cum, p, fitted);
     char text[128];
     std::snprintf(text, sizeof text, "gain %.3f, shift %+.4f, tilt %+.3f/%+.3f", p[0], p[1], p[2],

@@ -220,6 +220,71 @@ ShapeStats TrainingScheduler::ScoredSince(Monitor& m, HistogramKey since, size_t
   return Summarise(counts);
 }
 
+std::optional<std::pair<ChangeReport, std::shared_ptr<const ShapeStats>>>
+TrainingScheduler::AgainstTheAnchor(Monitor& m, HistogramKey current_until,
+                                    const std::string& reason) {
+  std::optional<LastingBlock> since_anchor;
+  std::shared_ptr<const ShapeStats> anchor_shape;
+  std::vector<uint32_t> shape;
+  size_t bins = 0;
+  uint64_t anchor = 0;
+  double gain = 1, shift_bins = 0;
+  {
+    absl::MutexLock lk(&m.mu);
+    since_anchor = m.lasting_since_anchor;
+    anchor_shape = m.anchor_shape;
+    anchor = m.anchor;
+    shape = m.shape;
+    bins = m.bins();
+    gain = m.axis_course.gain();
+    shift_bins = m.axis_course.shift_bins();
+  }
+  if (!since_anchor || !anchor_shape) return std::nullopt;
+  // A faint defect's lumisections enter the window only when they happen to look normal (the
+  // flagged ones stay out, the ones the lasting evidence then points at are taken back), so the
+  // window shows it at a few percent, and each retraining learns a little more of it. Where the
+  // lasting evidence pointed at a block since the anchor (flagged or not), the newest
+  // lumisections scored since the active model's data, whatever their verdicts, are also
+  // compared with the data the anchor trained on.
+  // Only while the axis is about where the anchor had it: the anchor's shape moved by a fitted
+  // gain does not follow every feature of a drifted one (against 100 simulated histograms, 20 at
+  // a gain of 1.05 left 28-34 of 200 blocks of a timing distribution's edges and 7-14 of a
+  // peak's 4% off at 3 sd; at 1.02-1.03 already 7-19 and 1-3), and the comparison with the data
+  // before each candidate, a small step of the drift away, decides. A faint defect moves the
+  // fitted axis itself (a tenth of a falling spectrum's bins 31-46 lost: gain 0.977-0.989, shift
+  // up to 0.49 bins), so the bounds are wider than the smallest drift that shows.
+  constexpr double kAnchorGain = 0.04, kAnchorShiftBins = 1;
+  if (std::fabs(gain - 1) > kAnchorGain || std::fabs(shift_bins) > kAnchorShiftBins) {
+    std::clog << "histguardd: " << m.name << " (" << reason << ") not compared with the "
+              << "anchor's data: the axis moved since (gain " << gain << ", shift " << shift_bins
+              << " bins)\n";
+    return std::nullopt;
+  }
+  const ShapeStats scored = ScoredSince(m, current_until, bins);
+  if (scored.count < kMinNewAgainstAnchor) return std::nullopt;
+  // With the nuisances fitted to every bin, and to the bins outside the block.
+  ChangeReport anchored =
+      CompareShapes(*anchor_shape, scored, shape, since_anchor, kWhereLastingAgainstAnchor);
+  const ChangeReport outside =
+      CompareShapes(*anchor_shape, scored, shape, since_anchor, kOutsideTheBlockAgainstAnchor);
+  std::clog << "histguardd: " << m.name << " (" << reason << ") the newest " << scored.count
+            << " lumisections scored, against the anchor's " << anchor_shape->count
+            << " histograms (v" << anchor
+            << "), at the block the lasting evidence pointed at: " << anchored.at_lasting
+            << (outside.at_lasting.empty() || outside.at_lasting == anchored.at_lasting
+                    ? ""
+                    : "; " + outside.at_lasting + " with the nuisances fitted outside it")
+            << "\n";
+  if (!anchored.held_at_lasting && outside.held_at_lasting) anchored = outside;
+  if (!anchored.held_at_lasting) return std::nullopt;
+  // Named by its largest change when that is localised on its own: half a module lost raises
+  // every other block's share, and the evidence may point at one of those.
+  const ChangeReport largest = CompareShapes(*anchor_shape, scored, shape);
+  ChangeReport change = largest.localised ? largest : anchored;
+  change.where += " against the anchor (v" + std::to_string(anchor) + ")";
+  return std::make_pair(std::move(change), std::move(anchor_shape));
+}
+
 std::optional<std::string> TrainingScheduler::HoldIfLocalised(
     Monitor* m, const std::shared_ptr<Candidate>& held, const TrainingSet& set,
     HistogramKey current_until, const std::string& reason) {
@@ -230,18 +295,10 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
   if (split < kMinNew || keys.size() - split < kMinNew) return std::nullopt;
   const std::span<const std::vector<float>> all(set.counts);
   const size_t from = split > kReference ? split - kReference : 0;
-  std::optional<LastingBlock> lasting, since_anchor;
-  std::shared_ptr<const ShapeStats> anchor_shape;
-  uint64_t anchor = 0;
-  double gain = 1, shift_bins = 0;
+  std::optional<LastingBlock> lasting;
   {
     absl::MutexLock lk(&m->mu);
     lasting = m->lasting_block;
-    since_anchor = m->lasting_since_anchor;
-    anchor_shape = m->anchor_shape;
-    anchor = m->anchor;
-    gain = m->axis_course.gain();
-    shift_bins = m->axis_course.shift_bins();
   }
   const std::span<const std::vector<float>> reference = all.subspan(from, split - from);
   ChangeReport change =
@@ -258,50 +315,16 @@ std::optional<std::string> TrainingScheduler::HoldIfLocalised(
                     ? ""
                     : "; where the lasting evidence flagged: " + change.at_lasting)
             << "\n";
-  // A faint defect's lumisections enter the window only when they happen to look normal (the
-  // flagged ones stay out, the ones the lasting evidence then points at are taken back), so the
-  // window shows it at a few percent, and each retraining learns a little more of it. Where the
-  // lasting evidence pointed at a block since the anchor (flagged or not), the newest
-  // lumisections scored since the active model's data, whatever their verdicts, are also
-  // compared with the data the anchor trained on.
-  // Only while the axis is about where the anchor had it: the anchor's shape moved by a fitted
-  // gain does not follow every feature of a drifted one (against 100 simulated histograms, 20 at
-  // a gain of 1.05 left 28-34 of 200 blocks of a timing distribution's edges and 7-14 of a
-  // peak's 4% off at 3 sd; at 1.02-1.03 already 7-19 and 1-3), and the comparison with the data
-  // before each candidate, a small step of the drift away, decides. A faint defect moves the
-  // fitted axis itself (a tenth of a falling spectrum's bins 31-46 lost: gain 0.977-0.989, shift
-  // up to 0.49 bins), so the bounds are wider than the smallest drift that shows.
-  constexpr double kAnchorGain = 0.04, kAnchorShiftBins = 1;
-  const bool axis_at_anchor =
-      std::fabs(gain - 1) <= kAnchorGain && std::fabs(shift_bins) <= kAnchorShiftBins;
-  const ShapeStats* baseline = nullptr;
-  if (!change.localised && since_anchor && anchor_shape && !axis_at_anchor)
-    std::clog << "histguardd: " << m->name << " (" << reason << ") not compared with the "
-              << "anchor's data: the axis moved since (gain " << gain << ", shift " << shift_bins
-              << " bins)\n";
-  if (!change.localised && since_anchor && anchor_shape && axis_at_anchor) {
-    const ShapeStats scored = ScoredSince(*m, current_until, set.counts.front().size());
-    if (scored.count >= kMinNew) {
-      const ChangeReport anchored = CompareShapes(*anchor_shape, scored, set.shape, since_anchor,
-                                                  kWhereLastingAgainstAnchor);
-      std::clog << "histguardd: " << m->name << " (" << reason << ") the newest " << scored.count
-                << " lumisections scored, against the anchor's " << anchor_shape->count
-                << " histograms (v" << anchor
-                << "), at the block the lasting evidence pointed at: " << anchored.at_lasting
-                << "\n";
-      if (anchored.held_at_lasting) {
-        // Named by its largest change when that is localised on its own: half a module lost
-        // raises every other block's share, and the evidence may point at one of those.
-        const ChangeReport largest = CompareShapes(*anchor_shape, scored, set.shape);
-        change = largest.localised ? largest : anchored;
-        change.where += " against the anchor (v" + std::to_string(anchor) + ")";
-        baseline = anchor_shape.get();
-      }
+  std::shared_ptr<const ShapeStats> baseline;
+  if (!change.localised) {
+    if (auto anchored = AgainstTheAnchor(*m, current_until, reason)) {
+      change = std::move(anchored->first);
+      baseline = std::move(anchored->second);
     }
   }
   if (!change.localised) return std::nullopt;
   candidate.change = change.where;
-  candidate.held = MakeHeldChange(change, reference, set.shape, baseline);
+  candidate.held = MakeHeldChange(change, reference, set.shape, baseline.get());
   candidate.change_from = keys[split];
   bool rejected = false;
   {

@@ -88,6 +88,14 @@ class TrainingScheduler {
                                              const std::shared_ptr<Candidate>& candidate,
                                              const TrainingSet& set, HistogramKey current_until,
                                              const std::string& reason);
+  // Where the lasting evidence pointed at a block since the anchor, and the axis is about where
+  // the anchor had it: the newest lumisections scored after `current_until` against the data the
+  // anchor trained on, at that block. Returns the change to hold, with the anchor's data as the
+  // held test's baseline, when that block changed the way the evidence said; logs the
+  // comparison. Without m.mu.
+  std::optional<std::pair<ChangeReport, std::shared_ptr<const ShapeStats>>> AgainstTheAnchor(
+      Monitor& m, HistogramKey current_until, const std::string& reason);
+  static constexpr size_t kMinNewAgainstAnchor = 10;
   // The mean shape of the newest (up to 20) lumisections of `m` scored after `since`, whatever
   // their verdict, but those a person labelled BAD and those not scored for quality; read from
   // the store, without m->mu held meanwhile.
