@@ -247,7 +247,7 @@ TEST(ChangeCheck, FittedOutsideTheBlockAFaintDipInASpectrumsBulkShows) {
           }
     }
   }
-  EXPECT_LE(held, tried / 50) << "of " << tried << " blocks";  // 7 of 1,008
+  EXPECT_LE(held, tried / 50) << "of " << tried << " blocks";  // 8 of 1,008
 }
 
 TEST(ChangeCheck, MismatchedOrTooFewHistogramsAreNoChange) {
