@@ -171,7 +171,7 @@ Metrics::Metrics(double stale_seconds)
   const char* q[] = {"good", "warning", "bad", "learning", "low_statistics", "rejected"};
   for (int i = 0; i < kQualities; ++i) verdicts_[i] = &verdicts_family_.Add({{"quality", q[i]}});
   for (const auto& r : RejectionReasons()) rejected_family_.Add({{"reason", r}});
-  for (const char* r : {"accepted", "rejected", "held", "failed"})
+  for (const char* r : {"accepted", "rejected", "held", "dropped", "failed"})
     training_runs_family_.Add({{"result", r}});
   for (const char* l : {"good", "bad"}) labels_family_.Add({{"label", l}});
   for (const char* k : {"write", "read", "corrupt"}) store_errors_family_.Add({{"kind", k}});

@@ -84,6 +84,8 @@ void Monitor::AcceptFrom(const HistogramKey& from, uint64_t target) {
 void Monitor::RestartTriggers(uint64_t still_new) {
   new_since_train = still_new;
   drift_sum = 0;
+  suspected = false;
+  next_check_at = kCheckFrom;
   last_trained = std::chrono::steady_clock::now();
 }
 

@@ -110,6 +110,14 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   std::shared_ptr<const ShapeStats> anchor_shape ABSL_GUARDED_BY(mu);
   std::optional<LastingBlock> lasting_since_anchor ABSL_GUARDED_BY(mu);
   static constexpr double kLastingSuspected = 0.01;
+  // The lasting evidence pointed at a block under the current model since it was last checked
+  // against the anchor's data (and has not flagged one yet): that check runs without waiting for
+  // a retraining (see DueRetraining), from kCheckFrom new histograms on and then at most every
+  // kCheckEvery (`next_check_at`), so that a faint defect the model is slow to flag is held, and
+  // flagged, within a few dozen lumisections.
+  bool suspected ABSL_GUARDED_BY(mu) = false;
+  uint64_t next_check_at ABSL_GUARDED_BY(mu) = 0;
+  static constexpr uint64_t kCheckFrom = 10, kCheckEvery = 5;
 
   // The newest accepted histograms in (run, lumisection) order. Only their keys are held here:
   // the counts are in the store (a window's histograms are never deleted from it), and a

@@ -24,9 +24,14 @@ double DriftStep(double drift_sum, double p_value, const Config& config);
 //  - accepted: as many histograms of an accepted new normal as AcceptTarget were admitted, and
 //    the running or last training had fewer;
 //  - scheduled: retrain_every histograms admitted since the active model's snapshot;
+//  - suspected (kSuspected): the lasting evidence pointed at a block under the current model
+//    (Monitor::suspected) and has not flagged it, no change is held, and next_check_at new
+//    histograms came: a check against the anchor's data, which trains a candidate only to hold
+//    it (see TrainingScheduler::Run);
 //  - drift: the drift CUSUM reached drift_threshold (half of it while `drifting`) after at least
 //    drift_min_new, unless a localised change is held (it would be learned);
 //  - interval: retrain_interval_seconds since the last training, with retrain_min_new admitted.
+inline constexpr char kSuspected[] = "suspected";
 const char* DueRetraining(const Monitor& m, const Config& config,
                           std::chrono::steady_clock::time_point now)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu);

@@ -403,8 +403,10 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
       m.lasting_block = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
     // Where the evidence points before it flags: a faint defect's own low p-values can set off
     // a drift retraining first, and the drifting model that follows may never flag it.
-    if (lasting.p_value < Monitor::kLastingSuspected && lasting.region.width > 0)
+    if (lasting.p_value < Monitor::kLastingSuspected && lasting.region.width > 0) {
       m.lasting_since_anchor = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
+      m.suspected = true;
+    }
     MaybeRetrainLocked(m, p, out);
   }
   return label;

@@ -76,6 +76,10 @@ TrainingScheduler::~TrainingScheduler() { Stop(); }
 
 void TrainingScheduler::ScheduleLocked(Monitor& m, std::string reason, Done done) {
   m.StartTraining();
+  if (reason == kSuspected) {
+    m.suspected = false;
+    m.next_check_at = m.new_since_train + Monitor::kCheckEvery;
+  }
   std::vector<HistogramKey> keys(m.window.begin(), m.window.end());
   HistogramKey current_until{0, 0};
   for (const auto& v : m.versions)
@@ -372,6 +376,18 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     }
     return finish({false, 0, "the daemon is shutting down"});
   }
+  // A check of the block the lasting evidence points at trains a candidate only to hold it: the
+  // scheduled and drift retrainings decide when the monitor learns.
+  const bool check = reason == kSuspected;
+  auto end_check = [&](std::string why) {
+    {
+      absl::MutexLock lk(&m->mu);
+      m->training = false;
+    }
+    finish({false, 0, std::move(why)});
+  };
+  if (check && !AgainstTheAnchor(*m, current_until, reason))
+    return end_check("no change against the anchor's data where the lasting evidence pointed");
   bool accepting, lasting_flagged;
   {
     absl::MutexLock lk(&m->mu);
@@ -407,6 +423,7 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
     if (!worse.empty()) {
       metrics_.TrainingRuns("rejected").Increment();
       std::clog << "histguardd: " << m->name << " (" << reason << "): " << worse << "\n";
+      if (check) return end_check(worse);
       {
         absl::MutexLock lk(&m->mu);
         m->KeepCurrent(new_at_snapshot);
@@ -435,6 +452,10 @@ void TrainingScheduler::Run(Monitor* m, std::vector<HistogramKey> window,
   if (current && !accepting) {
     if (auto why = HoldIfLocalised(m, candidate, set, current_until, reason))
       return finish({false, 0, *why});
+  }
+  if (check) {
+    metrics_.TrainingRuns("dropped").Increment();
+    return end_check("the candidate showed no localised change; it is dropped");
   }
   finish(Install(m, std::move(candidate), /*from_training=*/true));
 }

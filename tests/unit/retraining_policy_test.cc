@@ -96,6 +96,41 @@ TEST_F(RetrainingPolicyTest, AHeldChangeIsNotLearnedByADriftRetraining) {
       << "only GOOD histograms enter the window while a change is held";
 }
 
+// Where the lasting evidence points before it flags, the block is checked against the anchor's
+// data without waiting for a retraining; not once it flagged (the drift and scheduled
+// retrainings compare there), nor while a change is held or a new normal is being accepted.
+TEST_F(RetrainingPolicyTest, ABlockTheLastingEvidencePointsAtIsCheckedAgainstTheAnchor) {
+  absl::MutexLock lk(&m_->mu);
+  m_->RestartTriggers(0);
+  m_->new_since_train = Monitor::kCheckFrom;
+  m_->lasting_since_anchor = LastingBlock{{32, 40, 0, 1}, true};
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr) << "nothing pointed at";
+  m_->suspected = true;
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr) << "no anchor's data";
+  m_->anchor_shape = std::make_shared<const ShapeStats>();
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), kSuspected);
+  m_->new_since_train = Monitor::kCheckFrom - 1;
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr) << "too few new histograms";
+  m_->new_since_train = Monitor::kCheckFrom;
+  m_->drift_sum = 50;
+  m_->new_since_train = config_.drift_min_new;
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), kSuspected)
+      << "checked before a drift retraining learns it";
+  m_->lasting_block = m_->lasting_since_anchor;
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift") << "flagged already";
+  m_->lasting_block.reset();
+  m_->held_change.emplace();
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr) << "a change is held";
+  m_->held_change.reset();
+  m_->accepting = true;
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift") << "accepting";
+  m_->accepting = false;
+  // A new model's evidence starts afresh.
+  m_->RestartTriggers(0);
+  EXPECT_FALSE(m_->suspected);
+  EXPECT_EQ(m_->next_check_at, Monitor::kCheckFrom);
+}
+
 TEST_F(RetrainingPolicyTest, AnAcceptedNewNormalRetrainsOnceEnoughOfItWasAdmitted) {
   ASSERT_EQ(AcceptTarget(config_), 150u) << "half the drift window, at least min_train_samples";
   absl::MutexLock lk(&m_->mu);

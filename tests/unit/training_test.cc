@@ -9,7 +9,9 @@
 #include <future>
 #include <thread>
 
+#include "server/meta.h"
 #include "server/restore.h"
+#include "server/retraining_policy.h"
 #include "tests/unit/monitor_pipeline.h"
 
 namespace histguard::server {
@@ -101,6 +103,68 @@ TEST_F(TrainingTest, ACancelledSchedulerKeepsTheModelAndFreesTheMonitor) {
   EXPECT_FALSE(m->training);
   ASSERT_TRUE(m->model);
   EXPECT_EQ(m->model->version, 1u);
+}
+
+// A check of the block the lasting evidence points at changes nothing when that block is as the
+// anchor's data had it: the model, its versions and the retraining triggers stay as they were.
+// Where the newest lumisections lost half of it, the check's candidate is held.
+TEST_F(TrainingTest, ACheckOfWhereTheLastingEvidencePointsHoldsOnlyAChange) {
+  config_.retraining = false;  // no training but the ones this test starts
+  spec_ = sim::DefaultMonitors(3)[2];  // a falling spectrum
+  while (ls_ < 65) Score(Make());
+  ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
+  ASSERT_TRUE(WaitIdle());
+  const auto m = Find();
+  const LastingBlock block{{32, 40, 0, 1}, true};
+  auto check = [&] {
+    std::promise<TrainResult> done;
+    {
+      absl::MutexLock lk(&m->mu);
+      m->lasting_since_anchor = block;
+      training_->ScheduleLocked(*m, kSuspected, [&](const TrainResult& r) { done.set_value(r); });
+    }
+    auto result = done.get_future();
+    EXPECT_EQ(result.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    return result.get();
+  };
+  uint64_t new_before = 0;
+  size_t versions_before = 0;
+  {
+    absl::MutexLock lk(&m->mu);
+    m->drift_sum = 3;
+    new_before = m->new_since_train;
+    versions_before = m->versions.size();
+  }
+  ASSERT_GE(new_before, 20u);
+  const TrainResult normal = check();
+  EXPECT_FALSE(normal.accepted);
+  EXPECT_NE(normal.reason.find("no change against the anchor's data"), std::string::npos)
+      << normal.reason;
+  {
+    absl::MutexLock lk(&m->mu);
+    EXPECT_FALSE(m->training);
+    EXPECT_EQ(m->model->version, 1u);
+    EXPECT_EQ(m->versions.size(), versions_before);
+    EXPECT_EQ(m->new_since_train, new_before) << "the scheduled retraining was put off";
+    EXPECT_EQ(m->drift_sum, 3) << "the drift trigger was reset";
+    EXPECT_FALSE(m->pending);
+    EXPECT_EQ(m->next_check_at, new_before + Monitor::kCheckEvery);
+  }
+  // 20 lumisections with the block at 80% efficiency.
+  for (int i = 0; i < 20; ++i) {
+    v1::Histogram h = Make();
+    for (int b = block.block.x0; b < static_cast<int>(block.block.x1); ++b)
+      h.set_contents(b, std::floor(h.contents(b) * 0.8));
+    Score(h);
+  }
+  const TrainResult lost = check();
+  EXPECT_FALSE(lost.accepted);
+  EXPECT_NE(lost.reason.find("held for an operator's approval"), std::string::npos) << lost.reason;
+  absl::MutexLock lk(&m->mu);
+  EXPECT_EQ(m->model->version, 1u);
+  ASSERT_TRUE(m->pending);
+  EXPECT_NE(m->pending->change.find("against the anchor (v1)"), std::string::npos)
+      << m->pending->change;
 }
 
 // After a restart the monitor comes back from the store and the model files as it was: the same
