@@ -38,8 +38,30 @@ HistogramKey KeyFrom(const nlohmann::json& j, const char* what) {
   return {v[0], v[1]};
 }
 
-nlohmann::json VigilanceJson(const Monitor& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
+// Whether `b` lies within a histogram of `shape` (see BinBlock).
+bool FitsBinning(const BinBlock& b, const std::vector<uint32_t>& shape) {
+  uint64_t bins = 1;
+  for (uint32_t d : shape) bins *= d;
+  const bool two_d = shape.size() == 2 && shape[0] > 1 && shape[1] > 1;
+  const uint64_t nx = two_d ? shape[0] : bins, ny = two_d ? shape[1] : 1;
+  return b.x0 < b.x1 && b.x1 <= nx && b.y0 < b.y1 && b.y1 <= ny;
+}
+
+BinBlock BlockFrom(const nlohmann::json& j, const char* what) {
+  const auto b = JsonIntegers<uint32_t>(j, what);
+  if (b.size() != 4) throw std::runtime_error(std::string(what) + " is not 4 numbers");
+  return {b[0], b[1], b[2], b[3]};
+}
+
+// `anchor`: the anchor the record names; the block the lasting evidence pointed at belongs to the
+// monitor's anchor, and goes with it.
+nlohmann::json VigilanceJson(const Monitor& m, uint64_t anchor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
   nlohmann::json j = nlohmann::json::object();
+  if (m.lasting_since_anchor && anchor == m.anchor) {
+    const BinBlock& b = m.lasting_since_anchor->block;
+    j["pointed_since_anchor"] = {{"block", {b.x0, b.x1, b.y0, b.y1}},
+                                 {"low", m.lasting_since_anchor->low}};
+  }
   if (m.held_change) {
     const HeldChange& h = *m.held_change;
     j["held_change"] = {{"block", {h.block.x0, h.block.x1, h.block.y0, h.block.y1}},
@@ -58,25 +80,19 @@ StoredVigilance VigilanceFrom(const nlohmann::json& j, const std::vector<uint32_
   StoredVigilance v;
   if (j.contains("held_change")) {
     const auto& h = j.at("held_change");
-    const auto b = JsonIntegers<uint32_t>(h.at("block"), "held_change.block");
-    if (b.size() != 4) throw std::runtime_error("held_change.block is not 4 numbers");
     HeldChange held;
-    held.block = {b[0], b[1], b[2], b[3]};
+    held.block = BlockFrom(h.at("block"), "held_change.block");
     held.shape = shape;
     held.low = h.at("low").get<bool>();
     held.share = h.at("share").get<double>();
     held.extra_var = h.at("extra_var").get<double>();
     held.where = h.at("where").get<std::string>();
-    uint64_t bins = 1;
-    for (uint32_t d : shape) bins *= d;
-    const bool two_d = shape.size() == 2 && shape[0] > 1 && shape[1] > 1;
-    const uint64_t nx = two_d ? shape[0] : bins, ny = two_d ? shape[1] : 1;
-    if (!(held.block.x0 < held.block.x1 && held.block.x1 <= nx && held.block.y0 < held.block.y1 &&
-          held.block.y1 <= ny) ||
-        !std::isfinite(held.share) || !std::isfinite(held.extra_var))
+    if (!FitsBinning(held.block, shape) || !std::isfinite(held.share) ||
+        !std::isfinite(held.extra_var))
       throw std::runtime_error("held_change does not fit the monitor's binning");
     v.held_change = std::move(held);
   }
+
   v.change_rejected = j.value("change_rejected", false);
   if (j.contains("accepting")) {
     v.accepting = true;
@@ -226,7 +242,7 @@ std::string MetaJson(const Monitor& m, uint64_t active, const std::vector<Versio
                         {"anchor_version", anchor},
                         {"trained_versions", m.trained_versions},
                         {"versions", versions},
-                        {"vigilance", VigilanceJson(m)},
+                        {"vigilance", VigilanceJson(m, anchor)},
                         {"held_candidate", HeldCandidateJson(m)},
                         {"axis_course", AxisCourseJson(m)},
                         {"lasting", LastingJson(m)}}
@@ -273,6 +289,19 @@ absl::StatusOr<StoredMeta> ParseStoredMeta(std::string_view text) {
       out.lasting = LastingFrom(meta.at("lasting"));
   } catch (const std::exception& e) {
     out.lasting_problem = std::string("lasting evidence not restored (") + e.what() + ")";
+  }
+  try {
+    if (meta.contains("vigilance") && meta.at("vigilance").is_object() &&
+        meta.at("vigilance").contains("pointed_since_anchor")) {
+      const auto& p = meta.at("vigilance").at("pointed_since_anchor");
+      const LastingBlock pointed{BlockFrom(p.at("block"), "block"), p.at("low").get<bool>()};
+      if (!FitsBinning(pointed.block, out.shape))
+        throw std::runtime_error("the block does not fit the monitor's binning");
+      out.vigilance.pointed_since_anchor = pointed;
+    }
+  } catch (const std::exception& e) {
+    out.pointed_problem = std::string("where the lasting evidence pointed since the anchor is not "
+                                      "restored (") + e.what() + ")";
   }
   return out;
 }

@@ -23,6 +23,9 @@ struct StoredVigilance {
   bool accepting = false;
   HistogramKey accepted_from{0, 0};
   uint64_t accept_target = 0;
+  // The block the lasting evidence pointed at since the record's anchor (Monitor::
+  // lasting_since_anchor).
+  std::optional<LastingBlock> pointed_since_anchor;
 };
 
 // The axis nuisances' course (see models/axis_nuisances.h) and the version whose reference it
@@ -55,6 +58,7 @@ struct StoredMeta {
   std::string axis_course_problem;  // why a stored course was unreadable (the rest still is)
   std::optional<StoredLasting> lasting;
   std::string lasting_problem;  // likewise
+  std::string pointed_problem;  // likewise, for vigilance.pointed_since_anchor
   // The held candidate without its model, which is in the file its held_file names.
   std::optional<Candidate> held_candidate;
   std::string held_candidate_problem;  // likewise

@@ -118,7 +118,8 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
       lasting = std::move(meta->lasting);
       held_candidate = std::move(meta->held_candidate);
       for (const std::string* problem :
-           {&meta->axis_course_problem, &meta->lasting_problem, &meta->held_candidate_problem})
+           {&meta->axis_course_problem, &meta->lasting_problem, &meta->held_candidate_problem,
+            &meta->pointed_problem})
         if (!problem->empty()) report.problems.push_back(name + ": " + *problem);
       m->shape = std::move(meta->shape);
       m->trained_versions = meta->trained_versions;
@@ -130,6 +131,7 @@ RestoreReport RestoreMonitors(const Config& config, Store& store, const ModelFil
                       ? meta->anchor
                       : active;
       m->held_change = std::move(meta->vigilance.held_change);
+      if (m->anchor == meta->anchor) m->lasting_since_anchor = meta->vigilance.pointed_since_anchor;
       m->change_rejected = meta->vigilance.change_rejected;
       if (meta->vigilance.accepting)
         m->AcceptFrom(meta->vigilance.accepted_from, meta->vigilance.accept_target);

@@ -420,6 +420,34 @@ struct OneMonitor {
   std::shared_ptr<Monitor> m;
 };
 
+// Where the lasting evidence pointed since the anchor reads back with that anchor only (a record
+// written as a new anchor is installed leaves it out); one outside the binning costs only itself.
+TEST(StoredMetaTest, WhereTheLastingEvidencePointedReadsBackWithItsAnchor) {
+  OneMonitor one("hcal/endcap/energy_spectrum", {100});
+  const std::shared_ptr<Monitor>& m = one.m;
+  ASSERT_TRUE(m);
+  absl::MutexLock lk(&m->mu);
+  m->anchor = 1;
+  m->lasting_since_anchor = LastingBlock{{32, 40, 0, 1}, true};
+  auto meta = ParseStoredMeta(MetaJson(*m, 2, {}, 1));
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  ASSERT_TRUE(meta->vigilance.pointed_since_anchor) << meta->pointed_problem;
+  EXPECT_EQ(meta->vigilance.pointed_since_anchor->block.x0, 32u);
+  EXPECT_EQ(meta->vigilance.pointed_since_anchor->block.x1, 40u);
+  EXPECT_TRUE(meta->vigilance.pointed_since_anchor->low);
+  meta = ParseStoredMeta(MetaJson(*m, 3, {}, 3));
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_FALSE(meta->vigilance.pointed_since_anchor) << "it went with the anchor it belongs to";
+  EXPECT_TRUE(meta->pointed_problem.empty());
+  m->lasting_since_anchor = LastingBlock{{96, 104, 0, 1}, false};
+  meta = ParseStoredMeta(MetaJson(*m, 2, {}, 1));
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_FALSE(meta->vigilance.pointed_since_anchor);
+  EXPECT_NE(meta->pointed_problem.find("does not fit the monitor's binning"), std::string::npos)
+      << meta->pointed_problem;
+  EXPECT_EQ(meta->active_version, 2u);
+}
+
 // The axis nuisances' course comes back with the version it measured against; a damaged course
 // costs only itself.
 TEST(StoredMetaTest, TheAxisCourseReadsBackAndADamagedOneLeavesTheRest) {

@@ -183,6 +183,14 @@ TEST_F(TrainingTest, ARestoredMonitorScoresAsBefore) {
     window = m->window.size();
     anchor_shape = m->anchor_shape;
   }
+  // Where the lasting evidence pointed since the anchor, written as at shutdown.
+  const LastingBlock pointed{{8, 16, 0, 1}, true};
+  {
+    const auto m = Find();
+    absl::MutexLock lk(&m->mu);
+    m->lasting_since_anchor = pointed;
+    ASSERT_TRUE(SaveMeta(*store_, *m).ok());
+  }
   // What later candidates are compared with: the mean shape of the first model's training set.
   ASSERT_TRUE(anchor_shape);
   EXPECT_GE(anchor_shape->count, config_.min_train_samples);
@@ -204,6 +212,10 @@ TEST_F(TrainingTest, ARestoredMonitorScoresAsBefore) {
   EXPECT_EQ(m->anchor_shape->mean, anchor_shape->mean);
   EXPECT_EQ(m->anchor_shape->var, anchor_shape->var);
   EXPECT_EQ(m->anchor_shape->count, anchor_shape->count);
+  ASSERT_TRUE(m->lasting_since_anchor) << "where the lasting evidence pointed is forgotten";
+  EXPECT_EQ(m->lasting_since_anchor->block.x0, pointed.block.x0);
+  EXPECT_EQ(m->lasting_since_anchor->block.x1, pointed.block.x1);
+  EXPECT_EQ(m->lasting_since_anchor->low, pointed.low);
   std::vector<double> counts(probe.contents().begin(), probe.contents().end());
   models::Scratch scratch;
   EXPECT_DOUBLE_EQ(models::ScoreHistogram(*m->model, counts, scratch).deviance, before.score());
