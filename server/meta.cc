@@ -92,7 +92,6 @@ StoredVigilance VigilanceFrom(const nlohmann::json& j, const std::vector<uint32_
       throw std::runtime_error("held_change does not fit the monitor's binning");
     v.held_change = std::move(held);
   }
-
   v.change_rejected = j.value("change_rejected", false);
   if (j.contains("accepting")) {
     v.accepting = true;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -203,6 +204,14 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // (its version and the course), written with it and at shutdown (see server/meta.h).
   std::shared_ptr<const models::Model> axis_model ABSL_GUARDED_BY(mu);
   models::AxisCourse axis_course ABSL_GUARDED_BY(mu);
+  // Whether the fitted axis is about where the anchor had it: only then are candidates, and the
+  // block the lasting evidence points at, compared with the anchor's data (see
+  // TrainingScheduler::AgainstTheAnchor for why, and for the bounds).
+  bool AxisNearAnchor() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return std::fabs(axis_course.gain() - 1) <= kAnchorGain &&
+           std::fabs(axis_course.shift_bins()) <= kAnchorShiftBins;
+  }
+  static constexpr double kAnchorGain = 0.04, kAnchorShiftBins = 1;
   prometheus::Gauge* nuisance_gauges[3] ABSL_GUARDED_BY(
       mu) = {};  // gain, shift, tilt; made with the first fit
   std::string last_nuisances

@@ -233,6 +233,7 @@ TrainingScheduler::AgainstTheAnchor(Monitor& m, HistogramKey current_until,
   size_t bins = 0;
   uint64_t anchor = 0;
   double gain = 1, shift_bins = 0;
+  bool near = false;
   {
     absl::MutexLock lk(&m.mu);
     since_anchor = m.lasting_since_anchor;
@@ -242,6 +243,7 @@ TrainingScheduler::AgainstTheAnchor(Monitor& m, HistogramKey current_until,
     bins = m.bins();
     gain = m.axis_course.gain();
     shift_bins = m.axis_course.shift_bins();
+    near = m.AxisNearAnchor();
   }
   if (!since_anchor || !anchor_shape) return std::nullopt;
   // A faint defect's lumisections enter the window only when they happen to look normal (the
@@ -256,9 +258,9 @@ TrainingScheduler::AgainstTheAnchor(Monitor& m, HistogramKey current_until,
   // peak's 4% off at 3 sd; at 1.02-1.03 already 7-19 and 1-3), and the comparison with the data
   // before each candidate, a small step of the drift away, decides. A faint defect moves the
   // fitted axis itself (a tenth of a falling spectrum's bins 31-46 lost: gain 0.977-0.989, shift
-  // up to 0.49 bins), so the bounds are wider than the smallest drift that shows.
-  constexpr double kAnchorGain = 0.04, kAnchorShiftBins = 1;
-  if (std::fabs(gain - 1) > kAnchorGain || std::fabs(shift_bins) > kAnchorShiftBins) {
+  // up to 0.49 bins), so the bounds (Monitor::kAnchorGain, kAnchorShiftBins: 4% and one bin) are
+  // wider than the smallest drift that shows.
+  if (!near) {
     std::clog << "histguardd: " << m.name << " (" << reason << ") not compared with the "
               << "anchor's data: the axis moved since (gain " << gain << ", shift " << shift_bins
               << " bins)\n";

@@ -125,6 +125,19 @@ TEST_F(RetrainingPolicyTest, ABlockTheLastingEvidencePointsAtIsCheckedAgainstThe
   m_->accepting = true;
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift") << "accepting";
   m_->accepting = false;
+  // Where the axis moved from the anchor's, the anchor's data are not compared with.
+  for (int i = 0; i < 100; ++i) {
+    models::AxisFit fit;
+    fit.valid = true;
+    fit.gain = 1.06;
+    fit.gain_error = 0.003;
+    fit.shift_error = 0.03;
+    m_->axis_course.Add(fit);
+  }
+  ASSERT_FALSE(m_->AxisNearAnchor()) << m_->axis_course.gain();
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift") << "the axis moved";
+  m_->axis_course.Clear();
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), kSuspected);
   // A new model's evidence starts afresh.
   m_->RestartTriggers(0);
   EXPECT_FALSE(m_->suspected);
