@@ -112,7 +112,7 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   std::optional<LastingBlock> lasting_since_anchor ABSL_GUARDED_BY(mu);
   static constexpr double kLastingSuspected = 0.01;
   // The lasting evidence pointed at a block under the current model since it was last checked
-  // against the anchor's data (and has not flagged one yet): that check runs without waiting for
+  // against the anchor's data (flagged or not): that check runs without waiting for
   // a retraining (see DueRetraining), from kCheckFrom new histograms on and then at most every
   // kCheckEvery (`next_check_at`), so that a faint defect the model is slow to flag is held, and
   // flagged, within a few dozen lumisections.

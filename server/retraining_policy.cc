@@ -21,8 +21,8 @@ const char* DueRetraining(const Monitor& m, const Config& config,
       m.accepted_in_training < m.accept_target)
     return "accepted";
   if (m.new_since_train >= config.retrain_every) return "scheduled";
-  if (m.suspected && !m.lasting_block && !m.held_change && !m.accepting && m.anchor_shape &&
-      m.lasting_since_anchor && m.AxisNearAnchor() && m.new_since_train >= m.next_check_at)
+  if (m.suspected && !m.held_change && !m.accepting && m.anchor_shape && m.lasting_since_anchor &&
+      m.AxisNearAnchor() && m.new_since_train >= m.next_check_at)
     return kSuspected;
   if (!m.held_change && m.new_since_train >= config.drift_min_new &&
       m.drift_sum >= (m.drifting ? 0.5 : 1.0) * config.drift_threshold)

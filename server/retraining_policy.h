@@ -25,8 +25,9 @@ double DriftStep(double drift_sum, double p_value, const Config& config);
 //    the running or last training had fewer;
 //  - scheduled: retrain_every histograms admitted since the active model's snapshot;
 //  - suspected (kSuspected): the lasting evidence pointed at a block under the current model
-//    (Monitor::suspected) and has not flagged it, no change is held, the fitted axis is near the
-//    anchor's (Monitor::AxisNearAnchor), and next_check_at new histograms came: a check against the anchor's data, which trains a candidate only to hold
+//    (Monitor::suspected), flagged or not (a model may flag a faint defect only now and then), no
+//    change is held, the fitted axis is near the anchor's (Monitor::AxisNearAnchor), and
+//    next_check_at new histograms came: a check against the anchor's data, which trains a candidate only to hold
 //    it (see TrainingScheduler::Run);
 //  - drift: the drift CUSUM reached drift_threshold (half of it while `drifting`) after at least
 //    drift_min_new, unless a localised change is held (it would be learned);

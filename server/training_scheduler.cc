@@ -283,10 +283,13 @@ TrainingScheduler::AgainstTheAnchor(Monitor& m, HistogramKey current_until,
             << "\n";
   if (!anchored.held_at_lasting && outside.held_at_lasting) anchored = outside;
   if (!anchored.held_at_lasting) return std::nullopt;
-  // Named by its largest change when that is localised on its own: half a module lost raises
-  // every other block's share, and the evidence may point at one of those.
+  // Named by its largest change when that is localised on its own and more significant: half a
+  // module lost raises every other block's share, and the evidence may point at one of those. (Not
+  // by a less significant one: a falling spectrum's last two bins, a few counts, "low by 100%",
+  // were held instead of the faint block, and the hold ended.)
   const ChangeReport largest = CompareShapes(*anchor_shape, scored, shape);
-  ChangeReport change = largest.localised ? largest : anchored;
+  ChangeReport change =
+      largest.localised && std::fabs(largest.z) > std::fabs(anchored.z) ? largest : anchored;
   change.where += " against the anchor (v" + std::to_string(anchor) + ")";
   return std::make_pair(std::move(change), std::move(anchor_shape));
 }
