@@ -267,7 +267,7 @@ TrainingScheduler::AgainstTheAnchor(Monitor& m, HistogramKey current_until,
     return std::nullopt;
   }
   const ShapeStats scored = ScoredSince(m, current_until, bins);
-  if (scored.count < kMinNewAgainstAnchor) return std::nullopt;
+  if (scored.count < kMinNew) return std::nullopt;
   // With the nuisances fitted to every bin, and to the bins outside the block.
   ChangeReport anchored =
       CompareShapes(*anchor_shape, scored, shape, since_anchor, kWhereLastingAgainstAnchor);
@@ -297,7 +297,7 @@ TrainingScheduler::AgainstTheAnchor(Monitor& m, HistogramKey current_until,
 std::optional<std::string> TrainingScheduler::HoldIfLocalised(
     Monitor* m, const std::shared_ptr<Candidate>& held, const TrainingSet& set,
     HistogramKey current_until, const std::string& reason) {
-  constexpr size_t kMinNew = 10, kReference = 200;
+  constexpr size_t kReference = 200;
   const std::vector<HistogramKey>& keys = set.keys;
   size_t split = 0;
   while (split < keys.size() && !(keys[split] > current_until)) ++split;

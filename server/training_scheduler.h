@@ -95,7 +95,9 @@ class TrainingScheduler {
   // comparison. Without m.mu.
   std::optional<std::pair<ChangeReport, std::shared_ptr<const ShapeStats>>> AgainstTheAnchor(
       Monitor& m, HistogramKey current_until, const std::string& reason);
-  static constexpr size_t kMinNewAgainstAnchor = 10;
+  // The fewest new histograms a comparison of what changed is made on (in a candidate's window
+  // beyond the active model's data, and scored since it).
+  static constexpr size_t kMinNew = 10;
   // The mean shape of the newest (up to 20) lumisections of `m` scored after `since`, whatever
   // their verdict, but those a person labelled BAD and those not scored for quality; read from
   // the store, without m->mu held meanwhile.
