@@ -81,15 +81,17 @@ class TrainingScheduler {
   std::string WorseThanCurrent(const models::Model& candidate, const std::vector<size_t>& holdout,
                                const TrainingSet& set, const models::Model& current,
                                HistogramKey current_until) const;
-  // Compares the histograms the current model knows with the newer ones (change_check.h). A
-  // localised change holds the candidate for an operator (or drops it after a rejection): returns
-  // why the current model stays. Without monitor->mu.
+  // Compares the histograms the current model knows with the newer ones (change_check.h), and
+  // the newest scored with the anchor's data where the lasting evidence pointed (AgainstTheAnchor,
+  // which names the change when it holds). A localised change holds the candidate for an
+  // operator (or drops it after a rejection): returns why the current model stays. Without
+  // monitor->mu.
   std::optional<std::string> HoldIfLocalised(Monitor* monitor,
                                              const std::shared_ptr<Candidate>& candidate,
                                              const TrainingSet& set, HistogramKey current_until,
                                              const std::string& reason);
   // Where the lasting evidence pointed at a block since the anchor, and the axis is about where
-  // the anchor had it: the newest lumisections scored after `current_until` against the data the
+  // the anchor had it: the newest lumisections scored (see ScoredSince) against the data the
   // anchor trained on, at that block. Returns the change to hold, with the anchor's data as the
   // held test's baseline, when that block changed the way the evidence said; logs the
   // comparison. Without m.mu.
