@@ -84,6 +84,7 @@ void Monitor::AcceptFrom(const HistogramKey& from, uint64_t target) {
 void Monitor::RestartTriggers(uint64_t still_new) {
   new_since_train = still_new;
   drift_sum = 0;
+  drift_run = 0;
   suspected = false;
   next_check_at = kCheckFrom;
   last_trained = std::chrono::steady_clock::now();
@@ -192,7 +193,29 @@ void Monitor::RollBackTo(std::shared_ptr<const models::Model> restored,
   // again against the restored one.
   lasting.Clear();
   lasting_block.reset();
+  pointed_from.reset();
+  pointed_length = 0;
   series.model_version->Set(static_cast<double>(model->version));
+}
+
+void Monitor::FollowPointed(double p_value, std::optional<LastingBlock> block, uint32_t length) {
+  if (!block || p_value >= kLastingLeans) {
+    pointed_length = 0;
+    return;
+  }
+  if (p_value < kLastingSuspected) {
+    lasting_since_anchor = block;
+    suspected = true;
+  }
+  // Scored() has put this histogram last: the run began `length` histograms back.
+  const size_t back = std::min<size_t>(length, scored_recently.size());
+  if (back > 0) pointed_from = scored_recently[scored_recently.size() - back].first;
+  pointed_length = length;
+}
+
+bool Monitor::PointedRunYoung() const {
+  return pointed_length > 0 && pointed_length < kComparedNewest && anchor_shape && !held_change &&
+         !accepting && AxisNearAnchor();
 }
 
 std::vector<HistogramKey> Monitor::TakeBack(size_t lumisections) {

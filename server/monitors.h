@@ -119,6 +119,29 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   bool suspected ABSL_GUARDED_BY(mu) = false;
   uint64_t next_check_at ABSL_GUARDED_BY(mu) = 0;
   static constexpr uint64_t kCheckFrom = 10, kCheckEvery = 5;
+  // The run of lumisections over which the block the evidence leans to (p below kLastingLeans)
+  // has gathered (models::LastingRegions::Finding::length): the first of them (`pointed_from`,
+  // the oldest still among scored_recently if it began before), and how long it was at the last
+  // histogram scored (`pointed_length`; 0 when the evidence does not lean). The anchor's data is
+  // compared with the lumisections of that run, and retrainings wait while it is shorter than
+  // kComparedNewest (see DueRetraining). Compared earlier, a faint defect was diluted in the
+  // normal lumisections before it (1% at -0.7 sd, then 4% at -2.1 sd where 20 of its own showed
+  // 7% at -5.9 sd), the drift candidate that learned part of it was installed, and the model
+  // that followed first flagged it after 52 lumisections; trained before the evidence pointed at
+  // all, after 212.
+  std::optional<HistogramKey> pointed_from ABSL_GUARDED_BY(mu);
+  uint32_t pointed_length ABSL_GUARDED_BY(mu) = 0;
+  static constexpr double kLastingLeans = 0.1;
+  // How many of the newest lumisections scored are compared with the anchor's data.
+  static constexpr size_t kComparedNewest = 20;
+  // Where the lasting evidence stands after a histogram scored with the active model: its
+  // p-value and the run of lumisections its block has gathered over (`length`, this one
+  // included). Keeps the pointed block (see lasting_since_anchor, suspected) and its run.
+  void FollowPointed(double p_value, std::optional<LastingBlock> block, uint32_t length)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Retrainings wait: the evidence leans to a block whose run is still too short to be compared
+  // with the anchor's data, while the axis is near the anchor's.
+  bool PointedRunYoung() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // The newest accepted histograms in (run, lumisection) order. Only their keys are held here:
   // the counts are in the store (a window's histograms are never deleted from it), and a
@@ -145,6 +168,8 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
       std::chrono::steady_clock::now();
   double drift_sum ABSL_GUARDED_BY(mu) =
       0;  // the drift trigger's CUSUM over the current model's verdicts
+  // Verdicts in a row that drift_sum has been above 0 (see DueRetraining).
+  uint64_t drift_run ABSL_GUARDED_BY(mu) = 0;
   // The current model replaced one that a drift overtook young: the drift is likely going on, and
   // the trigger watches this one with half the threshold.
   bool drifting ABSL_GUARDED_BY(mu) = false;

@@ -20,11 +20,14 @@ const char* DueRetraining(const Monitor& m, const Config& config,
   if (m.accepting && m.accepted_admitted >= m.accept_target &&
       m.accepted_in_training < m.accept_target)
     return "accepted";
-  if (m.new_since_train >= config.retrain_every) return "scheduled";
   if (m.suspected && !m.held_change && !m.accepting && m.anchor_shape && m.lasting_since_anchor &&
       m.AxisNearAnchor() && m.new_since_train >= m.next_check_at)
     return kSuspected;
+  // What the evidence points at is compared with the anchor's data once its run is long enough.
+  if (m.PointedRunYoung()) return nullptr;
+  if (m.new_since_train >= config.retrain_every) return "scheduled";
   if (!m.held_change && m.new_since_train >= config.drift_min_new &&
+      m.drift_run >= config.drift_min_new &&
       m.drift_sum >= (m.drifting ? 0.5 : 1.0) * config.drift_threshold)
     return "drift";
   if (m.new_since_train >= config.retrain_min_new &&

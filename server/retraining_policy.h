@@ -19,16 +19,19 @@ namespace histguard::server {
 // distribution, where a count of p < 0.05 among the latest 50 waited for the tail.
 double DriftStep(double drift_sum, double p_value, const Config& config);
 
-// Why `m` is due for a retraining after a model verdict ("accepted", "scheduled", "drift",
-// "interval"), or null when it is not (or retraining is off, or one runs). In that order:
+// Why `m` is due for a retraining after a model verdict ("accepted", kSuspected, "scheduled",
+// "drift", "interval"), or null when it is not (or retraining is off, or one runs). In that order:
 //  - accepted: as many histograms of an accepted new normal as AcceptTarget were admitted, and
 //    the running or last training had fewer;
-//  - scheduled: retrain_every histograms admitted since the active model's snapshot;
 //  - suspected (kSuspected): the lasting evidence pointed at a block under the current model
 //    (Monitor::suspected), flagged or not (a model may flag a faint defect only now and then), no
 //    change is held, the fitted axis is near the anchor's (Monitor::AxisNearAnchor), and
-//    next_check_at new histograms came: a check against the anchor's data, which trains a candidate only to hold
-//    it (see TrainingScheduler::Run);
+//    next_check_at new histograms came: a check against the anchor's data, which trains a
+//    candidate only to hold it (see TrainingScheduler::Run);
+//  - none of the rest while the run of lumisections the lasting evidence leans to is too short
+//    to be compared with the anchor's data (Monitor::PointedRunYoung): a candidate trained then
+//    would be compared with a change diluted in the lumisections before it, and installed;
+//  - scheduled: retrain_every histograms admitted since the active model's snapshot;
 //  - drift: the drift CUSUM reached drift_threshold (half of it while `drifting`) after at least
 //    drift_min_new, unless a localised change is held (it would be learned);
 //  - interval: retrain_interval_seconds since the last training, with retrain_min_new admitted.

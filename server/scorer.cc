@@ -209,6 +209,7 @@ void Scorer::AdmitLocked(Monitor& m, const HistogramKey& key, std::span<const do
 
 void Scorer::MaybeRetrainLocked(Monitor& m, double p_value, ScoredWrites& out) {
   m.drift_sum = DriftStep(m.drift_sum, p_value, config_);
+  m.drift_run = m.drift_sum > 0 ? m.drift_run + 1 : 0;
   if (const char* reason = DueRetraining(m, config_, std::chrono::steady_clock::now()))
     out.trainings.emplace_back(m.shared_from_this(), reason);
 }
@@ -399,14 +400,13 @@ Quality Scorer::ScoreWithModel(Monitor& m, const Histogram& h, const HistogramKe
     for (const HistogramKey& old : m.TakeBack(2 * static_cast<size_t>(lasting.length)))
       store_.DeleteRecord(out.writes, m.name, old.first, old.second);
   if (m.model && m.model->version == model->version) {
-    if (flagged && decides == 1 && lasting.region.width > 0)
-      m.lasting_block = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
+    std::optional<LastingBlock> pointed;
+    if (lasting.region.width > 0)
+      pointed = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
+    if (flagged && decides == 1 && pointed) m.lasting_block = pointed;
     // Where the evidence points before it flags: a faint defect's own low p-values can set off
     // a drift retraining first, and the drifting model that follows may never flag it.
-    if (lasting.p_value < Monitor::kLastingSuspected && lasting.region.width > 0) {
-      m.lasting_since_anchor = LastingBlock{BlockOf(lasting.region, m.shape), lasting.low};
-      m.suspected = true;
-    }
+    m.FollowPointed(lasting.p_value, pointed, lasting.length);
     MaybeRetrainLocked(m, p, out);
   }
   return label;

@@ -199,18 +199,25 @@ ShapeStats TrainingScheduler::ScoredSince(Monitor& m, HistogramKey since, size_t
   // The detector as it is now: a defect that began a little before the retraining it set off is
   // diluted in all that came since the active model's data (the first drift retraining of a
   // faint defect saw 2-4% of its 10% in the 56-72 lumisections since, 15-20 of them with it).
-  constexpr size_t kNewest = 20;
+  // Nor should it be diluted in the normal lumisections just before it: where the run the
+  // evidence points at began is known, and the run has kMinNew of them, only those are compared.
   std::vector<HistogramKey> keys;
   {
     absl::MutexLock lk(&m.mu);
+    const std::optional<HistogramKey> from = m.pointed_from;
+    size_t in_run = 0;
     for (const HistogramKey& k : m.records) {
-      if (!(k > since)) continue;
+      const bool run = from && k >= *from;
+      if (!(k > since) && !run) continue;
       // A lumisection a person labelled BAD is not the detector's (a beam problem, a test).
       if (const auto label = m.labels.find(k); label != m.labels.end() && !label->second) continue;
       keys.push_back(k);
+      in_run += run;
     }
+    if (in_run >= kMinNew) std::erase_if(keys, [&](const HistogramKey& k) { return k < *from; });
   }
-  if (keys.size() > kNewest) keys.erase(keys.begin(), keys.end() - kNewest);
+  if (keys.size() > Monitor::kComparedNewest)
+    keys.erase(keys.begin(), keys.end() - Monitor::kComparedNewest);
   std::vector<std::vector<float>> counts;
   counts.reserve(keys.size());
   for (const HistogramKey& k : keys) {

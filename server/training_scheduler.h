@@ -100,9 +100,10 @@ class TrainingScheduler {
   // The fewest new histograms a comparison of what changed is made on (in a candidate's window
   // beyond the active model's data, and scored since it).
   static constexpr size_t kMinNew = 10;
-  // The mean shape of the newest (up to 20) lumisections of `m` scored after `since`, whatever
-  // their verdict, but those a person labelled BAD and those not scored for quality; read from
-  // the store, without m->mu held meanwhile.
+  // The mean shape of the newest (up to Monitor::kComparedNewest) lumisections of `m` scored
+  // after `since`, or in the run the lasting evidence points at (Monitor::pointed_from), whatever
+  // their verdict, but those a person labelled BAD and those not scored for quality; only that
+  // run's when it has kMinNew of them. Read from the store, without m->mu held meanwhile.
   ShapeStats ScoredSince(Monitor& m, HistogramKey since, size_t bins);
   // Writes a candidate about to be held to its file (see kHeldCandidates), setting its held_file;
   // logs a failure (then a restart forgets it). Without monitor->mu: file I/O.

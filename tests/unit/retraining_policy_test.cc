@@ -57,11 +57,17 @@ TEST_F(RetrainingPolicyTest, EachTriggerFiresOnItsOwnConditionAndNotBefore) {
     absl::MutexLock lk(&m_->mu);
     m_->new_since_train = 19;
     m_->drift_sum = 50;
+    m_->drift_run = 19;
   }
   EXPECT_EQ(Due(), nullptr) << "the drift trigger waits for drift_min_new histograms";
   {
     absl::MutexLock lk(&m_->mu);
     m_->new_since_train = 20;
+  }
+  EXPECT_EQ(Due(), nullptr) << "and for its sum to have grown over as many verdicts";
+  {
+    absl::MutexLock lk(&m_->mu);
+    m_->drift_run = 20;
   }
   EXPECT_STREQ(Due(), "drift");
   {
@@ -75,6 +81,7 @@ TEST_F(RetrainingPolicyTest, ADriftAfterAYoungModelIsCaughtAtHalfTheThreshold) {
   absl::MutexLock lk(&m_->mu);
   m_->new_since_train = 30;
   m_->drift_sum = 6;
+  m_->drift_run = 30;
   EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
   m_->drifting = true;
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift");
@@ -89,6 +96,7 @@ TEST_F(RetrainingPolicyTest, AHeldChangeIsNotLearnedByADriftRetraining) {
   absl::MutexLock lk(&m_->mu);
   m_->new_since_train = 100;
   m_->drift_sum = 50;
+  m_->drift_run = 100;
   m_->held_change.emplace();
   EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
   m_->new_since_train = 500;
@@ -113,7 +121,7 @@ TEST_F(RetrainingPolicyTest, ABlockTheLastingEvidencePointsAtIsCheckedAgainstThe
   EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr) << "too few new histograms";
   m_->new_since_train = Monitor::kCheckFrom;
   m_->drift_sum = 50;
-  m_->new_since_train = config_.drift_min_new;
+  m_->new_since_train = m_->drift_run = config_.drift_min_new;
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), kSuspected)
       << "checked before a drift retraining learns it";
   m_->lasting_block = m_->lasting_since_anchor;
@@ -143,6 +151,55 @@ TEST_F(RetrainingPolicyTest, ABlockTheLastingEvidencePointsAtIsCheckedAgainstThe
   m_->RestartTriggers(0);
   EXPECT_FALSE(m_->suspected);
   EXPECT_EQ(m_->next_check_at, Monitor::kCheckFrom);
+}
+
+// A faint defect's own small p-values set off a drift retraining within 7 lumisections, before
+// the lasting evidence leaned to its block: the drifting model that learned a little of it let it
+// pass for 200. The drift waits for its sum to have grown over drift_min_new verdicts, and every
+// retraining waits while the run the evidence leans to is too short to compare with the anchor.
+TEST_F(RetrainingPolicyTest, RetrainingsWaitUntilWhatTheLastingEvidenceLeansToCanBeCompared) {
+  absl::MutexLock lk(&m_->mu);
+  m_->anchor_shape = std::make_shared<const ShapeStats>();
+  for (int i = 1; i <= 30; ++i) m_->Scored({1, static_cast<uint32_t>(i)}, Quality::kGood);
+  m_->new_since_train = 30;
+  m_->drift_sum = 50;
+  m_->drift_run = 30;
+  ASSERT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift");
+  // The evidence leans to a block (p < 0.1) gathered over the last 5 lumisections.
+  const LastingBlock block{{32, 40, 0, 1}, true};
+  m_->FollowPointed(0.05, block, 5);
+  EXPECT_EQ(m_->pointed_from, (HistogramKey{1, 26}));
+  EXPECT_FALSE(m_->suspected) << "leaning, not pointing";
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
+  m_->new_since_train = config_.retrain_every;
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr) << "nor a scheduled one";
+  // It points (p < 0.01): checked against the anchor's data at once.
+  m_->FollowPointed(0.005, block, 12);
+  EXPECT_EQ(m_->pointed_from, (HistogramKey{1, 19}));
+  EXPECT_TRUE(m_->suspected);
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), kSuspected);
+  m_->suspected = false;
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
+  // Its run is long enough to compare: the retraining goes ahead (and compares it).
+  m_->FollowPointed(0.005, block, Monitor::kComparedNewest);
+  m_->suspected = false;
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "scheduled");
+  // A new run waits again, until the evidence no longer leans.
+  m_->FollowPointed(0.05, block, 3);
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
+  m_->FollowPointed(0.5, block, 3);
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "scheduled");
+  // Nor where the axis moved from the anchor's (a drift, followed as one).
+  m_->FollowPointed(0.05, block, 3);
+  for (int i = 0; i < 100; ++i) {
+    models::AxisFit fit;
+    fit.valid = true;
+    fit.gain = 1.06;
+    fit.gain_error = 0.003;
+    fit.shift_error = 0.03;
+    m_->axis_course.Add(fit);
+  }
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "scheduled");
 }
 
 TEST_F(RetrainingPolicyTest, AnAcceptedNewNormalRetrainsOnceEnoughOfItWasAdmitted) {
