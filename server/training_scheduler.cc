@@ -298,10 +298,9 @@ TrainingScheduler::AgainstTheAnchor(Monitor& m, HistogramKey current_until,
   // fitted to every bin left bins 28-29 "high by 11%" beside the block's 5%, more significant.)
   const ChangeReport largest = CompareShapes(*anchor_shape, scored, shape);
   constexpr double kLarger = 3;
-  ChangeReport change = largest.localised && std::fabs(largest.z) > std::fabs(anchored.z) &&
-                                std::fabs(largest.relative) >= kLarger * std::fabs(anchored.relative)
-                            ? largest
-                            : anchored;
+  const bool larger = largest.localised && std::fabs(largest.z) > std::fabs(anchored.z) &&
+                      std::fabs(largest.relative) >= kLarger * std::fabs(anchored.relative);
+  ChangeReport change = larger ? largest : anchored;
   change.where += " against the anchor (v" + std::to_string(anchor) + ")";
   return std::make_pair(std::move(change), std::move(anchor_shape));
 }

@@ -34,6 +34,18 @@ class RetrainingPolicyTest : public ::testing::Test {
     return DueRetraining(*m_, config_, m_->last_trained + after);
   }
 
+  // The monitor's fitted axis settles at `gain`.
+  void MoveTheAxis(double gain) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu) {
+    for (int i = 0; i < 100; ++i) {
+      models::AxisFit fit;
+      fit.valid = true;
+      fit.gain = gain;
+      fit.gain_error = 0.003;
+      fit.shift_error = 0.03;
+      m_->axis_course.Add(fit);
+    }
+  }
+
   Config config_;
   Metrics metrics_;
   MonitorRegistry registry_{config_, metrics_};
@@ -135,14 +147,7 @@ TEST_F(RetrainingPolicyTest, ABlockTheLastingEvidencePointsAtIsCheckedAgainstThe
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift") << "accepting";
   m_->accepting = false;
   // Where the axis moved from the anchor's, the anchor's data are not compared with.
-  for (int i = 0; i < 100; ++i) {
-    models::AxisFit fit;
-    fit.valid = true;
-    fit.gain = 1.06;
-    fit.gain_error = 0.003;
-    fit.shift_error = 0.03;
-    m_->axis_course.Add(fit);
-  }
+  MoveTheAxis(1.06);
   ASSERT_FALSE(m_->AxisNearAnchor()) << m_->axis_course.gain();
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift") << "the axis moved";
   m_->axis_course.Clear();
@@ -191,14 +196,7 @@ TEST_F(RetrainingPolicyTest, RetrainingsWaitUntilWhatTheLastingEvidenceLeansToCa
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "scheduled");
   // Nor where the axis moved from the anchor's (a drift, followed as one).
   m_->FollowPointed(0.05, block, 3);
-  for (int i = 0; i < 100; ++i) {
-    models::AxisFit fit;
-    fit.valid = true;
-    fit.gain = 1.06;
-    fit.gain_error = 0.003;
-    fit.shift_error = 0.03;
-    m_->axis_course.Add(fit);
-  }
+  MoveTheAxis(1.06);
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "scheduled");
 }
 

@@ -29,6 +29,25 @@ class TrainingTest : public MonitorPipeline {
   bool OnDisk(uint64_t version) {
     return files_->Load(spec_.name, version, spec_.shape).ok();
   }
+  // A falling spectrum's monitor with its first model, idle, and no retraining but the ones a
+  // test starts.
+  std::shared_ptr<Monitor> SpectrumWithItsFirstModel() {
+    config_.retraining = false;
+    spec_ = sim::DefaultMonitors(3)[2];
+    while (ls_ < 65) Score(Make());
+    EXPECT_TRUE(WaitForModel(1)) << "the first training did not finish";
+    EXPECT_TRUE(WaitIdle());
+    return Find();
+  }
+  // Scores `n` lumisections with `block` at `efficiency`.
+  void ScoreThinned(const LastingBlock& block, double efficiency, int n) {
+    for (int i = 0; i < n; ++i) {
+      v1::Histogram h = Make();
+      for (int b = static_cast<int>(block.block.x0); b < static_cast<int>(block.block.x1); ++b)
+        h.set_contents(b, std::floor(h.contents(b) * efficiency));
+      Score(h);
+    }
+  }
   // Runs a check of `block`, where the lasting evidence pointed (its run from `run_from`).
   TrainResult Check(const LastingBlock& block, std::optional<HistogramKey> run_from = {}) {
     const auto m = Find();
@@ -123,12 +142,8 @@ TEST_F(TrainingTest, ACancelledSchedulerKeepsTheModelAndFreesTheMonitor) {
 // anchor's data had it: the model, its versions and the retraining triggers stay as they were.
 // Where the newest lumisections lost half of it, the check's candidate is held.
 TEST_F(TrainingTest, ACheckOfWhereTheLastingEvidencePointsHoldsOnlyAChange) {
-  config_.retraining = false;  // no training but the ones this test starts
-  spec_ = sim::DefaultMonitors(3)[2];  // a falling spectrum
-  while (ls_ < 65) Score(Make());
-  ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
-  ASSERT_TRUE(WaitIdle());
-  const auto m = Find();
+  const auto m = SpectrumWithItsFirstModel();
+  ASSERT_TRUE(m && m->model);
   const LastingBlock block{{32, 40, 0, 1}, true};
   uint64_t new_before = 0;
   size_t versions_before = 0;
@@ -154,12 +169,7 @@ TEST_F(TrainingTest, ACheckOfWhereTheLastingEvidencePointsHoldsOnlyAChange) {
     EXPECT_EQ(m->next_check_at, new_before + Monitor::kCheckEvery);
   }
   // 20 lumisections with the block at 80% efficiency.
-  for (int i = 0; i < 20; ++i) {
-    v1::Histogram h = Make();
-    for (int b = block.block.x0; b < static_cast<int>(block.block.x1); ++b)
-      h.set_contents(b, std::floor(h.contents(b) * 0.8));
-    Score(h);
-  }
+  ScoreThinned(block, 0.8, 20);
   const TrainResult lost = Check(block);
   EXPECT_FALSE(lost.accepted);
   EXPECT_NE(lost.reason.find("held for an operator's approval"), std::string::npos) << lost.reason;
@@ -174,21 +184,12 @@ TEST_F(TrainingTest, ACheckOfWhereTheLastingEvidencePointsHoldsOnlyAChange) {
 // ones before it: a faint block (12% lost) in the newest 10 of 20 showed 3% against the anchor's
 // data, under the bar; those 10 alone show 5-8%, and the candidate is held.
 TEST_F(TrainingTest, ACheckComparesTheRunTheLastingEvidenceGatheredOver) {
-  config_.retraining = false;  // no training but the ones this test starts
-  spec_ = sim::DefaultMonitors(3)[2];  // a falling spectrum
-  while (ls_ < 65) Score(Make());
-  ASSERT_TRUE(WaitForModel(1)) << "the first training did not finish";
-  ASSERT_TRUE(WaitIdle());
-  const auto m = Find();
+  const auto m = SpectrumWithItsFirstModel();
+  ASSERT_TRUE(m && m->model);
   const LastingBlock block{{32, 48, 0, 1}, true};
   for (int i = 0; i < 10; ++i) Score(Make());
   const HistogramKey from{0, static_cast<uint32_t>(ls_ + 1)};
-  for (int i = 0; i < 10; ++i) {
-    v1::Histogram h = Make();
-    for (int b = block.block.x0; b < static_cast<int>(block.block.x1); ++b)
-      h.set_contents(b, std::floor(h.contents(b) * 0.88));
-    Score(h);
-  }
+  ScoreThinned(block, 0.88, 10);
   const TrainResult diluted = Check(block);
   EXPECT_NE(diluted.reason.find("no change against the anchor's data"), std::string::npos)
       << diluted.reason;
