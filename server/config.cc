@@ -145,7 +145,8 @@ const std::vector<Setting>& Settings() {
       Make("drift_threshold", "drift trigger: the running sum that retrains early",
            &Config::drift_threshold),
       Make("drift_min_new",
-           "new histograms needed by the drift trigger, and verdicts in a row with its sum above 0",
+           "new histograms needed by the drift trigger (and, outside a known drift, verdicts in a "
+           "row with its sum above 0)",
            &Config::drift_min_new),
       Make("drift_window", "a drift retraining trains on only the newest this many histograms",
            &Config::drift_window),

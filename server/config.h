@@ -86,9 +86,10 @@ struct Config {
   // a real model far less often); p-values whose -ln averages 1.5 cross after ~36, 2 after ~17.
   double drift_allowance = 1.2;
   double drift_threshold = 10;
-  // New histograms the drift trigger needs, and verdicts in a row its sum has been above 0: a
-  // faint defect's own p-values (-ln p about 2-3) crossed 7 lumisections in, before the lasting
-  // evidence leaned to its block, and the drifting model learned part of it.
+  // New histograms the drift trigger needs, and, unless a drift is known to go on, verdicts in a
+  // row its sum has been above 0: a faint defect's own p-values (-ln p about 2-3) crossed 7
+  // lumisections in, before the lasting evidence leaned to its block, and the drifting model
+  // learned part of it.
   uint32_t drift_min_new = 20;
   uint32_t drift_window = 500;       // a drift retraining uses only the newest this many
   double candidate_tolerance = 0.1;  // reject a candidate worse than the current model by this

@@ -215,7 +215,7 @@ void Monitor::FollowPointed(double p_value, std::optional<LastingBlock> block, u
 
 bool Monitor::PointedRunYoung() const {
   return pointed_length > 0 && pointed_length < kComparedNewest && anchor_shape && !held_change &&
-         !accepting && AxisNearAnchor();
+         !accepting && !drifting && AxisNearAnchor();
 }
 
 std::vector<HistogramKey> Monitor::TakeBack(size_t lumisections) {

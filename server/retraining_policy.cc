@@ -27,7 +27,7 @@ const char* DueRetraining(const Monitor& m, const Config& config,
   if (m.PointedRunYoung()) return nullptr;
   if (m.new_since_train >= config.retrain_every) return "scheduled";
   if (!m.held_change && m.new_since_train >= config.drift_min_new &&
-      m.drift_run >= config.drift_min_new &&
+      (m.drifting || m.drift_run >= config.drift_min_new) &&
       m.drift_sum >= (m.drifting ? 0.5 : 1.0) * config.drift_threshold)
     return "drift";
   if (m.new_since_train >= config.retrain_min_new &&

@@ -93,8 +93,9 @@ TEST_F(RetrainingPolicyTest, ADriftAfterAYoungModelIsCaughtAtHalfTheThreshold) {
   absl::MutexLock lk(&m_->mu);
   m_->new_since_train = 30;
   m_->drift_sum = 6;
-  m_->drift_run = 30;
+  m_->drift_run = 5;
   EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
+  // While a drift goes on, the sum need not have stayed above 0 since the last model.
   m_->drifting = true;
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "drift");
   // The model that a drift overtook within half its scheduled life leaves its successor drifting;
@@ -194,8 +195,12 @@ TEST_F(RetrainingPolicyTest, RetrainingsWaitUntilWhatTheLastingEvidenceLeansToCa
   EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
   m_->FollowPointed(0.5, block, 3);
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "scheduled");
-  // Nor where the axis moved from the anchor's (a drift, followed as one).
+  // Nor while a drift is known to go on, or where the axis moved from the anchor's.
   m_->FollowPointed(0.05, block, 3);
+  m_->drifting = true;
+  EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "scheduled");
+  m_->drifting = false;
+  EXPECT_EQ(DueRetraining(*m_, config_, m_->last_trained), nullptr);
   MoveTheAxis(1.06);
   EXPECT_STREQ(DueRetraining(*m_, config_, m_->last_trained), "scheduled");
 }
