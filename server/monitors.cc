@@ -214,8 +214,8 @@ void Monitor::FollowPointed(double p_value, std::optional<LastingBlock> block, u
 }
 
 bool Monitor::PointedRunYoung() const {
-  return pointed_length > 0 && pointed_length < kComparedNewest && anchor_shape && !held_change &&
-         !accepting && !drifting && AxisNearAnchor();
+  return pointed_length > 0 && pointed_length < kComparedNewest && !drifting &&
+         MayCompareWithAnchor();
 }
 
 std::vector<HistogramKey> Monitor::TakeBack(size_t lumisections) {

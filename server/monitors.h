@@ -144,6 +144,12 @@ struct Monitor : std::enable_shared_from_this<Monitor> {
   // (`drifting`: in a 30% gain drift the evidence leaned often while the gain was within 4%, and
   // the waits raised the warnings among 1,420 normals from 1-6 to 3-8).
   bool PointedRunYoung() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // What the lasting evidence points at may be compared with the anchor's data now: the anchor's
+  // data is known, no change is held, no new normal is being accepted, and the axis is near the
+  // anchor's.
+  bool MayCompareWithAnchor() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return anchor_shape && !held_change && !accepting && AxisNearAnchor();
+  }
 
   // The newest accepted histograms in (run, lumisection) order. Only their keys are held here:
   // the counts are in the store (a window's histograms are never deleted from it), and a

@@ -20,8 +20,8 @@ const char* DueRetraining(const Monitor& m, const Config& config,
   if (m.accepting && m.accepted_admitted >= m.accept_target &&
       m.accepted_in_training < m.accept_target)
     return "accepted";
-  if (m.suspected && !m.held_change && !m.accepting && m.anchor_shape && m.lasting_since_anchor &&
-      m.AxisNearAnchor() && m.new_since_train >= m.next_check_at)
+  if (m.suspected && m.lasting_since_anchor && m.MayCompareWithAnchor() &&
+      m.new_since_train >= m.next_check_at)
     return kSuspected;
   // What the evidence points at is compared with the anchor's data once its run is long enough.
   if (m.PointedRunYoung()) return nullptr;

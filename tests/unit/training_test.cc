@@ -48,6 +48,14 @@ class TrainingTest : public MonitorPipeline {
       Score(h);
     }
   }
+  // The first model stays active, and a candidate is held against it as the anchor.
+  static void ExpectHeldAgainstTheFirstModel(Monitor& m) {
+    absl::MutexLock lk(&m.mu);
+    EXPECT_EQ(m.model->version, 1u);
+    ASSERT_TRUE(m.pending);
+    EXPECT_NE(m.pending->change.find("against the anchor (v1)"), std::string::npos)
+        << m.pending->change;
+  }
   // Runs a check of `block`, where the lasting evidence pointed (its run from `run_from`).
   TrainResult Check(const LastingBlock& block, std::optional<HistogramKey> run_from = {}) {
     const auto m = Find();
@@ -173,11 +181,7 @@ TEST_F(TrainingTest, ACheckOfWhereTheLastingEvidencePointsHoldsOnlyAChange) {
   const TrainResult lost = Check(block);
   EXPECT_FALSE(lost.accepted);
   EXPECT_NE(lost.reason.find("held for an operator's approval"), std::string::npos) << lost.reason;
-  absl::MutexLock lk(&m->mu);
-  EXPECT_EQ(m->model->version, 1u);
-  ASSERT_TRUE(m->pending);
-  EXPECT_NE(m->pending->change.find("against the anchor (v1)"), std::string::npos)
-      << m->pending->change;
+  ExpectHeldAgainstTheFirstModel(*m);
 }
 
 // The check compares the run of lumisections the lasting evidence gathered over, not the normal
@@ -195,11 +199,7 @@ TEST_F(TrainingTest, ACheckComparesTheRunTheLastingEvidenceGatheredOver) {
       << diluted.reason;
   const TrainResult run = Check(block, from);
   EXPECT_NE(run.reason.find("held for an operator's approval"), std::string::npos) << run.reason;
-  absl::MutexLock lk(&m->mu);
-  EXPECT_EQ(m->model->version, 1u);
-  ASSERT_TRUE(m->pending);
-  EXPECT_NE(m->pending->change.find("against the anchor (v1)"), std::string::npos)
-      << m->pending->change;
+  ExpectHeldAgainstTheFirstModel(*m);
 }
 
 // After a restart the monitor comes back from the store and the model files as it was: the same
